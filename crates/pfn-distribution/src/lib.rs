@@ -1,1 +1,30 @@
-//! placeholder
+//! The Riemann ("bar") distribution, the regression head of a PFN, and the classification heads.
+//!
+//! * [`borders`]: bucket borders with equal prior mass (from prior samples) or equal width.
+//! * [`BarDistribution`]: borders plus [`Support`] (bounded, or full support with half-normal
+//!   tails), the per-row loss (negative log density) and its gradient, and [`BarDistribution::predict`]
+//!   giving a [`BarPrediction`] with pdf, cdf, icdf, intervals, mean, median, mode, variance,
+//!   entropy, sampling and the acquisition functions EI, PI and UCB.
+//! * [`BarDistribution::nll_and_grad`]: the batched, parallel training kernel over `rows x K` logits.
+//! * [`classification`]: sigmoid/BCE-with-logits and softmax cross-entropy losses with gradients.
+//!
+//! Logits are f32 (as produced by the network); all distribution arithmetic is f64.
+#![warn(missing_docs)]
+
+mod acquisition;
+mod bar;
+pub mod borders;
+pub mod classification;
+mod error;
+pub mod half_normal;
+mod loss;
+pub mod normal;
+mod prediction;
+mod softmax;
+
+pub use acquisition::DEFAULT_UCB_REST_PROBABILITY;
+pub use bar::{BarDistribution, IcdfConvention, Support};
+pub use borders::{equal_width_borders, quantile_borders, validate_borders};
+pub use error::{DistributionError, Result};
+pub use half_normal::HALF_NORMAL_MEDIAN;
+pub use prediction::BarPrediction;

@@ -1,6 +1,20 @@
-//! Cholesky factorisation with jitter escalation, and triangular solves, in f64.
+//! Cholesky factorisation with jitter escalation, triangular solves and the inverse, in f64.
+//!
+//! Matrices up to [`FAER_MIN_N`]` - 1` rows use a simple row-oriented algorithm (lower overhead
+//! for tiny systems); larger ones use faer's blocked LLT and triangular solvers, always serial
+//! (`Par::Seq`): callers parallelise across datasets.
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt;
+use faer::{MatMut, MatRef, Par};
 
 use crate::GpError;
+
+/// Matrices with at least this many rows go through faer; smaller ones use the naive loops.
+pub const FAER_MIN_N: usize = 48;
+
+/// Jitter levels tried, relative to the mean diagonal, when the plain factorisation fails.
+pub const JITTER_STEPS: [f64; 7] = [1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4];
 
 /// A lower-triangular Cholesky factor `L` (row-major `n x n`) with `L L^T = A + jitter * I`.
 #[derive(Debug, Clone)]
@@ -13,42 +27,29 @@ pub struct Cholesky {
     pub jitter: f64,
 }
 
-/// Jitter levels tried, relative to the mean diagonal, when the plain factorisation fails.
-const JITTER_STEPS: [f64; 7] = [1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4];
-
 impl Cholesky {
     /// Factorises a symmetric positive-definite matrix (row-major, only the lower triangle is read).
     /// When it is not numerically positive definite, retries with growing diagonal jitter
-    /// (1e-10 up to 1e-4 times the mean diagonal) and records the jitter used.
+    /// (1e-10 up to 1e-4 times the mean diagonal, see [`JITTER_STEPS`]) and records the jitter
+    /// used; fails with [`GpError::NotPositiveDefinite`] when even the largest jitter fails.
     pub fn factor(a: &[f64], n: usize) -> Result<Self, GpError> {
-        if a.len() != n * n {
-            return Err(GpError::Shape(format!(
-                "matrix has {} entries, expected {n} x {n}",
-                a.len()
-            )));
-        }
-        if a.iter().any(|v| !v.is_finite()) {
-            return Err(GpError::NotFinite("covariance matrix".into()));
-        }
-        let mut l = vec![0.0; n * n];
-        if try_factor(a, n, 0.0, &mut l) {
-            return Ok(Self { n, l, jitter: 0.0 });
-        }
-        let mean_diag = (0..n).map(|i| a[i * n + i]).sum::<f64>() / n.max(1) as f64;
-        let scale = if mean_diag > 0.0 { mean_diag } else { 1.0 };
-        for step in JITTER_STEPS {
-            let jitter = step * scale;
-            if try_factor(a, n, jitter, &mut l) {
-                return Ok(Self { n, l, jitter });
-            }
-        }
-        Err(GpError::NotPositiveDefinite {
-            n,
-            max_jitter: JITTER_STEPS[JITTER_STEPS.len() - 1] * scale,
-        })
+        let mut l = Vec::new();
+        let jitter = factor_into(a, n, &mut l)?;
+        Ok(Self { n, l, jitter })
     }
 
-    /// Computes `y = L z` (used to draw correlated samples).
+    /// Refactorises a new matrix of size `n`, reusing this factor's allocation. On error the
+    /// factor is left in an unspecified state and must not be used.
+    pub fn refactor(&mut self, a: &[f64], n: usize) -> Result<(), GpError> {
+        self.n = n;
+        self.jitter = factor_into(a, n, &mut self.l)?;
+        Ok(())
+    }
+
+    /// Computes `out = L z` (used to draw correlated samples).
+    ///
+    /// # Panics
+    /// If `z` or `out` is shorter than `n`.
     pub fn mul_lower(&self, z: &[f64], out: &mut [f64]) {
         let n = self.n;
         for i in 0..n {
@@ -58,8 +59,20 @@ impl Cholesky {
     }
 
     /// Solves `L x = b` in place.
+    ///
+    /// # Panics
+    /// If `b.len() != n`.
     pub fn solve_lower_in_place(&self, b: &mut [f64]) {
         let n = self.n;
+        assert_eq!(b.len(), n, "right-hand side length must equal the matrix size");
+        if n >= FAER_MIN_N {
+            faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+                self.l_ref(),
+                MatMut::from_column_major_slice_mut(b, n, 1),
+                Par::Seq,
+            );
+            return;
+        }
         for i in 0..n {
             let row = &self.l[i * n..i * n + i];
             let s: f64 = row.iter().zip(&b[..i]).map(|(a, c)| a * c).sum();
@@ -68,45 +81,248 @@ impl Cholesky {
     }
 
     /// Solves `L^T x = b` in place.
+    ///
+    /// # Panics
+    /// If `b.len() != n`.
     pub fn solve_upper_in_place(&self, b: &mut [f64]) {
         let n = self.n;
+        assert_eq!(b.len(), n, "right-hand side length must equal the matrix size");
+        if n >= FAER_MIN_N {
+            faer::linalg::triangular_solve::solve_upper_triangular_in_place(
+                self.l_ref().transpose(),
+                MatMut::from_column_major_slice_mut(b, n, 1),
+                Par::Seq,
+            );
+            return;
+        }
+        // Column-oriented back substitution: after x_i is known, remove its contribution
+        // L_ik x_i... from the earlier entries using the contiguous row i of L.
         for i in (0..n).rev() {
-            let mut s = b[i];
-            for k in i + 1..n {
-                s -= self.l[k * n + i] * b[k];
+            let xi = b[i] / self.l[i * n + i];
+            b[i] = xi;
+            let row = &self.l[i * n..i * n + i];
+            for (bk, lik) in b[..i].iter_mut().zip(row) {
+                *bk -= lik * xi;
             }
-            b[i] = s / self.l[i * n + i];
         }
     }
 
     /// Solves `(L L^T) x = b` in place.
+    ///
+    /// # Panics
+    /// If `b.len() != n`.
     pub fn solve_in_place(&self, b: &mut [f64]) {
         self.solve_lower_in_place(b);
         self.solve_upper_in_place(b);
+    }
+
+    /// Solves `L X = B` in place for `count` right-hand sides stored one after another in `rhs`
+    /// (each of length `n`, i.e. `B` is column-major `n x count`).
+    pub fn solve_lower_many_in_place(&self, rhs: &mut [f64], count: usize) -> Result<(), GpError> {
+        let n = self.n;
+        if rhs.len() != n * count {
+            return Err(GpError::Shape(format!(
+                "right-hand sides have {} values, expected n x count = {n} x {count}",
+                rhs.len()
+            )));
+        }
+        if n == 0 || count == 0 {
+            return Ok(());
+        }
+        if n >= FAER_MIN_N {
+            faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+                self.l_ref(),
+                MatMut::from_column_major_slice_mut(rhs, n, count),
+                Par::Seq,
+            );
+        } else {
+            for b in rhs.chunks_exact_mut(n) {
+                self.solve_lower_in_place(b);
+            }
+        }
+        Ok(())
     }
 
     /// `log det(L L^T) = 2 sum log L_ii`.
     pub fn log_det(&self) -> f64 {
         (0..self.n).map(|i| self.l[i * self.n + i].ln()).sum::<f64>() * 2.0
     }
+
+    /// The inverse `(L L^T)^{-1}` as a full symmetric row-major `n x n` matrix.
+    pub fn inverse(&self) -> Vec<f64> {
+        let n = self.n;
+        let mut out = vec![0.0; n * n];
+        self.inverse_lower_into(&mut out);
+        for i in 0..n {
+            for j in 0..i {
+                out[j * n + i] = out[i * n + j];
+            }
+        }
+        out
+    }
+
+    /// Writes the lower triangle (including the diagonal) of `(L L^T)^{-1}` into the row-major
+    /// `n x n` buffer `out`; the strict upper triangle is left unspecified.
+    ///
+    /// # Panics
+    /// If `out.len() != n * n`.
+    pub fn inverse_lower_into(&self, out: &mut [f64]) {
+        let n = self.n;
+        assert_eq!(out.len(), n * n, "output buffer must hold n x n values");
+        if n >= FAER_MIN_N {
+            let mut mem = MemBuffer::new(llt::inverse::inverse_scratch::<f64>(n, Par::Seq));
+            llt::inverse::inverse(
+                MatMut::from_row_major_slice_mut(out, n, n),
+                self.l_ref(),
+                Par::Seq,
+                MemStack::new(&mut mem),
+            );
+            return;
+        }
+        // M = L^{-1} (lower triangular) into `out`, row by row.
+        out.fill(0.0);
+        for i in 0..n {
+            let lii = self.l[i * n + i];
+            out[i * n + i] = 1.0 / lii;
+            for j in 0..i {
+                let mut s = 0.0;
+                for k in j..i {
+                    s += self.l[i * n + k] * out[k * n + j];
+                }
+                out[i * n + j] = -s / lii;
+            }
+        }
+        // (L L^T)^{-1} = M^T M, whose (i, j) entry (i >= j) is sum_{k >= i} M_ki M_kj. Row i of
+        // the result only needs rows k >= i of M, so rows can be overwritten in increasing order
+        // once each is computed into a scratch row.
+        let mut scratch = vec![0.0; n];
+        for i in 0..n {
+            let res = &mut scratch[..=i];
+            res.fill(0.0);
+            for k in i..n {
+                let mk = &out[k * n..k * n + i + 1];
+                let a = mk[i];
+                for (r, m) in res.iter_mut().zip(mk) {
+                    *r += a * m;
+                }
+            }
+            out[i * n..i * n + i + 1].copy_from_slice(res);
+        }
+    }
+
+    fn l_ref(&self) -> MatRef<'_, f64> {
+        MatRef::from_row_major_slice(&self.l, self.n, self.n)
+    }
+}
+
+/// Factorises `a` into `l` (resized to `n * n`) with jitter escalation; returns the jitter used.
+pub(crate) fn factor_into(a: &[f64], n: usize, l: &mut Vec<f64>) -> Result<f64, GpError> {
+    if a.len() != n * n {
+        return Err(GpError::Shape(format!(
+            "matrix has {} entries, expected {n} x {n}",
+            a.len()
+        )));
+    }
+    if let Some(idx) = lower_non_finite(a, n) {
+        return Err(GpError::NotFinite(format!(
+            "covariance matrix entry ({}, {}) = {}",
+            idx / n.max(1),
+            idx % n.max(1),
+            a[idx]
+        )));
+    }
+    l.clear();
+    l.resize(n * n, 0.0);
+    let mut mem = if n >= FAER_MIN_N {
+        Some(MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(
+            n,
+            Par::Seq,
+            Default::default(),
+        )))
+    } else {
+        None
+    };
+    let mut attempt = |jitter: f64| match mem.as_mut() {
+        Some(m) => try_factor_faer(a, n, jitter, l, MemStack::new(m)),
+        None => try_factor_naive(a, n, jitter, l),
+    };
+    if attempt(0.0) {
+        return Ok(0.0);
+    }
+    let mean_diag = (0..n).map(|i| a[i * n + i]).sum::<f64>() / n.max(1) as f64;
+    let scale = if mean_diag > 0.0 { mean_diag } else { 1.0 };
+    for step in JITTER_STEPS {
+        let jitter = step * scale;
+        if attempt(jitter) {
+            return Ok(jitter);
+        }
+    }
+    Err(GpError::NotPositiveDefinite {
+        n,
+        max_jitter: JITTER_STEPS[JITTER_STEPS.len() - 1] * scale,
+    })
+}
+
+/// Index of the first non-finite entry in the lower triangle of `a`.
+fn lower_non_finite(a: &[f64], n: usize) -> Option<usize> {
+    (0..n).find_map(|i| {
+        a[i * n..i * n + i + 1]
+            .iter()
+            .position(|v| !v.is_finite())
+            .map(|j| i * n + j)
+    })
 }
 
 /// Row-oriented Cholesky–Banachiewicz; returns false when a pivot is not positive.
-fn try_factor(a: &[f64], n: usize, jitter: f64, l: &mut [f64]) -> bool {
-    l.iter_mut().for_each(|v| *v = 0.0);
+/// Writes every lower-triangle entry of `l`; the upper triangle must already be zero.
+fn try_factor_naive(a: &[f64], n: usize, jitter: f64, l: &mut [f64]) -> bool {
     for i in 0..n {
         for j in 0..=i {
-            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            let (upper, lower) = l.split_at_mut(i * n);
+            let li = &lower[..j];
+            let lj = if j < i {
+                &upper[j * n..j * n + j]
+            } else {
+                li
+            };
+            let s: f64 = li.iter().zip(lj).map(|(p, q)| p * q).sum();
             if i == j {
                 let d = a[i * n + i] + jitter - s;
-                if !(d > 0.0) || !d.is_finite() {
+                if !(d > 0.0 && d.is_finite()) {
                     return false;
                 }
-                l[i * n + i] = d.sqrt();
+                lower[i] = d.sqrt();
             } else {
-                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
+                lower[j] = (a[i * n + j] - s) / upper[j * n + j];
             }
         }
     }
     true
+}
+
+/// faer's blocked LLT on the row-major buffer; returns false when a pivot is not positive.
+fn try_factor_faer(a: &[f64], n: usize, jitter: f64, l: &mut [f64], stack: &mut MemStack) -> bool {
+    for i in 0..n {
+        let row = &mut l[i * n..(i + 1) * n];
+        row[..=i].copy_from_slice(&a[i * n..i * n + i + 1]);
+        row[i] += jitter;
+        row[i + 1..].fill(0.0);
+    }
+    let ok = llt::factor::cholesky_in_place(
+        MatMut::from_row_major_slice_mut(l, n, n),
+        Default::default(),
+        Par::Seq,
+        stack,
+        Default::default(),
+    )
+    .is_ok();
+    if ok {
+        // faer only writes the lower triangle, but keep the documented invariant explicit.
+        for i in 0..n {
+            l[i * n + i + 1..(i + 1) * n].fill(0.0);
+        }
+        ok && (0..n).all(|i| l[i * n + i].is_finite() && l[i * n + i] > 0.0)
+    } else {
+        false
+    }
 }

@@ -115,32 +115,149 @@ impl GpHyper {
 
     /// Covariance matrix `K(x, x) + noise * I` (row-major `n x n`), `x` row-major `n x d`.
     pub fn train_cov(&self, x: &[f64], d: usize) -> Vec<f64> {
-        let n = x.len() / d.max(1);
-        let mut k = vec![0.0; n * n];
-        for i in 0..n {
-            let xi = &x[i * d..(i + 1) * d];
-            k[i * n + i] = self.outputscale + self.noise;
-            for j in 0..i {
-                let v = self.k(xi, &x[j * d..(j + 1) * d]);
-                k[i * n + j] = v;
-                k[j * n + i] = v;
-            }
+        if d == 0 {
+            return Vec::new();
         }
+        let n = x.len() / d;
+        let z = self.scale_inputs(x, d);
+        let mut k = vec![0.0; n * n];
+        fill_sym_cov(self.kind, self.outputscale, self.noise, &z, d, &mut k);
         k
     }
 
     /// Cross-covariance `K(a, b)` (row-major `na x nb`), inputs row-major with `d` columns.
     pub fn cross_cov(&self, a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
-        let na = a.len() / d.max(1);
-        let nb = b.len() / d.max(1);
-        let mut k = vec![0.0; na * nb];
-        for i in 0..na {
-            let ai = &a[i * d..(i + 1) * d];
-            for j in 0..nb {
-                k[i * nb + j] = self.k(ai, &b[j * d..(j + 1) * d]);
+        if d == 0 {
+            return Vec::new();
+        }
+        let za = self.scale_inputs(a, d);
+        let zb = self.scale_inputs(b, d);
+        let mut k = vec![0.0; (za.len() / d) * (zb.len() / d)];
+        fill_cross_cov(self.kind, self.outputscale, &za, &zb, d, &mut k);
+        k
+    }
+
+    /// Inputs divided by their lengthscales, `z_ij = x_ij / l_j` (row-major `n x d`), so that
+    /// the scaled squared distance becomes the plain squared Euclidean distance between rows.
+    /// Trailing values that do not fill a complete row are dropped.
+    pub fn scale_inputs(&self, x: &[f64], d: usize) -> Vec<f64> {
+        let mut z = Vec::new();
+        self.scale_inputs_into(x, d, &mut z);
+        z
+    }
+
+    /// Like [`GpHyper::scale_inputs`], writing into `out` (resized, allocation reused).
+    pub fn scale_inputs_into(&self, x: &[f64], d: usize, out: &mut Vec<f64>) {
+        out.clear();
+        if d == 0 {
+            return;
+        }
+        let n = x.len() / d;
+        out.extend_from_slice(&x[..n * d]);
+        if self.lengthscales.len() == 1 {
+            let inv = 1.0 / self.lengthscales[0];
+            out.iter_mut().for_each(|v| *v *= inv);
+        } else {
+            for row in out.chunks_exact_mut(d) {
+                for (v, l) in row.iter_mut().zip(&self.lengthscales) {
+                    *v /= l;
+                }
             }
         }
-        k
+    }
+}
+
+/// Squared Euclidean distance between two equally long rows.
+#[inline(always)]
+pub(crate) fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for (p, q) in a.iter().zip(b) {
+        let t = p - q;
+        s += t * t;
+    }
+    s
+}
+
+#[inline(always)]
+fn rbf_unit(r2: f64) -> f64 {
+    (-0.5 * r2).exp()
+}
+
+#[inline(always)]
+fn matern52_unit(r2: f64) -> f64 {
+    let r = r2.max(0.0).sqrt();
+    let s5r = 5f64.sqrt() * r;
+    (1.0 + s5r + 5.0 / 3.0 * r2) * (-s5r).exp()
+}
+
+/// Fills `out` (row-major `n x n`, fully symmetric) with `outputscale * k(z_i, z_j)` plus `diag`
+/// on the diagonal, for lengthscale-scaled inputs `z` (row-major `n x d`, `d >= 1`).
+pub(crate) fn fill_sym_cov(
+    kind: KernelKind,
+    outputscale: f64,
+    diag: f64,
+    z: &[f64],
+    d: usize,
+    out: &mut [f64],
+) {
+    match kind {
+        KernelKind::Rbf => fill_sym_impl(rbf_unit, outputscale, diag, z, d, out),
+        KernelKind::Matern52 => fill_sym_impl(matern52_unit, outputscale, diag, z, d, out),
+    }
+}
+
+#[inline(always)]
+fn fill_sym_impl<G: Fn(f64) -> f64>(
+    g: G,
+    outputscale: f64,
+    diag: f64,
+    z: &[f64],
+    d: usize,
+    out: &mut [f64],
+) {
+    let n = z.len() / d;
+    debug_assert_eq!(out.len(), n * n);
+    for i in 0..n {
+        let zi = &z[i * d..(i + 1) * d];
+        for j in 0..i {
+            let v = outputscale * g(sq_dist(zi, &z[j * d..(j + 1) * d]));
+            out[i * n + j] = v;
+            out[j * n + i] = v;
+        }
+        out[i * n + i] = outputscale + diag;
+    }
+}
+
+/// Fills `out` (row-major `na x nb`) with `outputscale * k(za_i, zb_j)` for lengthscale-scaled
+/// inputs.
+pub(crate) fn fill_cross_cov(
+    kind: KernelKind,
+    outputscale: f64,
+    za: &[f64],
+    zb: &[f64],
+    d: usize,
+    out: &mut [f64],
+) {
+    match kind {
+        KernelKind::Rbf => fill_cross_impl(rbf_unit, outputscale, za, zb, d, out),
+        KernelKind::Matern52 => fill_cross_impl(matern52_unit, outputscale, za, zb, d, out),
+    }
+}
+
+#[inline(always)]
+fn fill_cross_impl<G: Fn(f64) -> f64>(
+    g: G,
+    outputscale: f64,
+    za: &[f64],
+    zb: &[f64],
+    d: usize,
+    out: &mut [f64],
+) {
+    let nb = zb.len() / d;
+    for (row, a) in out.chunks_exact_mut(nb.max(1)).zip(za.chunks_exact(d)) {
+        for (o, b) in row.iter_mut().zip(zb.chunks_exact(d)) {
+            *o = outputscale * g(sq_dist(a, b));
+        }
     }
 }
 
@@ -148,12 +265,8 @@ impl GpHyper {
 #[inline]
 pub fn unit_kernel(kind: KernelKind, r2: f64) -> f64 {
     match kind {
-        KernelKind::Rbf => (-0.5 * r2).exp(),
-        KernelKind::Matern52 => {
-            let r = r2.max(0.0).sqrt();
-            let s5r = 5f64.sqrt() * r;
-            (1.0 + s5r + 5.0 / 3.0 * r2) * (-s5r).exp()
-        }
+        KernelKind::Rbf => rbf_unit(r2),
+        KernelKind::Matern52 => matern52_unit(r2),
     }
 }
 

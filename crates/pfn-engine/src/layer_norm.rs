@@ -1,0 +1,298 @@
+//! Residual add + LayerNorm (affine) with an explicit backward.
+//!
+//! Forward per row: `z = x + branch (+ branch_bias)`, `xhat = (z - mean z) / sqrt(var z + eps)` with the
+//! biased variance (as PyTorch), `out = gamma * xhat + beta`. The forward keeps `xhat` and `rstd` for the
+//! backward.
+
+use rayon::prelude::*;
+
+use crate::parallel::rows_per_task;
+use crate::reduce::{col_dots_accumulate, col_sums_accumulate};
+use crate::simd::{self, multiversion};
+
+/// The affine parameters and epsilon of a LayerNorm over rows of `gamma.len()` elements.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerNormParams<'a> {
+    /// Scale, one per column.
+    pub gamma: &'a [f32],
+    /// Shift, one per column.
+    pub beta: &'a [f32],
+    /// Added to the variance (PyTorch default 1e-5).
+    pub eps: f32,
+}
+
+multiversion! {
+    fn forward_block(
+        x: &[f32],
+        branch: &[f32],
+        branch_bias: Option<&[f32]>,
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+        out: &mut [f32],
+        xhat: &mut [f32],
+        rstd: &mut [f32],
+    ) {
+        let cols = gamma.len();
+        let inv_cols = 1.0 / cols as f32;
+        for (r, rs) in rstd.iter_mut().enumerate() {
+            let span = r * cols..(r + 1) * cols;
+            let (xr, br) = (&x[span.clone()], &branch[span.clone()]);
+            let zr = &mut xhat[span.clone()];
+            match branch_bias {
+                Some(bb) => {
+                    for (((z, a), b), c) in zr.iter_mut().zip(xr).zip(br).zip(bb) {
+                        *z = *a + (*b + *c);
+                    }
+                }
+                None => {
+                    for ((z, a), b) in zr.iter_mut().zip(xr).zip(br) {
+                        *z = *a + *b;
+                    }
+                }
+            }
+            let mean = simd::sum(zr) * inv_cols;
+            let var = simd::sum_sq_dev(zr, mean) * inv_cols;
+            let inv = 1.0 / (var + eps).sqrt();
+            *rs = inv;
+            let or = &mut out[span];
+            for (((o, z), g), b) in or.iter_mut().zip(zr.iter_mut()).zip(gamma).zip(beta) {
+                let h = (*z - mean) * inv;
+                *z = h;
+                *o = *g * h + *b;
+            }
+        }
+    }
+}
+
+/// Training forward: `out = LayerNorm(x + branch + branch_bias)` over row-major rows of
+/// `params.gamma.len()` columns, storing the normalised values in `xhat` and 1/std per row in `rstd`.
+///
+/// # Panics
+/// If the lengths do not agree.
+pub fn residual_layer_norm_forward(
+    x: &[f32],
+    branch: &[f32],
+    branch_bias: Option<&[f32]>,
+    params: LayerNormParams<'_>,
+    out: &mut [f32],
+    xhat: &mut [f32],
+    rstd: &mut [f32],
+) {
+    let cols = params.gamma.len();
+    let rows = rstd.len();
+    assert!(
+        cols > 0
+            && params.beta.len() == cols
+            && branch_bias.is_none_or(|b| b.len() == cols)
+            && x.len() == rows * cols
+            && branch.len() == rows * cols
+            && out.len() == rows * cols
+            && xhat.len() == rows * cols,
+        "residual_layer_norm_forward: inconsistent lengths"
+    );
+    if rows == 0 {
+        return;
+    }
+    let tr = rows_per_task(rows, cols);
+    let chunk = tr * cols;
+    out.par_chunks_mut(chunk)
+        .zip(xhat.par_chunks_mut(chunk))
+        .zip(rstd.par_chunks_mut(tr))
+        .enumerate()
+        .for_each(|(i, ((o, h), s))| {
+            let span = i * chunk..i * chunk + o.len();
+            forward_block(
+                &x[span.clone()],
+                &branch[span],
+                branch_bias,
+                params.gamma,
+                params.beta,
+                params.eps,
+                o,
+                h,
+                s,
+            );
+        });
+}
+
+multiversion! {
+    fn backward_block(grad: &mut [f32], xhat: &[f32], rstd: &[f32], gamma: &[f32]) {
+        let cols = gamma.len();
+        let inv_cols = 1.0 / cols as f32;
+        for ((g, h), &inv) in grad.chunks_exact_mut(cols).zip(xhat.chunks_exact(cols)).zip(rstd) {
+            // dxhat = g * gamma; dz = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+            let mut acc = [0.0f32; 2];
+            let mut s1 = [0.0f32; 16];
+            let mut s2 = [0.0f32; 16];
+            let chunks = cols / 16;
+            for c in 0..chunks {
+                for l in 0..16 {
+                    let j = c * 16 + l;
+                    let d = g[j] * gamma[j];
+                    s1[l] += d;
+                    s2[l] += d * h[j];
+                }
+            }
+            for j in chunks * 16..cols {
+                let d = g[j] * gamma[j];
+                acc[0] += d;
+                acc[1] += d * h[j];
+            }
+            let m1 = (simd::sum(&s1) + acc[0]) * inv_cols;
+            let m2 = (simd::sum(&s2) + acc[1]) * inv_cols;
+            for ((gv, hv), gm) in g.iter_mut().zip(h).zip(gamma) {
+                *gv = inv * ((*gv * *gm - m1) - *hv * m2);
+            }
+        }
+    }
+}
+
+/// Accumulates the LayerNorm parameter gradients: `dgamma += sum_rows grad * xhat`,
+/// `dbeta += sum_rows grad`, where `grad` is d loss / d out.
+///
+/// # Panics
+/// If the lengths do not agree.
+pub fn layer_norm_param_grads(grad: &[f32], xhat: &[f32], dgamma: &mut [f32], dbeta: &mut [f32]) {
+    assert_eq!(dgamma.len(), dbeta.len(), "layer_norm_param_grads: lengths");
+    col_dots_accumulate(grad, xhat, dgamma);
+    col_sums_accumulate(grad, dbeta);
+}
+
+/// Backward through the normalisation, in place: `grad` goes from d loss / d out to
+/// d loss / d z, where z is the LayerNorm input (for a residual block, the gradient of both the
+/// residual input and the branch). Call [`layer_norm_param_grads`] first: it needs the original
+/// `grad`.
+///
+/// # Panics
+/// If the lengths do not agree.
+pub fn layer_norm_backward_inplace(grad: &mut [f32], xhat: &[f32], rstd: &[f32], gamma: &[f32]) {
+    let cols = gamma.len();
+    let rows = rstd.len();
+    assert!(
+        cols > 0 && grad.len() == rows * cols && xhat.len() == rows * cols,
+        "layer_norm_backward_inplace: inconsistent lengths"
+    );
+    if rows == 0 {
+        return;
+    }
+    let tr = rows_per_task(rows, cols);
+    let chunk = tr * cols;
+    grad.par_chunks_mut(chunk)
+        .zip(xhat.par_chunks(chunk))
+        .zip(rstd.par_chunks(tr))
+        .for_each(|((g, h), s)| backward_block(g, h, s, gamma));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+    }
+
+    /// f64 reference: loss = sum w * LN(x + b + bias).
+    fn loss64(
+        x: &[f64],
+        br: &[f64],
+        bias: &[f64],
+        gamma: &[f64],
+        beta: &[f64],
+        w: &[f64],
+        eps: f64,
+    ) -> (f64, Vec<f64>) {
+        let cols = gamma.len();
+        let mut out = vec![0.0; x.len()];
+        let mut loss = 0.0;
+        for r in 0..x.len() / cols {
+            let z: Vec<f64> = (0..cols)
+                .map(|c| x[r * cols + c] + br[r * cols + c] + bias[c])
+                .collect();
+            let mean = z.iter().sum::<f64>() / cols as f64;
+            let var = z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / cols as f64;
+            for c in 0..cols {
+                let o = gamma[c] * (z[c] - mean) / (var + eps).sqrt() + beta[c];
+                out[r * cols + c] = o;
+                loss += w[r * cols + c] * o;
+            }
+        }
+        (loss, out)
+    }
+
+    #[test]
+    fn forward_and_backward_match_f64_reference() {
+        let engine = crate::Engine::new(2).unwrap();
+        for &(rows, cols) in &[(4usize, 5usize), (3, 37), (700, 48)] {
+            let x = random(rows * cols, 1, 2.0);
+            let br = random(rows * cols, 2, 1.0);
+            let bias = random(cols, 3, 0.5);
+            let gamma: Vec<f32> = random(cols, 4, 0.5).iter().map(|g| 1.0 + g).collect();
+            let beta = random(cols, 5, 0.5);
+            let w = random(rows * cols, 6, 1.0);
+            let eps = 1e-5f32;
+            let p = LayerNormParams {
+                gamma: &gamma,
+                beta: &beta,
+                eps,
+            };
+            let mut out = vec![0.0; rows * cols];
+            let mut xhat = vec![0.0; rows * cols];
+            let mut rstd = vec![0.0; rows];
+            let mut grad = w.clone();
+            let mut dgamma = vec![0.0; cols];
+            let mut dbeta = vec![0.0; cols];
+            engine.install(|| {
+                residual_layer_norm_forward(&x, &br, Some(&bias), p, &mut out, &mut xhat, &mut rstd);
+                layer_norm_param_grads(&grad, &xhat, &mut dgamma, &mut dbeta);
+                layer_norm_backward_inplace(&mut grad, &xhat, &rstd, &gamma);
+            });
+            let f = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
+            let (x64, br64, bias64, g64, b64, w64) =
+                (f(&x), f(&br), f(&bias), f(&gamma), f(&beta), f(&w));
+            let (_, want) = loss64(&x64, &br64, &bias64, &g64, &b64, &w64, eps as f64);
+            for (o, wv) in out.iter().zip(&want) {
+                assert!((*o as f64 - wv).abs() < 1e-5, "{o} vs {wv}");
+            }
+            // central differences of the f64 reference (error ~h^2, far below the f32 tolerance)
+            let h = 1e-5;
+            let check = |got: f32, plus: f64, minus: f64| {
+                let fd = (plus - minus) / (2.0 * h);
+                assert!((got as f64 - fd).abs() < 1e-4 * (1.0 + fd.abs()), "{got} vs {fd}");
+            };
+            for i in (0..rows * cols).step_by(7) {
+                let mut xp = x64.clone();
+                xp[i] += h;
+                let mut xm = x64.clone();
+                xm[i] -= h;
+                check(
+                    grad[i],
+                    loss64(&xp, &br64, &bias64, &g64, &b64, &w64, eps as f64).0,
+                    loss64(&xm, &br64, &bias64, &g64, &b64, &w64, eps as f64).0,
+                );
+            }
+            for c in 0..cols {
+                let mut gp = g64.clone();
+                gp[c] += h;
+                let mut gm = g64.clone();
+                gm[c] -= h;
+                check(
+                    dgamma[c],
+                    loss64(&x64, &br64, &bias64, &gp, &b64, &w64, eps as f64).0,
+                    loss64(&x64, &br64, &bias64, &gm, &b64, &w64, eps as f64).0,
+                );
+                let mut bp = b64.clone();
+                bp[c] += h;
+                let mut bm = b64.clone();
+                bm[c] -= h;
+                check(
+                    dbeta[c],
+                    loss64(&x64, &br64, &bias64, &g64, &bp, &w64, eps as f64).0,
+                    loss64(&x64, &br64, &bias64, &g64, &bm, &w64, eps as f64).0,
+                );
+            }
+        }
+    }
+}
