@@ -1,8 +1,52 @@
-//! The subcommands of the `pfn` tool.
+//! The subcommands of the `pfn` tool. Each subcommand lives in its own module under [`commands`];
+//! this module parses the command line and turns any error into one line on stderr and exit code 1.
+#![warn(missing_docs)]
+
+pub mod commands;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+/// Prior-Data Fitted Networks: Bayesian inference by in-context learning.
+#[derive(Debug, Parser)]
+#[command(name = "pfn", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Draw datasets from a prior and write them as CSV (plus drawn hyperparameters as JSON).
+    SamplePrior(commands::sample_prior::Args),
+}
+
 /// Parses the command line and runs the chosen subcommand; errors print one line and exit non-zero.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::SamplePrior(args) => commands::sample_prior::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Joins an error and its causes into one line (`outer: inner: root`).
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
 }

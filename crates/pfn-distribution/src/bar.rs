@@ -5,6 +5,8 @@
 //! `borders[K]` to bucket `K - 1`. For the full-support variant every `y <= borders[1]` is in the
 //! left tail and every `y > borders[K-1]` in the right tail.
 
+use serde::{Deserialize, Serialize};
+
 use crate::borders::validate_borders;
 use crate::error::{DistributionError, Result};
 use crate::half_normal::{HalfNormalTail, TailSide};
@@ -12,7 +14,7 @@ use crate::prediction::BarPrediction;
 use crate::softmax::{log_softmax_f64, log_sum_exp_f64, validate_logits};
 
 /// The support of a bar distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Support {
     /// Density `p_k / w_k` on `[borders[0], borders[K]]`, zero outside.
     Bounded,
@@ -26,7 +28,7 @@ pub enum Support {
 ///
 /// Both conventions interpolate linearly inside interior buckets, which is exact there. They differ
 /// only in the half-normal tails of the [`Support::Full`] variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum IcdfConvention {
     /// The maintained PFNs library's `icdf`: every bucket, the edge buckets included, is treated as
     /// uniform, so quantiles never leave `[borders[0], borders[K]]`. In the tails this is *not* the
@@ -44,7 +46,10 @@ pub enum IcdfConvention {
 /// Holds the borders (f64) and the per-bucket constants the loss needs. The network's output for
 /// one query is a row of `K = num_buckets()` logits (f32); bucket probabilities are their softmax,
 /// computed in f64 with a stable log-softmax.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialises as a [`BarDistributionConfig`]; deserialising validates the borders again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "BarDistributionConfig", into = "BarDistributionConfig")]
 pub struct BarDistribution {
     borders: Vec<f64>,
     widths: Vec<f64>,
@@ -53,6 +58,37 @@ pub struct BarDistribution {
     icdf_convention: IcdfConvention,
     /// Left and right half-normal tails (only for [`Support::Full`]).
     tails: Option<(HalfNormalTail, HalfNormalTail)>,
+}
+
+/// The serialisable description of a [`BarDistribution`] (e.g. for a model checkpoint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BarDistributionConfig {
+    /// The borders, strictly increasing.
+    pub borders: Vec<f64>,
+    /// The support kind.
+    pub support: Support,
+    /// The icdf convention (defaults to [`IcdfConvention::LinearInBuckets`] when absent).
+    #[serde(default)]
+    pub icdf_convention: IcdfConvention,
+}
+
+impl TryFrom<BarDistributionConfig> for BarDistribution {
+    type Error = DistributionError;
+
+    fn try_from(config: BarDistributionConfig) -> Result<Self> {
+        Ok(BarDistribution::new(config.borders, config.support)?
+            .with_icdf_convention(config.icdf_convention))
+    }
+}
+
+impl From<BarDistribution> for BarDistributionConfig {
+    fn from(dist: BarDistribution) -> Self {
+        BarDistributionConfig {
+            borders: dist.borders,
+            support: dist.support,
+            icdf_convention: dist.icdf_convention,
+        }
+    }
 }
 
 /// Where a loss target falls: its bucket and the additive term `c` with

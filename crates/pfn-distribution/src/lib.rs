@@ -4,7 +4,8 @@
 //! * [`BarDistribution`]: borders plus [`Support`] (bounded, or full support with half-normal
 //!   tails), the per-row loss (negative log density) and its gradient, and [`BarDistribution::predict`]
 //!   giving a [`BarPrediction`] with pdf, cdf, icdf, intervals, mean, median, mode, variance,
-//!   entropy, sampling and the acquisition functions EI, PI and UCB.
+//!   entropy, sampling, the acquisition functions EI, PI and UCB, and re-binning onto other
+//!   borders ([`average_on`] ensembles predictions made on different borders).
 //! * [`BarDistribution::nll_and_grad`]: the batched, parallel training kernel over `rows x K` logits.
 //! * [`classification`]: sigmoid/BCE-with-logits and softmax cross-entropy losses with gradients.
 //!
@@ -20,11 +21,13 @@ pub mod half_normal;
 mod loss;
 pub mod normal;
 mod prediction;
+mod rebin;
 mod softmax;
 
 pub use acquisition::DEFAULT_UCB_REST_PROBABILITY;
-pub use bar::{BarDistribution, IcdfConvention, Support};
+pub use bar::{BarDistribution, BarDistributionConfig, IcdfConvention, Support};
 pub use borders::{equal_width_borders, quantile_borders, validate_borders};
 pub use error::{DistributionError, Result};
 pub use half_normal::HALF_NORMAL_MEDIAN;
 pub use prediction::BarPrediction;
+pub use rebin::average_on;

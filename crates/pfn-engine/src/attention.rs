@@ -136,12 +136,7 @@ impl PfnAttention {
 ///
 /// # Panics
 /// If the buffer lengths do not match the geometry.
-pub fn pfn_attention_forward(
-    geo: &PfnAttention,
-    qkv: &[f32],
-    probs: &mut [f32],
-    out: &mut [f32],
-) {
+pub fn pfn_attention_forward(geo: &PfnAttention, qkv: &[f32], probs: &mut [f32], out: &mut [f32]) {
     geo.check(qkv.len(), probs.len(), out.len(), "pfn_attention_forward");
     let (n, m, dh, e) = (geo.n_ctx, geo.n_qry, geo.head_dim, geo.emsize());
     let (e3, w) = (3 * e, geo.prob_width());
@@ -169,16 +164,38 @@ pub fn pfn_attention_forward(
                 let out_at = |row: usize| out.0.add(row * e + blk.o_col);
                 if geo.context_outputs && n > 0 {
                     matmul_raw(
-                        n, n, dh, p.as_mut_ptr(), w, 1, false,
-                        at(blk.ctx_row, blk.q_col), e3, 1,
-                        at(blk.ctx_row, blk.k_col), 1, e3, scale,
+                        n,
+                        n,
+                        dh,
+                        p.as_mut_ptr(),
+                        w,
+                        1,
+                        false,
+                        at(blk.ctx_row, blk.q_col),
+                        e3,
+                        1,
+                        at(blk.ctx_row, blk.k_col),
+                        1,
+                        e3,
+                        scale,
                     );
                 }
                 if m > 0 && n > 0 {
                     matmul_raw(
-                        m, n, dh, p.as_mut_ptr().add(n * w), w, 1, false,
-                        at(blk.qry_row, blk.q_col), e3, 1,
-                        at(blk.ctx_row, blk.k_col), 1, e3, scale,
+                        m,
+                        n,
+                        dh,
+                        p.as_mut_ptr().add(n * w),
+                        w,
+                        1,
+                        false,
+                        at(blk.qry_row, blk.q_col),
+                        e3,
+                        1,
+                        at(blk.ctx_row, blk.k_col),
+                        1,
+                        e3,
+                        scale,
                     );
                 }
                 if geo.query_self {
@@ -194,16 +211,38 @@ pub fn pfn_attention_forward(
                 softmax_rows_range(&mut p[n * w..], w, m, w);
                 if geo.context_outputs && n > 0 {
                     matmul_raw(
-                        n, dh, n, out_at(blk.ctx_row), e, 1, false,
-                        p.as_ptr(), w, 1,
-                        at(blk.ctx_row, blk.v_col), e3, 1, 1.0,
+                        n,
+                        dh,
+                        n,
+                        out_at(blk.ctx_row),
+                        e,
+                        1,
+                        false,
+                        p.as_ptr(),
+                        w,
+                        1,
+                        at(blk.ctx_row, blk.v_col),
+                        e3,
+                        1,
+                        1.0,
                     );
                 }
                 if m > 0 {
                     matmul_raw(
-                        m, dh, n, out_at(blk.qry_row), e, 1, false,
-                        p.as_ptr().add(n * w), w, 1,
-                        at(blk.ctx_row, blk.v_col), e3, 1, 1.0,
+                        m,
+                        dh,
+                        n,
+                        out_at(blk.qry_row),
+                        e,
+                        1,
+                        false,
+                        p.as_ptr().add(n * w),
+                        w,
+                        1,
+                        at(blk.ctx_row, blk.v_col),
+                        e3,
+                        1,
+                        1.0,
                     );
                     if geo.query_self {
                         for j in 0..m {
@@ -236,7 +275,12 @@ pub fn pfn_attention_backward(
     scratch: &mut [f32],
     d_qkv: &mut [f32],
 ) {
-    geo.check(qkv.len(), probs.len(), d_out.len(), "pfn_attention_backward");
+    geo.check(
+        qkv.len(),
+        probs.len(),
+        d_out.len(),
+        "pfn_attention_backward",
+    );
     assert!(
         scratch.len() == probs.len() && d_qkv.len() == qkv.len(),
         "pfn_attention_backward: scratch or d_qkv has the wrong length"
@@ -275,16 +319,38 @@ pub fn pfn_attention_backward(
                 // dP = dO V^T
                 if co {
                     matmul_raw(
-                        n, n, dh, dp.as_mut_ptr(), w, 1, false,
-                        dout_at(blk.ctx_row), e, 1,
-                        at(blk.ctx_row, blk.v_col), 1, e3, 1.0,
+                        n,
+                        n,
+                        dh,
+                        dp.as_mut_ptr(),
+                        w,
+                        1,
+                        false,
+                        dout_at(blk.ctx_row),
+                        e,
+                        1,
+                        at(blk.ctx_row, blk.v_col),
+                        1,
+                        e3,
+                        1.0,
                     );
                 }
                 if m > 0 && n > 0 {
                     matmul_raw(
-                        m, n, dh, dp.as_mut_ptr().add(n * w), w, 1, false,
-                        dout_at(blk.qry_row), e, 1,
-                        at(blk.ctx_row, blk.v_col), 1, e3, 1.0,
+                        m,
+                        n,
+                        dh,
+                        dp.as_mut_ptr().add(n * w),
+                        w,
+                        1,
+                        false,
+                        dout_at(blk.qry_row),
+                        e,
+                        1,
+                        at(blk.ctx_row, blk.v_col),
+                        1,
+                        e3,
+                        1.0,
                     );
                 }
                 if geo.query_self {
@@ -298,22 +364,45 @@ pub fn pfn_attention_backward(
                 if n > 0 {
                     if co {
                         matmul_raw(
-                            n, dh, n, dat(blk.ctx_row, blk.v_col), e3, 1, false,
-                            p.as_ptr(), 1, w,
-                            dout_at(blk.ctx_row), e, 1, 1.0,
+                            n,
+                            dh,
+                            n,
+                            dat(blk.ctx_row, blk.v_col),
+                            e3,
+                            1,
+                            false,
+                            p.as_ptr(),
+                            1,
+                            w,
+                            dout_at(blk.ctx_row),
+                            e,
+                            1,
+                            1.0,
                         );
                     }
                     matmul_raw(
-                        n, dh, m, dat(blk.ctx_row, blk.v_col), e3, 1, co,
-                        p.as_ptr().add(n * w), 1, w,
-                        dout_at(blk.qry_row), e, 1, 1.0,
+                        n,
+                        dh,
+                        m,
+                        dat(blk.ctx_row, blk.v_col),
+                        e3,
+                        1,
+                        co,
+                        p.as_ptr().add(n * w),
+                        1,
+                        w,
+                        dout_at(blk.qry_row),
+                        e,
+                        1,
+                        1.0,
                     );
                 }
                 if geo.query_self {
                     for j in 0..m {
                         let ps = p[(n + j) * w + n];
                         let g = std::slice::from_raw_parts(dout_at(blk.qry_row + j), dh);
-                        let dv = std::slice::from_raw_parts_mut(dat(blk.qry_row + j, blk.v_col), dh);
+                        let dv =
+                            std::slice::from_raw_parts_mut(dat(blk.qry_row + j, blk.v_col), dh);
                         for (d, gv) in dv.iter_mut().zip(g) {
                             *d = ps * *gv;
                         }
@@ -327,31 +416,75 @@ pub fn pfn_attention_backward(
                 // dQ = scale dS K
                 if co {
                     matmul_raw(
-                        n, dh, n, dat(blk.ctx_row, blk.q_col), e3, 1, false,
-                        dp.as_ptr(), w, 1,
-                        at(blk.ctx_row, blk.k_col), e3, 1, scale,
+                        n,
+                        dh,
+                        n,
+                        dat(blk.ctx_row, blk.q_col),
+                        e3,
+                        1,
+                        false,
+                        dp.as_ptr(),
+                        w,
+                        1,
+                        at(blk.ctx_row, blk.k_col),
+                        e3,
+                        1,
+                        scale,
                     );
                 }
                 if m > 0 {
                     matmul_raw(
-                        m, dh, n, dat(blk.qry_row, blk.q_col), e3, 1, false,
-                        dp.as_ptr().add(n * w), w, 1,
-                        at(blk.ctx_row, blk.k_col), e3, 1, scale,
+                        m,
+                        dh,
+                        n,
+                        dat(blk.qry_row, blk.q_col),
+                        e3,
+                        1,
+                        false,
+                        dp.as_ptr().add(n * w),
+                        w,
+                        1,
+                        at(blk.ctx_row, blk.k_col),
+                        e3,
+                        1,
+                        scale,
                     );
                 }
                 // dK = scale dS^T Q
                 if n > 0 {
                     if co {
                         matmul_raw(
-                            n, dh, n, dat(blk.ctx_row, blk.k_col), e3, 1, false,
-                            dp.as_ptr(), 1, w,
-                            at(blk.ctx_row, blk.q_col), e3, 1, scale,
+                            n,
+                            dh,
+                            n,
+                            dat(blk.ctx_row, blk.k_col),
+                            e3,
+                            1,
+                            false,
+                            dp.as_ptr(),
+                            1,
+                            w,
+                            at(blk.ctx_row, blk.q_col),
+                            e3,
+                            1,
+                            scale,
                         );
                     }
                     matmul_raw(
-                        n, dh, m, dat(blk.ctx_row, blk.k_col), e3, 1, co,
-                        dp.as_ptr().add(n * w), 1, w,
-                        at(blk.qry_row, blk.q_col), e3, 1, scale,
+                        n,
+                        dh,
+                        m,
+                        dat(blk.ctx_row, blk.k_col),
+                        e3,
+                        1,
+                        co,
+                        dp.as_ptr().add(n * w),
+                        1,
+                        w,
+                        at(blk.qry_row, blk.q_col),
+                        e3,
+                        1,
+                        scale,
                     );
                 }
                 if geo.query_self {
@@ -359,11 +492,13 @@ pub fn pfn_attention_backward(
                         let ds = dp[(n + j) * w + n] * scale;
                         let q = std::slice::from_raw_parts(at(blk.qry_row + j, blk.q_col), dh);
                         let k = std::slice::from_raw_parts(at(blk.qry_row + j, blk.k_col), dh);
-                        let dqr = std::slice::from_raw_parts_mut(dat(blk.qry_row + j, blk.q_col), dh);
+                        let dqr =
+                            std::slice::from_raw_parts_mut(dat(blk.qry_row + j, blk.q_col), dh);
                         for (d, kv) in dqr.iter_mut().zip(k) {
                             *d += ds * *kv;
                         }
-                        let dk = std::slice::from_raw_parts_mut(dat(blk.qry_row + j, blk.k_col), dh);
+                        let dk =
+                            std::slice::from_raw_parts_mut(dat(blk.qry_row + j, blk.k_col), dh);
                         for (d, qv) in dk.iter_mut().zip(q) {
                             *d = ds * *qv;
                         }
@@ -407,7 +542,9 @@ mod tests {
                         .map(|&k| {
                             let kr = row_of(b, k);
                             (0..dh)
-                                .map(|d| qkv[qr * 3 * e + h * dh + d] * qkv[kr * 3 * e + e + h * dh + d])
+                                .map(|d| {
+                                    qkv[qr * 3 * e + h * dh + d] * qkv[kr * 3 * e + e + h * dh + d]
+                                })
                                 .sum::<f64>()
                                 * scale
                         })
@@ -418,7 +555,8 @@ mod tests {
                     for (a, &k) in allowed.iter().enumerate() {
                         let kr = row_of(b, k);
                         for d in 0..dh {
-                            out[qr * e + h * dh + d] += ex[a] / z * qkv[kr * 3 * e + 2 * e + h * dh + d];
+                            out[qr * e + h * dh + d] +=
+                                ex[a] / z * qkv[kr * 3 * e + 2 * e + h * dh + d];
                         }
                     }
                 }
@@ -439,8 +577,12 @@ mod tests {
         };
         let e = geo.emsize();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        let qkv: Vec<f32> = (0..geo.tokens() * 3 * e).map(|_| rng.random_range(-1.5..1.5)).collect();
-        let w: Vec<f32> = (0..geo.tokens() * e).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let qkv: Vec<f32> = (0..geo.tokens() * 3 * e)
+            .map(|_| rng.random_range(-1.5..1.5))
+            .collect();
+        let w: Vec<f32> = (0..geo.tokens() * e)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
         let mut probs = vec![0.0; geo.probs_len()];
         let mut out = vec![f32::NAN; geo.tokens() * e];
         let mut scratch = vec![0.0; geo.probs_len()];
@@ -457,9 +599,17 @@ mod tests {
             for c in 0..e {
                 let i = row * e + c;
                 if valid_out(row) {
-                    assert!((out[i] as f64 - want[i]).abs() < 1e-5, "out[{row},{c}] {} vs {}", out[i], want[i]);
+                    assert!(
+                        (out[i] as f64 - want[i]).abs() < 1e-5,
+                        "out[{row},{c}] {} vs {}",
+                        out[i],
+                        want[i]
+                    );
                 } else {
-                    assert!(out[i].is_nan(), "context row written although not requested");
+                    assert!(
+                        out[i].is_nan(),
+                        "context row written although not requested"
+                    );
                 }
             }
         }
@@ -468,7 +618,11 @@ mod tests {
             let o = reference(&geo, v);
             (0..geo.tokens())
                 .filter(|&r| valid_out(r))
-                .flat_map(|r| (r * e..(r + 1) * e).map(|i| o[i] * w[i] as f64).collect::<Vec<_>>())
+                .flat_map(|r| {
+                    (r * e..(r + 1) * e)
+                        .map(|i| o[i] * w[i] as f64)
+                        .collect::<Vec<_>>()
+                })
                 .sum::<f64>()
         };
         for row in 0..geo.tokens() {

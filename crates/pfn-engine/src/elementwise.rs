@@ -31,6 +31,30 @@ pub fn broadcast_rows(dst: &mut [f32], row: &[f32]) {
     });
 }
 
+/// Sets `dst[r * row_stride + c] = row[c]` for `r < rows`, `c < row.len()`: a bias broadcast into a
+/// block of columns of a wider row-major matrix (`dst` starts at the block's first element).
+///
+/// # Panics
+/// If `dst` is too short or `row_stride < row.len()`.
+pub fn broadcast_rows_strided(dst: &mut [f32], rows: usize, row_stride: usize, row: &[f32]) {
+    let cols = row.len();
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(
+        row_stride >= cols && dst.len() >= (rows - 1) * row_stride + cols,
+        "broadcast_rows_strided: {rows} rows of stride {row_stride} and width {cols} exceed {}",
+        dst.len()
+    );
+    let dst = &mut dst[..(rows - 1) * row_stride + cols];
+    let chunk = rows_per_task(rows, cols) * row_stride;
+    dst.par_chunks_mut(chunk).for_each(|block| {
+        for r in block.chunks_mut(row_stride) {
+            r[..cols].copy_from_slice(row);
+        }
+    });
+}
+
 multiversion! {
     fn add_row_block(block: &mut [f32], row: &[f32]) {
         for r in block.chunks_exact_mut(row.len()) {
@@ -108,6 +132,11 @@ mod tests {
         assert_eq!(m[0], 3.0);
         scale(&mut m, 0.5);
         assert_eq!(m[2], 3.5);
+        let mut wide = vec![0.0f32; 4 * 5];
+        broadcast_rows_strided(&mut wide[1..], 4, 5, &[7.0, 8.0]);
+        for r in 0..4 {
+            assert_eq!(&wide[r * 5..r * 5 + 5], &[0.0, 7.0, 8.0, 0.0, 0.0]);
+        }
     }
 
     #[test]

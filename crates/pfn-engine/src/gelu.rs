@@ -121,7 +121,9 @@ mod tests {
         engine.install(|| bias_gelu_inplace(&mut inplace, &bias));
         assert_eq!(inplace, act);
         // upstream gradient: arbitrary weights w, loss = sum w * act
-        let w: Vec<f32> = (0..rows * cols).map(|i| ((i % 13) as f32 - 6.0) / 6.0).collect();
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i % 13) as f32 - 6.0) / 6.0)
+            .collect();
         let mut grad = w.clone();
         engine.install(|| gelu_backward(&mut grad, &pre));
         for i in 0..rows * cols {

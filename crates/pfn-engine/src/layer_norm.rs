@@ -245,7 +245,15 @@ mod tests {
             let mut dgamma = vec![0.0; cols];
             let mut dbeta = vec![0.0; cols];
             engine.install(|| {
-                residual_layer_norm_forward(&x, &br, Some(&bias), p, &mut out, &mut xhat, &mut rstd);
+                residual_layer_norm_forward(
+                    &x,
+                    &br,
+                    Some(&bias),
+                    p,
+                    &mut out,
+                    &mut xhat,
+                    &mut rstd,
+                );
                 layer_norm_param_grads(&grad, &xhat, &mut dgamma, &mut dbeta);
                 layer_norm_backward_inplace(&mut grad, &xhat, &rstd, &gamma);
             });
@@ -260,7 +268,10 @@ mod tests {
             let h = 1e-5;
             let check = |got: f32, plus: f64, minus: f64| {
                 let fd = (plus - minus) / (2.0 * h);
-                assert!((got as f64 - fd).abs() < 1e-4 * (1.0 + fd.abs()), "{got} vs {fd}");
+                assert!(
+                    (got as f64 - fd).abs() < 1e-4 * (1.0 + fd.abs()),
+                    "{got} vs {fd}"
+                );
             };
             for i in (0..rows * cols).step_by(7) {
                 let mut xp = x64.clone();

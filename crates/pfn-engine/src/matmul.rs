@@ -11,9 +11,11 @@ fn fits(len: usize, rows: usize, cols: usize, row_stride: usize, col_stride: usi
     if rows == 0 || cols == 0 {
         return true;
     }
-    let last = (rows - 1)
-        .checked_mul(row_stride)
-        .and_then(|r| (cols - 1).checked_mul(col_stride).and_then(|c| r.checked_add(c)));
+    let last = (rows - 1).checked_mul(row_stride).and_then(|r| {
+        (cols - 1)
+            .checked_mul(col_stride)
+            .and_then(|c| r.checked_add(c))
+    });
     matches!(last, Some(l) if l < len && l <= isize::MAX as usize)
 }
 
@@ -102,7 +104,10 @@ impl<'a> MatRef<'a> {
     /// # Panics
     /// If the index is out of range.
     pub fn get(&self, i: usize, j: usize) -> f32 {
-        assert!(i < self.rows && j < self.cols, "index ({i}, {j}) out of range");
+        assert!(
+            i < self.rows && j < self.cols,
+            "index ({i}, {j}) out of range"
+        );
         self.data[i * self.row_stride + j * self.col_stride]
     }
 }

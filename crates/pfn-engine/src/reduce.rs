@@ -12,10 +12,11 @@ use crate::simd::multiversion;
 const COL_BLOCK: usize = 64;
 
 multiversion! {
-    fn col_sums_block(src: &[f32], cols: usize, c0: usize, dst: &mut [f32]) {
+    fn col_sums_block(src: &[f32], rows: usize, stride: usize, c0: usize, dst: &mut [f32]) {
         let w = dst.len();
-        for r in src.chunks_exact(cols) {
-            for (d, s) in dst.iter_mut().zip(&r[c0..c0 + w]) {
+        for r in 0..rows {
+            let row = &src[r * stride + c0..r * stride + c0 + w];
+            for (d, s) in dst.iter_mut().zip(row) {
                 *d += *s;
             }
         }
@@ -44,12 +45,30 @@ pub fn col_sums_accumulate(src: &[f32], dst: &mut [f32]) {
         "col_sums_accumulate: {} is not a whole number of rows of {cols}",
         src.len()
     );
-    if worth_parallel(src.len()) {
+    col_sums_accumulate_strided(src, src.len() / cols, cols, dst);
+}
+
+/// `dst[c] += sum_{r < rows} src[r * row_stride + c]` for `c < dst.len()`: the column sums of a block
+/// of columns of a wider row-major matrix (`src` starts at the block's first element).
+///
+/// # Panics
+/// If `src` is too short or `row_stride < dst.len()`.
+pub fn col_sums_accumulate_strided(src: &[f32], rows: usize, row_stride: usize, dst: &mut [f32]) {
+    let cols = dst.len();
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(
+        row_stride >= cols && src.len() >= (rows - 1) * row_stride + cols,
+        "col_sums_accumulate_strided: {rows} rows of stride {row_stride} and width {cols} exceed {}",
+        src.len()
+    );
+    if worth_parallel(rows * cols) {
         dst.par_chunks_mut(COL_BLOCK)
             .enumerate()
-            .for_each(|(i, d)| col_sums_block(src, cols, i * COL_BLOCK, d));
+            .for_each(|(i, d)| col_sums_block(src, rows, row_stride, i * COL_BLOCK, d));
     } else {
-        col_sums_block(src, cols, 0, dst);
+        col_sums_block(src, rows, row_stride, 0, dst);
     }
 }
 
@@ -110,8 +129,12 @@ mod tests {
     fn column_reductions_match_naive() {
         let engine = crate::Engine::new(2).unwrap();
         for &(rows, cols) in &[(3usize, 5usize), (2000, 130)] {
-            let a: Vec<f32> = (0..rows * cols).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
-            let b: Vec<f32> = (0..rows * cols).map(|i| ((i % 11) as f32 - 5.0) / 5.0).collect();
+            let a: Vec<f32> = (0..rows * cols)
+                .map(|i| ((i % 17) as f32 - 8.0) / 8.0)
+                .collect();
+            let b: Vec<f32> = (0..rows * cols)
+                .map(|i| ((i % 11) as f32 - 5.0) / 5.0)
+                .collect();
             let mut s = vec![1.0f32; cols];
             let mut d = vec![-1.0f32; cols];
             engine.install(|| {
@@ -126,6 +149,15 @@ mod tests {
                     - 1.0;
                 assert!((s[c] as f64 - ws).abs() < 1e-3, "{} vs {ws}", s[c]);
                 assert!((d[c] as f64 - wd).abs() < 1e-3, "{} vs {wd}", d[c]);
+            }
+            // a block of columns 1..4 of the same matrix
+            if cols > 4 {
+                let mut blk = vec![0.0f32; 3];
+                col_sums_accumulate_strided(&a[1..], rows, cols, &mut blk);
+                for c in 0..3 {
+                    let ws: f64 = (0..rows).map(|r| a[r * cols + c + 1] as f64).sum();
+                    assert!((blk[c] as f64 - ws).abs() < 1e-3);
+                }
             }
             let sq: f64 = a.iter().map(|&v| v as f64 * v as f64).sum();
             let got = engine.install(|| sum_squares(&a));

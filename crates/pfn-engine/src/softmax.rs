@@ -65,8 +65,7 @@ pub fn softmax_rows(x: &mut [f32], cols: usize) {
         x.len()
     );
     let chunk = rows_per_task(x.len() / cols, cols) * cols;
-    x.par_chunks_mut(chunk)
-        .for_each(|b| softmax_block(b, cols));
+    x.par_chunks_mut(chunk).for_each(|b| softmax_block(b, cols));
 }
 
 /// Backward of [`softmax_rows`]: given the probabilities `p` and d loss / d p in `grad`, replaces
@@ -103,16 +102,30 @@ mod tests {
         let x: Vec<f32> = (0..rows * cols)
             .map(|i| ((i * 29 % 31) as f32 - 15.0) / 3.0)
             .collect();
-        let w: Vec<f32> = (0..rows * cols).map(|i| ((i % 7) as f32 - 3.0) / 3.0).collect();
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i % 7) as f32 - 3.0) / 3.0)
+            .collect();
         let mut p = x.clone();
         softmax_rows(&mut p, cols);
         let mut g = w.clone();
         softmax_backward_rows(&p, &mut g, cols);
         for r in 0..rows {
-            let xr: Vec<f64> = x[r * cols..(r + 1) * cols].iter().map(|&v| v as f64).collect();
-            let wr: Vec<f64> = w[r * cols..(r + 1) * cols].iter().map(|&v| v as f64).collect();
+            let xr: Vec<f64> = x[r * cols..(r + 1) * cols]
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
+            let wr: Vec<f64> = w[r * cols..(r + 1) * cols]
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
             let want = softmax64(&xr);
-            let loss = |v: &[f64]| softmax64(v).iter().zip(&wr).map(|(a, b)| a * b).sum::<f64>();
+            let loss = |v: &[f64]| {
+                softmax64(v)
+                    .iter()
+                    .zip(&wr)
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+            };
             for c in 0..cols {
                 assert!((p[r * cols + c] as f64 - want[c]).abs() < 1e-6);
                 let h = 1e-6;
@@ -121,7 +134,11 @@ mod tests {
                 let mut xm = xr.clone();
                 xm[c] -= h;
                 let fd = (loss(&xp) - loss(&xm)) / (2.0 * h);
-                assert!((g[r * cols + c] as f64 - fd).abs() < 1e-6, "{} vs {fd}", g[r * cols + c]);
+                assert!(
+                    (g[r * cols + c] as f64 - fd).abs() < 1e-6,
+                    "{} vs {fd}",
+                    g[r * cols + c]
+                );
             }
         }
     }

@@ -64,7 +64,11 @@ impl Cholesky {
     /// If `b.len() != n`.
     pub fn solve_lower_in_place(&self, b: &mut [f64]) {
         let n = self.n;
-        assert_eq!(b.len(), n, "right-hand side length must equal the matrix size");
+        assert_eq!(
+            b.len(),
+            n,
+            "right-hand side length must equal the matrix size"
+        );
         if n >= FAER_MIN_N {
             faer::linalg::triangular_solve::solve_lower_triangular_in_place(
                 self.l_ref(),
@@ -86,7 +90,11 @@ impl Cholesky {
     /// If `b.len() != n`.
     pub fn solve_upper_in_place(&self, b: &mut [f64]) {
         let n = self.n;
-        assert_eq!(b.len(), n, "right-hand side length must equal the matrix size");
+        assert_eq!(
+            b.len(),
+            n,
+            "right-hand side length must equal the matrix size"
+        );
         if n >= FAER_MIN_N {
             faer::linalg::triangular_solve::solve_upper_triangular_in_place(
                 self.l_ref().transpose(),
@@ -145,7 +153,10 @@ impl Cholesky {
 
     /// `log det(L L^T) = 2 sum log L_ii`.
     pub fn log_det(&self) -> f64 {
-        (0..self.n).map(|i| self.l[i * self.n + i].ln()).sum::<f64>() * 2.0
+        (0..self.n)
+            .map(|i| self.l[i * self.n + i].ln())
+            .sum::<f64>()
+            * 2.0
     }
 
     /// The inverse `(L L^T)^{-1}` as a full symmetric row-major `n x n` matrix.
@@ -179,6 +190,11 @@ impl Cholesky {
             );
             return;
         }
+        self.inverse_lower_naive(out);
+    }
+
+    fn inverse_lower_naive(&self, out: &mut [f64]) {
+        let n = self.n;
         // M = L^{-1} (lower triangular) into `out`, row by row.
         out.fill(0.0);
         for i in 0..n {
@@ -234,11 +250,9 @@ pub(crate) fn factor_into(a: &[f64], n: usize, l: &mut Vec<f64>) -> Result<f64, 
     l.clear();
     l.resize(n * n, 0.0);
     let mut mem = if n >= FAER_MIN_N {
-        Some(MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(
-            n,
-            Par::Seq,
-            Default::default(),
-        )))
+        Some(MemBuffer::new(
+            llt::factor::cholesky_in_place_scratch::<f64>(n, Par::Seq, Default::default()),
+        ))
     } else {
         None
     };
@@ -280,11 +294,7 @@ fn try_factor_naive(a: &[f64], n: usize, jitter: f64, l: &mut [f64]) -> bool {
         for j in 0..=i {
             let (upper, lower) = l.split_at_mut(i * n);
             let li = &lower[..j];
-            let lj = if j < i {
-                &upper[j * n..j * n + j]
-            } else {
-                li
-            };
+            let lj = if j < i { &upper[j * n..j * n + j] } else { li };
             let s: f64 = li.iter().zip(lj).map(|(p, q)| p * q).sum();
             if i == j {
                 let d = a[i * n + i] + jitter - s;
@@ -324,5 +334,173 @@ fn try_factor_faer(a: &[f64], n: usize, jitter: f64, l: &mut [f64], stack: &mut 
         ok && (0..n).all(|i| l[i * n + i].is_finite() && l[i * n + i] > 0.0)
     } else {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A well-conditioned SPD matrix `B B^T + n I` from a fixed pseudo-random `B`.
+    fn spd(n: usize) -> Vec<f64> {
+        let b: Vec<f64> = (0..n * n)
+            .map(|i| ((i as f64 * 0.618_033_988_75).fract() - 0.5) * 2.0)
+            .collect();
+        let mut a = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                let s: f64 = (0..n).map(|k| b[i * n + k] * b[j * n + k]).sum();
+                a[i * n + j] = s + if i == j { n as f64 } else { 0.0 };
+            }
+        }
+        a
+    }
+
+    fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn faer_and_naive_factors_agree() {
+        for n in [1usize, 5, 47, 48, 100] {
+            let a = spd(n);
+            let mut l_naive = vec![0.0; n * n];
+            assert!(try_factor_naive(&a, n, 0.0, &mut l_naive));
+            let mut l_faer = vec![0.0; n * n];
+            let mut mem = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(
+                n,
+                Par::Seq,
+                Default::default(),
+            ));
+            assert!(try_factor_faer(
+                &a,
+                n,
+                0.0,
+                &mut l_faer,
+                MemStack::new(&mut mem)
+            ));
+            assert!(
+                max_abs_diff(&l_naive, &l_faer) < 1e-10 * n as f64,
+                "n = {n}"
+            );
+            // Upper triangle is zero and L L^T reproduces A.
+            for i in 0..n {
+                for j in 0..n {
+                    if j > i {
+                        assert_eq!(l_faer[i * n + j], 0.0);
+                    }
+                    let s: f64 = (0..n).map(|k| l_faer[i * n + k] * l_faer[j * n + k]).sum();
+                    assert!((s - a[i * n + j]).abs() < 1e-9 * n as f64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn solves_and_inverse_are_consistent_on_both_paths() {
+        for n in [6usize, 90] {
+            let a = spd(n);
+            let c = Cholesky::factor(&a, n).unwrap();
+            assert_eq!(c.jitter, 0.0);
+            let x_true: Vec<f64> = (0..n).map(|i| (i as f64).sin()).collect();
+            let b: Vec<f64> = (0..n)
+                .map(|i| (0..n).map(|j| a[i * n + j] * x_true[j]).sum())
+                .collect();
+            let mut x = b.clone();
+            c.solve_in_place(&mut x);
+            assert!(max_abs_diff(&x, &x_true) < 1e-10, "n = {n}");
+            // L (L^{-1} b) = b, L^T (L^{-T} b) = b.
+            let mut z = b.clone();
+            c.solve_lower_in_place(&mut z);
+            let mut back = vec![0.0; n];
+            c.mul_lower(&z, &mut back);
+            assert!(max_abs_diff(&back, &b) < 1e-9);
+            let mut u = b.clone();
+            c.solve_upper_in_place(&mut u);
+            let lt_u: Vec<f64> = (0..n)
+                .map(|i| (i..n).map(|k| c.l[k * n + i] * u[k]).sum())
+                .collect();
+            assert!(max_abs_diff(&lt_u, &b) < 1e-9);
+            // Many right-hand sides at once equal one at a time.
+            let mut many: Vec<f64> = b.iter().chain(x_true.iter()).copied().collect();
+            c.solve_lower_many_in_place(&mut many, 2).unwrap();
+            let mut z2 = x_true.clone();
+            c.solve_lower_in_place(&mut z2);
+            assert!(max_abs_diff(&many[..n], &z) < 1e-12);
+            assert!(max_abs_diff(&many[n..], &z2) < 1e-12);
+            // A A^{-1} = I.
+            let inv = c.inverse();
+            for i in 0..n {
+                for j in 0..n {
+                    let s: f64 = (0..n).map(|k| a[i * n + k] * inv[k * n + j]).sum();
+                    let e = if i == j { 1.0 } else { 0.0 };
+                    assert!((s - e).abs() < 1e-10, "n = {n} ({i}, {j}): {s}");
+                }
+            }
+            let log_det_expect: f64 = (0..n).map(|i| c.l[i * n + i].ln()).sum::<f64>() * 2.0;
+            assert_eq!(c.log_det(), log_det_expect);
+        }
+    }
+
+    #[test]
+    fn refactor_reuses_and_escalates_jitter() {
+        // Rank-one matrix: needs jitter on both paths.
+        for n in [4usize, 64] {
+            let v: Vec<f64> = (0..n).map(|i| 1.0 + i as f64 / n as f64).collect();
+            let a: Vec<f64> = (0..n * n).map(|k| v[k / n] * v[k % n]).collect();
+            let mut c = Cholesky::factor(&spd(n), n).unwrap();
+            c.refactor(&a, n).unwrap();
+            assert!(
+                c.jitter > 0.0 && c.jitter <= 1e-4 * 4.0,
+                "jitter {}",
+                c.jitter
+            );
+            for i in 0..n {
+                for j in 0..=i {
+                    let s: f64 = (0..n).map(|k| c.l[i * n + k] * c.l[j * n + k]).sum();
+                    let e = a[i * n + j] + if i == j { c.jitter } else { 0.0 };
+                    assert!((s - e).abs() < 1e-9, "n = {n}");
+                }
+            }
+        }
+    }
+}
+#[cfg(test)]
+mod timing_tmp {
+    use super::*;
+    fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
+        for _ in 0..reps.min(5) { f(); }
+        let t = std::time::Instant::now();
+        for _ in 0..reps { f(); }
+        t.elapsed().as_secs_f64() / reps as f64 * 1e6
+    }
+    #[test]
+    #[ignore]
+    fn timing() {
+        for n in [4usize, 8, 16, 24, 32, 48, 64, 96, 128, 256] {
+            let mut a = vec![0.0; n * n];
+            for i in 0..n { for j in 0..n { let d = (i as f64 - j as f64) / n as f64; a[i*n+j] = (-d*d*20.0).exp() + if i==j {0.1} else {0.0}; } }
+            let reps = (20_000_000 / (n * n * n / 3 + 1)).max(3);
+            let mut l = vec![0.0; n * n];
+            let tn = time(reps, || { assert!(try_factor_naive(&a, n, 0.0, &mut l)); });
+            let mut mem = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(n, Par::Seq, Default::default()));
+            let tf = time(reps, || { assert!(try_factor_faer(&a, n, 0.0, &mut l, MemStack::new(&mut mem))); });
+            // col-major variant: copy a (symmetric) and factor column-major
+            let mut lc = vec![0.0; n*n];
+            let tc = time(reps, || { lc.copy_from_slice(&a); llt::factor::cholesky_in_place(MatMut::from_column_major_slice_mut(&mut lc, n, n), Default::default(), Par::Seq, MemStack::new(&mut mem), Default::default()).unwrap(); });
+            let c = Cholesky { n, l: l.clone(), jitter: 0.0 };
+            let mut out = vec![0.0; n*n];
+            let tin = time(reps, || c.inverse_lower_naive(&mut out));
+            let mut mem2 = MemBuffer::new(llt::inverse::inverse_scratch::<f64>(n, Par::Seq));
+            let tif = time(reps, || llt::inverse::inverse(MatMut::from_row_major_slice_mut(&mut out, n, n), c.l_ref(), Par::Seq, MemStack::new(&mut mem2)));
+            let mut b: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let reps2 = reps * n / 4 + 3;
+            let tsn = time(reps2, || { for i in 0..n { let row = &c.l[i*n..i*n+i]; let s: f64 = row.iter().zip(&b[..i]).map(|(p,q)| p*q).sum(); b[i] = (b[i]-s)/c.l[i*n+i]; } for i in (0..n).rev() { let xi = b[i]/c.l[i*n+i]; b[i]=xi; let row=&c.l[i*n..i*n+i]; for (bk,lik) in b[..i].iter_mut().zip(row) { *bk -= lik*xi; } } });
+            let tsf = time(reps2, || { faer::linalg::triangular_solve::solve_lower_triangular_in_place(c.l_ref(), MatMut::from_column_major_slice_mut(&mut b, n, 1), Par::Seq); faer::linalg::triangular_solve::solve_upper_triangular_in_place(c.l_ref().transpose(), MatMut::from_column_major_slice_mut(&mut b, n, 1), Par::Seq); });
+            println!("n={n}: chol naive {tn:.2} faer-row {tf:.2} faer-col {tc:.2} | inv naive {tin:.2} faer {tif:.2} | solve naive {tsn:.3} faer {tsf:.3} (us)");
+        }
     }
 }

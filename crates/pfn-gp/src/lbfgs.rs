@@ -228,7 +228,8 @@ where
         for i in 0..p {
             dir[i] = if free[i] { -dir[i] } else { 0.0 };
         }
-        if !(dot(&g, &dir) < 0.0) {
+        let slope = dot(&g, &dir);
+        if slope.is_nan() || slope >= 0.0 {
             // Not a descent direction: restart from scaled steepest descent.
             stored = 0;
             let scale = 1.0 / pg_norm.max(1.0);
@@ -353,10 +354,13 @@ mod tests {
             ..Default::default()
         };
         let inf = f64::INFINITY;
-        let r = minimize_bounded(rosenbrock, &[-1.2, 1.0], &[-inf, -inf], &[inf, inf], &opts)
-            .unwrap();
+        let r =
+            minimize_bounded(rosenbrock, &[-1.2, 1.0], &[-inf, -inf], &[inf, inf], &opts).unwrap();
         assert_eq!(r.reason, StopReason::GradientTolerance, "{r:?}");
-        assert!((r.x[0] - 1.0).abs() < 1e-6 && (r.x[1] - 1.0).abs() < 1e-6, "{r:?}");
+        assert!(
+            (r.x[0] - 1.0).abs() < 1e-6 && (r.x[1] - 1.0).abs() < 1e-6,
+            "{r:?}"
+        );
         assert!(r.iterations < 200, "took {} iterations", r.iterations);
     }
 
@@ -368,8 +372,14 @@ mod tests {
             g[1] = 2.0 * (x[1] + 2.0);
             Some((x[0] - 3.0).powi(2) + (x[1] + 2.0).powi(2))
         };
-        let r = minimize_bounded(f, &[0.5, 4.0], &[0.0, -1.0], &[1.0, 5.0], &Default::default())
-            .unwrap();
+        let r = minimize_bounded(
+            f,
+            &[0.5, 4.0],
+            &[0.0, -1.0],
+            &[1.0, 5.0],
+            &Default::default(),
+        )
+        .unwrap();
         assert!(r.converged(), "{r:?}");
         assert_eq!(r.x, vec![1.0, -1.0]);
     }
@@ -386,8 +396,14 @@ mod tests {
             Some((x[0] - 2.0).powi(2) + (x[1] - 1.0).powi(2))
         };
         let inf = f64::INFINITY;
-        let r = minimize_bounded(f, &[0.0, 0.5], &[-inf, 0.5], &[inf, 0.5], &Default::default())
-            .unwrap();
+        let r = minimize_bounded(
+            f,
+            &[0.0, 0.5],
+            &[-inf, 0.5],
+            &[inf, 0.5],
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(r.x[1], 0.5);
         assert!(r.x[0] <= 1.5 && r.x[0] > 1.0, "{r:?}");
     }

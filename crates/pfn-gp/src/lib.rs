@@ -39,7 +39,9 @@ pub enum GpError {
     #[error("non-finite values in {0}")]
     NotFinite(String),
     /// The covariance is not positive definite even with the largest jitter.
-    #[error("covariance matrix ({n} x {n}) is not positive definite even with jitter {max_jitter:e}")]
+    #[error(
+        "covariance matrix ({n} x {n}) is not positive definite even with jitter {max_jitter:e}"
+    )]
     NotPositiveDefinite {
         /// Matrix size.
         n: usize,

@@ -41,14 +41,7 @@ pub fn sequential_predictive(
     check_hyper(hyper, d)?;
     let z_in = hyper.scale_inputs(x, d);
     let mut k = vec![0.0; n * n];
-    fill_sym_cov(
-        hyper.kind,
-        hyper.outputscale,
-        hyper.noise,
-        &z_in,
-        d,
-        &mut k,
-    );
+    fill_sym_cov(hyper.kind, hyper.outputscale, hyper.noise, &z_in, d, &mut k);
     let chol = Cholesky::factor(&k, n)?;
     drop(k);
     let mut z = y.to_vec();

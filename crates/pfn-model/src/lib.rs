@@ -1,1 +1,39 @@
-//! placeholder
+//! `pfn-model`: the Prior-Data Fitted Network of Müller et al. (ICLR 2022) on `pfn-engine`, with an
+//! explicit forward and backward pass, AdamW, gradient clipping, and safetensors save, load and
+//! PyTorch import.
+//!
+//! ```no_run
+//! use pfn_engine::Engine;
+//! use pfn_model::{AdamW, AdamWConfig, Batch, PfnConfig, PfnModel, Workspace};
+//!
+//! let engine = Engine::new(2)?;
+//! let mut model = PfnModel::new(PfnConfig::new(1, 256, 4, 512, 4, 1000), 0)?;
+//! let mut ws = Workspace::training();
+//! let mut opt = AdamW::new(AdamWConfig::default(), model.num_params());
+//! # let (x, y) = (vec![0.0f32; 64 * 100], vec![0.0f32; 64 * 100]);
+//! let batch = Batch { x: &x, y: &y, batch: 64, seq_len: 100, single_eval_pos: 50 };
+//! let logits = model.forward(&engine, &mut ws, &batch)?;      // (64, 50, 1000)
+//! let d_logits = vec![0.0f32; logits.len()];                  // d loss / d logits from the head
+//! model.zero_grad();
+//! model.backward(&engine, &mut ws, &d_logits)?;
+//! opt.step_model(&engine, &mut model)?;
+//! # Ok::<(), pfn_model::ModelError>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod backward;
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod io;
+pub mod model;
+pub mod optim;
+pub mod params;
+pub mod workspace;
+
+pub use config::PfnConfig;
+pub use error::{ModelError, Result};
+pub use model::PfnModel;
+pub use optim::{clip_grad_norm, AdamW, AdamWConfig};
+pub use params::{ParamInfo, ParamLayout};
+pub use workspace::{Batch, Mode, Workspace};

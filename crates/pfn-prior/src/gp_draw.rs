@@ -2,7 +2,7 @@
 //!
 //! The covariance is built directly, column by column, into a per-thread buffer (no allocation after
 //! the first dataset of a given size): inputs are divided by their lengthscales once, then the lower
-//! triangle of `K + noise I` is filled and factorised in place with faer's blocked SIMD Cholesky. If that
+//! triangle of `K + noise I` is filled (with the vectorised `exp` of the `fastmath` module) and factorised in place with faer's blocked SIMD Cholesky. If that
 //! factorisation meets a non-positive pivot, the draw falls back to [`pfn_gp::Cholesky::factor`] (which
 //! escalates diagonal jitter) on [`pfn_gp::GpHyper::train_cov`]. The kernel formulas are the ones of
 //! `pfn-gp`; a test checks the covariance built here against `GpHyper::train_cov` entry by entry.
@@ -17,6 +17,7 @@ use pfn_gp::{Cholesky, GpHyper, KernelKind};
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::PriorError;
+use crate::fastmath::{matern52_profile, rbf_profile};
 use crate::rng::PriorRng;
 
 /// Reusable per-thread buffers.
@@ -99,12 +100,7 @@ pub fn sample_gp_at(
         let mut guard = cell.borrow_mut();
         let s = &mut *guard;
         let d = num_features;
-        s.scaled_x.clear();
-        s.scaled_x.extend(
-            x.iter()
-                .enumerate()
-                .map(|(k, &v)| v as f64 / hyper.lengthscale(k % d)),
-        );
+        scale_inputs(hyper, x, d, n, &mut s.scaled_x);
         s.cov.resize(n * n, 0.0);
         fill_lower_cov(hyper, &s.scaled_x, d, n, &mut s.cov);
 
@@ -166,11 +162,8 @@ pub fn covariance_at(
     }
     let n = x.len() / d;
     check_inputs(hyper, x, d, n)?;
-    let scaled: Vec<f64> = x
-        .iter()
-        .enumerate()
-        .map(|(k, &v)| v as f64 / hyper.lengthscale(k % d))
-        .collect();
+    let mut scaled = Vec::new();
+    scale_inputs(hyper, x, d, n, &mut scaled);
     let mut cov = vec![0.0; n * n];
     fill_lower_cov(hyper, &scaled, d, n, &mut cov);
     for j in 0..n {
@@ -181,42 +174,41 @@ pub fn covariance_at(
     Ok(cov)
 }
 
+/// Writes `x` divided by the lengthscales into `scaled` in feature-major order (`d x n`), so distance
+/// loops run over contiguous memory.
+fn scale_inputs(hyper: &GpHyper, x: &[f32], d: usize, n: usize, scaled: &mut Vec<f64>) {
+    scaled.clear();
+    scaled.resize(n * d, 0.0);
+    for k in 0..d {
+        let inv = 1.0 / hyper.lengthscale(k);
+        for (s, row) in scaled[k * n..(k + 1) * n].iter_mut().zip(x.chunks_exact(d)) {
+            *s = row[k] as f64 * inv;
+        }
+    }
+}
+
 /// Fills the lower triangle (column-major, `cov[j * n + i]` for `i >= j`) of `K + noise I` from
-/// lengthscale-divided inputs.
+/// lengthscale-divided, feature-major inputs.
 fn fill_lower_cov(hyper: &GpHyper, scaled_x: &[f64], d: usize, n: usize, cov: &mut [f64]) {
     let o = hyper.outputscale;
     for j in 0..n {
         let col = &mut cov[j * n..(j + 1) * n];
         col[j] = o + hyper.noise;
         let below = &mut col[j + 1..];
-        // Squared scaled distances first (a tight, vectorisable loop) ...
-        if d == 1 {
-            let xj = scaled_x[j];
-            for (c, &xi) in below.iter_mut().zip(&scaled_x[j + 1..n]) {
-                let t = xi - xj;
-                *c = t * t;
-            }
-        } else {
-            let xj = &scaled_x[j * d..(j + 1) * d];
-            for (c, xi) in below.iter_mut().zip(scaled_x[(j + 1) * d..].chunks_exact(d)) {
-                *c = xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum();
+        // Squared scaled distances, one feature at a time (contiguous, vectorisable) ...
+        below.fill(0.0);
+        for k in 0..d {
+            let xk = &scaled_x[k * n..(k + 1) * n];
+            let xkj = xk[j];
+            for (c, &xi) in below.iter_mut().zip(&xk[j + 1..]) {
+                let t = xi - xkj;
+                *c += t * t;
             }
         }
         // ... then the kernel profile.
         match hyper.kind {
-            KernelKind::Rbf => {
-                for c in below.iter_mut() {
-                    *c = o * (-0.5 * *c).exp();
-                }
-            }
-            KernelKind::Matern52 => {
-                let sqrt5 = 5f64.sqrt();
-                for c in below.iter_mut() {
-                    let r2 = *c;
-                    let s5r = sqrt5 * r2.sqrt();
-                    *c = o * (1.0 + s5r + 5.0 / 3.0 * r2) * (-s5r).exp();
-                }
-            }
+            KernelKind::Rbf => rbf_profile(below, o),
+            KernelKind::Matern52 => matern52_profile(below, o),
         }
     }
 }

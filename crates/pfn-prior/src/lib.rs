@@ -55,6 +55,7 @@
 
 pub mod classification;
 pub mod error;
+mod fastmath;
 pub mod features;
 pub mod gamma;
 pub mod gp;

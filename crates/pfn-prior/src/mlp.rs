@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check_non_negative, PriorError};
+use crate::fastmath::tanh_in_place;
 use crate::hyperparameters::{Hyperparameters, MlpDraw};
 use crate::inputs::{fill_standard_normal, std_normal};
 use crate::prior::{DatasetInfo, DatasetMut, DatasetPosition, Prior};
@@ -32,7 +33,7 @@ impl Activation {
     #[inline]
     pub fn apply(self, v: f64) -> f64 {
         match self {
-            Self::Tanh => v.tanh(),
+            Self::Tanh => crate::fastmath::tanh(v),
             Self::Relu => v.max(0.0),
             Self::Identity => v,
         }
@@ -194,8 +195,9 @@ impl Prior for MlpPrior {
                 }
             }
             if l + 1 < params.len() {
-                for v in next.iter_mut() {
-                    *v = c.activation.apply(*v);
+                match c.activation {
+                    Activation::Tanh => tanh_in_place(&mut next),
+                    other => next.iter_mut().for_each(|v| *v = other.apply(*v)),
                 }
             }
             std::mem::swap(&mut h, &mut next);

@@ -246,8 +246,15 @@ pub trait Prior: Send + Sync {
             .checked_mul(batch)
             .ok_or_else(|| PriorError::invalid("batch * seq_len * num_features", "overflows usize"))?;
         let ny = seq_len * batch;
-        for (v, n) in [(&mut out.x, nx), (&mut out.y, ny), (&mut out.target_y, ny)] {
+        for (what, v, n) in [
+            ("x", &mut out.x, nx),
+            ("y", &mut out.y, ny),
+            ("target_y", &mut out.target_y, ny),
+        ] {
             v.clear();
+            v.try_reserve_exact(n).map_err(|e| {
+                PriorError::invalid("batch", format!("cannot allocate {n} values for `{what}`: {e}"))
+            })?;
             v.resize(n, 0.0);
         }
         let infos: Vec<DatasetInfo> = out

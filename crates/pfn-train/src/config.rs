@@ -292,8 +292,9 @@ pub struct OptimizerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
-    /// Number of optimizer steps. At least one of `steps` and `max_minutes` is required; with
-    /// both, training stops at whichever comes first.
+    /// Number of optimizer steps (default 1000 when `max_minutes` is not given either). With both
+    /// `steps` and `max_minutes`, training stops at whichever comes first; with `max_minutes`
+    /// alone there is no step limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<u64>,
     /// Datasets per micro-batch (default 32).
@@ -314,7 +315,7 @@ pub struct BudgetConfig {
 }
 
 /// `[run]`: reproducibility and parallelism.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
     /// Master seed; every random stream of the run derives from it (default 0).
@@ -370,6 +371,9 @@ fn default_batch_size() -> usize {
 fn default_validation_datasets() -> usize {
     256
 }
+
+/// Default `budget.steps` when neither `steps` nor `max_minutes` is given.
+pub const DEFAULT_STEPS: u64 = 1000;
 
 /// Default number of Riemann buckets when neither `buckets` nor `n_out` is given.
 pub const DEFAULT_BUCKETS: usize = 1000;
@@ -469,21 +473,12 @@ impl Default for OptimizerConfig {
 impl Default for BudgetConfig {
     fn default() -> Self {
         Self {
-            steps: Some(1000),
+            steps: Some(DEFAULT_STEPS),
             batch_size: default_batch_size(),
             max_minutes: None,
             checkpoint_every: None,
             validation_every: None,
             validation_datasets: default_validation_datasets(),
-        }
-    }
-}
-
-impl Default for RunSection {
-    fn default() -> Self {
-        Self {
-            seed: 0,
-            threads: None,
         }
     }
 }
@@ -518,20 +513,23 @@ impl RunConfig {
 
     /// Parses and validates TOML text; `file` is the name used in error messages.
     pub fn from_toml_str(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let config: RunConfig = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
+        let mut config: RunConfig = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
+        config.apply_budget_default();
         config.validate_named(file)?;
         Ok(config)
     }
 
     /// Parses and validates the JSON form (as stored inside a model artifact).
     pub fn from_json_str(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let config: RunConfig = serde_json::from_str(text).map_err(|e| ConfigError::BadValue {
-            file: file.to_string(),
-            key: "-".into(),
-            table: "the JSON configuration".into(),
-            line: e.line(),
-            message: e.to_string(),
-        })?;
+        let mut config: RunConfig =
+            serde_json::from_str(text).map_err(|e| ConfigError::BadValue {
+                file: file.to_string(),
+                key: "-".into(),
+                table: "the JSON configuration".into(),
+                line: e.line(),
+                message: e.to_string(),
+            })?;
+        config.apply_budget_default();
         config.validate_named(file)?;
         Ok(config)
     }
@@ -545,6 +543,14 @@ impl RunConfig {
     /// The configuration as pretty JSON.
     pub fn to_json_string(&self) -> Result<String, ConfigError> {
         serde_json::to_string_pretty(self).map_err(|e| ConfigError::Serialise(e.to_string()))
+    }
+
+    /// A parsed file that sets neither `budget.steps` nor `budget.max_minutes` trains for
+    /// [`DEFAULT_STEPS`] steps.
+    fn apply_budget_default(&mut self) {
+        if self.budget.steps.is_none() && self.budget.max_minutes.is_none() {
+            self.budget.steps = Some(DEFAULT_STEPS);
+        }
     }
 
     /// Checks every value for range and consistency; errors use the name `<config>`.
@@ -638,7 +644,11 @@ impl RunConfig {
         }
         for (k, v) in &p.params {
             if v.is_null() {
-                return Err(invalid(file, &format!("prior.params.{k}"), "must not be null"));
+                return Err(invalid(
+                    file,
+                    &format!("prior.params.{k}"),
+                    "must not be null",
+                ));
             }
         }
 
@@ -651,10 +661,7 @@ impl RunConfig {
             return Err(invalid(
                 file,
                 "model.emsize",
-                format!(
-                    "must be divisible by nhead = {}, got {}",
-                    m.nhead, m.emsize
-                ),
+                format!("must be divisible by nhead = {}, got {}", m.nhead, m.emsize),
             ));
         }
         match (m.buckets, m.n_out) {
@@ -730,7 +737,10 @@ impl RunConfig {
             return Err(invalid(
                 file,
                 "optimizer.min_lr",
-                format!("is a fraction of lr and must be in [0, 1], got {}", o.min_lr),
+                format!(
+                    "is a fraction of lr and must be in [0, 1], got {}",
+                    o.min_lr
+                ),
             ));
         }
         if !(o.grad_clip.is_finite() && o.grad_clip > 0.0) {

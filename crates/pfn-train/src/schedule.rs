@@ -91,7 +91,11 @@ mod tests {
         let s = cosine(4, 104, 0.0);
         let want = [0.25e-3, 0.5e-3, 0.75e-3, 1e-3];
         for (step, w) in want.iter().enumerate() {
-            assert!(close(s.lr_at(step as u64), *w), "step {step}: {}", s.lr_at(step as u64));
+            assert!(
+                close(s.lr_at(step as u64), *w),
+                "step {step}: {}",
+                s.lr_at(step as u64)
+            );
         }
     }
 

@@ -1,0 +1,556 @@
+//! Numeric CSV tables for `pfn predict --train train.csv --test test.csv [--target NAME]`.
+//!
+//! A file is a header line of column names followed by data rows of numbers, separated by commas.
+//! Fields may be quoted (`"a,b"`, with `""` for a quote inside); surrounding spaces of a numeric
+//! cell are ignored; a UTF-8 byte-order mark and `\r\n` line ends are accepted, and so are blank
+//! lines at the end of the file. Everything else that is not a finite number is an error that
+//! names the file, the line (1-based, the header is line 1), the data row (1-based) and the
+//! column, on one line, e.g.
+//! `train.csv: line 4 (data row 3), column 'x2': not a number: "abc"`.
+//!
+//! Empty cells and the usual missing-value markers (`NA`, `N/A`, `NaN` is *not* one of them but a
+//! non-finite number, `?`, `null`, `None`) are reported as missing values.
+
+use std::path::Path;
+
+/// Errors from reading tables and matching train and test columns. Each displays as one line
+/// that starts with the file name.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not UTF-8 text.
+    #[error("{file}: line {line}: not UTF-8 text")]
+    NotUtf8 {
+        /// The file.
+        file: String,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+    },
+    /// The file is empty (no header line).
+    #[error("{file}: the file is empty (expected a header line of column names)")]
+    Empty {
+        /// The file.
+        file: String,
+    },
+    /// A header but no data rows.
+    #[error("{file}: no data rows after the header")]
+    NoDataRows {
+        /// The file.
+        file: String,
+    },
+    /// A header cell is empty.
+    #[error("{file}: line 1: column {column} has an empty name")]
+    EmptyColumnName {
+        /// The file.
+        file: String,
+        /// 1-based column position.
+        column: usize,
+    },
+    /// Two header cells have the same name.
+    #[error("{file}: line 1: column name '{name}' appears more than once")]
+    DuplicateColumn {
+        /// The file.
+        file: String,
+        /// The repeated name.
+        name: String,
+    },
+    /// A quoted field is not closed.
+    #[error("{file}: line {line}: unterminated quoted field")]
+    UnterminatedQuote {
+        /// The file.
+        file: String,
+        /// 1-based line where the field starts.
+        line: usize,
+    },
+    /// A blank line between data rows.
+    #[error("{file}: line {line} (data row {row}) is blank")]
+    BlankLine {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based data row.
+        row: usize,
+    },
+    /// A row with a different number of fields than the header.
+    #[error("{file}: line {line} (data row {row}) has {found} fields but the header has {expected}{detail}")]
+    Ragged {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based data row.
+        row: usize,
+        /// Fields found.
+        found: usize,
+        /// Fields in the header.
+        expected: usize,
+        /// `(missing 'y')` or `(extra fields after 'y')`.
+        detail: String,
+    },
+    /// An empty cell or a missing-value marker.
+    #[error("{file}: line {line} (data row {row}), column '{column}': missing value{shown}")]
+    MissingValue {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based data row.
+        row: usize,
+        /// Column name.
+        column: String,
+        /// ` ("NA")` for a marker, empty for an empty cell.
+        shown: String,
+    },
+    /// A cell that is not a number.
+    #[error("{file}: line {line} (data row {row}), column '{column}': not a number: {value:?}")]
+    NonNumeric {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based data row.
+        row: usize,
+        /// Column name.
+        column: String,
+        /// The cell text.
+        value: String,
+    },
+    /// NaN or an infinity.
+    #[error("{file}: line {line} (data row {row}), column '{column}': non-finite value {value:?}")]
+    NonFinite {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based data row.
+        row: usize,
+        /// Column name.
+        column: String,
+        /// The cell text.
+        value: String,
+    },
+    /// `--target NAME` is not a column of the training file.
+    #[error("{file}: no target column '{name}'; columns are: {available}")]
+    UnknownTarget {
+        /// The training file.
+        file: String,
+        /// The name asked for.
+        name: String,
+        /// The columns present, comma-separated.
+        available: String,
+    },
+    /// The training file has only the target column.
+    #[error("{file}: no feature columns besides the target '{target}'")]
+    NoFeatures {
+        /// The training file.
+        file: String,
+        /// The target column.
+        target: String,
+    },
+    /// The test file's feature columns are not the training file's.
+    #[error("{test_file}: feature columns differ from {train_file}: {difference}")]
+    ColumnsDiffer {
+        /// The training file.
+        train_file: String,
+        /// The test file.
+        test_file: String,
+        /// `missing 'a', 'b'; unexpected 'c'`.
+        difference: String,
+    },
+}
+
+/// A numeric table read from CSV, stored column by column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// File name used in messages.
+    pub file: String,
+    /// Column names, in file order.
+    pub columns: Vec<String>,
+    /// `values[c][r]`: column `c`, data row `r` (0-based).
+    pub values: Vec<Vec<f64>>,
+    /// 1-based file line of each data row.
+    pub lines: Vec<usize>,
+}
+
+impl Table {
+    /// Number of data rows.
+    pub fn n_rows(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Position of the column called `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The values of the column called `name`.
+    pub fn column(&self, name: &str) -> Option<&[f64]> {
+        self.column_index(name).map(|i| self.values[i].as_slice())
+    }
+}
+
+/// Reads a CSV file into a [`Table`]; errors name `path` as given.
+pub fn read_csv(path: impl AsRef<Path>) -> Result<Table, TableError> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| TableError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            return Err(TableError::NotUtf8 { file, line });
+        }
+    };
+    parse_csv(text, &file)
+}
+
+/// One CSV record: its fields and the 1-based line where it starts.
+struct Record {
+    line: usize,
+    fields: Vec<String>,
+    blank: bool,
+}
+
+/// Splits CSV text into records (RFC 4180 quoting, `\n` or `\r\n` line ends).
+fn records(text: &str, file: &str) -> Result<Vec<Record>, TableError> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    let mut line = 1usize;
+    while chars.peek().is_some() {
+        let start_line = line;
+        let mut fields = Vec::new();
+        let mut field = String::new();
+        let mut raw_len = 0usize;
+        loop {
+            match chars.next() {
+                None => {
+                    fields.push(std::mem::take(&mut field));
+                    break;
+                }
+                Some('\n') => {
+                    line += 1;
+                    fields.push(std::mem::take(&mut field));
+                    break;
+                }
+                Some('\r') if chars.peek() == Some(&'\n') => {}
+                Some(',') => {
+                    raw_len += 1;
+                    fields.push(std::mem::take(&mut field));
+                }
+                Some('"') if field.trim().is_empty() => {
+                    raw_len += 1;
+                    field.clear();
+                    let quote_line = line;
+                    loop {
+                        match chars.next() {
+                            None => {
+                                return Err(TableError::UnterminatedQuote {
+                                    file: file.to_string(),
+                                    line: quote_line,
+                                })
+                            }
+                            Some('"') if chars.peek() == Some(&'"') => {
+                                chars.next();
+                                field.push('"');
+                            }
+                            Some('"') => break,
+                            Some(c) => {
+                                if c == '\n' {
+                                    line += 1;
+                                }
+                                field.push(c);
+                            }
+                        }
+                    }
+                }
+                Some(c) => {
+                    raw_len += 1;
+                    field.push(c);
+                }
+            }
+        }
+        let blank = raw_len == 0 || (fields.len() == 1 && fields[0].trim().is_empty());
+        out.push(Record {
+            line: start_line,
+            fields,
+            blank,
+        });
+    }
+    // Blank lines at the end of the file are not rows.
+    while out.last().is_some_and(|r| r.blank) {
+        out.pop();
+    }
+    Ok(out)
+}
+
+const MISSING_MARKERS: &[&str] = &["na", "n/a", "?", "null", "none", "missing"];
+
+/// Parses CSV text into a [`Table`]; `file` is the name used in messages.
+pub fn parse_csv(text: &str, file: &str) -> Result<Table, TableError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut recs = records(text, file)?.into_iter().skip_while(|r| r.blank);
+    let header = match recs.next() {
+        Some(h) if !h.blank => h,
+        _ => {
+            return Err(TableError::Empty {
+                file: file.to_string(),
+            })
+        }
+    };
+    let columns: Vec<String> = header.fields.iter().map(|c| c.trim().to_string()).collect();
+    for (i, c) in columns.iter().enumerate() {
+        if c.is_empty() {
+            return Err(TableError::EmptyColumnName {
+                file: file.to_string(),
+                column: i + 1,
+            });
+        }
+        if columns[..i].contains(c) {
+            return Err(TableError::DuplicateColumn {
+                file: file.to_string(),
+                name: c.clone(),
+            });
+        }
+    }
+    let mut values: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
+    let mut lines = Vec::new();
+    for (r, rec) in recs.enumerate() {
+        let row = r + 1;
+        let line = rec.line;
+        if rec.blank && columns.len() > 1 {
+            return Err(TableError::BlankLine {
+                file: file.to_string(),
+                line,
+                row,
+            });
+        }
+        if rec.fields.len() != columns.len() {
+            let detail = if rec.fields.len() < columns.len() {
+                let missing: Vec<String> = columns[rec.fields.len()..]
+                    .iter()
+                    .map(|c| format!("'{c}'"))
+                    .collect();
+                format!(" (missing {})", missing.join(", "))
+            } else {
+                format!(
+                    " (extra fields after '{}')",
+                    columns.last().map_or("", |c| c.as_str())
+                )
+            };
+            return Err(TableError::Ragged {
+                file: file.to_string(),
+                line,
+                row,
+                found: rec.fields.len(),
+                expected: columns.len(),
+                detail,
+            });
+        }
+        for (c, cell) in rec.fields.iter().enumerate() {
+            let cell = cell.trim();
+            let column = || columns[c].clone();
+            if cell.is_empty() || MISSING_MARKERS.contains(&cell.to_ascii_lowercase().as_str()) {
+                return Err(TableError::MissingValue {
+                    file: file.to_string(),
+                    line,
+                    row,
+                    column: column(),
+                    shown: if cell.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({cell:?})")
+                    },
+                });
+            }
+            let v: f64 = cell.parse().map_err(|_| TableError::NonNumeric {
+                file: file.to_string(),
+                line,
+                row,
+                column: column(),
+                value: cell.to_string(),
+            })?;
+            if !v.is_finite() {
+                return Err(TableError::NonFinite {
+                    file: file.to_string(),
+                    line,
+                    row,
+                    column: column(),
+                    value: cell.to_string(),
+                });
+            }
+            values[c].push(v);
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        return Err(TableError::NoDataRows {
+            file: file.to_string(),
+        });
+    }
+    Ok(Table {
+        file: file.to_string(),
+        columns,
+        values,
+        lines,
+    })
+}
+
+/// Training and test data for prediction: row-major feature matrices in the training file's
+/// column order, the training targets and, if the test file has the target column, the test
+/// targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictData {
+    /// Feature column names (training file order, target excluded).
+    pub feature_names: Vec<String>,
+    /// Target column name.
+    pub target_name: String,
+    /// Training features, `n_train x n_features`, row-major.
+    pub train_x: Vec<f64>,
+    /// Training targets.
+    pub train_y: Vec<f64>,
+    /// Test features, `n_test x n_features`, row-major.
+    pub test_x: Vec<f64>,
+    /// Test targets, when the test file has the target column (used to report NLL).
+    pub test_y: Option<Vec<f64>>,
+}
+
+impl PredictData {
+    /// Number of features.
+    pub fn n_features(&self) -> usize {
+        self.feature_names.len()
+    }
+
+    /// Number of training rows.
+    pub fn n_train(&self) -> usize {
+        self.train_y.len()
+    }
+
+    /// Number of test rows.
+    pub fn n_test(&self) -> usize {
+        self.test_x.len() / self.n_features().max(1)
+    }
+
+    /// Features of training row `i` (panics if `i >= n_train()`).
+    pub fn train_row(&self, i: usize) -> &[f64] {
+        let f = self.n_features();
+        &self.train_x[i * f..(i + 1) * f]
+    }
+
+    /// Features of test row `i` (panics if `i >= n_test()`).
+    pub fn test_row(&self, i: usize) -> &[f64] {
+        let f = self.n_features();
+        &self.test_x[i * f..(i + 1) * f]
+    }
+}
+
+fn quoted_list(names: &[&String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn row_major(table: &Table, columns: &[usize]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(table.n_rows() * columns.len());
+    for r in 0..table.n_rows() {
+        for &c in columns {
+            out.push(table.values[c][r]);
+        }
+    }
+    out
+}
+
+/// Matches a training and a test table: the target is `target` or the last training column;
+/// every other training column is a feature, and the test table must have exactly these feature
+/// columns (in any order) plus, optionally, the target.
+pub fn match_train_test(
+    train: &Table,
+    test: &Table,
+    target: Option<&str>,
+) -> Result<PredictData, TableError> {
+    let target_idx = match target {
+        Some(name) => train
+            .column_index(name)
+            .ok_or_else(|| TableError::UnknownTarget {
+                file: train.file.clone(),
+                name: name.to_string(),
+                available: train.columns.join(", "),
+            })?,
+        None => train.columns.len() - 1,
+    };
+    let target_name = train.columns[target_idx].clone();
+    let feature_idx: Vec<usize> = (0..train.columns.len())
+        .filter(|&c| c != target_idx)
+        .collect();
+    if feature_idx.is_empty() {
+        return Err(TableError::NoFeatures {
+            file: train.file.clone(),
+            target: target_name,
+        });
+    }
+    let feature_names: Vec<String> = feature_idx
+        .iter()
+        .map(|&c| train.columns[c].clone())
+        .collect();
+    let missing: Vec<&String> = feature_names
+        .iter()
+        .filter(|n| test.column_index(n).is_none())
+        .collect();
+    let extra: Vec<&String> = test
+        .columns
+        .iter()
+        .filter(|n| **n != target_name && !feature_names.contains(n))
+        .collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing {}", quoted_list(&missing)));
+        }
+        if !extra.is_empty() {
+            parts.push(format!("unexpected {}", quoted_list(&extra)));
+        }
+        return Err(TableError::ColumnsDiffer {
+            train_file: train.file.clone(),
+            test_file: test.file.clone(),
+            difference: parts.join("; "),
+        });
+    }
+    let test_idx: Vec<usize> = feature_names
+        .iter()
+        .filter_map(|n| test.column_index(n))
+        .collect();
+    Ok(PredictData {
+        train_x: row_major(train, &feature_idx),
+        train_y: train.values[target_idx].clone(),
+        test_x: row_major(test, &test_idx),
+        test_y: test.column(&target_name).map(<[f64]>::to_vec),
+        feature_names,
+        target_name,
+    })
+}
+
+/// Reads both files and matches them ([`read_csv`] then [`match_train_test`]).
+pub fn load_predict_data(
+    train: impl AsRef<Path>,
+    test: impl AsRef<Path>,
+    target: Option<&str>,
+) -> Result<PredictData, TableError> {
+    let train = read_csv(train)?;
+    let test = read_csv(test)?;
+    match_train_test(&train, &test, target)
+}

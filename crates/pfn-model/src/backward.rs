@@ -1,0 +1,205 @@
+//! The backward pass: d loss / d logits to gradients of every parameter.
+
+use std::ops::Range;
+
+use pfn_engine::gelu::gelu_backward;
+use pfn_engine::layer_norm::{layer_norm_backward_inplace, layer_norm_param_grads};
+use pfn_engine::reduce::{col_sums_accumulate, col_sums_accumulate_strided};
+use pfn_engine::{matmul, pfn_attention_backward, Engine, MatMut, MatRef};
+
+use crate::error::{ModelError, Result};
+use crate::forward::attention_geometry;
+use crate::model::PfnModel;
+use crate::params::{LinearRanges, NormRanges};
+use crate::workspace::{Dims, Mode, Workspace};
+
+/// For a linear layer y = x W^T + b over `rows` rows: accumulates dW += dy^T x and db += colsum(dy).
+fn linear_param_grads(
+    g: &mut [f32],
+    lr: &LinearRanges,
+    dy: &[f32],
+    x: &[f32],
+    rows: usize,
+    out: usize,
+    inp: usize,
+) {
+    matmul(
+        MatMut::row_major(&mut g[lr.weight.clone()], out, inp),
+        MatRef::row_major(dy, rows, out).t(),
+        MatRef::row_major(x, rows, inp),
+        true,
+        1.0,
+    );
+    col_sums_accumulate(dy, &mut g[lr.bias.clone()]);
+}
+
+/// dx (+)= dy W for a PyTorch-layout weight W (out, in).
+fn linear_input_grad(dx: &mut [f32], dy: &[f32], w: &[f32], rows: usize, out: usize, inp: usize, accumulate: bool) {
+    matmul(
+        MatMut::row_major(dx, rows, inp),
+        MatRef::row_major(dy, rows, out),
+        MatRef::row_major(w, out, inp),
+        accumulate,
+        1.0,
+    );
+}
+
+/// Two disjoint ranges of one buffer, both mutable (`a` must end before `b` starts).
+fn two_mut(buf: &mut [f32], a: Range<usize>, b: Range<usize>) -> (&mut [f32], &mut [f32]) {
+    assert!(a.end <= b.start, "ranges overlap or are out of order");
+    let (lo, hi) = buf.split_at_mut(b.start);
+    (&mut lo[a], &mut hi[..b.end - b.start])
+}
+
+fn norm_param_grads(g: &mut [f32], nr: &NormRanges, dy: &[f32], xhat: &[f32]) {
+    let (dgamma, dbeta) = two_mut(g, nr.gamma.clone(), nr.beta.clone());
+    layer_norm_param_grads(dy, xhat, dgamma, dbeta);
+}
+
+impl PfnModel {
+    /// Backpropagates `d_logits` = d loss / d logits, (batch, m, n_out) as returned by the last
+    /// [`PfnModel::forward`] on `ws`, and **adds** the parameter gradients to the gradient buffer
+    /// (call [`PfnModel::zero_grad`] first for a fresh gradient).
+    ///
+    /// The parameters must not have changed since that forward pass.
+    ///
+    /// Errors: no preceding training-mode forward on `ws`, or `d_logits` of the wrong length.
+    pub fn backward(&mut self, engine: &Engine, ws: &mut Workspace, d_logits: &[f32]) -> Result<()> {
+        let dims = match (ws.mode, ws.state) {
+            (Mode::Training, Some(d)) => d,
+            _ => return Err(ModelError::NoForwardState),
+        };
+        let expected = dims.qry_rows * self.config.n_out;
+        if d_logits.len() != expected {
+            return Err(ModelError::LengthMismatch {
+                argument: "d_logits (batch x queries x n_out)",
+                expected,
+                actual: d_logits.len(),
+            });
+        }
+        ws.prepare_backward(&self.config, &dims);
+        engine.install(|| self.backward_impl(ws, d_logits, &dims));
+        Ok(())
+    }
+
+    fn backward_impl(&mut self, ws: &mut Workspace, d_logits: &[f32], d: &Dims) {
+        let c = self.config.clone();
+        let p = &self.params;
+        let g = &mut self.grads;
+        let r = &self.layout.ranges;
+        let (e, f, nh, o) = (c.emsize, c.num_features, c.nhid, c.n_out);
+        let (tok, ctx, qry) = (d.tokens, d.ctx_rows, d.qry_rows);
+        let nl = c.nlayers;
+
+        // Decoder.
+        let d_h = &mut ws.d_hidden[..tok * e];
+        {
+            let hq = &ws.hidden[nl][ctx * e..tok * e];
+            let act = &ws.dec_act[..qry * nh];
+            let d_dec = &mut ws.d_dec[..qry * nh];
+            let (dh, dout) = (&r.decoder_hidden, &r.decoder_output);
+            linear_param_grads(g, dout, d_logits, act, qry, o, nh);
+            linear_input_grad(d_dec, d_logits, &p[dout.weight.clone()], qry, o, nh, false);
+            gelu_backward(d_dec, &ws.dec_deriv[..qry * nh]);
+            linear_param_grads(g, dh, d_dec, hq, qry, nh, e);
+            linear_input_grad(&mut d_h[ctx * e..], d_dec, &p[dh.weight.clone()], qry, nh, e, false);
+            d_h[..ctx * e].fill(0.0);
+        }
+
+        for l in (0..nl).rev() {
+            let last = l + 1 == nl;
+            let geo = attention_geometry(&c, d, last);
+            let r0 = if last { ctx } else { 0 };
+            let rows = tok - r0;
+            let kv_end = if c.query_self_attention { tok } else { ctx };
+            let lb = &ws.layers[l];
+            let lr = &r.layers[l];
+            let hin = &ws.hidden[l][..tok * e];
+            let span = r0 * e..tok * e;
+            let fspan = r0 * nh..tok * nh;
+
+            // Through LN2: d_h becomes d(x1 + ff_out).
+            let dz = &mut d_h[span.clone()];
+            norm_param_grads(g, &lr.norm2, dz, &lb.xhat2[span.clone()]);
+            layer_norm_backward_inplace(dz, &lb.xhat2[span.clone()], &lb.rstd2[r0..tok], &p[lr.norm2.gamma.clone()]);
+
+            // Feed-forward; the residual keeps dz, the branch adds d_ff W1.
+            let d_ff = &mut ws.d_ff[fspan.clone()];
+            linear_param_grads(g, &lr.linear2, dz, &lb.ff_act[fspan.clone()], rows, e, nh);
+            linear_input_grad(d_ff, dz, &p[lr.linear2.weight.clone()], rows, e, nh, false);
+            gelu_backward(d_ff, &lb.ff_deriv[fspan]);
+            let h1 = &lb.h1[span.clone()];
+            linear_param_grads(g, &lr.linear1, d_ff, h1, rows, nh, e);
+            linear_input_grad(dz, d_ff, &p[lr.linear1.weight.clone()], rows, nh, e, true);
+
+            // Through LN1: d_h becomes d(x + attn_out).
+            norm_param_grads(g, &lr.norm1, dz, &lb.xhat1[span.clone()]);
+            layer_norm_backward_inplace(dz, &lb.xhat1[span.clone()], &lb.rstd1[r0..tok], &p[lr.norm1.gamma.clone()]);
+
+            // Output projection.
+            let d_attn = &mut ws.d_attn[..tok * e];
+            linear_param_grads(g, &lr.out_proj, dz, &lb.attn[span.clone()], rows, e, e);
+            linear_input_grad(&mut d_attn[span.clone()], dz, &p[lr.out_proj.weight.clone()], rows, e, e, false);
+
+            // Attention.
+            let qkv = &lb.qkv[..tok * 3 * e];
+            let d_qkv = &mut ws.d_qkv[..tok * 3 * e];
+            pfn_attention_backward(
+                &geo,
+                qkv,
+                &lb.probs[..geo.probs_len()],
+                d_attn,
+                &mut ws.d_probs[..geo.probs_len()],
+                d_qkv,
+            );
+
+            // Input projection; d_h becomes the gradient of the layer input.
+            let w_in = &p[lr.in_proj.weight.clone()];
+            let d_qkv: &[f32] = d_qkv;
+            if r0 == 0 && kv_end == tok {
+                linear_param_grads(g, &lr.in_proj, d_qkv, hin, tok, 3 * e, e);
+                linear_input_grad(d_h, d_qkv, w_in, tok, 3 * e, e, true);
+            } else {
+                let (gw, gb) = two_mut(g, lr.in_proj.weight.clone(), lr.in_proj.bias.clone());
+                let dq = MatRef::new(&d_qkv[r0 * 3 * e..], rows, e, 3 * e, 1);
+                let dkv = MatRef::new(&d_qkv[e..], kv_end, 2 * e, 3 * e, 1);
+                matmul(
+                    MatMut::row_major(&mut gw[..e * e], e, e),
+                    dq.t(),
+                    MatRef::row_major(&hin[span.clone()], rows, e),
+                    true,
+                    1.0,
+                );
+                col_sums_accumulate_strided(&d_qkv[r0 * 3 * e..], rows, 3 * e, &mut gb[..e]);
+                matmul(
+                    MatMut::row_major(&mut gw[e * e..], 2 * e, e),
+                    dkv.t(),
+                    MatRef::row_major(hin, kv_end, e),
+                    true,
+                    1.0,
+                );
+                col_sums_accumulate_strided(&d_qkv[e..], kv_end, 3 * e, &mut gb[e..]);
+                d_h[..r0 * e].fill(0.0);
+                matmul(
+                    MatMut::row_major(&mut d_h[span.clone()], rows, e),
+                    dq,
+                    MatRef::row_major(&w_in[..e * e], e, e),
+                    true,
+                    1.0,
+                );
+                matmul(
+                    MatMut::row_major(&mut d_h[..kv_end * e], kv_end, e),
+                    dkv,
+                    MatRef::row_major(&w_in[e * e..], 2 * e, e),
+                    true,
+                    1.0,
+                );
+            }
+        }
+
+        // Encoders.
+        let x_tok = &ws.x_tok[..tok * f];
+        linear_param_grads(g, &r.encoder_x, d_h, x_tok, tok, e, f);
+        linear_param_grads(g, &r.encoder_y, &d_h[..ctx * e], &ws.y_ctx[..ctx], ctx, e, 1);
+    }
+}

@@ -1,0 +1,103 @@
+//! The architecture description of a PFN.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_eps() -> f32 {
+    1e-5
+}
+
+/// Architecture of a PFN (the paper's model): linear x and y encoders, `nlayers` post-norm encoder
+/// layers of width `emsize` with `nhead` heads and a GELU feed-forward of width `nhid`, and the decoder
+/// `Linear(emsize, nhid) -> GELU -> Linear(nhid, n_out)` on the query positions.
+///
+/// `n_out` selects the head: the number of buckets of a Riemann (bar) distribution, 1 for binary
+/// classification, C for C-class classification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PfnConfig {
+    /// Number of input features F.
+    pub num_features: usize,
+    /// Model width E.
+    pub emsize: usize,
+    /// Number of attention heads (must divide `emsize`).
+    pub nhead: usize,
+    /// Hidden width of the feed-forward blocks and of the decoder.
+    pub nhid: usize,
+    /// Number of encoder layers.
+    pub nlayers: usize,
+    /// Number of outputs per query.
+    pub n_out: usize,
+    /// Whether each query token also attends to itself (true: the paper's code and the golden
+    /// fixtures; false: the maintained `automl/PFNs` library).
+    #[serde(default = "default_true")]
+    pub query_self_attention: bool,
+    /// LayerNorm epsilon (PyTorch default 1e-5).
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f32,
+}
+
+impl PfnConfig {
+    /// A configuration with the paper's defaults for the optional fields (query self-attention on,
+    /// LayerNorm epsilon 1e-5).
+    pub fn new(
+        num_features: usize,
+        emsize: usize,
+        nhead: usize,
+        nhid: usize,
+        nlayers: usize,
+        n_out: usize,
+    ) -> Self {
+        Self {
+            num_features,
+            emsize,
+            nhead,
+            nhid,
+            nlayers,
+            n_out,
+            query_self_attention: true,
+            layer_norm_eps: default_eps(),
+        }
+    }
+
+    /// Checks that every size is usable.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("num_features", self.num_features),
+            ("emsize", self.emsize),
+            ("nhead", self.nhead),
+            ("nhid", self.nhid),
+            ("n_out", self.n_out),
+        ];
+        for (field, v) in positive {
+            if v == 0 {
+                return Err(ModelError::InvalidConfig {
+                    field,
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
+        if self.emsize % self.nhead != 0 {
+            return Err(ModelError::InvalidConfig {
+                field: "nhead",
+                reason: format!("{} does not divide emsize {}", self.nhead, self.emsize),
+            });
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(ModelError::InvalidConfig {
+                field: "layer_norm_eps",
+                reason: format!("must be positive and finite, got {}", self.layer_norm_eps),
+            });
+        }
+        Ok(())
+    }
+
+    /// Dimension per attention head.
+    pub fn head_dim(&self) -> usize {
+        self.emsize / self.nhead.max(1)
+    }
+}

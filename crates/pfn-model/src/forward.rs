@@ -1,0 +1,278 @@
+//! The forward pass.
+//!
+//! Tokens are processed as one row-major matrix with all context tokens first (dataset b, point i
+//! at row `b * n + i`) and all query tokens after them (dataset b, query j at row
+//! `batch * n + b * m + j`), so that every linear layer is one matrix product, the keys and values of
+//! the context are one block, and the decoder reads one contiguous block. Context tokens never see
+//! the queries, and in the last layer only the query rows are computed after the attention (the
+//! context outputs of the last layer are unused).
+
+use pfn_engine::elementwise::{add_row, broadcast_rows, broadcast_rows_strided};
+use pfn_engine::gelu::{bias_gelu_forward, bias_gelu_inplace};
+use pfn_engine::layer_norm::residual_layer_norm_forward;
+use pfn_engine::{matmul, pfn_attention_forward, Engine, LayerNormParams, MatMut, MatRef, PfnAttention};
+
+use crate::config::PfnConfig;
+use crate::error::{ModelError, Result};
+use crate::model::PfnModel;
+use crate::params::{LinearRanges, NormRanges};
+use crate::workspace::{Batch, Dims, Mode, Workspace};
+
+/// `dst (rows x out) (+)= src (rows x in) * W^T` for a PyTorch-layout weight W (out, in).
+pub(crate) fn linear_into(dst: &mut [f32], src: &[f32], w: &[f32], rows: usize, out: usize, inp: usize, accumulate: bool) {
+    matmul(
+        MatMut::row_major(dst, rows, out),
+        MatRef::row_major(src, rows, inp),
+        MatRef::row_major(w, out, inp).t(),
+        accumulate,
+        1.0,
+    );
+}
+
+pub(crate) fn attention_geometry(c: &PfnConfig, d: &Dims, last: bool) -> PfnAttention {
+    PfnAttention {
+        batch: d.batch,
+        n_ctx: d.n,
+        n_qry: d.m,
+        heads: c.nhead,
+        head_dim: c.head_dim(),
+        query_self: c.query_self_attention,
+        context_outputs: !last,
+    }
+}
+
+impl PfnModel {
+    pub(crate) fn check_batch(&self, batch: &Batch<'_>) -> Result<Dims> {
+        let (b, t, n) = (batch.batch, batch.seq_len, batch.single_eval_pos);
+        if b == 0 {
+            return Err(ModelError::InvalidArgument {
+                argument: "batch",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if t == 0 {
+            return Err(ModelError::InvalidArgument {
+                argument: "seq_len",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if n > t {
+            return Err(ModelError::InvalidArgument {
+                argument: "single_eval_pos",
+                reason: format!("{n} exceeds seq_len {t}"),
+            });
+        }
+        let f = self.config.num_features;
+        if batch.x.len() != b * t * f {
+            return Err(ModelError::LengthMismatch {
+                argument: "x (batch x seq_len x num_features)",
+                expected: b * t * f,
+                actual: batch.x.len(),
+            });
+        }
+        if batch.y.len() != b * t && batch.y.len() != b * n {
+            return Err(ModelError::LengthMismatch {
+                argument: "y (batch x seq_len, or batch x single_eval_pos)",
+                expected: b * t,
+                actual: batch.y.len(),
+            });
+        }
+        if let Some(i) = batch.x.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinite {
+                argument: "x",
+                index: i,
+                value: batch.x[i],
+            });
+        }
+        let y_stride = batch.y.len() / b;
+        for bi in 0..b {
+            let row = &batch.y[bi * y_stride..bi * y_stride + n];
+            if let Some(i) = row.iter().position(|v| !v.is_finite()) {
+                return Err(ModelError::NonFinite {
+                    argument: "y",
+                    index: bi * y_stride + i,
+                    value: row[i],
+                });
+            }
+        }
+        let m = t - n;
+        Ok(Dims {
+            batch: b,
+            n,
+            m,
+            tokens: b * t,
+            ctx_rows: b * n,
+            qry_rows: b * m,
+        })
+    }
+
+    /// Runs the network on a batch and returns the logits of the query points, (batch, m, n_out)
+    /// row-major with m = seq_len - single_eval_pos.
+    ///
+    /// In a [`Mode::Training`] workspace the activations are kept for [`PfnModel::backward`].
+    /// With `single_eval_pos = 0` and query self-attention off, queries attend to nothing: their
+    /// attention output is defined as 0 (PyTorch would return NaN).
+    ///
+    /// Errors: a zero batch or sequence length, `single_eval_pos > seq_len`, wrong lengths of `x`
+    /// or `y`, or non-finite inputs (the first one is named).
+    pub fn forward<'w>(&self, engine: &Engine, ws: &'w mut Workspace, batch: &Batch<'_>) -> Result<&'w [f32]> {
+        let dims = self.check_batch(batch)?;
+        ws.prepare(&self.config, &dims);
+        engine.install(|| self.forward_impl(ws, batch, &dims));
+        ws.state = Some(dims);
+        Ok(&ws.logits[..dims.qry_rows * self.config.n_out])
+    }
+
+    fn forward_impl(&self, ws: &mut Workspace, batch: &Batch<'_>, d: &Dims) {
+        let c = &self.config;
+        let p = &self.params;
+        let r = &self.layout.ranges;
+        let (e, f, nh, o) = (c.emsize, c.num_features, c.nhid, c.n_out);
+        let (n, m, tok, ctx, qry) = (d.n, d.m, d.tokens, d.ctx_rows, d.qry_rows);
+        let train = ws.mode == Mode::Training;
+        let t = n + m;
+
+        // Gather inputs into the token layout.
+        let x_tok = &mut ws.x_tok[..tok * f];
+        for b in 0..d.batch {
+            for s in 0..t {
+                let row = if s < n { b * n + s } else { ctx + b * m + (s - n) };
+                x_tok[row * f..(row + 1) * f].copy_from_slice(&batch.x[(b * t + s) * f..(b * t + s + 1) * f]);
+            }
+        }
+        let y_stride = batch.y.len() / d.batch;
+        let y_ctx = &mut ws.y_ctx[..ctx];
+        for b in 0..d.batch {
+            y_ctx[b * n..(b + 1) * n].copy_from_slice(&batch.y[b * y_stride..b * y_stride + n]);
+        }
+
+        // Encoders: every token gets Linear_x(x); context tokens add Linear_y(y).
+        {
+            let h0 = &mut ws.hidden[0][..tok * e];
+            broadcast_rows(h0, &p[r.encoder_x.bias.clone()]);
+            linear_into(h0, x_tok, &p[r.encoder_x.weight.clone()], tok, e, f, true);
+            let h0c = &mut h0[..ctx * e];
+            linear_into(h0c, y_ctx, &p[r.encoder_y.weight.clone()], ctx, e, 1, true);
+            add_row(h0c, &p[r.encoder_y.bias.clone()]);
+        }
+
+        let nl = c.nlayers;
+        for l in 0..nl {
+            let last = l + 1 == nl;
+            let geo = attention_geometry(c, d, last);
+            let r0 = if last { ctx } else { 0 };
+            let rows = tok - r0;
+            let kv_end = if c.query_self_attention { tok } else { ctx };
+            let (hin_idx, hout_idx) = if train { (l, l + 1) } else { (l % 2, (l + 1) % 2) };
+            let (hin, hout) = pair(&mut ws.hidden, hin_idx, hout_idx);
+            let hin = &hin[..tok * e];
+            let hout = &mut hout[..tok * e];
+            let lb = &mut ws.layers[if train { l } else { 0 }];
+            let lr = &r.layers[l];
+
+            // Q for rows [r0, tok), K and V for rows [0, kv_end).
+            let qkv = &mut lb.qkv[..tok * 3 * e];
+            let w_in = &p[lr.in_proj.weight.clone()];
+            let b_in = &p[lr.in_proj.bias.clone()];
+            if r0 == 0 && kv_end == tok {
+                broadcast_rows(qkv, b_in);
+                linear_into(qkv, hin, w_in, tok, 3 * e, e, true);
+            } else {
+                broadcast_rows_strided(&mut qkv[r0 * 3 * e..], rows, 3 * e, &b_in[..e]);
+                matmul(
+                    MatMut::new(&mut qkv[r0 * 3 * e..], rows, e, 3 * e, 1),
+                    MatRef::row_major(&hin[r0 * e..], rows, e),
+                    MatRef::row_major(&w_in[..e * e], e, e).t(),
+                    true,
+                    1.0,
+                );
+                broadcast_rows_strided(&mut qkv[e..], kv_end, 3 * e, &b_in[e..]);
+                matmul(
+                    MatMut::new(&mut qkv[e..], kv_end, 2 * e, 3 * e, 1),
+                    MatRef::row_major(hin, kv_end, e),
+                    MatRef::row_major(&w_in[e * e..], 2 * e, e).t(),
+                    true,
+                    1.0,
+                );
+            }
+            let probs = &mut lb.probs[..geo.probs_len()];
+            let attn = &mut lb.attn[..tok * e];
+            pfn_attention_forward(&geo, qkv, probs, attn);
+
+            // x1 = LN1(h + out_proj(attn))
+            let span = r0 * e..tok * e;
+            let tmp = &mut ws.tmp[span.clone()];
+            linear_into(tmp, &attn[span.clone()], &p[lr.out_proj.weight.clone()], rows, e, e, false);
+            let h1 = &mut lb.h1[span.clone()];
+            residual_layer_norm_forward(
+                &hin[span.clone()],
+                tmp,
+                Some(&p[lr.out_proj.bias.clone()]),
+                norm(p, &lr.norm1, c.layer_norm_eps),
+                h1,
+                &mut lb.xhat1[span.clone()],
+                &mut lb.rstd1[r0..tok],
+            );
+
+            // out = LN2(x1 + linear2(GELU(linear1(x1))))
+            let fspan = r0 * nh..tok * nh;
+            let act = &mut lb.ff_act[fspan.clone()];
+            if train {
+                let pre = &mut lb.ff_deriv[fspan];
+                linear_into(pre, h1, &p[lr.linear1.weight.clone()], rows, nh, e, false);
+                bias_gelu_forward(pre, &p[lr.linear1.bias.clone()], act);
+            } else {
+                linear_into(act, h1, &p[lr.linear1.weight.clone()], rows, nh, e, false);
+                bias_gelu_inplace(act, &p[lr.linear1.bias.clone()]);
+            }
+            linear_into(tmp, act, &p[lr.linear2.weight.clone()], rows, e, nh, false);
+            residual_layer_norm_forward(
+                h1,
+                tmp,
+                Some(&p[lr.linear2.bias.clone()]),
+                norm(p, &lr.norm2, c.layer_norm_eps),
+                &mut hout[span.clone()],
+                &mut lb.xhat2[span],
+                &mut lb.rstd2[r0..tok],
+            );
+        }
+
+        // Decoder on the query rows.
+        let last_idx = if train { nl } else { nl % 2 };
+        let hq = &ws.hidden[last_idx][ctx * e..tok * e];
+        let act = &mut ws.dec_act[..qry * nh];
+        let dh = &r.decoder_hidden;
+        if train {
+            let pre = &mut ws.dec_deriv[..qry * nh];
+            linear_into(pre, hq, &p[dh.weight.clone()], qry, nh, e, false);
+            bias_gelu_forward(pre, &p[dh.bias.clone()], act);
+        } else {
+            linear_into(act, hq, &p[dh.weight.clone()], qry, nh, e, false);
+            bias_gelu_inplace(act, &p[dh.bias.clone()]);
+        }
+        let logits = &mut ws.logits[..qry * o];
+        let dout: &LinearRanges = &r.decoder_output;
+        broadcast_rows(logits, &p[dout.bias.clone()]);
+        linear_into(logits, act, &p[dout.weight.clone()], qry, o, nh, true);
+    }
+}
+
+fn norm<'a>(p: &'a [f32], r: &NormRanges, eps: f32) -> LayerNormParams<'a> {
+    LayerNormParams {
+        gamma: &p[r.gamma.clone()],
+        beta: &p[r.beta.clone()],
+        eps,
+    }
+}
+
+/// Two distinct elements of a vector, both mutable.
+fn pair<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b, "pair of identical indices");
+    if a < b {
+        let (lo, hi) = v.split_at_mut(b);
+        (&mut lo[a], &mut hi[0])
+    } else {
+        let (lo, hi) = v.split_at_mut(a);
+        (&mut hi[0], &mut lo[b])
+    }
+}
