@@ -205,10 +205,11 @@ fn check_fixture(dir: &Path, engine: &Engine) -> BTreeMap<&'static str, Deviatio
             for bi in 0..b {
                 let ours = &logits[(bi * m + j) * k..(bi * m + j + 1) * k];
                 let theirs = &want_logits[(j * b + bi) * k..(j * b + bi + 1) * k];
-                let at = |c: usize| move || format!("{cname} query {j} batch {bi} bucket {c}");
                 let dl = devs.entry("logits").or_default();
                 for c in 0..k {
-                    abs_check(dl, ours[c] as f64, theirs[c] as f64, LOGITS_ABS_TOL, at(c));
+                    abs_check(dl, ours[c] as f64, theirs[c] as f64, LOGITS_ABS_TOL, || {
+                        format!("{cname} query {j} batch {bi} bucket {c}")
+                    });
                 }
                 let r = j * b + bi;
                 let at = || format!("{cname} query {j} batch {bi}");

@@ -18,8 +18,13 @@ fn bench_nll(c: &mut Criterion) {
     group.sample_size(30);
     group.bench_function("nll_and_grad (batched, rayon)", |b| {
         b.iter(|| {
-            dist.nll_and_grad(black_box(&logits), black_box(&targets), &mut grad, 1.0 / rows as f32)
-                .unwrap()
+            dist.nll_and_grad(
+                black_box(&logits),
+                black_box(&targets),
+                &mut grad,
+                1.0 / rows as f32,
+            )
+            .unwrap()
         })
     });
     group.bench_function("nll_with_grad per row (f64, serial, allocating)", |b| {
@@ -35,7 +40,10 @@ fn bench_nll(c: &mut Criterion) {
         })
     });
     group.bench_function("log_density_batch (f64, rayon)", |b| {
-        b.iter(|| dist.log_density_batch(black_box(&logits), black_box(&targets)).unwrap())
+        b.iter(|| {
+            dist.log_density_batch(black_box(&logits), black_box(&targets))
+                .unwrap()
+        })
     });
     group.finish();
 }

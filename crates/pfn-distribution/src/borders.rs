@@ -81,9 +81,7 @@ pub fn equal_width_borders(num_buckets: usize, lower: f64, upper: f64) -> Result
     }
     check_range(lower, upper)?;
     let width = (upper - lower) / num_buckets as f64;
-    let mut borders: Vec<f64> = (0..num_buckets)
-        .map(|i| lower + i as f64 * width)
-        .collect();
+    let mut borders: Vec<f64> = (0..num_buckets).map(|i| lower + i as f64 * width).collect();
     borders.push(upper);
     // A range that is tiny relative to its magnitude can round two borders together.
     validate_borders(&borders, Support::Bounded)?;
@@ -159,7 +157,10 @@ mod tests {
         let borders = quantile_borders(&ys, 4, Some((-10.0, 200.0))).unwrap();
         assert_eq!(borders, vec![-10.0, 24.5, 49.5, 74.5, 200.0]);
         let err = quantile_borders(&ys, 4, Some((0.5, 200.0))).unwrap_err();
-        assert!(matches!(err, DistributionError::RangeExcludesSamples { .. }));
+        assert!(matches!(
+            err,
+            DistributionError::RangeExcludesSamples { .. }
+        ));
     }
 
     #[test]

@@ -71,7 +71,9 @@ pub fn softmax_probabilities(logits: &[f32], num_classes: usize) -> Result<Vec<f
         .chunks_exact(num_classes)
         .zip(out.chunks_exact_mut(num_classes))
     {
-        let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+        let max = z
+            .iter()
+            .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
         let sum: f64 = z.iter().map(|&v| (f64::from(v) - max).exp()).sum();
         for (pi, &v) in p.iter_mut().zip(z) {
             *pi = ((f64::from(v) - max).exp() / sum) as f32;
@@ -117,8 +119,8 @@ pub fn softmax_cross_entropy(
                 .zip(t_chunk)
                 .enumerate()
             {
-                let Some(class) = class_of(t, num_classes)
-                    .map_err(|e| e.in_row(chunk * chunk_rows + row))?
+                let Some(class) =
+                    class_of(t, num_classes).map_err(|e| e.in_row(chunk * chunk_rows + row))?
                 else {
                     g.fill(0.0);
                     continue;
@@ -244,7 +246,9 @@ mod tests {
     #[test]
     fn cross_entropy_matches_the_definition_with_ignored_rows() {
         let c = 3;
-        let logits = [1.0f32, 2.0, 0.5, -1.0, 0.0, 4.0, 0.3, 0.3, 0.3, 9.0, 1.0, 1.0];
+        let logits = [
+            1.0f32, 2.0, 0.5, -1.0, 0.0, 4.0, 0.3, 0.3, 0.3, 9.0, 1.0, 1.0,
+        ];
         let targets = [1.0f32, 2.0, IGNORE_INDEX, f32::NAN];
         let mut grad = vec![7.0f32; 12];
         let total = softmax_cross_entropy(&logits, &targets, c, &mut grad, 1.0).unwrap();

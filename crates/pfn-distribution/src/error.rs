@@ -13,7 +13,9 @@ pub enum DistributionError {
         got: usize,
     },
     /// The full-support variant needs a left and a right tail bucket.
-    #[error("the full-support variant needs at least 2 buckets (a left and a right tail), got {got}")]
+    #[error(
+        "the full-support variant needs at least 2 buckets (a left and a right tail), got {got}"
+    )]
     TooFewBucketsForTails {
         /// Number of buckets given.
         got: usize,
@@ -117,7 +119,9 @@ pub enum DistributionError {
         actual: usize,
     },
     /// A target lies outside the support of a bounded distribution.
-    #[error("target {value} lies outside the support [{lower}, {upper}] of the bounded distribution")]
+    #[error(
+        "target {value} lies outside the support [{lower}, {upper}] of the bounded distribution"
+    )]
     TargetOutsideSupport {
         /// The target.
         value: f64,
@@ -139,7 +143,9 @@ pub enum DistributionError {
         value: f32,
     },
     /// A multi-class target is not a class index in `0..num_classes` (nor -100 / NaN = ignore).
-    #[error("class target {value} is not an integer in 0..{num_classes} (nor -100 or NaN to ignore)")]
+    #[error(
+        "class target {value} is not an integer in 0..{num_classes} (nor -100 or NaN to ignore)"
+    )]
     InvalidClassTarget {
         /// The target.
         value: f32,

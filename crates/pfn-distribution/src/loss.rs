@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::bar::BarDistribution;
 use crate::error::{DistributionError, Result};
-use crate::softmax::{exp_shifted_into, max_f32, validate_logits};
+use crate::softmax::{scaled_softmax_into, validate_logits};
 
 /// Logits per parallel task (about 64 KiB of f32).
 const ROW_CHUNK_ELEMENTS: usize = 16_384;
@@ -44,9 +44,12 @@ impl BarDistribution {
     ///   loss, its gradient and the returned total NaN, which the training loop can detect.
     ///
     /// Precision: the shift, `log(sum exp)` and the loss are f64; the exponentials are evaluated
-    /// with a vectorised f32 routine (relative error about 2e-7) and summed in f64, so the loss
-    /// agrees with the per-row f64 API to about 1e-7 absolute and the f32 gradient to about 1e-7
-    /// of each probability.
+    /// with a vectorised f32 routine (relative error about `2e-7 + 6e-8 |log p|`, which includes
+    /// the f32 rounding of `z - max`) and summed in f64, so the loss agrees with the per-row f64
+    /// API to about 1e-7 absolute and each gradient entry to about `1e-7 * scale` absolute.
+    ///
+    /// Speed: about 2.7 ms for 3200 rows x 1000 buckets on one core of the development machine
+    /// (AMD EPYC, AVX2 path), 1.9 ms on its 2 cores; see `benches/nll_kernel.rs`.
     pub fn nll_and_grad(
         &self,
         logits: &[f32],
@@ -93,13 +96,7 @@ impl BarDistribution {
             grad.fill(0.0);
             return Ok(0.0);
         };
-        let shift = max_f32(z);
-        let sum = exp_shifted_into(z, shift, grad);
-        let log_sum_exp = f64::from(shift) + sum.ln();
-        let factor = (f64::from(scale) / sum) as f32;
-        for g in grad.iter_mut() {
-            *g *= factor;
-        }
+        let log_sum_exp = scaled_softmax_into(z, grad, scale);
         grad[target.bucket] -= scale;
         Ok(log_sum_exp - f64::from(z[target.bucket]) + target.offset)
     }

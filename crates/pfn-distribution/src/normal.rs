@@ -174,7 +174,19 @@ mod tests {
                 "Q^-1({q}) = {got}, expected {expected}"
             );
         }
-        for &q in &[1e-300, 1e-50, 1e-5, 0.1, 0.3, 0.49, 0.5, 0.51, 0.7, 0.99, 1.0 - 1e-12] {
+        for &q in &[
+            1e-300,
+            1e-50,
+            1e-5,
+            0.1,
+            0.3,
+            0.49,
+            0.5,
+            0.51,
+            0.7,
+            0.99,
+            1.0 - 1e-12,
+        ] {
             let x = upper_tail_inverse(q);
             let back = upper_tail(x);
             assert!(((back - q) / q).abs() < 1e-12, "Q(Q^-1({q})) = {back}");

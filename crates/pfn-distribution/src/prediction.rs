@@ -148,11 +148,7 @@ impl<'a> BarPrediction<'a> {
         let b = self.borders();
         let exact_tails = convention == IcdfConvention::ExactTails && self.dist.tails().is_some();
         if p <= 0.0 {
-            return if exact_tails {
-                f64::NEG_INFINITY
-            } else {
-                b[0]
-            };
+            return if exact_tails { f64::NEG_INFINITY } else { b[0] };
         }
         if p >= 1.0 {
             return if exact_tails { f64::INFINITY } else { b[k_max] };

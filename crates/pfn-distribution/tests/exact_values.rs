@@ -35,7 +35,10 @@ fn bounded_cdf_matches_the_maintained_library_cases() {
     ];
     for (y, expected) in cases {
         let got = pred.cdf(y);
-        assert!(close(got, expected, 1e-7), "cdf({y}) = {got}, expected {expected}");
+        assert!(
+            close(got, expected, 1e-7),
+            "cdf({y}) = {got}, expected {expected}"
+        );
     }
 }
 
@@ -64,11 +67,15 @@ fn bounded_statistics_by_hand() {
     assert_eq!(pred.icdf(0.0).unwrap(), 0.0);
     assert_eq!(pred.icdf(1.0).unwrap(), 6.0);
     let (lo, hi) = pred.interval(0.5).unwrap();
-    assert!(close(lo, pred.icdf(0.25).unwrap(), 1e-12) && close(hi, pred.icdf(0.75).unwrap(), 1e-12));
+    assert!(
+        close(lo, pred.icdf(0.25).unwrap(), 1e-12) && close(hi, pred.icdf(0.75).unwrap(), 1e-12)
+    );
     // Mode: densities 0.05, 0.05, 0.2, 0.2, 0.25 -> bucket 4 midpoint. (Argmax of the logits
     // would also be bucket 4 here; see the next test for unequal widths.)
     assert!(close(pred.mode(), 5.0, 1e-9));
-    let entropy: f64 = -(0..5).map(|k| PROBS[k] * (PROBS[k] / widths[k]).ln()).sum::<f64>();
+    let entropy: f64 = -(0..5)
+        .map(|k| PROBS[k] * (PROBS[k] / widths[k]).ln())
+        .sum::<f64>();
     assert!(close(pred.entropy(), entropy, 1e-6));
     // Density and log density.
     assert!(close(pred.pdf(2.2), 0.2, 1e-7));
@@ -136,7 +143,11 @@ fn full_support_tails_by_hand() {
     assert_eq!(exact_pred.icdf(0.0).unwrap(), f64::NEG_INFINITY);
     // Left tail exact: p = 0.0125 is a quarter of p_0, survival 0.25 -> d = s Q^-1(0.125).
     let q = pfn_distribution::normal::upper_tail_inverse(0.125);
-    assert!(close(pred.icdf_exact(0.0125).unwrap(), 1.0 - s_left * q, 1e-6));
+    assert!(close(
+        pred.icdf_exact(0.0125).unwrap(),
+        1.0 - s_left * q,
+        1e-6
+    ));
     // Entropy with half-normal components.
     let h_hn = |s: f64| 0.5 * (std::f64::consts::PI * s * s / 2.0).ln() + 0.5;
     let widths = [1.0, 1.0, 0.5, 1.5, 2.0];
@@ -178,8 +189,14 @@ fn acquisition_functions_match_quadrature() {
                 f64::INFINITY,
                 &[best],
             );
-            assert!(close(ei, ei_num, 1e-9), "full={full} best={best}: EI {ei} vs {ei_num}");
-            assert!(close(pi, pi_num, 1e-9), "full={full} best={best}: PI {pi} vs {pi_num}");
+            assert!(
+                close(ei, ei_num, 1e-9),
+                "full={full} best={best}: EI {ei} vs {ei_num}"
+            );
+            assert!(
+                close(pi, pi_num, 1e-9),
+                "full={full} best={best}: PI {pi} vs {pi_num}"
+            );
             assert!(close(pi, 1.0 - pred.cdf(best), 1e-12));
         }
         // EI far below everything is mean - best.
@@ -223,10 +240,17 @@ fn rebinning_preserves_median_and_mean() {
 #[test]
 fn averaging_distributions_on_different_borders() {
     // Port of the maintained test: four distributions averaged onto [-1, 2].
-    let specs = [(100, -1.0, -0.5), (80, 0.0, 2.0), (10, 1.0, 3.0), (5, 2.0, 3.0)];
+    let specs = [
+        (100, -1.0, -0.5),
+        (80, 0.0, 2.0),
+        (10, 1.0, 3.0),
+        (5, 2.0, 3.0),
+    ];
     let dists: Vec<BarDistribution> = specs
         .iter()
-        .map(|&(n, a, b)| BarDistribution::bounded(equal_width_borders(n - 1, a, b).unwrap()).unwrap())
+        .map(|&(n, a, b)| {
+            BarDistribution::bounded(equal_width_borders(n - 1, a, b).unwrap()).unwrap()
+        })
         .collect();
     let logits: Vec<Vec<f32>> = specs
         .iter()
@@ -238,7 +262,8 @@ fn averaging_distributions_on_different_borders() {
         .map(|(d, z)| d.predict(z).unwrap())
         .collect();
     for buckets in [99, 9] {
-        let target = BarDistribution::bounded(equal_width_borders(buckets, -1.0, 2.0).unwrap()).unwrap();
+        let target =
+            BarDistribution::bounded(equal_width_borders(buckets, -1.0, 2.0).unwrap()).unwrap();
         let probs = average_on(&preds, &target).unwrap();
         let z: Vec<f32> = probs.iter().map(|&p| p.ln() as f32).collect();
         let avg = target.predict(&z).unwrap();

@@ -48,8 +48,11 @@ impl ErrorStat {
         let err = (got - expected).abs();
         self.worst = self.worst.max(err / expected.abs().max(ABS_FLOOR));
         self.count += 1;
-        if !(err <= REL_TOL * expected.abs() + ABS_FLOOR) {
-            self.failures.push(format!("{}: got {got}, expected {expected}", what()));
+        // Written so that a NaN error counts as a failure.
+        let within = err <= REL_TOL * expected.abs() + ABS_FLOOR;
+        if !within {
+            self.failures
+                .push(format!("{}: got {got}, expected {expected}", what()));
         }
     }
 }
@@ -63,10 +66,15 @@ fn golden_fixtures_reproduce_the_maintained_library() {
         .filter(|p| p.join("cases.safetensors").is_file())
         .collect();
     folders.sort();
-    assert!(!folders.is_empty(), "no fixture folder with cases.safetensors in {}", root.display());
+    assert!(
+        !folders.is_empty(),
+        "no fixture folder with cases.safetensors in {}",
+        root.display()
+    );
 
     let names = ["nll", "nll (batched)", "mean", "median", "variance", "icdf"];
-    let mut stats: HashMap<&str, ErrorStat> = names.iter().map(|&n| (n, ErrorStat::default())).collect();
+    let mut stats: HashMap<&str, ErrorStat> =
+        names.iter().map(|&n| (n, ErrorStat::default())).collect();
     let mut exact_icdf = ErrorStat::default();
     let mut edge_quantiles = 0;
     let mut cases_seen = 0;
@@ -101,25 +109,44 @@ fn golden_fixtures_reproduce_the_maintained_library() {
             let mut grad = vec![0.0f32; logits.len()];
             let total = dist.nll_and_grad(logits, targets, &mut grad, 1.0).unwrap();
             let expected_total: f64 = nll.iter().map(|&v| f64::from(v)).sum();
-            stats.get_mut("nll (batched)").unwrap().check(total, expected_total, || {
-                format!("{fixture} case{case} total")
-            });
+            stats
+                .get_mut("nll (batched)")
+                .unwrap()
+                .check(total, expected_total, || {
+                    format!("{fixture} case{case} total")
+                });
 
             for r in 0..rows {
                 let z = &logits[r * k..(r + 1) * k];
                 let at = || format!("{fixture} case{case} row {r}");
                 let pred = dist.predict(z).unwrap();
                 let y = f64::from(targets[r]);
-                stats.get_mut("nll").unwrap().check(dist.nll(z, y).unwrap(), f64::from(nll[r]), at);
-                stats.get_mut("mean").unwrap().check(pred.mean(), f64::from(mean[r]), at);
-                stats.get_mut("median").unwrap().check(pred.median(), f64::from(median[r]), at);
-                stats.get_mut("variance").unwrap().check(pred.variance(), f64::from(variance[r]), at);
+                stats
+                    .get_mut("nll")
+                    .unwrap()
+                    .check(dist.nll(z, y).unwrap(), f64::from(nll[r]), at);
+                stats
+                    .get_mut("mean")
+                    .unwrap()
+                    .check(pred.mean(), f64::from(mean[r]), at);
+                stats
+                    .get_mut("median")
+                    .unwrap()
+                    .check(pred.median(), f64::from(median[r]), at);
+                stats.get_mut("variance").unwrap().check(
+                    pred.variance(),
+                    f64::from(variance[r]),
+                    at,
+                );
                 let cum_edge_left = pred.probabilities()[0];
                 let cum_edge_right = 1.0 - pred.probabilities()[k - 1];
                 for (j, &p) in ICDF_PROBS.iter().enumerate() {
                     let expected = f64::from(icdf[r * ICDF_PROBS.len() + j]);
                     let what = || format!("{fixture} case{case} row {r} icdf({p})");
-                    stats.get_mut("icdf").unwrap().check(pred.icdf(p).unwrap(), expected, what);
+                    stats
+                        .get_mut("icdf")
+                        .unwrap()
+                        .check(pred.icdf(p).unwrap(), expected, what);
                     exact_icdf.check(pred.icdf_exact(p).unwrap(), expected, what);
                     if p <= cum_edge_left || p >= cum_edge_right {
                         edge_quantiles += 1;
@@ -130,10 +157,16 @@ fn golden_fixtures_reproduce_the_maintained_library() {
     }
     assert!(cases_seen > 0, "no cases found in the fixtures");
 
-    println!("golden fixtures: {} folders, {cases_seen} cases", folders.len());
+    println!(
+        "golden fixtures: {} folders, {cases_seen} cases",
+        folders.len()
+    );
     for name in names {
         let s = &stats[name];
-        println!("  {name:14} {:5} values, worst relative error {:.2e}", s.count, s.worst);
+        println!(
+            "  {name:14} {:5} values, worst relative error {:.2e}",
+            s.count, s.worst
+        );
     }
     println!(
         "  icdf convention: linear-in-buckets (default) worst {:.2e} ({} mismatches); exact tails worst {:.2e} ({} mismatches); {edge_quantiles} of the fixture quantiles lie in an edge bucket",
@@ -142,7 +175,10 @@ fn golden_fixtures_reproduce_the_maintained_library() {
         exact_icdf.worst,
         exact_icdf.failures.len()
     );
-    let failures: Vec<&String> = names.iter().flat_map(|n| stats[n].failures.iter()).collect();
+    let failures: Vec<&String> = names
+        .iter()
+        .flat_map(|n| stats[n].failures.iter())
+        .collect();
     assert!(
         failures.is_empty(),
         "{} golden mismatches, first ones: {:#?}",

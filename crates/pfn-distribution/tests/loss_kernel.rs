@@ -115,7 +115,9 @@ fn batched_kernel_equals_the_per_row_api() {
             );
             // Deterministic and independent of scheduling.
             let mut grad2 = vec![0.0f32; rows * k];
-            let total2 = d.nll_and_grad(&logits, &targets, &mut grad2, scale).unwrap();
+            let total2 = d
+                .nll_and_grad(&logits, &targets, &mut grad2, scale)
+                .unwrap();
             assert_eq!(total.to_bits(), total2.to_bits());
             assert_eq!(grad, grad2);
             // Evaluation: log densities per row.
@@ -166,13 +168,21 @@ fn batched_kernel_reports_bad_arguments() {
     let err = d
         .nll_and_grad(&logits, &[0.5, 0.5, f32::INFINITY], &mut grad, 1.0)
         .unwrap_err();
-    assert!(matches!(err, DistributionError::InRow { row: 2, .. }), "{err}");
+    assert!(
+        matches!(err, DistributionError::InRow { row: 2, .. }),
+        "{err}"
+    );
     let mut bad_logits = logits.clone();
     bad_logits[5] = f32::NAN;
     let err = d.log_density_batch(&bad_logits, &[0.5; 3]).unwrap_err();
-    assert!(matches!(err, DistributionError::InRow { row: 1, .. }), "{err}");
+    assert!(
+        matches!(err, DistributionError::InRow { row: 1, .. }),
+        "{err}"
+    );
     // The training kernel does not validate logits; a NaN logit shows up in the total.
-    let total = d.nll_and_grad(&bad_logits, &[0.5; 3], &mut grad, 1.0).unwrap();
+    let total = d
+        .nll_and_grad(&bad_logits, &[0.5; 3], &mut grad, 1.0)
+        .unwrap();
     assert!(total.is_nan());
 }
 

@@ -27,7 +27,11 @@ fn arb_case() -> impl Strategy<Value = (Vec<f64>, Vec<f32>, Support)> {
                 let last = *borders.last().unwrap();
                 borders.push(last + w);
             }
-            let support = if full { Support::Full } else { Support::Bounded };
+            let support = if full {
+                Support::Full
+            } else {
+                Support::Bounded
+            };
             (borders, logits, support)
         })
 }
@@ -189,14 +193,23 @@ fn samples_follow_the_distribution() {
         let mut ks: f64 = 0.0;
         for (i, &y) in samples.iter().enumerate() {
             let c = pred.cdf(y);
-            ks = ks.max((c - i as f64 / n as f64).abs()).max(((i + 1) as f64 / n as f64 - c).abs());
+            ks = ks
+                .max((c - i as f64 / n as f64).abs())
+                .max(((i + 1) as f64 / n as f64 - c).abs());
         }
         // 1.63 / sqrt(n) is the 1% critical value.
-        assert!(ks < 1.63 / (n as f64).sqrt(), "{support:?}: KS distance {ks}");
+        assert!(
+            ks < 1.63 / (n as f64).sqrt(),
+            "{support:?}: KS distance {ks}"
+        );
         let mean = samples.iter().sum::<f64>() / n as f64;
         let var = samples.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         let se = (pred.variance() / n as f64).sqrt();
-        assert!((mean - pred.mean()).abs() < 4.0 * se, "{support:?}: mean {mean} vs {}", pred.mean());
+        assert!(
+            (mean - pred.mean()).abs() < 4.0 * se,
+            "{support:?}: mean {mean} vs {}",
+            pred.mean()
+        );
         assert!((var / pred.variance() - 1.0).abs() < 0.05);
         if support == Support::Full {
             // Samples reach beyond the borders, as the half-normal tails do.

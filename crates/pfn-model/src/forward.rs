@@ -113,9 +113,12 @@ impl PfnModel {
     /// With `single_eval_pos = 0` and query self-attention off, queries attend to nothing: their
     /// attention output is defined as 0 (PyTorch would return NaN).
     ///
+    /// A failed call leaves the workspace without a stored pass (a following `backward` is refused).
+    ///
     /// Errors: a zero batch or sequence length, `single_eval_pos > seq_len`, wrong lengths of `x`
     /// or `y`, or non-finite inputs (the first one is named).
     pub fn forward<'w>(&self, engine: &Engine, ws: &'w mut Workspace, batch: &Batch<'_>) -> Result<&'w [f32]> {
+        ws.state = None;
         let dims = self.check_batch(batch)?;
         ws.prepare(&self.config, &dims);
         engine.install(|| self.forward_impl(ws, batch, &dims));

@@ -91,10 +91,30 @@ pub fn sample_gp_at(
     rng: &mut PriorRng,
     out: &mut [f32],
 ) -> Result<(), PriorError> {
+    draw(hyper, x, num_features, rng, out).map(|_| ())
+}
+
+/// Which factorisation a draw used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Factorisation {
+    /// faer's in-place Cholesky on the per-thread buffer.
+    Fast,
+    /// `pfn_gp::Cholesky::factor` with jitter escalation.
+    Jittered,
+}
+
+/// [`sample_gp_at`], reporting the factorisation used.
+fn draw(
+    hyper: &GpHyper,
+    x: &[f32],
+    num_features: usize,
+    rng: &mut PriorRng,
+    out: &mut [f32],
+) -> Result<Factorisation, PriorError> {
     let n = out.len();
     check_inputs(hyper, x, num_features, n)?;
     if n == 0 {
-        return Ok(());
+        return Ok(Factorisation::Fast);
     }
     SCRATCH.with(|cell| {
         let mut guard = cell.borrow_mut();
@@ -145,7 +165,11 @@ pub fn sample_gp_at(
         for (o, &v) in out.iter_mut().zip(&s.y) {
             *o = v as f32;
         }
-        Ok(())
+        Ok(if factored {
+            Factorisation::Fast
+        } else {
+            Factorisation::Jittered
+        })
     })
 }
 
@@ -189,26 +213,85 @@ fn scale_inputs(hyper: &GpHyper, x: &[f32], d: usize, n: usize, scaled: &mut Vec
 
 /// Fills the lower triangle (column-major, `cov[j * n + i]` for `i >= j`) of `K + noise I` from
 /// lengthscale-divided, feature-major inputs.
+///
+/// The strictly-lower part is first packed column after column into the tail of `cov` (its
+/// `n (n − 1) / 2` values fit behind the first `n (n + 1) / 2` slots), so the kernel profile runs over
+/// one long contiguous slice instead of `n` short ones; then the columns are moved into place, first
+/// column first: column `j` ends at `(j + 1) n`, which never exceeds the packed position of column
+/// `j + 1` (`n (n + 1) / 2 + (j + 1)(2n − j − 2) / 2`), so no value still to be moved is overwritten.
 fn fill_lower_cov(hyper: &GpHyper, scaled_x: &[f64], d: usize, n: usize, cov: &mut [f64]) {
     let o = hyper.outputscale;
-    for j in 0..n {
-        let col = &mut cov[j * n..(j + 1) * n];
-        col[j] = o + hyper.noise;
-        let below = &mut col[j + 1..];
-        // Squared scaled distances, one feature at a time (contiguous, vectorisable) ...
-        below.fill(0.0);
+    let packed_len = n * (n - 1) / 2;
+    let packed_start = n * n - packed_len;
+    {
+        let packed = &mut cov[packed_start..];
+        packed.fill(0.0);
+        // Squared scaled distances, one feature at a time (contiguous, vectorisable).
         for k in 0..d {
             let xk = &scaled_x[k * n..(k + 1) * n];
-            let xkj = xk[j];
-            for (c, &xi) in below.iter_mut().zip(&xk[j + 1..]) {
-                let t = xi - xkj;
-                *c += t * t;
+            let mut offset = 0;
+            for j in 0..n {
+                let len = n - 1 - j;
+                let xkj = xk[j];
+                for (c, &xi) in packed[offset..offset + len].iter_mut().zip(&xk[j + 1..]) {
+                    let t = xi - xkj;
+                    *c += t * t;
+                }
+                offset += len;
             }
         }
-        // ... then the kernel profile.
         match hyper.kind {
-            KernelKind::Rbf => rbf_profile(below, o),
-            KernelKind::Matern52 => matern52_profile(below, o),
+            KernelKind::Rbf => rbf_profile(packed, o),
+            KernelKind::Matern52 => matern52_profile(packed, o),
         }
+    }
+    // Unpack: column j's below-diagonal values start at packed offset j (2n − j − 1) / 2.
+    for j in 0..n {
+        let len = n - 1 - j;
+        let src = packed_start + j * (2 * n - j - 1) / 2;
+        cov.copy_within(src..src + len, j * n + j + 1);
+        cov[j * n + j] = o + hyper.noise;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::dataset_rng;
+
+    #[test]
+    fn well_conditioned_draws_use_the_fast_path_and_match_pfn_gp() {
+        // The fast path must not silently fall back (which would hide a broken covariance), and it
+        // must agree with pfn-gp's factor of train_cov applied to the same normal draws.
+        for (kind, ls, d, n) in [
+            (KernelKind::Rbf, vec![0.1], 1, 100),
+            (KernelKind::Rbf, vec![0.6], 5, 64),
+            (KernelKind::Matern52, vec![0.4, 0.9], 2, 37),
+        ] {
+            let hyper = GpHyper::new(kind, ls, 1.3, 1e-4).unwrap();
+            let x: Vec<f32> = (0..n * d).map(|i| ((i as f32) * 0.618_034).fract()).collect();
+            let mut y = vec![0.0f32; n];
+            let path = draw(&hyper, &x, d, &mut dataset_rng(0, 0, 7), &mut y).unwrap();
+            assert_eq!(path, Factorisation::Fast, "{kind:?} n={n}");
+
+            let mut rng = dataset_rng(0, 0, 7);
+            let z: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+            let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let chol = Cholesky::factor(&hyper.train_cov(&x64, d), n).unwrap();
+            let mut want = vec![0.0; n];
+            chol.mul_lower(&z, &mut want);
+            for (a, b) in y.iter().zip(&want) {
+                assert!((*a as f64 - b).abs() < 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn singular_covariance_uses_the_jittered_fallback() {
+        let hyper = GpHyper::new(KernelKind::Rbf, vec![0.5], 1.0, 0.0).unwrap();
+        let mut y = vec![0.0f32; 3];
+        let path = draw(&hyper, &[0.3, 0.3, 0.3], 1, &mut dataset_rng(0, 0, 0), &mut y).unwrap();
+        assert_eq!(path, Factorisation::Jittered);
+        assert!(y.iter().all(|v| v.is_finite()));
     }
 }

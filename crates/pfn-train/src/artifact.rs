@@ -651,13 +651,51 @@ fn parse_metadata(path: &Path, json: &str) -> Result<ModelMetadata, ArtifactErro
     Ok(metadata)
 }
 
+/// Where a tensor's little-endian bytes come from: a borrowed f32 slice (converted in chunks, no
+/// full copy) or bytes already in file order.
+#[derive(Clone, Copy)]
+enum TensorBytes<'a> {
+    F32(&'a [f32]),
+    Raw(&'a [u8]),
+}
+
+impl TensorBytes<'_> {
+    fn len(&self) -> usize {
+        match self {
+            TensorBytes::F32(d) => d.len() * 4,
+            TensorBytes::Raw(b) => b.len(),
+        }
+    }
+
+    /// Calls `f` with consecutive chunks of the little-endian bytes.
+    fn for_each_chunk<E>(&self, mut f: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        match self {
+            TensorBytes::Raw(b) => f(b),
+            TensorBytes::F32(d) => {
+                let mut buf = Vec::with_capacity(CHUNK_VALUES * 4);
+                for chunk in d.chunks(CHUNK_VALUES) {
+                    buf.clear();
+                    for v in chunk {
+                        buf.extend_from_slice(&v.to_le_bytes());
+                    }
+                    f(&buf)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Values converted per chunk when hashing or writing.
+const CHUNK_VALUES: usize = 1 << 16;
+
 /// SHA-256 of the content as described in the module documentation.
 fn content_digest(
     format: &str,
     version: &str,
     meta_json: &str,
     state_json: &str,
-    tensors: &[(&str, &[usize], &[u8])],
+    tensors: &[(&str, &[usize], TensorBytes<'_>)],
 ) -> String {
     let mut h = Sha256::new();
     for s in [format, version, meta_json, state_json] {
@@ -673,20 +711,15 @@ fn content_digest(
             h.update((d as u64).to_le_bytes());
         }
         h.update((bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
+        let _ = bytes.for_each_chunk(|c| {
+            h.update(c);
+            Ok::<(), ()>(())
+        });
     }
     h.finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>()
-}
-
-fn f32_bytes(data: &[f32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() * 4);
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
 }
 
 fn write_file(
@@ -721,12 +754,10 @@ fn write_file(
             )));
         }
     }
-    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| f32_bytes(t.data)).collect();
     let version = FORMAT_VERSION.to_string();
-    let described: Vec<(&str, &[usize], &[u8])> = tensors
+    let described: Vec<(&str, &[usize], TensorBytes<'_>)> = tensors
         .iter()
-        .zip(&bytes)
-        .map(|(t, b)| (t.name, t.shape, b.as_slice()))
+        .map(|t| (t.name, t.shape, TensorBytes::F32(t.data)))
         .collect();
     let digest = content_digest(format, &version, meta_json, state_json, &described);
 
@@ -751,16 +782,16 @@ fn write_file(
     }
     header.push('}');
     let mut offset = 0usize;
-    for (t, b) in tensors.iter().zip(&bytes) {
-        let shape: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
+    for (name, shape, bytes) in &described {
+        let shape: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
         header.push_str(&format!(
             ",{}:{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
-            js(t.name),
+            js(name),
             shape.join(","),
             offset,
-            offset + b.len()
+            offset + bytes.len()
         ));
-        offset += b.len();
+        offset += bytes.len();
     }
     header.push('}');
     while header.len() % 8 != 0 {
@@ -769,8 +800,8 @@ fn write_file(
     write_atomically(path, |w| {
         w.write_all(&(header.len() as u64).to_le_bytes())?;
         w.write_all(header.as_bytes())?;
-        for b in &bytes {
-            w.write_all(b)?;
+        for (_, _, bytes) in &described {
+            bytes.for_each_chunk(|c| w.write_all(c))?;
         }
         Ok(())
     })
@@ -884,9 +915,9 @@ fn read_file(path: &Path, expected_format: &'static str) -> Result<RawFile, Arti
             }));
         }
     }
-    let described: Vec<(&str, &[usize], &[u8])> = views
+    let described: Vec<(&str, &[usize], TensorBytes<'_>)> = views
         .iter()
-        .map(|(n, v)| (n.as_str(), v.shape(), v.data()))
+        .map(|(n, v)| (n.as_str(), v.shape(), TensorBytes::Raw(v.data())))
         .collect();
     let computed = content_digest(format, version, &metadata_json, &state_json, &described);
     if computed != stored {

@@ -470,6 +470,15 @@ impl Default for OptimizerConfig {
     }
 }
 
+impl BudgetConfig {
+    /// Number of validation batches of `batch_size` datasets that hold at least
+    /// `validation_datasets` datasets: `ceil(validation_datasets / batch_size)` (see
+    /// `BatchPlan::sample_validation`).
+    pub fn validation_batches(&self) -> u64 {
+        self.validation_datasets.div_ceil(self.batch_size.max(1)) as u64
+    }
+}
+
 impl Default for BudgetConfig {
     fn default() -> Self {
         Self {

@@ -107,6 +107,7 @@ fn every_key_is_read() {
     );
     assert_eq!((c.run.seed, c.run.threads), (42, Some(2)));
     assert_eq!(c.datasets_per_step(), 64);
+    assert_eq!(c.budget.validation_batches(), 4);
     let split = c.split_sampler().unwrap();
     assert_eq!(split.support(), 2..=40);
     assert_eq!(split.kind(), pfn_prior::split::SplitKind::Uniform);
@@ -136,6 +137,7 @@ fn minimal_config_gets_the_documented_defaults() {
     assert_eq!(c.optimizer.accumulation_steps, 1);
     assert_eq!(c.budget.steps, Some(1000));
     assert_eq!(c.budget.batch_size, 32);
+    assert_eq!(c.budget.validation_batches(), 8);
     // Warm-up defaults to a quarter of the steps.
     assert_eq!(c.warmup_steps(), 250);
     let s = c.lr_schedule();
@@ -442,4 +444,25 @@ fn load_reads_a_file_and_names_it_in_errors() {
         .to_string()
         .starts_with(&format!("{}: cannot read", missing.display())));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_documented_example_parses() {
+    // The TOML example in the `config` module documentation must stay a valid configuration.
+    let source = include_str!("../src/config.rs");
+    let start = source.find("//! ```toml\n").expect("example present") + "//! ```toml\n".len();
+    let end = start + source[start..].find("//! ```").expect("example closed");
+    let text: String = source[start..end]
+        .lines()
+        .map(|l| {
+            l.strip_prefix("//! ")
+                .or_else(|| l.strip_prefix("//!"))
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c = parse(&text).unwrap();
+    assert_eq!(c.prior.name, "gp-1d");
+    assert_eq!(c.optimizer.warmup_steps, Some(250));
+    assert_eq!(c.run.threads, Some(2));
 }
