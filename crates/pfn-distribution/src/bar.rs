@@ -369,6 +369,22 @@ mod tests {
     }
 
     #[test]
+    fn serde_round_trip_validates() {
+        let d = BarDistribution::full_support(vec![-1.0, 0.0, 0.5, 2.0])
+            .unwrap()
+            .with_icdf_convention(IcdfConvention::ExactTails);
+        let json = serde_json::to_string(&d).unwrap();
+        let back: BarDistribution = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, d);
+        let config: BarDistributionConfig =
+            serde_json::from_str(r#"{"borders":[0.0,1.0],"support":"Bounded"}"#).unwrap();
+        assert_eq!(config.icdf_convention, IcdfConvention::LinearInBuckets);
+        let bad = r#"{"borders":[0.0,2.0,1.0],"support":"Full"}"#;
+        let err = serde_json::from_str::<BarDistribution>(bad).unwrap_err();
+        assert!(err.to_string().contains("increasing"), "{err}");
+    }
+
+    #[test]
     fn constructors_reject_bad_borders() {
         assert!(matches!(
             BarDistribution::bounded(vec![0.0]),

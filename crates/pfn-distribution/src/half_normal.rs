@@ -40,7 +40,7 @@ pub struct HalfNormalTail {
 impl HalfNormalTail {
     /// A tail for an edge bucket of width `width` (must be positive) anchored at `anchor`.
     pub fn new(anchor: f64, width: f64, side: TailSide) -> Self {
-        let scale = width / 0.7;
+        let scale = width / HALF_NORMAL_MEDIAN;
         HalfNormalTail {
             anchor,
             scale,

@@ -10,6 +10,28 @@
 //! * [`classification`]: sigmoid/BCE-with-logits and softmax cross-entropy losses with gradients.
 //!
 //! Logits are f32 (as produced by the network); all distribution arithmetic is f64.
+//!
+//! ```
+//! use pfn_distribution::{quantile_borders, BarDistribution};
+//!
+//! // Borders with equal prior mass from prior samples, half-normal tails.
+//! let ys: Vec<f64> = (0..1000).map(|i| (i as f64 / 1000.0 - 0.5) * 4.0).collect();
+//! let dist = BarDistribution::full_support(quantile_borders(&ys, 10, None)?)?;
+//! let k = dist.num_buckets();
+//!
+//! // One row of network logits -> predictive statistics.
+//! let pred = dist.predict(&vec![0.0f32; k])?;
+//! assert!(pred.median().abs() < 1e-2);
+//! let (lo, hi) = pred.interval(0.9)?;
+//! assert!(lo < pred.mean() && pred.mean() < hi);
+//!
+//! // Training: two rows, the second target is NaN and ignored.
+//! let logits = vec![0.0f32; 2 * k];
+//! let mut grad = vec![0.0f32; 2 * k];
+//! let total = dist.nll_and_grad(&logits, &[0.3, f32::NAN], &mut grad, 1.0)?;
+//! assert!((total - dist.nll(&logits[..k], 0.3)?).abs() < 1e-6);
+//! # Ok::<(), pfn_distribution::DistributionError>(())
+//! ```
 #![warn(missing_docs)]
 
 mod acquisition;

@@ -339,8 +339,14 @@ fn try_factor_faer(a: &[f64], n: usize, jitter: f64, l: &mut [f64], stack: &mut 
     for i in 0..n {
         l[i * n + i] += jitter;
     }
+    factor_col_major_in_place(l, n, stack)
+}
+
+/// Factorises the column-major lower triangle of `buf` with faer and leaves the row-major
+/// lower factor (zero upper triangle) in `buf`; returns false when a pivot is not positive.
+fn factor_col_major_in_place(buf: &mut [f64], n: usize, stack: &mut MemStack) -> bool {
     let ok = llt::factor::cholesky_in_place(
-        MatMut::from_column_major_slice_mut(l, n, n),
+        MatMut::from_column_major_slice_mut(buf, n, n),
         Default::default(),
         Par::Seq,
         stack,
@@ -353,11 +359,63 @@ fn try_factor_faer(a: &[f64], n: usize, jitter: f64, l: &mut [f64], stack: &mut 
     // Column-major lower L == row-major upper L^T: transpose in place and zero the upper part.
     for_lower_tiles(n, |i, j| {
         if i > j {
-            l[i * n + j] = l[j * n + i];
-            l[j * n + i] = 0.0;
+            buf[i * n + j] = buf[j * n + i];
+            buf[j * n + i] = 0.0;
         }
     });
-    (0..n).all(|i| l[i * n + i].is_finite() && l[i * n + i] > 0.0)
+    (0..n).all(|i| buf[i * n + i].is_finite() && buf[i * n + i] > 0.0)
+}
+
+/// Factorises the full symmetric matrix that `fill` writes (row-major `n x n`, both triangles)
+/// with the same jitter escalation as [`Cholesky::factor`], but without a second `n x n`
+/// buffer: for faer sizes the matrix is factorised where it was built (a symmetric row-major
+/// matrix is its own column-major layout), and rebuilt by `fill` before each jitter retry.
+pub(crate) fn factor_symmetric_with<F: FnMut(&mut [f64])>(
+    n: usize,
+    mut fill: F,
+) -> Result<Cholesky, GpError> {
+    let mut buf = vec![0.0; n * n];
+    fill(&mut buf);
+    if n < FACTOR_MIN_N {
+        return Cholesky::factor(&buf, n);
+    }
+    if let Some(idx) = lower_non_finite(&buf, n) {
+        return Err(GpError::NotFinite(format!(
+            "covariance matrix entry ({}, {}) = {}",
+            idx / n,
+            idx % n,
+            buf[idx]
+        )));
+    }
+    let mean_diag = (0..n).map(|i| buf[i * n + i]).sum::<f64>() / n as f64;
+    let scale = if mean_diag > 0.0 { mean_diag } else { 1.0 };
+    let mut mem = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(
+        n,
+        Par::Seq,
+        Default::default(),
+    ));
+    let mut jitter = 0.0;
+    let mut steps = JITTER_STEPS.iter();
+    loop {
+        if jitter > 0.0 {
+            fill(&mut buf);
+            for i in 0..n {
+                buf[i * n + i] += jitter;
+            }
+        }
+        if factor_col_major_in_place(&mut buf, n, MemStack::new(&mut mem)) {
+            return Ok(Cholesky { n, l: buf, jitter });
+        }
+        match steps.next() {
+            Some(step) => jitter = step * scale,
+            None => {
+                return Err(GpError::NotPositiveDefinite {
+                    n,
+                    max_jitter: JITTER_STEPS[JITTER_STEPS.len() - 1] * scale,
+                })
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -489,5 +547,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn in_place_symmetric_factor_matches_copying_factor() {
+        for n in [5usize, 12, 70] {
+            let a = spd(n);
+            let c1 = Cholesky::factor(&a, n).unwrap();
+            let c2 = factor_symmetric_with(n, |buf| buf.copy_from_slice(&a)).unwrap();
+            assert_eq!(c2.jitter, 0.0);
+            assert!(max_abs_diff(&c1.l, &c2.l) < 1e-12, "n = {n}");
+        }
+        // Rank-one: needs jitter, rebuilt by `fill` for each retry.
+        let n = 40;
+        let a: Vec<f64> = (0..n * n)
+            .map(|k| ((k / n) as f64 + 1.0) * ((k % n) as f64 + 1.0))
+            .collect();
+        let mut fills = 0;
+        let c = factor_symmetric_with(n, |buf| {
+            fills += 1;
+            buf.copy_from_slice(&a)
+        })
+        .unwrap();
+        let expect = Cholesky::factor(&a, n).unwrap();
+        assert!(c.jitter > 0.0 && c.jitter == expect.jitter);
+        assert!(fills >= 2);
+        assert!(max_abs_diff(&c.l, &expect.l) < 1e-9);
+        // Indefinite: the largest jitter fails.
+        let mut b = spd(n);
+        b[3 * n + 3] = -1e6;
+        assert!(matches!(
+            factor_symmetric_with(n, |buf| buf.copy_from_slice(&b)),
+            Err(GpError::NotPositiveDefinite { n: 40, .. })
+        ));
     }
 }

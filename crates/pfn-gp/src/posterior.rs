@@ -8,7 +8,7 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
-use crate::cholesky::Cholesky;
+use crate::cholesky::{factor_symmetric_with, Cholesky};
 use crate::inputs::{check_hyper, check_inputs, check_targets};
 use crate::kernel::{fill_cross_cov, fill_sym_cov};
 use crate::{GpError, GpHyper};
@@ -49,10 +49,9 @@ impl ExactGp {
         check_targets("y", y, n)?;
         check_hyper(hyper, d)?;
         let z = hyper.scale_inputs(x, d);
-        let mut k = vec![0.0; n * n];
-        fill_sym_cov(hyper.kind, hyper.outputscale, hyper.noise, &z, d, &mut k);
-        let chol = Cholesky::factor(&k, n)?;
-        drop(k);
+        let chol = factor_symmetric_with(n, |k| {
+            fill_sym_cov(hyper.kind, hyper.outputscale, hyper.noise, &z, d, k)
+        })?;
         let mut alpha = y.to_vec();
         chol.solve_in_place(&mut alpha);
         let fit: f64 = y.iter().zip(&alpha).map(|(a, b)| a * b).sum();

@@ -10,7 +10,7 @@
 //! If the full matrix needs jitter, every prefix sees the same jitter (reported in the result),
 //! whereas a separate fit of a short prefix might not have needed it.
 
-use crate::cholesky::Cholesky;
+use crate::cholesky::factor_symmetric_with;
 use crate::inputs::{check_hyper, check_inputs, check_targets};
 use crate::kernel::fill_sym_cov;
 use crate::posterior::gaussian_log_pdf;
@@ -40,10 +40,9 @@ pub fn sequential_predictive(
     check_targets("y", y, n)?;
     check_hyper(hyper, d)?;
     let z_in = hyper.scale_inputs(x, d);
-    let mut k = vec![0.0; n * n];
-    fill_sym_cov(hyper.kind, hyper.outputscale, hyper.noise, &z_in, d, &mut k);
-    let chol = Cholesky::factor(&k, n)?;
-    drop(k);
+    let chol = factor_symmetric_with(n, |k| {
+        fill_sym_cov(hyper.kind, hyper.outputscale, hyper.noise, &z_in, d, k)
+    })?;
     let mut z = y.to_vec();
     chol.solve_lower_in_place(&mut z);
     let mut mean = Vec::with_capacity(n);

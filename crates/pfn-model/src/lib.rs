@@ -9,7 +9,7 @@
 //! let engine = Engine::new(2)?;
 //! let mut model = PfnModel::new(PfnConfig::new(1, 256, 4, 512, 4, 1000), 0)?;
 //! let mut ws = Workspace::training();
-//! let mut opt = AdamW::new(AdamWConfig::default(), model.num_params());
+//! let mut opt = AdamW::new(AdamWConfig::default(), model.num_params())?;
 //! # let (x, y) = (vec![0.0f32; 64 * 100], vec![0.0f32; 64 * 100]);
 //! let batch = Batch { x: &x, y: &y, batch: 64, seq_len: 100, single_eval_pos: 50 };
 //! let logits = model.forward(&engine, &mut ws, &batch)?;      // (64, 50, 1000)

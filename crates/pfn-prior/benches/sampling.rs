@@ -30,7 +30,10 @@ fn bench_priors(c: &mut Criterion) {
     for &(name, features, seq_len, batch) in cases {
         let prior = prior_by_name(name).expect("registered prior");
         group.throughput(Throughput::Elements(batch as u64));
-        let id = BenchmarkId::new(format!("{name}/f{features}"), format!("n{seq_len}xb{batch}"));
+        let id = BenchmarkId::new(
+            format!("{name}/f{features}"),
+            format!("n{seq_len}xb{batch}"),
+        );
         let mut batch_index = 0u64;
         group.bench_function(id, |b| {
             b.iter(|| {

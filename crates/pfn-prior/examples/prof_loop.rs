@@ -7,7 +7,10 @@ fn main() {
     let b: usize = args[4].parse().unwrap();
     let iters: u64 = args[5].parse().unwrap();
     let p = prior_by_name(name).unwrap();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let t = std::time::Instant::now();
     let mut best = f64::INFINITY;
     for i in 0..iters {
@@ -15,5 +18,9 @@ fn main() {
         std::hint::black_box(pool.install(|| p.sample_batch(0, i, b, n, f).unwrap()));
         best = best.min(t0.elapsed().as_secs_f64());
     }
-    println!("{name} f{f} n{n} b{b}: mean {:.3} ms, best {:.3} ms per batch (1 thread)", t.elapsed().as_secs_f64() * 1e3 / iters as f64, best * 1e3);
+    println!(
+        "{name} f{f} n{n} b{b}: mean {:.3} ms, best {:.3} ms per batch (1 thread)",
+        t.elapsed().as_secs_f64() * 1e3 / iters as f64,
+        best * 1e3
+    );
 }

@@ -42,7 +42,11 @@ impl Scratch {
             cov: Vec::new(),
             z: Vec::new(),
             y: Vec::new(),
-            stack: MemBuffer::new(cholesky_in_place_scratch::<f64>(0, Par::Seq, Default::default())),
+            stack: MemBuffer::new(cholesky_in_place_scratch::<f64>(
+                0,
+                Par::Seq,
+                Default::default(),
+            )),
             stack_n: 0,
         }
     }
@@ -269,7 +273,9 @@ mod tests {
             (KernelKind::Matern52, vec![0.4, 0.9], 2, 37),
         ] {
             let hyper = GpHyper::new(kind, ls, 1.3, 1e-4).unwrap();
-            let x: Vec<f32> = (0..n * d).map(|i| ((i as f32) * 0.618_034).fract()).collect();
+            let x: Vec<f32> = (0..n * d)
+                .map(|i| ((i as f32) * 0.618_034).fract())
+                .collect();
             let mut y = vec![0.0f32; n];
             let path = draw(&hyper, &x, d, &mut dataset_rng(0, 0, 7), &mut y).unwrap();
             assert_eq!(path, Factorisation::Fast, "{kind:?} n={n}");
@@ -281,7 +287,10 @@ mod tests {
             let mut want = vec![0.0; n];
             chol.mul_lower(&z, &mut want);
             for (a, b) in y.iter().zip(&want) {
-                assert!((*a as f64 - b).abs() < 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+                assert!(
+                    (*a as f64 - b).abs() < 1e-5 * b.abs().max(1.0),
+                    "{a} vs {b}"
+                );
             }
         }
     }
@@ -290,7 +299,14 @@ mod tests {
     fn singular_covariance_uses_the_jittered_fallback() {
         let hyper = GpHyper::new(KernelKind::Rbf, vec![0.5], 1.0, 0.0).unwrap();
         let mut y = vec![0.0f32; 3];
-        let path = draw(&hyper, &[0.3, 0.3, 0.3], 1, &mut dataset_rng(0, 0, 0), &mut y).unwrap();
+        let path = draw(
+            &hyper,
+            &[0.3, 0.3, 0.3],
+            1,
+            &mut dataset_rng(0, 0, 0),
+            &mut y,
+        )
+        .unwrap();
         assert_eq!(path, Factorisation::Jittered);
         assert!(y.iter().all(|v| v.is_finite()));
     }

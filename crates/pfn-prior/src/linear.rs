@@ -84,9 +84,7 @@ impl Prior for LinearPrior {
         mut data: DatasetMut<'_>,
     ) -> Result<DatasetInfo, PriorError> {
         let d = data.num_features();
-        let weights: Vec<f64> = (0..d)
-            .map(|_| self.weight_std * std_normal(rng))
-            .collect();
+        let weights: Vec<f64> = (0..d).map(|_| self.weight_std * std_normal(rng)).collect();
         let bias = self.bias_std * std_normal(rng);
         let (x, y, target_y) = data.parts();
         fill_uniform(rng, x);

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check_non_negative, PriorError};
-use crate::fastmath::tanh_in_place;
+use crate::fastmath::{affine_rows, tanh_in_place};
 use crate::hyperparameters::{Hyperparameters, MlpDraw};
 use crate::inputs::{fill_standard_normal, std_normal};
 use crate::prior::{DatasetInfo, DatasetMut, DatasetPosition, Prior};
@@ -181,14 +181,7 @@ impl Prior for MlpPrior {
             let (d_in, d_out) = (dims[l], dims[l + 1]);
             next.clear();
             next.resize(s * d_out, 0.0);
-            for (row_in, row_out) in h.chunks_exact(d_in).zip(next.chunks_exact_mut(d_out)) {
-                row_out.copy_from_slice(biases);
-                for (&a, w_row) in row_in.iter().zip(weights.chunks_exact(d_out)) {
-                    for (o, &w) in row_out.iter_mut().zip(w_row) {
-                        *o += a * w;
-                    }
-                }
-            }
+            affine_rows(&h, d_in, weights, biases, &mut next);
             if l > 0 && c.noise_std > 0.0 {
                 for v in next.iter_mut() {
                     *v += c.noise_std * std_normal(rng);

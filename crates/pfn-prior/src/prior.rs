@@ -133,7 +133,10 @@ impl<'a> DatasetMut<'a> {
 
     /// The same `y`/`target_y` with only the first `num_features * seq_len` values of `x`, laid out as
     /// `seq_len x num_features` (used to sample fewer features before zero-padding).
-    pub fn with_fewer_features(&mut self, num_features: usize) -> Result<DatasetMut<'_>, PriorError> {
+    pub fn with_fewer_features(
+        &mut self,
+        num_features: usize,
+    ) -> Result<DatasetMut<'_>, PriorError> {
         if num_features > self.num_features {
             return Err(PriorError::invalid(
                 "num_features",
@@ -242,9 +245,9 @@ pub trait Prior: Send + Sync {
         let per_x = seq_len
             .checked_mul(num_features)
             .ok_or_else(|| PriorError::invalid("seq_len * num_features", "overflows usize"))?;
-        let nx = per_x
-            .checked_mul(batch)
-            .ok_or_else(|| PriorError::invalid("batch * seq_len * num_features", "overflows usize"))?;
+        let nx = per_x.checked_mul(batch).ok_or_else(|| {
+            PriorError::invalid("batch * seq_len * num_features", "overflows usize")
+        })?;
         let ny = seq_len * batch;
         for (what, v, n) in [
             ("x", &mut out.x, nx),
@@ -253,7 +256,10 @@ pub trait Prior: Send + Sync {
         ] {
             v.clear();
             v.try_reserve_exact(n).map_err(|e| {
-                PriorError::invalid("batch", format!("cannot allocate {n} values for `{what}`: {e}"))
+                PriorError::invalid(
+                    "batch",
+                    format!("cannot allocate {n} values for `{what}`: {e}"),
+                )
             })?;
             v.resize(n, 0.0);
         }

@@ -72,10 +72,7 @@ pub fn prior_by_name(name: &str) -> Result<Box<dyn Prior>, PriorError> {
         "linear-1d" => Box::new(LinearPrior::linear_1d()),
         "bnn" => Box::new(MlpPrior::new(MlpConfig::default())?),
         "gp-1d-binary" => Box::new(Binarized::new(GpPrior::paper_1d(), BinarizeRule::Median)),
-        "gp-1d-bernoulli" => Box::new(Binarized::new(
-            GpPrior::paper_1d(),
-            BinarizeRule::Bernoulli,
-        )),
+        "gp-1d-bernoulli" => Box::new(Binarized::new(GpPrior::paper_1d(), BinarizeRule::Bernoulli)),
         "bnn-binary" => Box::new(Binarized::new(
             MlpPrior::new(MlpConfig::default())?,
             BinarizeRule::Median,

@@ -119,6 +119,9 @@ mod tests {
             derive_key(domain::SPLIT, 0, &[1])
         );
         // A path is not confused with its prefix.
-        assert_ne!(derive_key(domain::DATASET, 0, &[0]), derive_key(domain::DATASET, 0, &[0, 0]));
+        assert_ne!(
+            derive_key(domain::DATASET, 0, &[0]),
+            derive_key(domain::DATASET, 0, &[0, 0])
+        );
     }
 }

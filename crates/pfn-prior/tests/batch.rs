@@ -20,8 +20,14 @@ fn same_seed_same_batch_for_any_thread_count() {
         assert_eq!(one, four, "{name}");
         let other_seed = prior.sample_batch(18, 5, 12, 40, f).unwrap();
         let other_batch = prior.sample_batch(17, 6, 12, 40, f).unwrap();
-        assert_ne!(one.x, other_seed.x, "{name}: seeds 17 and 18 gave the same x");
-        assert_ne!(one.x, other_batch.x, "{name}: batch indices 5 and 6 gave the same x");
+        assert_ne!(
+            one.x, other_seed.x,
+            "{name}: seeds 17 and 18 gave the same x"
+        );
+        assert_ne!(
+            one.x, other_batch.x,
+            "{name}: batch indices 5 and 6 gave the same x"
+        );
         // Datasets within a batch differ from each other.
         assert_ne!(one.x_of(0), one.x_of(1), "{name}");
     }
@@ -53,7 +59,12 @@ fn every_registered_prior_samples_with_its_default_features() {
         assert_eq!(b.target_y.len(), 120);
         assert_eq!(b.features_used, vec![f; 4]);
         assert_eq!(b.hyperparameters.len(), 4);
-        assert!(b.x.iter().chain(&b.y).chain(&b.target_y).all(|v| v.is_finite()));
+        assert!(b
+            .x
+            .iter()
+            .chain(&b.y)
+            .chain(&b.target_y)
+            .all(|v| v.is_finite()));
         // The record survives a JSON round trip, so a baseline can reload it.
         for h in &b.hyperparameters {
             let json = serde_json::to_string(h).unwrap();
@@ -69,7 +80,11 @@ fn every_registered_prior_samples_with_its_default_features() {
         ("bnn", 3),
     ];
     for (name, f) in expected {
-        assert_eq!(prior_by_name(name).unwrap().default_num_features(), f, "{name}");
+        assert_eq!(
+            prior_by_name(name).unwrap().default_num_features(),
+            f,
+            "{name}"
+        );
     }
 }
 
@@ -105,7 +120,11 @@ fn bad_requests_are_errors() {
     let lin = prior_by_name("linear-1d").unwrap();
     assert!(matches!(
         lin.sample_batch(0, 0, 4, 10, 2),
-        Err(PriorError::FeatureCount { requested: 2, max: 1, .. })
+        Err(PriorError::FeatureCount {
+            requested: 2,
+            max: 1,
+            ..
+        })
     ));
     assert!(gp.sample_batch(0, 0, usize::MAX, usize::MAX, 2).is_err());
 }

@@ -34,7 +34,11 @@ impl Prior for Constant {
 
 #[test]
 fn median_binarisation_gives_half_ones() {
-    for (name, s) in [("gp-1d-binary", 100), ("gp-1d-binary", 101), ("bnn-binary", 64)] {
+    for (name, s) in [
+        ("gp-1d-binary", 100),
+        ("gp-1d-binary", 101),
+        ("bnn-binary", 64),
+    ] {
         let prior = prior_by_name(name).unwrap();
         let f = prior.default_num_features();
         let b = prior.sample_batch(5, 0, 32, s, f).unwrap();
@@ -45,7 +49,10 @@ fn median_binarisation_gives_half_ones() {
             // Continuous values are distinct, so exactly floor(s/2) exceed the lower median.
             let ones = y.iter().filter(|&&v| v == 1.0).count();
             assert_eq!(ones, s / 2, "{name} dataset {i}");
-            let Hyperparameters::Classification { rule, threshold, .. } = &b.hyperparameters[i] else {
+            let Hyperparameters::Classification {
+                rule, threshold, ..
+            } = &b.hyperparameters[i]
+            else {
                 panic!("unexpected record");
             };
             assert_eq!(*rule, BinarizeRule::Median);
@@ -57,8 +64,14 @@ fn median_binarisation_gives_half_ones() {
 #[test]
 fn median_labels_follow_the_regression_values() {
     // Same stream, so the wrapped prior's values are exactly those of the plain prior.
-    let plain = prior_by_name("gp-1d").unwrap().sample_batch(8, 1, 4, 51, 1).unwrap();
-    let binary = prior_by_name("gp-1d-binary").unwrap().sample_batch(8, 1, 4, 51, 1).unwrap();
+    let plain = prior_by_name("gp-1d")
+        .unwrap()
+        .sample_batch(8, 1, 4, 51, 1)
+        .unwrap();
+    let binary = prior_by_name("gp-1d-binary")
+        .unwrap()
+        .sample_batch(8, 1, 4, 51, 1)
+        .unwrap();
     assert_eq!(plain.x, binary.x);
     for i in 0..4 {
         let mut sorted = plain.y_of(i).to_vec();
@@ -81,10 +94,16 @@ fn bernoulli_labels_have_sigmoid_frequency() {
         assert_eq!(b.y, b.target_y);
         let freq = b.y.iter().filter(|&&v| v == 1.0).count() as f64 / b.y.len() as f64;
         let se = (p * (1.0 - p) / b.y.len() as f64).sqrt();
-        assert!((freq - p).abs() < 5.0 * se, "c = {c}: frequency {freq}, expected {p}");
+        assert!(
+            (freq - p).abs() < 5.0 * se,
+            "c = {c}: frequency {freq}, expected {p}"
+        );
     }
     // On gp-1d the labels are 0/1 with about half ones (the GP is symmetric around 0).
-    let b = prior_by_name("gp-1d-bernoulli").unwrap().sample_batch(1, 0, 64, 100, 1).unwrap();
+    let b = prior_by_name("gp-1d-bernoulli")
+        .unwrap()
+        .sample_batch(1, 0, 64, 100, 1)
+        .unwrap();
     assert!(b.y.iter().all(|&v| v == 0.0 || v == 1.0));
     let freq = b.y.iter().filter(|&&v| v == 1.0).count() as f64 / b.y.len() as f64;
     assert!((freq - 0.5).abs() < 0.1, "frequency {freq}");

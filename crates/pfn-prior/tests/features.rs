@@ -2,8 +2,8 @@
 
 use pfn_prior::rng::PriorRng;
 use pfn_prior::{
-    prior_by_name, DatasetInfo, DatasetMut, DatasetPosition, FeatureDraw, FeatureScaling,
-    GpPrior, Hyperparameters, Prior, PriorError, VariableFeatures,
+    prior_by_name, DatasetInfo, DatasetMut, DatasetPosition, FeatureDraw, FeatureScaling, GpPrior,
+    Hyperparameters, Prior, PriorError, VariableFeatures,
 };
 
 /// Writes `x[t, j] = 100 t + j + 1` so every value says where it came from.
@@ -37,7 +37,10 @@ impl Prior for Labelled {
 fn padding_moves_rows_zeroes_the_rest_and_scales() {
     let f_max = 7;
     for (scaling, expect) in [
-        (FeatureScaling::Sqrt, (|u: usize| (7.0 / u as f64).sqrt()) as fn(usize) -> f64),
+        (
+            FeatureScaling::Sqrt,
+            (|u: usize| (7.0 / u as f64).sqrt()) as fn(usize) -> f64,
+        ),
         (FeatureScaling::Linear, |u| 7.0 / u as f64),
         (FeatureScaling::None, |_| 1.0),
     ] {
@@ -47,7 +50,11 @@ fn padding_moves_rows_zeroes_the_rest_and_scales() {
             let used = b.features_used[i];
             assert!((1..=f_max).contains(&used));
             let scale = expect(used);
-            let Hyperparameters::FeaturePadding { features_used, scale: s, .. } = b.hyperparameters[i]
+            let Hyperparameters::FeaturePadding {
+                features_used,
+                scale: s,
+                ..
+            } = b.hyperparameters[i]
             else {
                 panic!("unexpected record");
             };
@@ -60,7 +67,10 @@ fn padding_moves_rows_zeroes_the_rest_and_scales() {
                     } else {
                         0.0
                     };
-                    assert_eq!(v, want, "{scaling:?} dataset {i} row {t} col {j} (used {used})");
+                    assert_eq!(
+                        v, want,
+                        "{scaling:?} dataset {i} row {t} col {j} (used {used})"
+                    );
                 }
             }
         }
@@ -108,7 +118,9 @@ fn per_batch_draw_is_shared_within_a_batch() {
 
 #[test]
 fn invalid_wrapper_settings_are_errors() {
-    assert!(VariableFeatures::new(Labelled, 0, FeatureDraw::PerDataset, FeatureScaling::Sqrt).is_err());
+    assert!(
+        VariableFeatures::new(Labelled, 0, FeatureDraw::PerDataset, FeatureScaling::Sqrt).is_err()
+    );
     let linear = prior_by_name("linear-1d").unwrap();
     // linear-1d supports only 1 feature, so it cannot be padded to 3.
     let wrapped = VariableFeatures::with_defaults(linear).unwrap();
@@ -116,6 +128,7 @@ fn invalid_wrapper_settings_are_errors() {
         wrapped.sample_batch(0, 0, 2, 5, 3),
         Err(PriorError::FeatureCount { requested: 3, .. })
     ));
-    let p = VariableFeatures::new(Labelled, 3, FeatureDraw::PerDataset, FeatureScaling::Sqrt).unwrap();
+    let p =
+        VariableFeatures::new(Labelled, 3, FeatureDraw::PerDataset, FeatureScaling::Sqrt).unwrap();
     assert!(p.sample_batch(0, 0, 2, 5, 2).is_err());
 }

@@ -17,13 +17,18 @@ fn covariance_matches_pfn_gp_train_cov() {
     ] {
         let hyper = GpHyper::new(kind, ls, 1.7, 1e-3).unwrap();
         let n = 30;
-        let x: Vec<f32> = (0..n * d).map(|_| rand::Rng::random::<f32>(&mut rng)).collect();
+        let x: Vec<f32> = (0..n * d)
+            .map(|_| rand::Rng::random::<f32>(&mut rng))
+            .collect();
         let ours = covariance_at(&hyper, &x, d).unwrap();
         let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let reference = hyper.train_cov(&x64, d);
         assert_eq!(ours.len(), reference.len());
         for (a, b) in ours.iter().zip(&reference) {
-            assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{kind:?}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                "{kind:?}: {a} vs {b}"
+            );
         }
     }
 }
@@ -106,7 +111,10 @@ fn paper_constructors_have_the_paper_settings() {
 
 #[test]
 fn invalid_gp_settings_are_errors() {
-    assert!(matches!(GpPrior::rbf(-0.1, 1.0, 1e-4, 1), Err(PriorError::Gp(_))));
+    assert!(matches!(
+        GpPrior::rbf(-0.1, 1.0, 1e-4, 1),
+        Err(PriorError::Gp(_))
+    ));
     assert!(GpPrior::rbf(0.1, 0.0, 1e-4, 1).is_err());
     assert!(GpPrior::rbf(0.1, 1.0, -1e-4, 1).is_err());
     assert!(GpPrior::rbf(f64::NAN, 1.0, 1e-4, 1).is_err());
@@ -117,7 +125,12 @@ fn invalid_gp_settings_are_errors() {
     let p = GpPrior::new(ard, 3).unwrap();
     assert!(matches!(
         p.sample_batch(0, 0, 2, 10, 2),
-        Err(PriorError::FeatureCount { requested: 2, min: 3, max: 3, .. })
+        Err(PriorError::FeatureCount {
+            requested: 2,
+            min: 3,
+            max: 3,
+            ..
+        })
     ));
     assert!(p.sample_batch(0, 0, 2, 10, 3).is_ok());
     // Shapes of the direct sampler.
@@ -126,7 +139,11 @@ fn invalid_gp_settings_are_errors() {
     let mut rng = dataset_rng(0, 0, 0);
     assert!(matches!(
         sample_gp_at(&h, &[0.1, 0.2, 0.3], 1, &mut rng, &mut y),
-        Err(PriorError::Shape { expected: 4, actual: 3, .. })
+        Err(PriorError::Shape {
+            expected: 4,
+            actual: 3,
+            ..
+        })
     ));
     assert!(sample_gp_at(&h, &[0.1, f32::NAN, 0.3, 0.4], 1, &mut rng, &mut y).is_err());
 }
@@ -147,7 +164,10 @@ fn singular_covariance_still_samples() {
 fn moments(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
-    (m, v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1.0))
+    (
+        m,
+        v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1.0),
+    )
 }
 
 #[test]
@@ -166,11 +186,17 @@ fn hyper_prior_draws_have_gamma_moments() {
         os.push(h.outputscale);
         noise.push(h.noise);
     }
-    for (name, v, a, b) in [("lengthscale", &ls, 3.0, 6.0), ("outputscale", &os, 2.0, 0.15)] {
+    for (name, v, a, b) in [
+        ("lengthscale", &ls, 3.0, 6.0),
+        ("outputscale", &os, 2.0, 0.15),
+    ] {
         let (m, var) = moments(v);
         let (tm, tv) = (a / b, a / (b * b));
         let k = v.len() as f64;
-        assert!((m - tm).abs() < 5.0 * (tv / k).sqrt(), "{name} mean {m} vs {tm}");
+        assert!(
+            (m - tm).abs() < 5.0 * (tv / k).sqrt(),
+            "{name} mean {m} vs {tm}"
+        );
         let se_v = tv * ((2.0 + 6.0 / a) / k).sqrt();
         assert!((var - tv).abs() < 5.0 * se_v, "{name} var {var} vs {tv}");
     }
@@ -196,8 +222,14 @@ fn reference_code_hyper_prior_and_batch_records() {
         .collect();
     let (m, var) = moments(&noise);
     let k = noise.len() as f64;
-    assert!((m - 22.0).abs() < 5.0 * (440.0 / k).sqrt(), "noise mean {m}");
-    assert!((var - 440.0).abs() < 5.0 * 440.0 * ((2.0 + 6.0 / 1.1) / k).sqrt(), "noise var {var}");
+    assert!(
+        (m - 22.0).abs() < 5.0 * (440.0 / k).sqrt(),
+        "noise mean {m}"
+    );
+    assert!(
+        (var - 440.0).abs() < 5.0 * 440.0 * ((2.0 + 6.0 / 1.1) / k).sqrt(),
+        "noise var {var}"
+    );
 }
 
 #[test]

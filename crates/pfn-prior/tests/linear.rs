@@ -18,7 +18,11 @@ fn ridge_weights_noise_and_targets() {
         weights.extend(&draw.weights);
         for (t, row) in b.x_of(i).chunks_exact(f).enumerate() {
             assert!(row.iter().all(|v| (0.0..1.0).contains(v)));
-            let fx: f64 = row.iter().zip(&draw.weights).map(|(&a, w)| a as f64 * w).sum();
+            let fx: f64 = row
+                .iter()
+                .zip(&draw.weights)
+                .map(|(&a, w)| a as f64 * w)
+                .sum();
             // target_y is the noiseless x w (up to f32 rounding).
             assert!((b.target_y_of(i)[t] as f64 - fx).abs() < 1e-6);
             residuals.push(b.y_of(i)[t] as f64 - b.target_y_of(i)[t] as f64);
@@ -30,7 +34,10 @@ fn ridge_weights_noise_and_targets() {
         let m = v.iter().sum::<f64>() / k;
         let var = v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (k - 1.0);
         assert!(m.abs() < 5.0 * (0.01 / k).sqrt(), "{name} mean {m}");
-        assert!((var - 0.01).abs() < 5.0 * 0.01 * (2.0 / k).sqrt(), "{name} variance {var}");
+        assert!(
+            (var - 0.01).abs() < 5.0 * 0.01 * (2.0 / k).sqrt(),
+            "{name} variance {var}"
+        );
     }
 }
 
@@ -40,10 +47,16 @@ fn linear_1d_slope_and_intercept_are_standard_normal() {
     let b = prior.sample_batch(2, 0, 4000, 10, 1).unwrap();
     let (mut a, mut c) = (Vec::new(), Vec::new());
     for (i, h) in b.hyperparameters.iter().enumerate() {
-        let Hyperparameters::Linear(d) = h else { panic!() };
+        let Hyperparameters::Linear(d) = h else {
+            panic!()
+        };
         a.push(d.weights[0]);
         c.push(d.bias);
-        assert_eq!(b.y_of(i), b.target_y_of(i), "linear-1d targets are the observations");
+        assert_eq!(
+            b.y_of(i),
+            b.target_y_of(i),
+            "linear-1d targets are the observations"
+        );
     }
     for v in [&a, &c] {
         let k = v.len() as f64;

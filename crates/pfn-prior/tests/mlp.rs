@@ -5,7 +5,10 @@ use pfn_prior::{Activation, Hyperparameters, MlpConfig, MlpPrior, Prior};
 fn mean_std(v: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     let n = v.clone().count() as f64;
     let m = v.clone().sum::<f64>() / n;
-    (m, (v.map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt())
+    (
+        m,
+        (v.map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt(),
+    )
 }
 
 #[test]
@@ -14,13 +17,21 @@ fn outputs_and_inputs_are_z_normalised_per_dataset() {
     let b = prior.sample_batch(0, 0, 16, 80, 3).unwrap();
     for i in 0..16 {
         let (m, s) = mean_std(b.y_of(i).iter().map(|&v| v as f64));
-        assert!(m.abs() < 1e-5 && (s - 1.0).abs() < 1e-4, "y mean {m} std {s}");
+        assert!(
+            m.abs() < 1e-5 && (s - 1.0).abs() < 1e-4,
+            "y mean {m} std {s}"
+        );
         for j in 0..3 {
             let col = b.x_of(i).iter().skip(j).step_by(3).map(|&v| v as f64);
             let (m, s) = mean_std(col);
-            assert!(m.abs() < 1e-5 && (s - 1.0).abs() < 1e-4, "x[{j}] mean {m} std {s}");
+            assert!(
+                m.abs() < 1e-5 && (s - 1.0).abs() < 1e-4,
+                "x[{j}] mean {m} std {s}"
+            );
         }
-        let Hyperparameters::Mlp(d) = &b.hyperparameters[i] else { panic!() };
+        let Hyperparameters::Mlp(d) = &b.hyperparameters[i] else {
+            panic!()
+        };
         assert_eq!(d.x_normalization.as_ref().unwrap().len(), 3);
         assert!(d.y_normalization.is_some());
     }
@@ -66,9 +77,22 @@ fn relu_and_noise_change_the_output() {
         normalize_y: false,
         ..MlpConfig::default()
     };
-    let plain = MlpPrior::new(MlpConfig { noise_std: 0.0, ..base.clone() }).unwrap();
-    let noisy = MlpPrior::new(MlpConfig { noise_std: 0.5, ..base.clone() }).unwrap();
-    let relu = MlpPrior::new(MlpConfig { activation: Activation::Relu, noise_std: 0.0, ..base }).unwrap();
+    let plain = MlpPrior::new(MlpConfig {
+        noise_std: 0.0,
+        ..base.clone()
+    })
+    .unwrap();
+    let noisy = MlpPrior::new(MlpConfig {
+        noise_std: 0.5,
+        ..base.clone()
+    })
+    .unwrap();
+    let relu = MlpPrior::new(MlpConfig {
+        activation: Activation::Relu,
+        noise_std: 0.0,
+        ..base
+    })
+    .unwrap();
     let a = plain.sample_batch(1, 0, 2, 30, 2).unwrap();
     let b = noisy.sample_batch(1, 0, 2, 30, 2).unwrap();
     let c = relu.sample_batch(1, 0, 2, 30, 2).unwrap();
@@ -82,16 +106,35 @@ fn relu_and_noise_change_the_output() {
 #[test]
 fn invalid_mlp_settings_are_errors() {
     for bad in [
-        MlpConfig { layers: 0, ..MlpConfig::default() },
-        MlpConfig { width: 0, ..MlpConfig::default() },
-        MlpConfig { weight_std: -1.0, ..MlpConfig::default() },
-        MlpConfig { noise_std: f64::NAN, ..MlpConfig::default() },
-        MlpConfig { default_num_features: 0, ..MlpConfig::default() },
+        MlpConfig {
+            layers: 0,
+            ..MlpConfig::default()
+        },
+        MlpConfig {
+            width: 0,
+            ..MlpConfig::default()
+        },
+        MlpConfig {
+            weight_std: -1.0,
+            ..MlpConfig::default()
+        },
+        MlpConfig {
+            noise_std: f64::NAN,
+            ..MlpConfig::default()
+        },
+        MlpConfig {
+            default_num_features: 0,
+            ..MlpConfig::default()
+        },
     ] {
         assert!(MlpPrior::new(bad).is_err());
     }
     // A single linear layer is allowed (a linear model).
-    let lin = MlpPrior::new(MlpConfig { layers: 1, ..MlpConfig::default() }).unwrap();
+    let lin = MlpPrior::new(MlpConfig {
+        layers: 1,
+        ..MlpConfig::default()
+    })
+    .unwrap();
     assert!(lin.sample_batch(0, 0, 2, 10, 4).is_ok());
     // A single point: the std is 0, so normalised values are 0 (no NaN).
     let p = MlpPrior::new(MlpConfig::default()).unwrap();
