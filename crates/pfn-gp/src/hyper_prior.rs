@@ -107,6 +107,10 @@ pub struct HyperPrior {
 impl HyperPrior {
     /// The paper's hyper-prior (App. F; BoTorch defaults except the noise): noise Γ(1e-4, 1),
     /// outputscale Γ(2, 0.15), lengthscale Γ(3, 6), as (concentration, rate).
+    ///
+    /// With [`PriorSpace::Hyperparameter`] the noise term `(1e-4 - 1) ln(noise)` grows without
+    /// bound as the noise goes to 0, so MAP fits with this prior end at the noise floor unless
+    /// the data say otherwise strongly.
     pub fn paper() -> Self {
         Self {
             lengthscale: Some(GammaPrior {

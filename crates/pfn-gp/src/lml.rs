@@ -152,21 +152,20 @@ impl LmlEvaluator {
                 let kij = krow[j];
                 g_o += w * kij;
                 let zj = &self.z[j * d..(j + 1) * d];
-                // dK_ij / d log l_m = o * g'(r2) * (-2 dz_m^2); the pair (i, j) appears twice.
+                let r2 = sq_dist(zi, zj);
+                // dK_ij / d log l_m = o g'(r2) (-2 dz_m^2) with dz = z_i - z_j; the pair (i, j)
+                // appears twice in the trace, cancelling the 1/2.
+                let c = -2.0 * w * o * dk(r2, kij * inv_o);
                 if ard {
-                    let r2 = sq_dist(zi, zj);
-                    let c = -2.0 * w * o * dk(r2, kij * inv_o);
                     for ((g, a), b) in g_ls.iter_mut().zip(zi).zip(zj) {
                         let t = a - b;
                         *g += c * t * t;
                     }
                 } else {
-                    let r2 = sq_dist(zi, zj);
-                    g_ls[0] += -2.0 * w * o * dk(r2, kij * inv_o) * r2;
+                    g_ls[0] += c * r2;
                 }
             }
-            let ai2 = ai * ai - self.kinv[i * n + i];
-            trace_w += ai2;
+            trace_w += ai * ai - self.kinv[i * n + i];
         }
         // Diagonal of dK/dlog o is o; of dK/dlog noise is noise; of dK/dlog l is 0.
         rest[0] += g_o + 0.5 * o * trace_w;

@@ -153,16 +153,16 @@ impl PfnModel {
                 d_qkv,
             );
 
-            // Input projection; d_h becomes the gradient of the layer input.
+            // Input projection.
             let w_in = &p[lr.in_proj.weight.clone()];
             let d_qkv: &[f32] = d_qkv;
-            if r0 == 0 && kv_end == tok {
+            let full = r0 == 0 && kv_end == tok;
+            let dq = MatRef::new(&d_qkv[r0 * 3 * e..], rows, e, 3 * e, 1);
+            let dkv = MatRef::new(&d_qkv[e..], kv_end, 2 * e, 3 * e, 1);
+            if full {
                 linear_param_grads(g, &lr.in_proj, d_qkv, hin, tok, 3 * e, e);
-                linear_input_grad(d_h, d_qkv, w_in, tok, 3 * e, e, true);
             } else {
                 let (gw, gb) = two_mut(g, lr.in_proj.weight.clone(), lr.in_proj.bias.clone());
-                let dq = MatRef::new(&d_qkv[r0 * 3 * e..], rows, e, 3 * e, 1);
-                let dkv = MatRef::new(&d_qkv[e..], kv_end, 2 * e, 3 * e, 1);
                 matmul(
                     MatMut::row_major(&mut gw[..e * e], e, e),
                     dq.t(),
@@ -179,27 +179,88 @@ impl PfnModel {
                     1.0,
                 );
                 col_sums_accumulate_strided(&d_qkv[e..], kv_end, 3 * e, &mut gb[e..]);
-                d_h[..r0 * e].fill(0.0);
+            }
+            if l > 0 {
+                // d_h becomes the gradient of the layer input: residual + dQ W_q + dKV W_kv.
+                if full {
+                    linear_input_grad(d_h, d_qkv, w_in, tok, 3 * e, e, true);
+                } else {
+                    d_h[..r0 * e].fill(0.0);
+                    matmul(
+                        MatMut::row_major(&mut d_h[span.clone()], rows, e),
+                        dq,
+                        MatRef::row_major(&w_in[..e * e], e, e),
+                        true,
+                        1.0,
+                    );
+                    matmul(
+                        MatMut::row_major(&mut d_h[..kv_end * e], kv_end, e),
+                        dkv,
+                        MatRef::row_major(&w_in[e * e..], 2 * e, e),
+                        true,
+                        1.0,
+                    );
+                }
+            } else {
+                // First layer: the encoder gradient d_h0^T U with d_h0 = R + dQ W_q + dKV W_kv is
+                // reassociated as R^T U + W_q^T (dQ^T U) + W_kv^T (dKV^T U), which costs
+                // O(tokens * 3E * (F + 3)) instead of the O(tokens * 3E * E) of forming d_h0.
+                let fa = f + 3;
+                let u = &ws.enc_in[..tok * fa];
+                let ga = &mut ws.enc_grad[..e * fa];
+                let tq = &mut ws.enc_tmp[..3 * e * fa];
                 matmul(
-                    MatMut::row_major(&mut d_h[span.clone()], rows, e),
-                    dq,
-                    MatRef::row_major(&w_in[..e * e], e, e),
-                    true,
+                    MatMut::row_major(ga, e, fa),
+                    MatRef::row_major(&d_h[span.clone()], rows, e).t(),
+                    MatRef::row_major(&u[r0 * fa..], rows, fa),
+                    false,
+                    1.0,
+                );
+                let (tq_q, tq_kv) = tq.split_at_mut(e * fa);
+                matmul(
+                    MatMut::row_major(tq_q, e, fa),
+                    dq.t(),
+                    MatRef::row_major(&u[r0 * fa..], rows, fa),
+                    false,
                     1.0,
                 );
                 matmul(
-                    MatMut::row_major(&mut d_h[..kv_end * e], kv_end, e),
-                    dkv,
-                    MatRef::row_major(&w_in[e * e..], 2 * e, e),
+                    MatMut::row_major(tq_kv, 2 * e, fa),
+                    dkv.t(),
+                    MatRef::row_major(u, kv_end, fa),
+                    false,
+                    1.0,
+                );
+                matmul(
+                    MatMut::row_major(ga, e, fa),
+                    MatRef::row_major(w_in, 3 * e, e).t(),
+                    MatRef::row_major(tq, 3 * e, fa),
                     true,
                     1.0,
                 );
             }
         }
 
-        // Encoders.
-        let x_tok = &ws.x_tok[..tok * f];
-        linear_param_grads(g, &r.encoder_x, d_h, x_tok, tok, e, f);
-        linear_param_grads(g, &r.encoder_y, &d_h[..ctx * e], &ws.y_ctx[..ctx], ctx, e, 1);
+        // Encoders: the combined weight [W_x | w_y | b_y | b_x] has gradient d_h0^T U.
+        let fa = f + 3;
+        if nl == 0 {
+            matmul(
+                MatMut::row_major(&mut ws.enc_grad[..e * fa], e, fa),
+                MatRef::row_major(d_h, tok, e).t(),
+                MatRef::row_major(&ws.enc_in[..tok * fa], tok, fa),
+                false,
+                1.0,
+            );
+        }
+        let ga = &ws.enc_grad[..e * fa];
+        for i in 0..e {
+            let row = &ga[i * fa..(i + 1) * fa];
+            for (k, v) in row[..f].iter().enumerate() {
+                g[r.encoder_x.weight.start + i * f + k] += v;
+            }
+            g[r.encoder_y.weight.start + i] += row[f];
+            g[r.encoder_y.bias.start + i] += row[f + 1];
+            g[r.encoder_x.bias.start + i] += row[f + 2];
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! the queries, and in the last layer only the query rows are computed after the attention (the
 //! context outputs of the last layer are unused).
 
-use pfn_engine::elementwise::{add_row, broadcast_rows, broadcast_rows_strided};
+use pfn_engine::elementwise::{broadcast_rows, broadcast_rows_strided};
 use pfn_engine::gelu::{bias_gelu_forward, bias_gelu_inplace};
 use pfn_engine::layer_norm::residual_layer_norm_forward;
 use pfn_engine::{matmul, pfn_attention_forward, Engine, LayerNormParams, MatMut, MatRef, PfnAttention};
@@ -135,29 +135,37 @@ impl PfnModel {
         let train = ws.mode == Mode::Training;
         let t = n + m;
 
-        // Gather inputs into the token layout.
-        let x_tok = &mut ws.x_tok[..tok * f];
+        // Gather the inputs into the token layout: row = [x, y, 1, 1] for context tokens and
+        // [x, 0, 0, 1] for queries, so that Linear_x(x) + Linear_y(y) is one product with the
+        // combined weight [W_x | w_y | b_y | b_x].
+        let fa = f + 3;
+        let y_stride = batch.y.len() / d.batch;
+        let u = &mut ws.enc_in[..tok * fa];
         for b in 0..d.batch {
             for s in 0..t {
-                let row = if s < n { b * n + s } else { ctx + b * m + (s - n) };
-                x_tok[row * f..(row + 1) * f].copy_from_slice(&batch.x[(b * t + s) * f..(b * t + s + 1) * f]);
+                let (row, yv, c) = if s < n {
+                    (b * n + s, batch.y[b * y_stride + s], 1.0)
+                } else {
+                    (ctx + b * m + (s - n), 0.0, 0.0)
+                };
+                let dst = &mut u[row * fa..(row + 1) * fa];
+                dst[..f].copy_from_slice(&batch.x[(b * t + s) * f..(b * t + s + 1) * f]);
+                dst[f] = yv;
+                dst[f + 1] = c;
+                dst[f + 2] = 1.0;
             }
         }
-        let y_stride = batch.y.len() / d.batch;
-        let y_ctx = &mut ws.y_ctx[..ctx];
-        for b in 0..d.batch {
-            y_ctx[b * n..(b + 1) * n].copy_from_slice(&batch.y[b * y_stride..b * y_stride + n]);
+        let wa = &mut ws.enc_w[..e * fa];
+        let (wx, bx) = (&p[r.encoder_x.weight.clone()], &p[r.encoder_x.bias.clone()]);
+        let (wy, by) = (&p[r.encoder_y.weight.clone()], &p[r.encoder_y.bias.clone()]);
+        for i in 0..e {
+            let dst = &mut wa[i * fa..(i + 1) * fa];
+            dst[..f].copy_from_slice(&wx[i * f..(i + 1) * f]);
+            dst[f] = wy[i];
+            dst[f + 1] = by[i];
+            dst[f + 2] = bx[i];
         }
-
-        // Encoders: every token gets Linear_x(x); context tokens add Linear_y(y).
-        {
-            let h0 = &mut ws.hidden[0][..tok * e];
-            broadcast_rows(h0, &p[r.encoder_x.bias.clone()]);
-            linear_into(h0, x_tok, &p[r.encoder_x.weight.clone()], tok, e, f, true);
-            let h0c = &mut h0[..ctx * e];
-            linear_into(h0c, y_ctx, &p[r.encoder_y.weight.clone()], ctx, e, 1, true);
-            add_row(h0c, &p[r.encoder_y.bias.clone()]);
-        }
+        linear_into(&mut ws.hidden[0][..tok * e], u, wa, tok, e, fa, false);
 
         let nl = c.nlayers;
         for l in 0..nl {

@@ -68,8 +68,15 @@ pub struct Workspace {
     pub(crate) mode: Mode,
     /// The dimensions of the last successful forward pass.
     pub(crate) state: Option<Dims>,
-    pub(crate) x_tok: Vec<f32>,
-    pub(crate) y_ctx: Vec<f32>,
+    /// Encoder input per token, (tokens, F + 3): the features, then y and 1 for context tokens (0 and
+    /// 0 for queries), then 1. The encoders are then one linear map with weight `enc_w`.
+    pub(crate) enc_in: Vec<f32>,
+    /// The combined encoder weight (E, F + 3): [W_x | w_y | b_y | b_x].
+    pub(crate) enc_w: Vec<f32>,
+    /// Gradient of the combined encoder weight.
+    pub(crate) enc_grad: Vec<f32>,
+    /// Scratch (3E, F + 3) for the reassociated input gradient of the first layer.
+    pub(crate) enc_tmp: Vec<f32>,
     /// Residual stream: input of layer l is `hidden[l]` (training) or `hidden[l % 2]` (inference).
     pub(crate) hidden: Vec<Vec<f32>>,
     pub(crate) layers: Vec<LayerBuffers>,
@@ -99,8 +106,10 @@ impl Workspace {
         Self {
             mode,
             state: None,
-            x_tok: Vec::new(),
-            y_ctx: Vec::new(),
+            enc_in: Vec::new(),
+            enc_w: Vec::new(),
+            enc_grad: Vec::new(),
+            enc_tmp: Vec::new(),
             hidden: Vec::new(),
             layers: Vec::new(),
             tmp: Vec::new(),
@@ -159,8 +168,10 @@ impl Workspace {
             .sum();
         let hidden: usize = self.hidden.iter().map(Vec::capacity).sum();
         let rest = [
-            &self.x_tok,
-            &self.y_ctx,
+            &self.enc_in,
+            &self.enc_w,
+            &self.enc_grad,
+            &self.enc_tmp,
             &self.tmp,
             &self.dec_deriv,
             &self.dec_act,
@@ -182,7 +193,7 @@ impl Workspace {
     pub(crate) fn prepare(&mut self, config: &PfnConfig, dims: &Dims) {
         self.state = None;
         let (e, nh, f, o) = (config.emsize, config.nhid, config.num_features, config.n_out);
-        let (tok, ctx, qry) = (dims.tokens, dims.ctx_rows, dims.qry_rows);
+        let (tok, qry) = (dims.tokens, dims.qry_rows);
         let width = dims.n + usize::from(config.query_self_attention);
         let probs = dims.batch * config.nhead * (dims.n + dims.m) * width;
         let train = self.mode == Mode::Training;
@@ -190,8 +201,8 @@ impl Workspace {
         let n_layers = if train { config.nlayers } else { config.nlayers.min(1) };
         self.hidden.resize_with(n_hidden, Vec::new);
         self.layers.resize_with(n_layers, LayerBuffers::default);
-        grow(&mut self.x_tok, tok * f);
-        grow(&mut self.y_ctx, ctx);
+        grow(&mut self.enc_in, tok * (f + 3));
+        grow(&mut self.enc_w, e * (f + 3));
         for h in &mut self.hidden {
             grow(h, tok * e);
         }
@@ -219,7 +230,9 @@ impl Workspace {
 
     /// Sizes the backward buffers for `dims`.
     pub(crate) fn prepare_backward(&mut self, config: &PfnConfig, dims: &Dims) {
-        let (e, nh) = (config.emsize, config.nhid);
+        let (e, nh, f) = (config.emsize, config.nhid, config.num_features);
+        grow(&mut self.enc_grad, e * (f + 3));
+        grow(&mut self.enc_tmp, 3 * e * (f + 3));
         let width = dims.n + usize::from(config.query_self_attention);
         let probs = dims.batch * config.nhead * (dims.n + dims.m) * width;
         grow(&mut self.d_hidden, dims.tokens * e);

@@ -17,9 +17,10 @@
 /// `1.5 * 2^52`: adding it rounds a double of magnitude < 2^51 to an integer held in the low mantissa bits.
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
-/// ln 2 split so that `k * LN2_HI` is exact for |k| < 2^11.
-const LN2_HI: f64 = 0.693_147_180_369_123_816_49;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// ln 2 split (fdlibm's ln2_hi ≈ 6.9314718036912382e-1, ln2_lo ≈ 1.9082149292705877e-10) so that
+/// `k * LN2_HI` is exact for |k| < 2^11.
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 /// Below this the result is clamped (keeps the exponent-field construction in range).
 const EXP_MIN_ARG: f64 = -700.0;
 
@@ -183,20 +184,17 @@ dispatched! {
         const B: usize = 8;
         let d_out = biases.len();
         let blocked = d_out - d_out % B;
-        let mut rows_in = input.chunks_exact(d_in);
-        let mut rows_out = out.chunks_exact_mut(d_out);
-        loop {
-            let (Some(a), Some(b), Some(c), Some(d)) =
-                (rows_in.next(), rows_in.next(), rows_in.next(), rows_in.next())
-            else {
-                break;
-            };
-            let mut outs = [
-                rows_out.next().expect("as many output rows as input rows"),
-                rows_out.next().expect("as many output rows as input rows"),
-                rows_out.next().expect("as many output rows as input rows"),
-                rows_out.next().expect("as many output rows as input rows"),
-            ];
+        let groups_in = input.chunks_exact(4 * d_in);
+        let rest_in = groups_in.remainder();
+        let mut groups_out = out.chunks_exact_mut(4 * d_out);
+        for (group_in, group_out) in groups_in.zip(&mut groups_out) {
+            let (a, rest) = group_in.split_at(d_in);
+            let (b, rest) = rest.split_at(d_in);
+            let (c, d) = rest.split_at(d_in);
+            let (oa, rest) = group_out.split_at_mut(d_out);
+            let (ob, rest) = rest.split_at_mut(d_out);
+            let (oc, od) = rest.split_at_mut(d_out);
+            let mut outs = [oa, ob, oc, od];
             for o0 in (0..blocked).step_by(B) {
                 affine_block::<4, B>([a, b, c, d], weights, biases, o0, &mut outs);
             }
@@ -204,13 +202,8 @@ dispatched! {
                 affine_tail(row_in, weights, biases, blocked, row_out);
             }
         }
-        // The chunk iterators above may have consumed up to three rows past the last full group of four.
-        let done = input.len() / d_in / 4 * 4;
-        for (row_in, row_out) in input
-            .chunks_exact(d_in)
-            .zip(out.chunks_exact_mut(d_out))
-            .skip(done)
-        {
+        let rest_out = groups_out.into_remainder();
+        for (row_in, row_out) in rest_in.chunks_exact(d_in).zip(rest_out.chunks_exact_mut(d_out)) {
             let mut outs = [row_out];
             for o0 in (0..blocked).step_by(B) {
                 affine_block::<1, B>([row_in], weights, biases, o0, &mut outs);

@@ -24,7 +24,10 @@ use crate::rng::PriorRng;
 struct Scratch {
     /// Inputs divided by their lengthscales, `n x d` row-major.
     scaled_x: Vec<f64>,
-    /// Column-major `n x n`; the lower triangle holds the covariance, then its Cholesky factor.
+    /// Backing store of the column-major `n x n` matrix (the lower triangle holds the covariance, then
+    /// its Cholesky factor), used from its first 128-byte-aligned element: faer's SIMD kernels split
+    /// their loops by pointer alignment, so a fixed alignment keeps every draw bit-identical whichever
+    /// thread (and allocation) runs it.
     cov: Vec<f64>,
     /// Standard-normal draws.
     z: Vec<f64>,
@@ -51,6 +54,11 @@ impl Scratch {
         }
     }
 }
+
+/// Alignment of the covariance buffer, in bytes.
+const COV_ALIGN_BYTES: usize = 128;
+/// Extra elements allocated so an aligned start always exists.
+const COV_ALIGN_SLACK: usize = COV_ALIGN_BYTES / std::mem::size_of::<f64>();
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
@@ -120,13 +128,29 @@ fn draw(
     if n == 0 {
         return Ok(Factorisation::Fast);
     }
+    let cov_len = n
+        .checked_mul(n)
+        .and_then(|nn| nn.checked_add(COV_ALIGN_SLACK))
+        .ok_or_else(|| PriorError::invalid("seq_len", format!("{n} x {n} covariance overflows")))?;
     SCRATCH.with(|cell| {
         let mut guard = cell.borrow_mut();
         let s = &mut *guard;
         let d = num_features;
         scale_inputs(hyper, x, d, n, &mut s.scaled_x);
-        s.cov.resize(n * n, 0.0);
-        fill_lower_cov(hyper, &s.scaled_x, d, n, &mut s.cov);
+        if s.cov.len() < cov_len {
+            s.cov
+                .try_reserve_exact(cov_len - s.cov.len())
+                .map_err(|e| {
+                    PriorError::invalid(
+                        "seq_len",
+                        format!("cannot allocate the {n} x {n} covariance: {e}"),
+                    )
+                })?;
+        }
+        s.cov.resize(cov_len, 0.0);
+        let offset = s.cov.as_ptr().align_offset(COV_ALIGN_BYTES);
+        let cov = &mut s.cov[offset..offset + n * n];
+        fill_lower_cov(hyper, &s.scaled_x, d, n, cov);
 
         if s.stack_n < n {
             s.stack = MemBuffer::new(cholesky_in_place_scratch::<f64>(
@@ -142,7 +166,7 @@ fn draw(
         s.y.resize(n, 0.0);
 
         let factored = {
-            let a = MatMut::from_column_major_slice_mut(&mut s.cov[..n * n], n, n);
+            let a = MatMut::from_column_major_slice_mut(&mut *cov, n, n);
             cholesky_in_place(
                 a,
                 Default::default(),
@@ -156,7 +180,7 @@ fn draw(
             // y = L z, column by column: y[j..] += L[j.., j] z[j] (contiguous in column-major).
             for j in 0..n {
                 let zj = s.z[j];
-                let col = &s.cov[j * n + j..(j + 1) * n];
+                let col = &cov[j * n + j..(j + 1) * n];
                 for (yi, &l) in s.y[j..].iter_mut().zip(col) {
                     *yi += l * zj;
                 }

@@ -91,8 +91,10 @@ impl Default for GpHyperPriorConfig {
 
 /// GP prior whose hyperparameters are drawn per dataset from Gamma hyper-priors.
 ///
-/// Draw order per dataset: noise, outputscale, then the lengthscales (one per feature with ARD), then
-/// `x ~ U[0,1)^d`, then the GP sample. `target_y = y`.
+/// Hyperparameters are drawn independently for every dataset (the paper code draws them once per
+/// sub-batch of `batch / 10` datasets; spec §4.2 recommends per dataset). Draw order per dataset:
+/// noise, outputscale, then the lengthscales (one per feature with ARD), then `x ~ U[0,1)^d`, then the
+/// GP sample. `target_y = y`.
 #[derive(Debug, Clone)]
 pub struct GpHyperPrior {
     config: GpHyperPriorConfig,

@@ -228,7 +228,8 @@ pub trait Prior: Send + Sync {
         Ok(out)
     }
 
-    /// Like [`Prior::sample_batch`], but reuses the allocations of `out` (which is overwritten).
+    /// Like [`Prior::sample_batch`], but reuses the allocations of `out` (which is overwritten; after an
+    /// error its contents are unspecified).
     fn sample_batch_into(
         &self,
         seed: u64,
