@@ -44,7 +44,7 @@ pub fn effective_sample_size(chains: &[&[f64]]) -> Result<f64, BaselineError> {
     let m = seqs.len();
     let h = seqs[0].len();
     let total = (m * h) as f64;
-    if !(stats.within > 0.0) {
+    if stats.within.is_nan() || stats.within <= 0.0 {
         return Ok(f64::NAN);
     }
     let acov: Vec<Vec<f64>> = seqs.iter().map(|s| autocovariance(s)).collect();
@@ -62,7 +62,7 @@ pub fn effective_sample_size(chains: &[&[f64]]) -> Result<f64, BaselineError> {
         } else {
             rho(2 * k) + rho(2 * k + 1)
         };
-        if !(pair > 0.0) {
+        if pair.is_nan() || pair <= 0.0 {
             break;
         }
         let pair = pair.min(previous);
@@ -172,10 +172,7 @@ fn split_chains<'a>(chains: &[&'a [f64]]) -> Result<Vec<&'a [f64]>, BaselineErro
         ));
     }
     let h = n / 2;
-    Ok(chains
-        .iter()
-        .flat_map(|c| [&c[..h], &c[n - h..]])
-        .collect())
+    Ok(chains.iter().flat_map(|c| [&c[..h], &c[n - h..]]).collect())
 }
 
 /// Within-sequence variance `W` and pooled variance `V` of equally long sequences.
@@ -197,7 +194,11 @@ impl PooledStats {
             / m;
         let grand = means.iter().sum::<f64>() / m;
         let between = if seqs.len() > 1 {
-            h / (m - 1.0) * means.iter().map(|mu| (mu - grand) * (mu - grand)).sum::<f64>()
+            h / (m - 1.0)
+                * means
+                    .iter()
+                    .map(|mu| (mu - grand) * (mu - grand))
+                    .sum::<f64>()
         } else {
             0.0
         };

@@ -101,7 +101,11 @@ pub(crate) fn check_finite(what: &str, values: &[f64]) -> Result<(), BaselineErr
 
 /// Checks a row-major matrix with `cols` columns: finite values and a whole number of rows.
 /// Returns the number of rows.
-pub(crate) fn check_matrix(what: &str, values: &[f64], cols: usize) -> Result<usize, BaselineError> {
+pub(crate) fn check_matrix(
+    what: &str,
+    values: &[f64],
+    cols: usize,
+) -> Result<usize, BaselineError> {
     if cols == 0 {
         return Err(BaselineError::option(
             "d",

@@ -22,7 +22,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use nuts_rs::rand::SeedableRng as _;
-use nuts_rs::{Chain as _, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, Settings};
+use nuts_rs::{
+    Chain as _, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, Settings,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -43,8 +45,11 @@ pub trait LogDensity {
     fn dim(&self) -> usize;
 
     /// Returns `log p(theta)` and overwrites `grad` (length [`LogDensity::dim`]) with its gradient.
-    fn log_density_and_grad(&mut self, theta: &[f64], grad: &mut [f64])
-        -> Result<f64, DensityError>;
+    fn log_density_and_grad(
+        &mut self,
+        theta: &[f64],
+        grad: &mut [f64],
+    ) -> Result<f64, DensityError>;
 }
 
 /// Failure of a log-density evaluation.
@@ -186,7 +191,12 @@ impl ChainTrace {
         if j >= self.dim {
             return Vec::new();
         }
-        self.draws.iter().skip(j).step_by(self.dim).copied().collect()
+        self.draws
+            .iter()
+            .skip(j)
+            .step_by(self.dim)
+            .copied()
+            .collect()
     }
 }
 
@@ -253,7 +263,10 @@ impl NutsRun {
 
     /// All kept draws, chain after chain, row-major `(chains * draws) x dim`.
     pub fn all_draws(&self) -> Vec<f64> {
-        self.chains.iter().flat_map(|c| c.draws.iter().copied()).collect()
+        self.chains
+            .iter()
+            .flat_map(|c| c.draws.iter().copied())
+            .collect()
     }
 
     /// Total number of kept draws over all chains.
@@ -350,12 +363,14 @@ fn run_chain<D: LogDensity>(
     ));
     let initial_position = find_start(&mut density, center, opts, &mut init_rng)?;
 
-    let mut settings = DiagNutsSettings::default();
-    settings.num_tune = opts.warmup;
-    settings.num_draws = opts.draws;
-    settings.num_chains = 1;
-    settings.seed = opts.seed;
-    settings.maxdepth = opts.max_depth;
+    let mut settings = DiagNutsSettings {
+        num_tune: opts.warmup,
+        num_draws: opts.draws,
+        num_chains: 1,
+        seed: opts.seed,
+        maxdepth: opts.max_depth,
+        ..DiagNutsSettings::default()
+    };
     settings.adapt_options.step_size_settings.target_accept = opts.target_accept;
     let mut kernel_rng = nuts_rs::rand::rngs::ChaCha8Rng::seed_from_u64(
         pfn_prior::rng::derive_key(domain::NUTS_KERNEL, opts.seed, &[chain as u64]),
@@ -365,7 +380,9 @@ fn run_chain<D: LogDensity>(
         .new_chain(chain as u64, math, &mut kernel_rng)
         .map_err(|e| BaselineError::Sampler(format!("cannot create chain {chain}: {e:#}")))?;
     sampler.set_position(&initial_position).map_err(|e| {
-        BaselineError::Sampler(format!("chain {chain}: cannot start at the initial point: {e:#}"))
+        BaselineError::Sampler(format!(
+            "chain {chain}: cannot start at the initial point: {e:#}"
+        ))
     })?;
 
     let mut trace = ChainTrace {
@@ -379,9 +396,9 @@ fn run_chain<D: LogDensity>(
         step_size: f64::NAN,
     };
     for i in 0..opts.warmup + opts.draws {
-        let (position, progress) = sampler.draw().map_err(|e| {
-            BaselineError::Sampler(format!("chain {chain}, transition {i}: {e:#}"))
-        })?;
+        let (position, progress) = sampler
+            .draw()
+            .map_err(|e| BaselineError::Sampler(format!("chain {chain}, transition {i}: {e:#}")))?;
         trace.gradient_evaluations += progress.num_gradients;
         trace.step_size = progress.step_size;
         if i < opts.warmup {

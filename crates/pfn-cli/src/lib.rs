@@ -22,6 +22,15 @@ pub struct Cli {
 pub enum Command {
     /// Draw datasets from a prior and write them as CSV (plus drawn hyperparameters as JSON).
     SamplePrior(commands::sample_prior::Args),
+    /// Train a model from a TOML run configuration (checkpoints next to the model; --resume).
+    Train(commands::train::Args),
+    /// Predict the test rows of a CSV file given the training rows as context.
+    Predict(commands::predict::Args),
+    /// Prior-Data NLL on held-out prior datasets per context size, beside the exact GP.
+    Eval(commands::eval::Args),
+    /// Serve the interactive web demo and its JSON API (`POST /api/predict`, `GET /api/models`).
+    #[cfg(feature = "server")]
+    Serve(commands::serve::Args),
 }
 
 /// Parses the command line and runs the chosen subcommand; errors print one line and exit non-zero.
@@ -29,6 +38,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::SamplePrior(args) => commands::sample_prior::run(&args),
+        Command::Train(args) => commands::train::run(&args),
+        Command::Predict(args) => commands::predict::run(&args),
+        Command::Eval(args) => commands::eval::run(&args),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => commands::serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

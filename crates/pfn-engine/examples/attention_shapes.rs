@@ -8,7 +8,10 @@ use std::time::Instant;
 use pfn_engine::{pfn_attention_backward, pfn_attention_forward, Engine, PfnAttention};
 
 fn main() {
-    let threads: usize = std::env::args().nth(1).and_then(|v| v.parse().ok()).unwrap_or(2);
+    let threads: usize = std::env::args()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let engine = Engine::new(threads).unwrap();
     for (batch, n_ctx, n_qry) in [(64, 50, 50), (1, 50, 1000)] {
         let geo = PfnAttention {
@@ -21,19 +24,24 @@ fn main() {
             context_outputs: true,
         };
         let e = geo.emsize();
-        let qkv: Vec<f32> = (0..geo.tokens() * 3 * e).map(|i| ((i % 97) as f32 - 48.0) / 200.0).collect();
+        let qkv: Vec<f32> = (0..geo.tokens() * 3 * e)
+            .map(|i| ((i % 97) as f32 - 48.0) / 200.0)
+            .collect();
         let mut probs = vec![0.0; geo.probs_len()];
         let mut out = vec![0.0; geo.tokens() * e];
         let mut scratch = vec![0.0; geo.probs_len()];
         let mut d_qkv = vec![0.0; qkv.len()];
-        let flops = 4.0 * (geo.batch * geo.heads * geo.seq_len() * geo.prob_width() * geo.head_dim) as f64;
+        let flops =
+            4.0 * (geo.batch * geo.heads * geo.seq_len() * geo.prob_width() * geo.head_dim) as f64;
         let (mut f_best, mut b_best) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..10 {
             let s = Instant::now();
             engine.install(|| pfn_attention_forward(&geo, &qkv, &mut probs, &mut out));
             f_best = f_best.min(s.elapsed().as_secs_f64());
             let s = Instant::now();
-            engine.install(|| pfn_attention_backward(&geo, &qkv, &probs, &out, &mut scratch, &mut d_qkv));
+            engine.install(|| {
+                pfn_attention_backward(&geo, &qkv, &probs, &out, &mut scratch, &mut d_qkv)
+            });
             b_best = b_best.min(s.elapsed().as_secs_f64());
         }
         println!(

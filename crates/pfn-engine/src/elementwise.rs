@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(m[0], 3.0);
         scale(&mut m, 0.5);
         assert_eq!(m[2], 3.5);
-        let mut wide = vec![0.0f32; 4 * 5];
+        let mut wide = [0.0f32; 4 * 5];
         broadcast_rows_strided(&mut wide[1..], 4, 5, &[7.0, 8.0]);
         for r in 0..4 {
             assert_eq!(&wide[r * 5..r * 5 + 5], &[0.0, 7.0, 8.0, 0.0, 0.0]);

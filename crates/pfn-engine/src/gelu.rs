@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::math::{gelu, gelu_and_grad};
 use crate::parallel::rows_per_task;
+use crate::reduce::reduce_rows_mut;
 use crate::simd::multiversion;
 
 multiversion! {
@@ -84,17 +85,41 @@ pub fn bias_gelu_inplace(x: &mut [f32], bias: &[f32]) {
         .for_each(|b| bias_gelu_inplace_block(b, bias));
 }
 
+multiversion! {
+    fn mul_sum_block(grad: &mut [f32], deriv: &[f32], acc: &mut [f32]) {
+        let cols = acc.len();
+        for (g, d) in grad.chunks_exact_mut(cols).zip(deriv.chunks_exact(cols)) {
+            for ((gv, dv), a) in g.iter_mut().zip(d).zip(acc.iter_mut()) {
+                *gv *= *dv;
+                *a += *gv;
+            }
+        }
+    }
+}
+
 /// Backward: `grad *= deriv`, turning d loss / d act into d loss / d (pre + bias), given the
-/// derivative left by [`bias_gelu_forward`]. The bias gradient is then the column sum of `grad`.
+/// derivative left by [`bias_gelu_forward`]; with `dbias`, also accumulates the bias gradient
+/// `dbias += column sums of the result` (columns = `dbias.len()`) in the same pass.
 ///
 /// # Panics
-/// If the lengths differ.
-pub fn gelu_backward(grad: &mut [f32], deriv: &[f32]) {
+/// If the lengths differ, or `dbias.len()` does not divide them.
+pub fn gelu_backward(grad: &mut [f32], deriv: &[f32], dbias: Option<&mut [f32]>) {
     assert_eq!(grad.len(), deriv.len(), "gelu_backward: length mismatch");
-    let chunk = rows_per_task(grad.len(), 1);
-    grad.par_chunks_mut(chunk)
-        .zip(deriv.par_chunks(chunk))
-        .for_each(|(g, d)| mul_block(g, d));
+    match dbias {
+        None => {
+            let chunk = rows_per_task(grad.len(), 1);
+            grad.par_chunks_mut(chunk)
+                .zip(deriv.par_chunks(chunk))
+                .for_each(|(g, d)| mul_block(g, d));
+        }
+        Some(db) => {
+            let cols = db.len();
+            rows_of(grad.len(), cols);
+            reduce_rows_mut(grad, cols, cols, &mut [db], |first, block, acc| {
+                mul_sum_block(block, &deriv[first * cols..first * cols + block.len()], acc)
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -125,7 +150,19 @@ mod tests {
             .map(|i| ((i % 13) as f32 - 6.0) / 6.0)
             .collect();
         let mut grad = w.clone();
-        engine.install(|| gelu_backward(&mut grad, &pre));
+        engine.install(|| gelu_backward(&mut grad, &pre, None));
+        let mut fused = w.clone();
+        let mut dbias = vec![0.5f32; cols];
+        engine.install(|| gelu_backward(&mut fused, &pre, Some(&mut dbias)));
+        assert_eq!(fused, grad);
+        for c in 0..cols {
+            let want: f64 = 0.5 + (0..rows).map(|r| grad[r * cols + c] as f64).sum::<f64>();
+            assert!(
+                (dbias[c] as f64 - want).abs() < 1e-3,
+                "{} vs {want}",
+                dbias[c]
+            );
+        }
         for i in 0..rows * cols {
             let z = pre0[i] as f64 + bias[i % cols] as f64;
             assert!((act[i] as f64 - gelu64(z)).abs() < 3e-7 * (1.0 + z.abs()));

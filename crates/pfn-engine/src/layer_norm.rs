@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use crate::parallel::rows_per_task;
-use crate::reduce::{col_dots_accumulate, col_sums_accumulate};
+use crate::reduce::reduce_rows_mut;
 use crate::simd::{self, multiversion};
 
 /// The affine parameters and epsilon of a LayerNorm over rows of `gamma.len()` elements.
@@ -117,71 +117,106 @@ pub fn residual_layer_norm_forward(
 }
 
 multiversion! {
-    fn backward_block(grad: &mut [f32], xhat: &[f32], rstd: &[f32], gamma: &[f32]) {
+    fn backward_block(
+        grad: &mut [f32],
+        xhat: &[f32],
+        rstd: &[f32],
+        gamma: &[f32],
+        partials: &mut [f32],
+        with_bias: bool,
+    ) {
         let cols = gamma.len();
         let inv_cols = 1.0 / cols as f32;
+        let (dgamma, rest) = partials.split_at_mut(cols);
+        let (dbeta, dbias) = rest.split_at_mut(cols);
         for ((g, h), &inv) in grad.chunks_exact_mut(cols).zip(xhat.chunks_exact(cols)).zip(rstd) {
-            // dxhat = g * gamma; dz = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-            let mut acc = [0.0f32; 2];
+            // parameter gradients from d out; then dxhat = g * gamma and
+            // dz = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
             let mut s1 = [0.0f32; 16];
             let mut s2 = [0.0f32; 16];
-            let chunks = cols / 16;
-            for c in 0..chunks {
+            let mut tail = [0.0f32; 2];
+            let full = cols / 16 * 16;
+            for j0 in (0..full).step_by(16) {
                 for l in 0..16 {
-                    let j = c * 16 + l;
+                    let j = j0 + l;
+                    dgamma[j] += g[j] * h[j];
+                    dbeta[j] += g[j];
                     let d = g[j] * gamma[j];
                     s1[l] += d;
                     s2[l] += d * h[j];
                 }
             }
-            for j in chunks * 16..cols {
+            for j in full..cols {
+                dgamma[j] += g[j] * h[j];
+                dbeta[j] += g[j];
                 let d = g[j] * gamma[j];
-                acc[0] += d;
-                acc[1] += d * h[j];
+                tail[0] += d;
+                tail[1] += d * h[j];
             }
-            let m1 = (simd::sum(&s1) + acc[0]) * inv_cols;
-            let m2 = (simd::sum(&s2) + acc[1]) * inv_cols;
+            let m1 = (simd::sum(&s1) + tail[0]) * inv_cols;
+            let m2 = (simd::sum(&s2) + tail[1]) * inv_cols;
             for ((gv, hv), gm) in g.iter_mut().zip(h).zip(gamma) {
                 *gv = inv * ((*gv * *gm - m1) - *hv * m2);
+            }
+            if with_bias {
+                for (b, gv) in dbias.iter_mut().zip(g.iter()) {
+                    *b += *gv;
+                }
             }
         }
     }
 }
 
-/// Accumulates the LayerNorm parameter gradients: `dgamma += sum_rows grad * xhat`,
-/// `dbeta += sum_rows grad`, where `grad` is d loss / d out.
+/// Backward of [`residual_layer_norm_forward`], in place: `grad` goes from d loss / d out to
+/// d loss / d z (z = x + branch + branch_bias: the gradient of both the residual input and the
+/// branch), while accumulating `dgamma += sum_rows grad * xhat`, `dbeta += sum_rows grad` and, if
+/// given, the branch bias gradient `d_branch_bias += sum_rows (d loss / d z)` in the same pass.
 ///
 /// # Panics
 /// If the lengths do not agree.
-pub fn layer_norm_param_grads(grad: &[f32], xhat: &[f32], dgamma: &mut [f32], dbeta: &mut [f32]) {
-    assert_eq!(dgamma.len(), dbeta.len(), "layer_norm_param_grads: lengths");
-    col_dots_accumulate(grad, xhat, dgamma);
-    col_sums_accumulate(grad, dbeta);
-}
-
-/// Backward through the normalisation, in place: `grad` goes from d loss / d out to
-/// d loss / d z, where z is the LayerNorm input (for a residual block, the gradient of both the
-/// residual input and the branch). Call [`layer_norm_param_grads`] first: it needs the original
-/// `grad`.
-///
-/// # Panics
-/// If the lengths do not agree.
-pub fn layer_norm_backward_inplace(grad: &mut [f32], xhat: &[f32], rstd: &[f32], gamma: &[f32]) {
+pub fn layer_norm_backward(
+    grad: &mut [f32],
+    xhat: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+    d_branch_bias: Option<&mut [f32]>,
+) {
     let cols = gamma.len();
     let rows = rstd.len();
     assert!(
-        cols > 0 && grad.len() == rows * cols && xhat.len() == rows * cols,
-        "layer_norm_backward_inplace: inconsistent lengths"
+        cols > 0
+            && grad.len() == rows * cols
+            && xhat.len() == rows * cols
+            && dgamma.len() == cols
+            && dbeta.len() == cols
+            && d_branch_bias.as_ref().is_none_or(|b| b.len() == cols),
+        "layer_norm_backward: inconsistent lengths"
     );
     if rows == 0 {
         return;
     }
-    let tr = rows_per_task(rows, cols);
-    let chunk = tr * cols;
-    grad.par_chunks_mut(chunk)
-        .zip(xhat.par_chunks(chunk))
-        .zip(rstd.par_chunks(tr))
-        .for_each(|((g, h), s)| backward_block(g, h, s, gamma));
+    let with_bias = d_branch_bias.is_some();
+    // Three partial vectors per chunk (gamma, beta, bias); without a bias the third is not added
+    // anywhere (an empty output).
+    let mut none: [f32; 0] = [];
+    let bias_out: &mut [f32] = match d_branch_bias {
+        Some(b) => b,
+        None => &mut none,
+    };
+    let mut outs: [&mut [f32]; 3] = [dgamma, dbeta, bias_out];
+    reduce_rows_mut(grad, cols, cols, &mut outs, |first, block, partials| {
+        let nrows = block.len() / cols;
+        backward_block(
+            block,
+            &xhat[first * cols..(first + nrows) * cols],
+            &rstd[first..first + nrows],
+            gamma,
+            partials,
+            with_bias,
+        );
+    });
 }
 
 #[cfg(test)]
@@ -244,6 +279,7 @@ mod tests {
             let mut grad = w.clone();
             let mut dgamma = vec![0.0; cols];
             let mut dbeta = vec![0.0; cols];
+            let mut dbias = vec![0.0; cols];
             engine.install(|| {
                 residual_layer_norm_forward(
                     &x,
@@ -254,8 +290,15 @@ mod tests {
                     &mut xhat,
                     &mut rstd,
                 );
-                layer_norm_param_grads(&grad, &xhat, &mut dgamma, &mut dbeta);
-                layer_norm_backward_inplace(&mut grad, &xhat, &rstd, &gamma);
+                layer_norm_backward(
+                    &mut grad,
+                    &xhat,
+                    &rstd,
+                    &gamma,
+                    &mut dgamma,
+                    &mut dbeta,
+                    Some(&mut dbias),
+                );
             });
             let f = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
             let (x64, br64, bias64, g64, b64, w64) =
@@ -293,6 +336,15 @@ mod tests {
                     dgamma[c],
                     loss64(&x64, &br64, &bias64, &gp, &b64, &w64, eps as f64).0,
                     loss64(&x64, &br64, &bias64, &gm, &b64, &w64, eps as f64).0,
+                );
+                let mut bp = bias64.clone();
+                bp[c] += h;
+                let mut bm = bias64.clone();
+                bm[c] -= h;
+                check(
+                    dbias[c],
+                    loss64(&x64, &br64, &bp, &g64, &b64, &w64, eps as f64).0,
+                    loss64(&x64, &br64, &bm, &g64, &b64, &w64, eps as f64).0,
                 );
                 let mut bp = b64.clone();
                 bp[c] += h;

@@ -1,5 +1,12 @@
-//! Inference-side helpers for PFN models that do not need the model itself:
+//! Inference with trained PFN models:
 //!
+//! * [`predictor`]: the inference API. A [`Predictor`] loads a model artifact; given a dataset's
+//!   context `(x, y)` and query inputs it returns a [`PosteriorPredictive`] per query, applying
+//!   (and undoing) the normalisation the model was trained with;
+//! * [`predictive`]: the per-query predictive distribution (mean, median, mode, std, quantiles,
+//!   intervals, pdf, cdf, samples; or class probabilities) in original units;
+//! * [`prior_nll`]: the Prior-Data NLL on held-out prior datasets per context size, with the exact
+//!   GP beside it for GP priors (`pfn eval`);
 //! * [`table`]: numeric CSV input for `pfn predict --train train.csv --test test.csv`, with
 //!   one-line errors naming the file, line, data row and column;
 //! * [`normalize`]: mapping user data into the model's range using the context rows, and the
@@ -7,9 +14,18 @@
 #![warn(missing_docs)]
 
 pub mod normalize;
+pub mod predictive;
+pub mod predictor;
+pub mod prior_nll;
 pub mod table;
 
 pub use normalize::{FeatureScaler, NormaliseError, TargetScaler};
+pub use predictive::{ClassPredictive, PosteriorPredictive, RegressionPredictive};
+pub use predictor::{Context, PredictError, Predictor, DEFAULT_QUERY_BATCH};
+pub use prior_nll::{
+    default_context_sizes, eval_seed, evaluate_prior_nll, EvalError, MeanSe, PriorNllOptions,
+    PriorNllReport, PriorNllRow, REFERENCE_CONTEXT_SIZES,
+};
 pub use table::{
     load_predict_data, match_train_test, parse_csv, read_csv, PredictData, Table, TableError,
 };

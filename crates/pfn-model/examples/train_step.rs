@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use pfn_distribution::{equal_width_borders, BarDistribution};
 use pfn_engine::Engine;
-use pfn_model::{AdamW, AdamWConfig, Batch, PfnConfig, PfnModel, Workspace};
+use pfn_model::{AdamW, AdamWConfig, Batch, ContextCache, PfnConfig, PfnModel, Workspace};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -122,7 +122,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut d_logits = vec![0.0f32; b * m * a.buckets];
     let mut ws = Workspace::training();
     let (mut t_fwd, mut t_loss, mut t_bwd, mut t_opt) = (0.0, 0.0, 0.0, 0.0);
-    let mut step = |timed: bool, rng: &mut rand_chacha::ChaCha8Rng| -> Result<f64, Box<dyn std::error::Error>> {
+    let mut step = |timed: bool,
+                    rng: &mut rand_chacha::ChaCha8Rng|
+     -> Result<f64, Box<dyn std::error::Error>> {
         for v in x.iter_mut() {
             *v = rng.random_range(0.0..1.0);
         }
@@ -142,7 +144,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let s0 = Instant::now();
         let logits = model.forward(&engine, &mut ws, &batch)?;
         let s1 = Instant::now();
-        let loss = engine.install(|| dist.nll_and_grad(logits, &targets, &mut d_logits, 1.0 / (b * m) as f32))?;
+        let loss = engine
+            .install(|| dist.nll_and_grad(logits, &targets, &mut d_logits, 1.0 / (b * m) as f32))?;
         let s2 = Instant::now();
         model.zero_grad();
         model.backward(&engine, &mut ws, &d_logits)?;
@@ -175,7 +178,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Inference: one dataset, context + queries.
     let (ni, mi) = (a.infer_context, a.infer_queries);
-    let xi: Vec<f32> = (0..(ni + mi) * a.features).map(|_| rng.random_range(0.0..1.0)).collect();
+    let xi: Vec<f32> = (0..(ni + mi) * a.features)
+        .map(|_| rng.random_range(0.0..1.0))
+        .collect();
     let yi: Vec<f32> = (0..ni).map(|_| rng.sample(StandardNormal)).collect();
     let batch = Batch {
         x: &xi,
@@ -195,10 +200,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lat.push(s.elapsed().as_secs_f64() * 1e3);
     }
     let min_lat = lat.iter().cloned().fold(f64::INFINITY, f64::min);
+
+    // Cached context: encode once, then all queries, and a single query.
+    let mut cache = ContextCache::new();
+    let xc = &xi[..ni * a.features];
+    let xq = &xi[ni * a.features..];
+    let mut enc = Vec::new();
+    let mut all_q = Vec::new();
+    let mut one_q = Vec::new();
+    for rep in 0..23 {
+        let s = Instant::now();
+        model.encode_context(&engine, &mut inf, xc, &yi, 1, ni, &mut cache)?;
+        let s1 = Instant::now();
+        model.forward_queries(&engine, &mut inf, &cache, xq, mi)?;
+        let s2 = Instant::now();
+        model.forward_queries(&engine, &mut inf, &cache, &xq[..a.features], 1)?;
+        let s3 = Instant::now();
+        if rep >= 3 {
+            enc.push((s1 - s).as_secs_f64() * 1e3);
+            all_q.push((s2 - s1).as_secs_f64() * 1e3);
+            one_q.push((s3 - s2).as_secs_f64() * 1e3);
+        }
+    }
     println!(
-        "{{\"impl\": \"pfn-engine\", \"threads\": {}, \"params\": {}, \"train_steps_per_s\": {:.3}, \"train_datasets_per_s\": {:.1}, \
+        "{{\"impl\": \"pfn-engine\", \"query_self_attention\": {}, \"threads\": {}, \"params\": {}, \"train_steps_per_s\": {:.3}, \"train_datasets_per_s\": {:.1}, \
          \"step_ms\": {{\"forward\": {:.1}, \"loss\": {:.1}, \"backward\": {:.1}, \"adamw\": {:.1}}}, \
-         \"infer_ms_median\": {:.2}, \"infer_ms_min\": {:.2}, \"train_workspace_mib\": {:.0}, \"peak_rss_mib\": {:.0}, \"last_loss\": {:.4}}}",
+         \"infer_ms_median\": {:.2}, \"infer_ms_min\": {:.2}, \"cached\": {{\"encode_ms\": {:.2}, \"queries_ms\": {:.2}, \"one_query_ms\": {:.3}}}, \"train_workspace_mib\": {:.0}, \"peak_rss_mib\": {:.0}, \"last_loss\": {:.4}}}",
+        a.self_attention,
         a.threads,
         model.num_params(),
         steps_per_s,
@@ -209,6 +237,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         1e3 * t_opt / total_steps,
         median(lat),
         min_lat,
+        median(enc),
+        median(all_q),
+        median(one_q),
         train_bytes as f64 / (1024.0 * 1024.0),
         peak_rss_mib().unwrap_or(f64::NAN),
         last_loss,

@@ -3,7 +3,7 @@
 use std::ops::Range;
 
 use pfn_engine::gelu::gelu_backward;
-use pfn_engine::layer_norm::{layer_norm_backward_inplace, layer_norm_param_grads};
+use pfn_engine::layer_norm::layer_norm_backward;
 use pfn_engine::reduce::{col_sums_accumulate, col_sums_accumulate_strided};
 use pfn_engine::{matmul, pfn_attention_backward, Engine, MatMut, MatRef};
 
@@ -34,7 +34,15 @@ fn linear_param_grads(
 }
 
 /// dx (+)= dy W for a PyTorch-layout weight W (out, in).
-fn linear_input_grad(dx: &mut [f32], dy: &[f32], w: &[f32], rows: usize, out: usize, inp: usize, accumulate: bool) {
+fn linear_input_grad(
+    dx: &mut [f32],
+    dy: &[f32],
+    w: &[f32],
+    rows: usize,
+    out: usize,
+    inp: usize,
+    accumulate: bool,
+) {
     matmul(
         MatMut::row_major(dx, rows, inp),
         MatRef::row_major(dy, rows, out),
@@ -44,16 +52,69 @@ fn linear_input_grad(dx: &mut [f32], dy: &[f32], w: &[f32], rows: usize, out: us
     );
 }
 
-/// Two disjoint ranges of one buffer, both mutable (`a` must end before `b` starts).
-fn two_mut(buf: &mut [f32], a: Range<usize>, b: Range<usize>) -> (&mut [f32], &mut [f32]) {
-    assert!(a.end <= b.start, "ranges overlap or are out of order");
-    let (lo, hi) = buf.split_at_mut(b.start);
-    (&mut lo[a], &mut hi[..b.end - b.start])
+/// Disjoint ranges of one buffer, all mutable at once.
+///
+/// # Panics
+/// If two ranges overlap (a bug in the layout code).
+fn ranges_mut<const N: usize>(buf: &mut [f32], ranges: [Range<usize>; N]) -> [&mut [f32]; N] {
+    let mut order: [usize; N] = std::array::from_fn(|i| i);
+    order.sort_by_key(|&i| ranges[i].start);
+    let mut out: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
+    let mut rest = buf;
+    let mut offset = 0;
+    for i in order {
+        let r = &ranges[i];
+        assert!(r.start >= offset, "overlapping parameter ranges");
+        let tail = std::mem::take(&mut rest);
+        let (_, tail) = tail.split_at_mut(r.start - offset);
+        let (mid, tail) = tail.split_at_mut(r.len());
+        out[i] = mid;
+        rest = tail;
+        offset = r.end;
+    }
+    out
 }
 
-fn norm_param_grads(g: &mut [f32], nr: &NormRanges, dy: &[f32], xhat: &[f32]) {
-    let (dgamma, dbeta) = two_mut(g, nr.gamma.clone(), nr.beta.clone());
-    layer_norm_param_grads(dy, xhat, dgamma, dbeta);
+/// Backward through a residual LayerNorm block: `dz` goes from d out to d(x + branch + bias),
+/// accumulating the LayerNorm gradients and the branch's bias gradient in the same pass.
+fn norm_backward(
+    g: &mut [f32],
+    p: &[f32],
+    nr: &NormRanges,
+    bias: &Range<usize>,
+    dz: &mut [f32],
+    xhat: &[f32],
+    rstd: &[f32],
+) {
+    let [dgamma, dbeta, dbias] = ranges_mut(g, [nr.gamma.clone(), nr.beta.clone(), bias.clone()]);
+    layer_norm_backward(
+        dz,
+        xhat,
+        rstd,
+        &p[nr.gamma.clone()],
+        dgamma,
+        dbeta,
+        Some(dbias),
+    );
+}
+
+/// dW += dy^T x for a linear layer whose bias gradient was already accumulated elsewhere.
+fn weight_grad(
+    g: &mut [f32],
+    lr: &LinearRanges,
+    dy: &[f32],
+    x: &[f32],
+    rows: usize,
+    out: usize,
+    inp: usize,
+) {
+    matmul(
+        MatMut::row_major(&mut g[lr.weight.clone()], out, inp),
+        MatRef::row_major(dy, rows, out).t(),
+        MatRef::row_major(x, rows, inp),
+        true,
+        1.0,
+    );
 }
 
 impl PfnModel {
@@ -64,7 +125,12 @@ impl PfnModel {
     /// The parameters must not have changed since that forward pass.
     ///
     /// Errors: no preceding training-mode forward on `ws`, or `d_logits` of the wrong length.
-    pub fn backward(&mut self, engine: &Engine, ws: &mut Workspace, d_logits: &[f32]) -> Result<()> {
+    pub fn backward(
+        &mut self,
+        engine: &Engine,
+        ws: &mut Workspace,
+        d_logits: &[f32],
+    ) -> Result<()> {
         let dims = match (ws.mode, ws.state) {
             (Mode::Training, Some(d)) => d,
             _ => return Err(ModelError::NoForwardState),
@@ -100,9 +166,21 @@ impl PfnModel {
             let (dh, dout) = (&r.decoder_hidden, &r.decoder_output);
             linear_param_grads(g, dout, d_logits, act, qry, o, nh);
             linear_input_grad(d_dec, d_logits, &p[dout.weight.clone()], qry, o, nh, false);
-            gelu_backward(d_dec, &ws.dec_deriv[..qry * nh]);
-            linear_param_grads(g, dh, d_dec, hq, qry, nh, e);
-            linear_input_grad(&mut d_h[ctx * e..], d_dec, &p[dh.weight.clone()], qry, nh, e, false);
+            gelu_backward(
+                d_dec,
+                &ws.dec_deriv[..qry * nh],
+                Some(&mut g[dh.bias.clone()]),
+            );
+            weight_grad(g, dh, d_dec, hq, qry, nh, e);
+            linear_input_grad(
+                &mut d_h[ctx * e..],
+                d_dec,
+                &p[dh.weight.clone()],
+                qry,
+                nh,
+                e,
+                false,
+            );
             d_h[..ctx * e].fill(0.0);
         }
 
@@ -118,28 +196,54 @@ impl PfnModel {
             let span = r0 * e..tok * e;
             let fspan = r0 * nh..tok * nh;
 
-            // Through LN2: d_h becomes d(x1 + ff_out).
+            // Through LN2: d_h becomes d(x1 + ff_out) (and the linear2 bias gradient its column sum).
             let dz = &mut d_h[span.clone()];
-            norm_param_grads(g, &lr.norm2, dz, &lb.xhat2[span.clone()]);
-            layer_norm_backward_inplace(dz, &lb.xhat2[span.clone()], &lb.rstd2[r0..tok], &p[lr.norm2.gamma.clone()]);
+            norm_backward(
+                g,
+                p,
+                &lr.norm2,
+                &lr.linear2.bias,
+                dz,
+                &lb.xhat2[span.clone()],
+                &lb.rstd2[r0..tok],
+            );
 
             // Feed-forward; the residual keeps dz, the branch adds d_ff W1.
             let d_ff = &mut ws.d_ff[fspan.clone()];
-            linear_param_grads(g, &lr.linear2, dz, &lb.ff_act[fspan.clone()], rows, e, nh);
+            weight_grad(g, &lr.linear2, dz, &lb.ff_act[fspan.clone()], rows, e, nh);
             linear_input_grad(d_ff, dz, &p[lr.linear2.weight.clone()], rows, e, nh, false);
-            gelu_backward(d_ff, &lb.ff_deriv[fspan]);
+            gelu_backward(
+                d_ff,
+                &lb.ff_deriv[fspan],
+                Some(&mut g[lr.linear1.bias.clone()]),
+            );
             let h1 = &lb.h1[span.clone()];
-            linear_param_grads(g, &lr.linear1, d_ff, h1, rows, nh, e);
+            weight_grad(g, &lr.linear1, d_ff, h1, rows, nh, e);
             linear_input_grad(dz, d_ff, &p[lr.linear1.weight.clone()], rows, nh, e, true);
 
-            // Through LN1: d_h becomes d(x + attn_out).
-            norm_param_grads(g, &lr.norm1, dz, &lb.xhat1[span.clone()]);
-            layer_norm_backward_inplace(dz, &lb.xhat1[span.clone()], &lb.rstd1[r0..tok], &p[lr.norm1.gamma.clone()]);
+            // Through LN1: d_h becomes d(x + attn_out) (and the out_proj bias gradient its column sum).
+            norm_backward(
+                g,
+                p,
+                &lr.norm1,
+                &lr.out_proj.bias,
+                dz,
+                &lb.xhat1[span.clone()],
+                &lb.rstd1[r0..tok],
+            );
 
             // Output projection.
             let d_attn = &mut ws.d_attn[..tok * e];
-            linear_param_grads(g, &lr.out_proj, dz, &lb.attn[span.clone()], rows, e, e);
-            linear_input_grad(&mut d_attn[span.clone()], dz, &p[lr.out_proj.weight.clone()], rows, e, e, false);
+            weight_grad(g, &lr.out_proj, dz, &lb.attn[span.clone()], rows, e, e);
+            linear_input_grad(
+                &mut d_attn[span.clone()],
+                dz,
+                &p[lr.out_proj.weight.clone()],
+                rows,
+                e,
+                e,
+                false,
+            );
 
             // Attention.
             let qkv = &lb.qkv[..tok * 3 * e];
@@ -162,7 +266,7 @@ impl PfnModel {
             if full {
                 linear_param_grads(g, &lr.in_proj, d_qkv, hin, tok, 3 * e, e);
             } else {
-                let (gw, gb) = two_mut(g, lr.in_proj.weight.clone(), lr.in_proj.bias.clone());
+                let [gw, gb] = ranges_mut(g, [lr.in_proj.weight.clone(), lr.in_proj.bias.clone()]);
                 matmul(
                     MatMut::row_major(&mut gw[..e * e], e, e),
                     dq.t(),

@@ -10,7 +10,9 @@
 use pfn_engine::elementwise::{broadcast_rows, broadcast_rows_strided};
 use pfn_engine::gelu::{bias_gelu_forward, bias_gelu_inplace};
 use pfn_engine::layer_norm::residual_layer_norm_forward;
-use pfn_engine::{matmul, pfn_attention_forward, Engine, LayerNormParams, MatMut, MatRef, PfnAttention};
+use pfn_engine::{
+    matmul, pfn_attention_forward, Engine, LayerNormParams, MatMut, MatRef, PfnAttention,
+};
 
 use crate::config::PfnConfig;
 use crate::error::{ModelError, Result};
@@ -19,7 +21,15 @@ use crate::params::{LinearRanges, NormRanges};
 use crate::workspace::{Batch, Dims, Mode, Workspace};
 
 /// `dst (rows x out) (+)= src (rows x in) * W^T` for a PyTorch-layout weight W (out, in).
-pub(crate) fn linear_into(dst: &mut [f32], src: &[f32], w: &[f32], rows: usize, out: usize, inp: usize, accumulate: bool) {
+pub(crate) fn linear_into(
+    dst: &mut [f32],
+    src: &[f32],
+    w: &[f32],
+    rows: usize,
+    out: usize,
+    inp: usize,
+    accumulate: bool,
+) {
     matmul(
         MatMut::row_major(dst, rows, out),
         MatRef::row_major(src, rows, inp),
@@ -29,7 +39,21 @@ pub(crate) fn linear_into(dst: &mut [f32], src: &[f32], w: &[f32], rows: usize, 
     );
 }
 
-pub(crate) fn attention_geometry(c: &PfnConfig, d: &Dims, last: bool) -> PfnAttention {
+/// Where the tokens of a forward pass come from.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// A full batch: context and query points.
+    Batch(&'a Batch<'a>),
+    /// Query points (batch, m, F) against a context whose per-layer keys and values are cached
+    /// ((batch * n, 2E) per layer).
+    Queries {
+        x: &'a [f32],
+        cache_kv: &'a [Vec<f32>],
+    },
+}
+
+/// The attention geometry of a layer; `queries_only` skips the context outputs.
+pub(crate) fn attention_geometry(c: &PfnConfig, d: &Dims, queries_only: bool) -> PfnAttention {
     PfnAttention {
         batch: d.batch,
         n_ctx: d.n,
@@ -37,7 +61,7 @@ pub(crate) fn attention_geometry(c: &PfnConfig, d: &Dims, last: bool) -> PfnAtte
         heads: c.nhead,
         head_dim: c.head_dim(),
         query_self: c.query_self_attention,
-        context_outputs: !last,
+        context_outputs: !queries_only,
     }
 }
 
@@ -117,16 +141,30 @@ impl PfnModel {
     ///
     /// Errors: a zero batch or sequence length, `single_eval_pos > seq_len`, wrong lengths of `x`
     /// or `y`, or non-finite inputs (the first one is named).
-    pub fn forward<'w>(&self, engine: &Engine, ws: &'w mut Workspace, batch: &Batch<'_>) -> Result<&'w [f32]> {
+    pub fn forward<'w>(
+        &self,
+        engine: &Engine,
+        ws: &'w mut Workspace,
+        batch: &Batch<'_>,
+    ) -> Result<&'w [f32]> {
         ws.state = None;
         let dims = self.check_batch(batch)?;
         ws.prepare(&self.config, &dims);
-        engine.install(|| self.forward_impl(ws, batch, &dims));
+        engine.install(|| self.forward_impl(ws, Source::Batch(batch), &dims, None));
         ws.state = Some(dims);
         Ok(&ws.logits[..dims.qry_rows * self.config.n_out])
     }
 
-    fn forward_impl(&self, ws: &mut Workspace, batch: &Batch<'_>, d: &Dims) {
+    /// The forward pass over the token layout. With `src = Source::Queries`, the context rows hold
+    /// only the cached keys and values: every layer computes the query rows only. With `kv_out`, the
+    /// keys and values of the context rows of every layer are copied out (to build a cache).
+    pub(crate) fn forward_impl(
+        &self,
+        ws: &mut Workspace,
+        src: Source<'_>,
+        d: &Dims,
+        mut kv_out: Option<&mut [Vec<f32>]>,
+    ) {
         let c = &self.config;
         let p = &self.params;
         let r = &self.layout.ranges;
@@ -134,25 +172,44 @@ impl PfnModel {
         let (n, m, tok, ctx, qry) = (d.n, d.m, d.tokens, d.ctx_rows, d.qry_rows);
         let train = ws.mode == Mode::Training;
         let t = n + m;
+        let cached = match src {
+            Source::Queries { cache_kv, .. } => Some(cache_kv),
+            Source::Batch(_) => None,
+        };
+        // First row that each layer computes (the context rows are skipped with a cache).
+        let enc_r0 = if cached.is_some() { ctx } else { 0 };
 
         // Gather the inputs into the token layout: row = [x, y, 1, 1] for context tokens and
         // [x, 0, 0, 1] for queries, so that Linear_x(x) + Linear_y(y) is one product with the
         // combined weight [W_x | w_y | b_y | b_x].
         let fa = f + 3;
-        let y_stride = batch.y.len() / d.batch;
         let u = &mut ws.enc_in[..tok * fa];
-        for b in 0..d.batch {
-            for s in 0..t {
-                let (row, yv, c) = if s < n {
-                    (b * n + s, batch.y[b * y_stride + s], 1.0)
-                } else {
-                    (ctx + b * m + (s - n), 0.0, 0.0)
-                };
-                let dst = &mut u[row * fa..(row + 1) * fa];
-                dst[..f].copy_from_slice(&batch.x[(b * t + s) * f..(b * t + s + 1) * f]);
-                dst[f] = yv;
-                dst[f + 1] = c;
-                dst[f + 2] = 1.0;
+        match src {
+            Source::Batch(batch) => {
+                let y_stride = batch.y.len() / d.batch;
+                for b in 0..d.batch {
+                    for s in 0..t {
+                        let (row, yv, c) = if s < n {
+                            (b * n + s, batch.y[b * y_stride + s], 1.0)
+                        } else {
+                            (ctx + b * m + (s - n), 0.0, 0.0)
+                        };
+                        let dst = &mut u[row * fa..(row + 1) * fa];
+                        dst[..f].copy_from_slice(&batch.x[(b * t + s) * f..(b * t + s + 1) * f]);
+                        dst[f] = yv;
+                        dst[f + 1] = c;
+                        dst[f + 2] = 1.0;
+                    }
+                }
+            }
+            Source::Queries { x, .. } => {
+                for q in 0..qry {
+                    let dst = &mut u[(ctx + q) * fa..(ctx + q + 1) * fa];
+                    dst[..f].copy_from_slice(&x[q * f..(q + 1) * f]);
+                    dst[f] = 0.0;
+                    dst[f + 1] = 0.0;
+                    dst[f + 2] = 1.0;
+                }
             }
         }
         let wa = &mut ws.enc_w[..e * fa];
@@ -165,16 +222,31 @@ impl PfnModel {
             dst[f + 1] = by[i];
             dst[f + 2] = bx[i];
         }
-        linear_into(&mut ws.hidden[0][..tok * e], u, wa, tok, e, fa, false);
+        linear_into(
+            &mut ws.hidden[0][enc_r0 * e..tok * e],
+            &u[enc_r0 * fa..],
+            wa,
+            tok - enc_r0,
+            e,
+            fa,
+            false,
+        );
 
         let nl = c.nlayers;
         for l in 0..nl {
             let last = l + 1 == nl;
-            let geo = attention_geometry(c, d, last);
-            let r0 = if last { ctx } else { 0 };
+            // Without context outputs (last layer, or cached context) only query rows are computed.
+            let queries_only = last || cached.is_some();
+            let geo = attention_geometry(c, d, queries_only);
+            let r0 = if queries_only { ctx } else { 0 };
             let rows = tok - r0;
-            let kv_end = if c.query_self_attention { tok } else { ctx };
-            let (hin_idx, hout_idx) = if train { (l, l + 1) } else { (l % 2, (l + 1) % 2) };
+            let kv_start = enc_r0;
+            let kv_end = if c.query_self_attention { tok } else { ctx }.max(kv_start);
+            let (hin_idx, hout_idx) = if train {
+                (l, l + 1)
+            } else {
+                (l % 2, (l + 1) % 2)
+            };
             let (hin, hout) = pair(&mut ws.hidden, hin_idx, hout_idx);
             let hin = &hin[..tok * e];
             let hout = &mut hout[..tok * e];
@@ -185,7 +257,7 @@ impl PfnModel {
             let qkv = &mut lb.qkv[..tok * 3 * e];
             let w_in = &p[lr.in_proj.weight.clone()];
             let b_in = &p[lr.in_proj.bias.clone()];
-            if r0 == 0 && kv_end == tok {
+            if r0 == 0 && kv_start == 0 && kv_end == tok {
                 broadcast_rows(qkv, b_in);
                 linear_into(qkv, hin, w_in, tok, 3 * e, e, true);
             } else {
@@ -197,14 +269,29 @@ impl PfnModel {
                     true,
                     1.0,
                 );
-                broadcast_rows_strided(&mut qkv[e..], kv_end, 3 * e, &b_in[e..]);
+                let kv_rows = kv_end - kv_start;
+                let kv_dst = &mut qkv[kv_start * 3 * e + e..];
+                broadcast_rows_strided(kv_dst, kv_rows, 3 * e, &b_in[e..]);
                 matmul(
-                    MatMut::new(&mut qkv[e..], kv_end, 2 * e, 3 * e, 1),
-                    MatRef::row_major(hin, kv_end, e),
+                    MatMut::new(kv_dst, kv_rows, 2 * e, 3 * e, 1),
+                    MatRef::row_major(&hin[kv_start * e..], kv_rows, e),
                     MatRef::row_major(&w_in[e * e..], 2 * e, e).t(),
                     true,
                     1.0,
                 );
+            }
+            // Context keys and values: from the cache, or copied into a new cache.
+            if let Some(kv) = cached {
+                for row in 0..ctx {
+                    qkv[row * 3 * e + e..(row + 1) * 3 * e]
+                        .copy_from_slice(&kv[l][row * 2 * e..(row + 1) * 2 * e]);
+                }
+            }
+            if let Some(out) = kv_out.as_deref_mut() {
+                for row in 0..ctx {
+                    out[l][row * 2 * e..(row + 1) * 2 * e]
+                        .copy_from_slice(&qkv[row * 3 * e + e..(row + 1) * 3 * e]);
+                }
             }
             let probs = &mut lb.probs[..geo.probs_len()];
             let attn = &mut lb.attn[..tok * e];
@@ -213,7 +300,15 @@ impl PfnModel {
             // x1 = LN1(h + out_proj(attn))
             let span = r0 * e..tok * e;
             let tmp = &mut ws.tmp[span.clone()];
-            linear_into(tmp, &attn[span.clone()], &p[lr.out_proj.weight.clone()], rows, e, e, false);
+            linear_into(
+                tmp,
+                &attn[span.clone()],
+                &p[lr.out_proj.weight.clone()],
+                rows,
+                e,
+                e,
+                false,
+            );
             let h1 = &mut lb.h1[span.clone()];
             residual_layer_norm_forward(
                 &hin[span.clone()],

@@ -104,7 +104,11 @@ fn io_err(path: &Path, source: std::io::Error) -> ModelError {
 
 impl PfnModel {
     /// Copies every parameter from the tensors of `st`, whose names are given by `file_name`.
-    fn fill_from(&mut self, st: &SafeTensors<'_>, file_name: impl Fn(&str) -> String) -> Result<()> {
+    fn fill_from(
+        &mut self,
+        st: &SafeTensors<'_>,
+        file_name: impl Fn(&str) -> String,
+    ) -> Result<()> {
         let mut used = BTreeSet::new();
         for info in self.layout.entries().to_vec() {
             let name = file_name(&info.name);
@@ -117,7 +121,10 @@ impl PfnModel {
         let mut names: Vec<&str> = st.names();
         names.sort_unstable();
         if let Some(extra) = names.into_iter().find(|n| !used.contains(*n)) {
-            let shape = st.tensor(extra).map(|v| v.shape().to_vec()).unwrap_or_default();
+            let shape = st
+                .tensor(extra)
+                .map(|v| v.shape().to_vec())
+                .unwrap_or_default();
             return Err(ModelError::UnexpectedTensor {
                 name: extra.to_string(),
                 shape,
@@ -161,12 +168,14 @@ impl PfnModel {
                 .map_err(|e| ModelError::Safetensors(e.to_string()))?;
             tensors.push((info.name.clone(), view));
         }
-        let config = serde_json::to_string(&self.config).map_err(|e| ModelError::Metadata(e.to_string()))?;
+        let config =
+            serde_json::to_string(&self.config).map_err(|e| ModelError::Metadata(e.to_string()))?;
         let meta = HashMap::from([
             (FORMAT_KEY.to_string(), FORMAT_VALUE.to_string()),
             (CONFIG_KEY.to_string(), config),
         ]);
-        safetensors::serialize(tensors, Some(meta)).map_err(|e| ModelError::Safetensors(e.to_string()))
+        safetensors::serialize(tensors, Some(meta))
+            .map_err(|e| ModelError::Safetensors(e.to_string()))
     }
 
     /// Writes [`PfnModel::to_safetensors`] to a file.
@@ -178,7 +187,8 @@ impl PfnModel {
 
     /// Reads a model written by [`PfnModel::to_safetensors`] (architecture from the metadata).
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
-        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| ModelError::Safetensors(e.to_string()))?;
         let info = meta
             .metadata()
             .as_ref()
@@ -194,8 +204,8 @@ impl PfnModel {
         let config_json = info
             .get(CONFIG_KEY)
             .ok_or_else(|| ModelError::Metadata("no config entry".into()))?;
-        let config: PfnConfig =
-            serde_json::from_str(config_json).map_err(|e| ModelError::Metadata(format!("config: {e}")))?;
+        let config: PfnConfig = serde_json::from_str(config_json)
+            .map_err(|e| ModelError::Metadata(format!("config: {e}")))?;
         let st = parse(bytes)?;
         let mut model = Self::zeros(config)?;
         model.fill_from(&st, str::to_string)?;
@@ -233,11 +243,26 @@ mod tests {
         let cases = [
             ("encoder.x.weight", "encoder.weight"),
             ("encoder.y.bias", "y_encoder.bias"),
-            ("layers.3.attn.in_proj.weight", "transformer_encoder.layers.3.self_attn.in_proj_weight"),
-            ("layers.0.attn.in_proj.bias", "transformer_encoder.layers.0.self_attn.in_proj_bias"),
-            ("layers.1.attn.out_proj.weight", "transformer_encoder.layers.1.self_attn.out_proj.weight"),
-            ("layers.1.ff.linear2.bias", "transformer_encoder.layers.1.linear2.bias"),
-            ("layers.12.norm1.weight", "transformer_encoder.layers.12.norm1.weight"),
+            (
+                "layers.3.attn.in_proj.weight",
+                "transformer_encoder.layers.3.self_attn.in_proj_weight",
+            ),
+            (
+                "layers.0.attn.in_proj.bias",
+                "transformer_encoder.layers.0.self_attn.in_proj_bias",
+            ),
+            (
+                "layers.1.attn.out_proj.weight",
+                "transformer_encoder.layers.1.self_attn.out_proj.weight",
+            ),
+            (
+                "layers.1.ff.linear2.bias",
+                "transformer_encoder.layers.1.linear2.bias",
+            ),
+            (
+                "layers.12.norm1.weight",
+                "transformer_encoder.layers.12.norm1.weight",
+            ),
             ("decoder.hidden.weight", "decoder.0.weight"),
             ("decoder.output.bias", "decoder.2.bias"),
         ];

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod backward;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod forward;
@@ -31,6 +32,7 @@ pub mod optim;
 pub mod params;
 pub mod workspace;
 
+pub use cache::ContextCache;
 pub use config::PfnConfig;
 pub use error::{ModelError, Result};
 pub use model::PfnModel;

@@ -200,7 +200,11 @@ mod tests {
         let mut p = vec![0.0f32; 2];
         assert!(matches!(
             opt.step(&engine, &mut p, &[0.0; 2]),
-            Err(ModelError::LengthMismatch { argument: "params", expected: 3, actual: 2 })
+            Err(ModelError::LengthMismatch {
+                argument: "params",
+                expected: 3,
+                actual: 2
+            })
         ));
     }
 
@@ -216,7 +220,10 @@ mod tests {
         let mut p = vec![1.0f32, 1.0];
         opt.step(&engine, &mut p, &[2.0, -0.5]).unwrap();
         // first Adam step: m_hat / sqrt(v_hat) = sign(g)
-        assert!((p[0] - 0.9).abs() < 1e-6 && (p[1] - 1.1).abs() < 1e-6, "{p:?}");
+        assert!(
+            (p[0] - 0.9).abs() < 1e-6 && (p[1] - 1.1).abs() < 1e-6,
+            "{p:?}"
+        );
         assert_eq!(opt.steps(), 1);
     }
 }

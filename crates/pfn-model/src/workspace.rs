@@ -66,6 +66,8 @@ pub(crate) struct LayerBuffers {
 #[derive(Debug)]
 pub struct Workspace {
     pub(crate) mode: Mode,
+    /// Outputs per query of the model that last used this workspace.
+    pub(crate) n_out: usize,
     /// The dimensions of the last successful forward pass.
     pub(crate) state: Option<Dims>,
     /// Encoder input per token, (tokens, F + 3): the features, then y and 1 for context tokens (0 and
@@ -105,6 +107,7 @@ impl Workspace {
     pub fn new(mode: Mode) -> Self {
         Self {
             mode,
+            n_out: 0,
             state: None,
             enc_in: Vec::new(),
             enc_w: Vec::new(),
@@ -140,10 +143,11 @@ impl Workspace {
         self.mode
     }
 
-    /// The logits of the last successful forward pass, (batch, m, n_out) row-major; empty before.
-    pub fn logits(&self, config: &PfnConfig) -> &[f32] {
+    /// The logits of the last successful [`crate::PfnModel::forward`] on this workspace,
+    /// (batch, m, n_out) row-major; empty if there is none.
+    pub fn logits(&self) -> &[f32] {
         match self.state {
-            Some(d) => &self.logits[..d.qry_rows * config.n_out],
+            Some(d) => &self.logits[..d.qry_rows * self.n_out],
             None => &[],
         }
     }
@@ -192,13 +196,23 @@ impl Workspace {
     /// Sizes every buffer for a pass of `dims` (and marks the workspace as holding no valid pass).
     pub(crate) fn prepare(&mut self, config: &PfnConfig, dims: &Dims) {
         self.state = None;
-        let (e, nh, f, o) = (config.emsize, config.nhid, config.num_features, config.n_out);
+        self.n_out = config.n_out;
+        let (e, nh, f, o) = (
+            config.emsize,
+            config.nhid,
+            config.num_features,
+            config.n_out,
+        );
         let (tok, qry) = (dims.tokens, dims.qry_rows);
         let width = dims.n + usize::from(config.query_self_attention);
         let probs = dims.batch * config.nhead * (dims.n + dims.m) * width;
         let train = self.mode == Mode::Training;
         let n_hidden = if train { config.nlayers + 1 } else { 2 };
-        let n_layers = if train { config.nlayers } else { config.nlayers.min(1) };
+        let n_layers = if train {
+            config.nlayers
+        } else {
+            config.nlayers.min(1)
+        };
         self.hidden.resize_with(n_hidden, Vec::new);
         self.layers.resize_with(n_layers, LayerBuffers::default);
         grow(&mut self.enc_in, tok * (f + 3));

@@ -15,7 +15,14 @@ fn config(query_self: bool) -> PfnConfig {
     }
 }
 
-fn logits(model: &pfn_model::PfnModel, x: &[f32], y: &[f32], b: usize, t: usize, n: usize) -> Vec<f32> {
+fn logits(
+    model: &pfn_model::PfnModel,
+    x: &[f32],
+    y: &[f32],
+    b: usize,
+    t: usize,
+    n: usize,
+) -> Vec<f32> {
     let engine = Engine::new(2).unwrap();
     let batch = Batch {
         x,
@@ -24,16 +31,29 @@ fn logits(model: &pfn_model::PfnModel, x: &[f32], y: &[f32], b: usize, t: usize,
         seq_len: t,
         single_eval_pos: n,
     };
-    model.forward(&engine, &mut Workspace::inference(), &batch).unwrap().to_vec()
+    model
+        .forward(&engine, &mut Workspace::inference(), &batch)
+        .unwrap()
+        .to_vec()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Reorders the points of every dataset: new point s is old point `order[s]`.
-fn reorder(x: &[f32], y: &[f32], b: usize, t: usize, f: usize, order: &[usize]) -> (Vec<f32>, Vec<f32>) {
+fn reorder(
+    x: &[f32],
+    y: &[f32],
+    b: usize,
+    t: usize,
+    f: usize,
+    order: &[usize],
+) -> (Vec<f32>, Vec<f32>) {
     let mut nx = Vec::with_capacity(x.len());
     let mut ny = Vec::with_capacity(y.len());
     for bi in 0..b {
@@ -56,7 +76,10 @@ fn permuting_the_context_leaves_every_query_output_unchanged() {
         let order: Vec<usize> = [4, 6, 0, 5, 1, 3, 2].into_iter().chain(n..t).collect();
         let (px, py) = reorder(&x, &y, b, t, f, &order);
         let d = max_diff(&base, &logits(&model, &px, &py, b, t, n));
-        assert!(d <= TOL, "context permutation changed outputs by {d} (self={query_self})");
+        assert!(
+            d <= TOL,
+            "context permutation changed outputs by {d} (self={query_self})"
+        );
         // and the context order does matter for nothing else: changing one label does change outputs
         let mut y2 = y.clone();
         y2[0] += 1.0;
@@ -72,7 +95,9 @@ fn other_queries_do_not_influence_a_query() {
         let m = t - n;
         let (x, y) = random_batch(b, t, f, 32);
         let base = logits(&model, &x, &y, b, t, n);
-        let row = |l: &[f32], mm: usize, bi: usize, j: usize| l[(bi * mm + j) * k..(bi * mm + j + 1) * k].to_vec();
+        let row = |l: &[f32], mm: usize, bi: usize, j: usize| {
+            l[(bi * mm + j) * k..(bi * mm + j + 1) * k].to_vec()
+        };
 
         // reorder the queries: output rows move with them
         let qorder: Vec<usize> = (0..n).chain([9, 5, 10, 6, 8, 7]).collect();
@@ -102,7 +127,11 @@ fn other_queries_do_not_influence_a_query() {
             ax.extend_from_slice(&x[bi * t * f..(bi + 1) * t * f]);
             ay.extend_from_slice(&y[bi * t..(bi + 1) * t]);
             for s in n..t {
-                ax.extend(x[(bi * t + s) * f..(bi * t + s + 1) * f].iter().map(|v| v * 0.5 + 0.3));
+                ax.extend(
+                    x[(bi * t + s) * f..(bi * t + s + 1) * f]
+                        .iter()
+                        .map(|v| v * 0.5 + 0.3),
+                );
                 ay.push(0.0);
             }
         }
@@ -121,7 +150,11 @@ fn other_queries_do_not_influence_a_query() {
                 y3[bi * t + s] = 100.0;
             }
         }
-        assert_eq!(base, logits(&model, &x, &y3, b, t, n), "query labels influenced outputs");
+        assert_eq!(
+            base,
+            logits(&model, &x, &y3, b, t, n),
+            "query labels influenced outputs"
+        );
     }
 }
 
@@ -160,8 +193,14 @@ fn results_do_not_depend_on_the_thread_count() {
     };
     let one = Engine::new(1).unwrap();
     let two = Engine::new(2).unwrap();
-    let a = model.forward(&one, &mut Workspace::inference(), &batch).unwrap().to_vec();
-    let c = model.forward(&two, &mut Workspace::inference(), &batch).unwrap().to_vec();
+    let a = model
+        .forward(&one, &mut Workspace::inference(), &batch)
+        .unwrap()
+        .to_vec();
+    let c = model
+        .forward(&two, &mut Workspace::inference(), &batch)
+        .unwrap()
+        .to_vec();
     let d = max_diff(&a, &c);
     assert!(d <= TOL, "1 vs 2 threads differ by {d}");
 }

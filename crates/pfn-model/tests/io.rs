@@ -21,8 +21,18 @@ fn torch_tensors(model: &PfnModel) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> 
         .entries()
         .iter()
         .map(|info| {
-            let bytes = model.param(&info.name).unwrap().iter().flat_map(|v| v.to_le_bytes()).collect();
-            (torch_name(&info.name), Dtype::F32, info.shape.clone(), bytes)
+            let bytes = model
+                .param(&info.name)
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            (
+                torch_name(&info.name),
+                Dtype::F32,
+                info.shape.clone(),
+                bytes,
+            )
         })
         .collect()
 }
@@ -42,7 +52,10 @@ fn save_and_load_round_trip() {
     let back = PfnModel::from_safetensors(&bytes).unwrap();
     assert_eq!(back.config(), model.config());
     assert_eq!(back.params(), model.params());
-    let path = std::env::temp_dir().join(format!("pfn-model-io-test-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "pfn-model-io-test-{}.safetensors",
+        std::process::id()
+    ));
     model.save(&path).unwrap();
     let loaded = PfnModel::load(&path).unwrap();
     std::fs::remove_file(&path).ok();
@@ -72,7 +85,10 @@ fn import_errors_name_the_tensor_and_shapes() {
 
     // a tensor of the wrong shape
     let mut t = good.clone();
-    let i = t.iter().position(|x| x.0 == "transformer_encoder.layers.1.linear1.weight").unwrap();
+    let i = t
+        .iter()
+        .position(|x| x.0 == "transformer_encoder.layers.1.linear1.weight")
+        .unwrap();
     t[i].2 = vec![12, 4];
     t[i].3.truncate(12 * 4 * 4);
     let e = import_err(&t, config());
@@ -82,16 +98,31 @@ fn import_errors_name_the_tensor_and_shapes() {
         "{e:?}"
     );
     let msg = e.to_string();
-    assert!(msg.contains("linear1.weight") && msg.contains("[12, 4]") && msg.contains("[12, 8]"), "{msg}");
+    assert!(
+        msg.contains("linear1.weight") && msg.contains("[12, 4]") && msg.contains("[12, 8]"),
+        "{msg}"
+    );
 
     // a missing tensor
-    let t: Vec<_> = good.iter().filter(|x| x.0 != "decoder.2.bias").cloned().collect();
+    let t: Vec<_> = good
+        .iter()
+        .filter(|x| x.0 != "decoder.2.bias")
+        .cloned()
+        .collect();
     let e = import_err(&t, config());
-    assert!(matches!(&e, ModelError::MissingTensor { name } if name == "decoder.2.bias"), "{e:?}");
+    assert!(
+        matches!(&e, ModelError::MissingTensor { name } if name == "decoder.2.bias"),
+        "{e:?}"
+    );
 
     // an unexpected tensor
     let mut t = good.clone();
-    t.push(("transformer_encoder.layers.2.norm1.weight".into(), Dtype::F32, vec![8], vec![0u8; 32]));
+    t.push((
+        "transformer_encoder.layers.2.norm1.weight".into(),
+        Dtype::F32,
+        vec![8],
+        vec![0u8; 32],
+    ));
     let e = import_err(&t, config());
     assert!(
         matches!(&e, ModelError::UnexpectedTensor { name, shape } if name == "transformer_encoder.layers.2.norm1.weight" && shape == &vec![8]),
@@ -117,9 +148,15 @@ fn import_errors_name_the_tensor_and_shapes() {
         "{e:?}"
     );
     let e = import_err(&good, PfnConfig::new(3, 8, 2, 12, 1, 5));
-    assert!(matches!(&e, ModelError::UnexpectedTensor { name, .. } if name.starts_with("transformer_encoder.layers.1.")), "{e:?}");
+    assert!(
+        matches!(&e, ModelError::UnexpectedTensor { name, .. } if name.starts_with("transformer_encoder.layers.1.")),
+        "{e:?}"
+    );
     let e = import_err(&good, PfnConfig::new(3, 8, 3, 12, 2, 5));
-    assert!(matches!(&e, ModelError::InvalidConfig { field: "nhead", .. }), "{e:?}");
+    assert!(
+        matches!(&e, ModelError::InvalidConfig { field: "nhead", .. }),
+        "{e:?}"
+    );
 
     // a tensor of another dtype
     let mut t = good.clone();
@@ -127,7 +164,10 @@ fn import_errors_name_the_tensor_and_shapes() {
     t[i].1 = Dtype::F64;
     t[i].3.extend(vec![0u8; 32]);
     let e = import_err(&t, config());
-    assert!(matches!(&e, ModelError::TensorDtype { name, .. } if name == "y_encoder.bias"), "{e:?}");
+    assert!(
+        matches!(&e, ModelError::TensorDtype { name, .. } if name == "y_encoder.bias"),
+        "{e:?}"
+    );
 
     // not a safetensors file at all
     let e = PfnModel::import_torch_state_dict(b"not a model", config()).unwrap_err();
@@ -137,7 +177,10 @@ fn import_errors_name_the_tensor_and_shapes() {
     assert!(matches!(e, ModelError::Metadata(_)), "{e:?}");
     // a missing file
     let e = PfnModel::load("/nonexistent/model.safetensors").unwrap_err();
-    assert!(matches!(&e, ModelError::Io { path, .. } if path.contains("nonexistent")), "{e:?}");
+    assert!(
+        matches!(&e, ModelError::Io { path, .. } if path.contains("nonexistent")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -145,8 +188,13 @@ fn load_weights_of_another_architecture_fails_and_keeps_the_model() {
     let mut model = random_model(config(), 4);
     let before = model.params().to_vec();
     let other = random_model(PfnConfig::new(3, 8, 2, 16, 2, 5), 5);
-    let e = model.load_weights(&other.to_safetensors().unwrap()).unwrap_err();
-    assert!(matches!(&e, ModelError::TensorShape { name, .. } if name == "layers.0.ff.linear1.weight"), "{e:?}");
+    let e = model
+        .load_weights(&other.to_safetensors().unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(&e, ModelError::TensorShape { name, .. } if name == "layers.0.ff.linear1.weight"),
+        "{e:?}"
+    );
     assert_eq!(model.params(), &before[..]);
 }
 
@@ -166,26 +214,98 @@ fn bad_inputs_are_errors_not_panics() {
     let e = model.backward(&engine, &mut ws, &[]).unwrap_err();
     assert!(matches!(e, ModelError::NoForwardState), "{e:?}");
 
-    let e = model.forward(&engine, &mut ws, &Batch { x: &x[1..], ..ok }).unwrap_err();
-    assert!(matches!(e, ModelError::LengthMismatch { expected: 30, actual: 29, .. }), "{e:?}");
-    let e = model.forward(&engine, &mut ws, &Batch { y: &y[..5], ..ok }).unwrap_err();
-    assert!(matches!(e, ModelError::LengthMismatch { argument, .. } if argument.starts_with('y')), "{e:?}");
-    let e = model.forward(&engine, &mut ws, &Batch { single_eval_pos: 6, ..ok }).unwrap_err();
-    assert!(matches!(e, ModelError::InvalidArgument { argument: "single_eval_pos", .. }), "{e:?}");
-    let e = model.forward(&engine, &mut ws, &Batch { batch: 0, ..ok }).unwrap_err();
-    assert!(matches!(e, ModelError::InvalidArgument { argument: "batch", .. }), "{e:?}");
+    let e = model
+        .forward(&engine, &mut ws, &Batch { x: &x[1..], ..ok })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ModelError::LengthMismatch {
+                expected: 30,
+                actual: 29,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = model
+        .forward(&engine, &mut ws, &Batch { y: &y[..5], ..ok })
+        .unwrap_err();
+    assert!(
+        matches!(e, ModelError::LengthMismatch { argument, .. } if argument.starts_with('y')),
+        "{e:?}"
+    );
+    let e = model
+        .forward(
+            &engine,
+            &mut ws,
+            &Batch {
+                single_eval_pos: 6,
+                ..ok
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ModelError::InvalidArgument {
+                argument: "single_eval_pos",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = model
+        .forward(&engine, &mut ws, &Batch { batch: 0, ..ok })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ModelError::InvalidArgument {
+                argument: "batch",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let mut bad_y = y.clone();
     bad_y[6] = f32::NAN;
-    let e = model.forward(&engine, &mut ws, &Batch { y: &bad_y, ..ok }).unwrap_err();
-    assert!(matches!(e, ModelError::NonFinite { argument: "y", index: 6, .. }), "{e:?}");
+    let e = model
+        .forward(&engine, &mut ws, &Batch { y: &bad_y, ..ok })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ModelError::NonFinite {
+                argument: "y",
+                index: 6,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     // a NaN label of a query point is ignored (only context labels are read)
     bad_y[6] = 0.0;
     bad_y[4] = f32::NAN;
-    assert!(model.forward(&engine, &mut ws, &Batch { y: &bad_y, ..ok }).is_ok());
+    assert!(model
+        .forward(&engine, &mut ws, &Batch { y: &bad_y, ..ok })
+        .is_ok());
     let mut bad_x = x.clone();
     bad_x[10] = f32::INFINITY;
-    let e = model.forward(&engine, &mut ws, &Batch { x: &bad_x, ..ok }).unwrap_err();
-    assert!(matches!(e, ModelError::NonFinite { argument: "x", index: 10, .. }), "{e:?}");
+    let e = model
+        .forward(&engine, &mut ws, &Batch { x: &bad_x, ..ok })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ModelError::NonFinite {
+                argument: "x",
+                index: 10,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     // a failed forward invalidates the stored pass
     let e = model.backward(&engine, &mut ws, &[0.0; 20]).unwrap_err();
     assert!(matches!(e, ModelError::NoForwardState), "{e:?}");
@@ -193,10 +313,23 @@ fn bad_inputs_are_errors_not_panics() {
     // context labels only, (batch, n)
     let y_ctx: Vec<f32> = (0..2).flat_map(|b| y[b * 5..b * 5 + 3].to_vec()).collect();
     let a = model.forward(&engine, &mut ws, &ok).unwrap().to_vec();
-    let c = model.forward(&engine, &mut ws, &Batch { y: &y_ctx, ..ok }).unwrap().to_vec();
+    let c = model
+        .forward(&engine, &mut ws, &Batch { y: &y_ctx, ..ok })
+        .unwrap()
+        .to_vec();
     assert_eq!(a, c);
     let e = model.backward(&engine, &mut ws, &[0.0; 7]).unwrap_err();
-    assert!(matches!(e, ModelError::LengthMismatch { expected: 20, actual: 7, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            ModelError::LengthMismatch {
+                expected: 20,
+                actual: 7,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     model.backward(&engine, &mut ws, &[0.0; 20]).unwrap();
 
     let mut inf = Workspace::inference();
@@ -204,9 +337,21 @@ fn bad_inputs_are_errors_not_panics() {
     let e = model.backward(&engine, &mut inf, &[0.0; 20]).unwrap_err();
     assert!(matches!(e, ModelError::NoForwardState), "{e:?}");
 
-    assert!(matches!(model.param("nope"), Err(ModelError::UnknownParameter { .. })));
+    assert!(matches!(
+        model.param("nope"),
+        Err(ModelError::UnknownParameter { .. })
+    ));
     let e = PfnModel::new(PfnConfig::new(0, 8, 2, 12, 2, 5), 0).unwrap_err();
-    assert!(matches!(e, ModelError::InvalidConfig { field: "num_features", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            ModelError::InvalidConfig {
+                field: "num_features",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -218,10 +363,21 @@ fn initialisation_is_seeded_and_follows_pytorch_defaults() {
     assert_ne!(a.params(), c.params());
     let zero = |name: &str| a.param(name).unwrap().iter().all(|&v| v == 0.0);
     for l in 0..2 {
-        for p in ["attn.out_proj.weight", "attn.out_proj.bias", "ff.linear2.weight", "ff.linear2.bias", "attn.in_proj.bias", "norm1.bias"] {
+        for p in [
+            "attn.out_proj.weight",
+            "attn.out_proj.bias",
+            "ff.linear2.weight",
+            "ff.linear2.bias",
+            "attn.in_proj.bias",
+            "norm1.bias",
+        ] {
             assert!(zero(&format!("layers.{l}.{p}")), "layers.{l}.{p} not zero");
         }
-        assert!(a.param(&format!("layers.{l}.norm2.weight")).unwrap().iter().all(|&v| v == 1.0));
+        assert!(a
+            .param(&format!("layers.{l}.norm2.weight"))
+            .unwrap()
+            .iter()
+            .all(|&v| v == 1.0));
         let w = a.param(&format!("layers.{l}.attn.in_proj.weight")).unwrap();
         let bound = (6.0f32 / 32.0).sqrt();
         assert!(w.iter().all(|v| v.abs() <= bound) && w.iter().any(|v| v.abs() > 0.8 * bound));

@@ -25,7 +25,15 @@ fn params64(model: &PfnModel) -> Vec<f64> {
     model.params().iter().map(|&v| v as f64).collect()
 }
 
-fn reference(model: &PfnModel, values: &[f64], x: &[f32], y: &[f32], b: usize, t: usize, n: usize) -> Vec<f64> {
+fn reference(
+    model: &PfnModel,
+    values: &[f64],
+    x: &[f32],
+    y: &[f32],
+    b: usize,
+    t: usize,
+    n: usize,
+) -> Vec<f64> {
     let p = RefParams {
         layout: model.layout(),
         values,
@@ -53,7 +61,10 @@ fn check(config: PfnConfig, b: usize, t: usize, n: usize, seed: u64) {
     let want = reference(&model, &theta, &x, &y, b, t, n);
     assert_eq!(logits.len(), want.len());
     for (i, (g, w)) in logits.iter().zip(&want).enumerate() {
-        assert!((*g as f64 - w).abs() < 2e-5, "logit {i}: {g} vs {w} ({config:?}, n={n})");
+        assert!(
+            (*g as f64 - w).abs() < 2e-5,
+            "logit {i}: {g} vs {w} ({config:?}, n={n})"
+        );
     }
     // inference mode gives the same logits
     let mut inf = Workspace::inference();
@@ -61,7 +72,9 @@ fn check(config: PfnConfig, b: usize, t: usize, n: usize, seed: u64) {
     assert_eq!(again, &logits[..], "inference and training forward differ");
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed + 2);
-    let w: Vec<f32> = (0..logits.len()).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let w: Vec<f32> = (0..logits.len())
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
     model.zero_grad();
     model.backward(&engine, &mut ws, &w).unwrap();
     let loss = |values: &[f64]| -> f64 {
@@ -167,8 +180,18 @@ fn the_two_mask_variants_differ() {
         seq_len: 6,
         single_eval_pos: 3,
     };
-    let a = with.forward(&engine, &mut Workspace::inference(), &batch).unwrap().to_vec();
-    let b = without.forward(&engine, &mut Workspace::inference(), &batch).unwrap().to_vec();
-    let diff = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+    let a = with
+        .forward(&engine, &mut Workspace::inference(), &batch)
+        .unwrap()
+        .to_vec();
+    let b = without
+        .forward(&engine, &mut Workspace::inference(), &batch)
+        .unwrap()
+        .to_vec();
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max);
     assert!(diff > 1e-3, "self-attention switch had no effect ({diff})");
 }

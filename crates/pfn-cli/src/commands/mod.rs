@@ -1,3 +1,8 @@
 //! One module per subcommand.
 
+pub mod eval;
+pub mod predict;
 pub mod sample_prior;
+#[cfg(feature = "server")]
+pub mod serve;
+pub mod train;

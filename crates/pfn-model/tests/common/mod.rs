@@ -2,7 +2,7 @@
 //! crate (sequence order per dataset, explicit attention mask as in the paper's code), and random
 //! models and batches.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::needless_range_loop)]
 
 use pfn_model::{PfnConfig, PfnModel};
 use rand::{Rng, SeedableRng};
@@ -92,7 +92,11 @@ pub fn reference_logits(
                 let xs = &x[(bi * t + s) * f..(bi * t + s + 1) * f];
                 let mut v = linear(p.get("encoder.x.weight"), p.get("encoder.x.bias"), xs);
                 if s < n {
-                    let ye = linear(p.get("encoder.y.weight"), p.get("encoder.y.bias"), &[y[bi * t + s]]);
+                    let ye = linear(
+                        p.get("encoder.y.weight"),
+                        p.get("encoder.y.bias"),
+                        &[y[bi * t + s]],
+                    );
                     for (a, bv) in v.iter_mut().zip(ye) {
                         *a += bv;
                     }
@@ -107,7 +111,8 @@ pub fn reference_logits(
                 .iter()
                 .map(|v| linear(g("attn.in_proj.weight"), g("attn.in_proj.bias"), v))
                 .collect();
-            let visible = |s: usize, k: usize| k < n || (c.query_self_attention && s >= n && k == s);
+            let visible =
+                |s: usize, k: usize| k < n || (c.query_self_attention && s >= n && k == s);
             let mut attn = vec![vec![0.0; e]; t];
             for s in 0..t {
                 for hd in 0..heads {
@@ -150,11 +155,19 @@ pub fn reference_logits(
                 .collect();
         }
         for s in n..t {
-            let u: Vec<f64> = linear(p.get("decoder.hidden.weight"), p.get("decoder.hidden.bias"), &h[s])
-                .into_iter()
-                .map(gelu)
-                .collect();
-            logits.extend(linear(p.get("decoder.output.weight"), p.get("decoder.output.bias"), &u));
+            let u: Vec<f64> = linear(
+                p.get("decoder.hidden.weight"),
+                p.get("decoder.hidden.bias"),
+                &h[s],
+            )
+            .into_iter()
+            .map(gelu)
+            .collect();
+            logits.extend(linear(
+                p.get("decoder.output.weight"),
+                p.get("decoder.output.bias"),
+                &u,
+            ));
         }
     }
     logits

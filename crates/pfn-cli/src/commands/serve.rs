@@ -1,0 +1,34 @@
+//! `pfn serve`: the interactive web demo (see the `pfn-server` crate and the README section
+//! "pfn serve").
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+/// Arguments of `pfn serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0: any free port; the address is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Directory of model artifacts (`*.safetensors`), each served under its file stem.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Also serve a tiny gp-1d model trained at start-up (a few seconds; not paper quality).
+    #[arg(long)]
+    pub demo: bool,
+    /// Compute threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// Runs the server until Ctrl-C.
+pub fn run(args: &Args) -> Result<()> {
+    pfn_server::run(&pfn_server::ServeConfig {
+        addr: args.addr.clone(),
+        models_dir: args.models.clone(),
+        demo: args.demo,
+        threads: args.threads,
+    })?;
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! `pfn train`: train a model from a TOML run configuration, with checkpoints next to the model
+//! file and exact resume.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pfn_train::{
+    load_checkpoint, RunConfig, RunOptions, StartInfo, StepReport, TrainObserver, TrainSummary,
+    Trainer, ValidationReport,
+};
+
+/// Arguments of `pfn train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run configuration (TOML; see configs/ for examples).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Model file to write (default: the configuration's file name with `.pfn`, in the current
+    /// directory). Checkpoints go to the same path with `.ckpt` appended.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue from the checkpoint next to the model file (the configuration must match it,
+    /// except for run.threads and the checkpoint, validation and time settings).
+    #[arg(long)]
+    pub resume: bool,
+    /// Print only the final summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The checkpoint written next to a model file: `<model>.ckpt`.
+pub fn checkpoint_path(model: &Path) -> PathBuf {
+    let mut s = model.as_os_str().to_owned();
+    s.push(".ckpt");
+    PathBuf::from(s)
+}
+
+/// Progress on stderr: a progress bar on a terminal, plain log lines otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    last_log: Instant,
+    log_every_steps: u64,
+    start_step: u64,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        Self {
+            bar: None,
+            quiet,
+            last_log: Instant::now(),
+            log_every_steps: 1,
+            start_step: 0,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+fn step_message(r: &StepReport) -> String {
+    format!(
+        "loss {:.4}  lr {:.2e}  {:.0} datasets/s  wait {:.1}%{}",
+        r.loss,
+        r.lr,
+        r.datasets_per_second,
+        100.0 * r.wait_share,
+        if r.skipped { "  (step skipped)" } else { "" }
+    )
+}
+
+impl TrainObserver for Progress {
+    fn on_start(&mut self, info: &StartInfo) {
+        self.start_step = info.start_step;
+        if self.quiet {
+            return;
+        }
+        let budget = match (info.total_steps, info.max_seconds) {
+            (Some(s), Some(m)) => format!("{s} steps or {:.1} min", m / 60.0),
+            (Some(s), None) => format!("{s} steps"),
+            (None, Some(m)) => format!("{:.1} min", m / 60.0),
+            (None, None) => "no limit".into(),
+        };
+        eprintln!(
+            "training {} parameters on {} threads, {} datasets per step, budget {budget}{}; validation: {} datasets at context sizes {:?}",
+            info.num_params,
+            info.threads,
+            info.datasets_per_step,
+            if info.start_step > 0 {
+                format!(", resuming at step {}", info.start_step)
+            } else {
+                String::new()
+            },
+            info.validation_datasets,
+            info.validation_context_sizes
+        );
+        if std::io::stderr().is_terminal() {
+            let bar = match info.total_steps {
+                Some(total) => {
+                    let bar = ProgressBar::new(total);
+                    let style = ProgressStyle::with_template(
+                        "{bar:30} {pos}/{len} steps [{elapsed_precise} < {eta_precise}] {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+                    bar.set_style(style);
+                    bar
+                }
+                None => {
+                    let bar = ProgressBar::new_spinner();
+                    let style = ProgressStyle::with_template(
+                        "{spinner} step {pos} [{elapsed_precise}] {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                    bar.set_style(style);
+                    bar
+                }
+            };
+            bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+            bar.set_position(info.start_step);
+            self.bar = Some(bar);
+        } else {
+            self.log_every_steps = info
+                .total_steps
+                .map_or(100, |t| (t.saturating_sub(info.start_step) / 50).max(1));
+        }
+    }
+
+    fn on_step(&mut self, r: &StepReport) {
+        if self.quiet {
+            return;
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(r.step);
+            bar.set_message(step_message(r));
+            return;
+        }
+        let due = (r.step - self.start_step) % self.log_every_steps == 0
+            || self.last_log.elapsed() >= Duration::from_secs(30)
+            || r.total_steps == Some(r.step);
+        if due {
+            self.last_log = Instant::now();
+            let total = r.total_steps.map_or(String::new(), |t| format!("/{t}"));
+            eprintln!(
+                "step {}{total}  {}  {:.0} s",
+                r.step,
+                step_message(r),
+                r.seconds
+            );
+        }
+    }
+
+    fn on_validation(&mut self, r: &ValidationReport) {
+        self.line(&format!(
+            "step {}: validation loss {:.4} (best {:.4}, {:.1} s)",
+            r.step, r.loss, r.best, r.seconds
+        ));
+    }
+
+    fn on_checkpoint(&mut self, step: u64, path: &Path) {
+        self.line(&format!("step {step}: checkpoint {}", path.display()));
+    }
+
+    fn on_finish(&mut self, _summary: &TrainSummary) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn default_out(config: &Path) -> PathBuf {
+    let stem = config
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    PathBuf::from(format!("{stem}.pfn"))
+}
+
+/// Runs the subcommand.
+pub fn run(args: &Args) -> Result<()> {
+    let config = RunConfig::load(&args.config)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&args.config));
+    let ckpt = checkpoint_path(&out);
+    if let Some(threads) = config.run.threads {
+        // The prior's sampling runs on rayon's global pool; keep it to the configured threads.
+        // (An error only means the pool already exists.)
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
+    let mut trainer = if args.resume {
+        if !ckpt.exists() {
+            bail!(
+                "--resume: no checkpoint at {} (train without --resume to start a new run)",
+                ckpt.display()
+            );
+        }
+        let checkpoint = load_checkpoint(&ckpt)?;
+        Trainer::resume(config, checkpoint)
+            .with_context(|| format!("resuming from {}", ckpt.display()))?
+    } else {
+        if !args.quiet && std::io::stderr().is_terminal() {
+            eprintln!(
+                "preparing: {} prior samples for the bucket borders, validation set",
+                config.borders.samples
+            );
+        }
+        Trainer::new(config).with_context(|| format!("{}", args.config.display()))?
+    };
+    let mut progress = Progress::new(args.quiet);
+    let summary = trainer.run(
+        &RunOptions {
+            checkpoint_path: Some(ckpt.clone()),
+            ..RunOptions::default()
+        },
+        &mut progress,
+    )?;
+    if summary.stop.is_complete() {
+        trainer.save_model(&out)?;
+    }
+    println!(
+        "trained {} steps ({} datasets) in {:.1} s this session ({:.1} s in all): {:.2} steps/s, {:.1} datasets/s, loader wait {:.2}% of training time (first batch {:.3} s)",
+        summary.end_step - summary.start_step,
+        (summary.end_step - summary.start_step) * trainer.config().datasets_per_step(),
+        summary.session_seconds,
+        summary.total_seconds,
+        summary.steps_per_second,
+        summary.datasets_per_second,
+        100.0 * summary.wait_share,
+        summary.loader.first_wait.as_secs_f64()
+    );
+    if let Some(v) = summary.final_validation_loss {
+        println!(
+            "final validation loss {v:.4} (last training loss {:.4})",
+            summary.last_loss
+        );
+    }
+    if summary.skipped_steps > 0 {
+        println!(
+            "{} steps were skipped (non-finite loss or gradient)",
+            summary.skipped_steps
+        );
+    }
+    if summary.stop.is_complete() {
+        println!("model: {} (checkpoint: {})", out.display(), ckpt.display());
+    } else {
+        println!(
+            "stopped before the budget; continue with --resume (checkpoint: {})",
+            ckpt.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,486 @@
+//! The inference API: a [`Predictor`] holds a trained model; given a dataset's context `(x, y)`
+//! and query inputs it returns one [`PosteriorPredictive`] per query.
+//!
+//! ```no_run
+//! use pfn_infer::Predictor;
+//!
+//! let predictor = Predictor::load("gp-1d.pfn")?;
+//! let (x_ctx, y_ctx) = (vec![0.1, 0.5, 0.9], vec![0.3, -0.2, 0.8]);
+//! let mut context = predictor.context(&x_ctx, &y_ctx)?;     // normalisation fitted once
+//! for batch in [vec![0.2, 0.3], vec![0.7]] {
+//!     for p in context.predict(&batch)? {
+//!         let r = p.as_regression().unwrap();
+//!         println!("{} ± {}", r.mean(), r.std());
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Normalisation
+//! The artifact records how the model's training data were scaled
+//! (`pfn_train::InputNormalisation`); a [`Context`] fits the same map on the context rows
+//! (features to `[0, 1]` with the context min/max, targets standardised with the context mean
+//! and standard deviation, or nothing for GP-prior models trained on raw `U[0,1]` inputs) and every
+//! prediction is mapped back, densities included.
+//!
+//! # Context reuse
+//! A [`Context`] encodes the context once with `pfn-model`'s cached-context pass
+//! (`PfnModel::encode_context`: every layer's keys and values of the context points) and answers
+//! each query batch with `PfnModel::forward_queries`, which computes only the query tokens. The
+//! answers equal the full forward pass over context plus queries
+//! ([`Predictor::forward_normalised`]) up to float rounding, and, since queries never attend to
+//! each other, they do not depend on how the queries are batched.
+
+use std::path::Path;
+
+use pfn_distribution::DistributionError;
+use pfn_engine::Engine;
+use pfn_model::{ContextCache, ModelError, PfnModel, Workspace};
+use pfn_train::{
+    load_model, model_from_tensors, ArtifactError, Head, ModelArtifact, ModelMetadata,
+    WeightsError, XNormalisation, YNormalisation,
+};
+
+use crate::normalize::{FeatureScaler, NormaliseError, TargetScaler};
+use crate::predictive::{ClassPredictive, PosteriorPredictive, RegressionPredictive};
+
+/// Default number of queries per forward pass.
+pub const DEFAULT_QUERY_BATCH: usize = 512;
+
+/// Errors of the inference API. Each displays as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    /// The model file could not be read or verified.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    /// The artifact's weights do not fit its architecture.
+    #[error("model weights: {0}")]
+    Weights(#[from] WeightsError),
+    /// The artifact's head is invalid.
+    #[error("model head: {0}")]
+    Head(DistributionError),
+    /// A distribution computation failed.
+    #[error(transparent)]
+    Distribution(#[from] DistributionError),
+    /// The data have a different number of features than the model.
+    #[error("the model takes {expected} feature{} but the {what} has {got}{}", if *expected == 1 { "" } else { "s" }, if got > expected { " (more than the model supports)" } else { "" })]
+    FeatureCount {
+        /// Which data.
+        what: &'static str,
+        /// Features the model takes.
+        expected: usize,
+        /// Features given.
+        got: usize,
+    },
+    /// A buffer's length does not fit the number of features or the other buffer.
+    #[error("{what}: {problem}")]
+    Shape {
+        /// Which buffer.
+        what: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A NaN or infinite input.
+    #[error("{what}[{index}] is not finite ({value})")]
+    NonFinite {
+        /// Which buffer.
+        what: &'static str,
+        /// Flat index.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// The normalisation needs at least one context point.
+    #[error(
+        "this model normalises its inputs with the context, so it needs at least one context point"
+    )]
+    EmptyContext,
+    /// Fitting or applying the normalisation failed.
+    #[error(transparent)]
+    Normalise(#[from] NormaliseError),
+    /// A class label that the head does not have.
+    #[error("context y[{index}] = {value} is not a class label of this model (0..{n_out})")]
+    BadLabel {
+        /// Context index.
+        index: usize,
+        /// The value.
+        value: f64,
+        /// Classes of the head.
+        n_out: usize,
+    },
+    /// The forward pass failed.
+    #[error("model: {0}")]
+    Model(#[from] ModelError),
+    /// The engine could not be created.
+    #[error("cannot create the compute engine: {0}")]
+    Engine(String),
+    /// Invalid option.
+    #[error("invalid {name}: {problem}")]
+    Option {
+        /// The option.
+        name: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// A trained model ready to answer queries.
+pub struct Predictor {
+    model: PfnModel,
+    engine: Engine,
+    head: Head,
+    metadata: ModelMetadata,
+    digest: String,
+    query_batch: usize,
+}
+
+impl std::fmt::Debug for Predictor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Predictor")
+            .field("prior", &self.metadata.prior)
+            .field("digest", &self.digest)
+            .field("query_batch", &self.query_batch)
+            .finish()
+    }
+}
+
+fn check_finite(what: &'static str, v: &[f64]) -> Result<(), PredictError> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(index) => Err(PredictError::NonFinite {
+            what,
+            index,
+            value: v[index],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Converts normalised values to the model's f32, rejecting values beyond the f32 range.
+fn to_f32(what: &'static str, v: &[f64], out: &mut Vec<f32>) -> Result<(), PredictError> {
+    out.clear();
+    for (index, &x) in v.iter().enumerate() {
+        let f = x as f32;
+        if !f.is_finite() {
+            return Err(PredictError::NonFinite {
+                what,
+                index,
+                value: x,
+            });
+        }
+        out.push(f);
+    }
+    Ok(())
+}
+
+impl Predictor {
+    /// A predictor for a loaded artifact, computing on all cores.
+    pub fn new(artifact: &ModelArtifact) -> Result<Self, PredictError> {
+        Self::with_threads(artifact, 0)
+    }
+
+    /// A predictor computing on `threads` threads (0: all cores).
+    pub fn with_threads(artifact: &ModelArtifact, threads: usize) -> Result<Self, PredictError> {
+        let metadata = artifact.metadata.clone();
+        let head = Head::from_output_head(&metadata.head).map_err(PredictError::Head)?;
+        let model = model_from_tensors(&metadata.architecture, &artifact.tensors)?;
+        let engine = Engine::new(threads).map_err(|e| PredictError::Engine(e.to_string()))?;
+        Ok(Self {
+            model,
+            engine,
+            head,
+            metadata,
+            digest: artifact.digest.clone(),
+            query_batch: DEFAULT_QUERY_BATCH,
+        })
+    }
+
+    /// Loads and verifies a model file, computing on all cores.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, PredictError> {
+        Self::new(&load_model(path)?)
+    }
+
+    /// The artifact's metadata (configuration, head, normalisation, training budget).
+    pub fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    /// The artifact's SHA-256 content digest.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The network.
+    pub fn model(&self) -> &PfnModel {
+        &self.model
+    }
+
+    /// The compute engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The output head.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// Whether the model predicts a continuous target (Riemann head).
+    pub fn is_regression(&self) -> bool {
+        matches!(self.head, Head::Riemann(_))
+    }
+
+    /// Input features the model takes.
+    pub fn num_features(&self) -> usize {
+        self.metadata.architecture.num_features
+    }
+
+    /// Largest context size seen in training (`seq_len − 1` or the configured `max_context`).
+    pub fn max_trained_context(&self) -> usize {
+        self.metadata.config.prior.max_context()
+    }
+
+    /// Queries per forward pass.
+    pub fn query_batch(&self) -> usize {
+        self.query_batch
+    }
+
+    /// Sets the number of queries per forward pass (at least 1).
+    pub fn set_query_batch(&mut self, queries: usize) -> Result<(), PredictError> {
+        if queries == 0 {
+            return Err(PredictError::Option {
+                name: "query batch",
+                problem: "must be at least 1".into(),
+            });
+        }
+        self.query_batch = queries;
+        Ok(())
+    }
+
+    fn check_rows(&self, what: &'static str, x: &[f64]) -> Result<usize, PredictError> {
+        let f = self.num_features();
+        if x.len() % f != 0 {
+            return Err(PredictError::Shape {
+                what,
+                problem: format!(
+                    "{} values are not a whole number of rows of {f} feature{}",
+                    x.len(),
+                    if f == 1 { "" } else { "s" }
+                ),
+            });
+        }
+        check_finite(what, x)?;
+        Ok(x.len() / f)
+    }
+
+    /// Prepares a context: `x` is row-major `n × num_features()`, `y` has `n` targets (class
+    /// indices for a classification model). Validates the data and fits the normalisation.
+    pub fn context(&self, x: &[f64], y: &[f64]) -> Result<Context<'_>, PredictError> {
+        let n = self.check_rows("context x", x)?;
+        if y.len() != n {
+            return Err(PredictError::Shape {
+                what: "context y",
+                problem: format!("{} targets for {n} context rows", y.len()),
+            });
+        }
+        check_finite("context y", y)?;
+        if let Head::Classes { n_out } = self.head {
+            if let Some(index) = y
+                .iter()
+                .position(|&v| !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < n_out))
+            {
+                return Err(PredictError::BadLabel {
+                    index,
+                    value: y[index],
+                    n_out,
+                });
+            }
+        }
+        let f = self.num_features();
+        let norm = &self.metadata.normalisation;
+        let features = match &norm.x {
+            XNormalisation::None => None,
+            XNormalisation::ContextMinMax => {
+                if n == 0 {
+                    return Err(PredictError::EmptyContext);
+                }
+                Some(FeatureScaler::fit(x, f)?)
+            }
+            XNormalisation::Fixed { min, max } => {
+                Some(FeatureScaler::fixed(min.clone(), max.clone())?)
+            }
+        };
+        let target = match norm.y {
+            YNormalisation::None => TargetScaler::identity(),
+            YNormalisation::ContextStandardise => {
+                if n == 0 {
+                    return Err(PredictError::EmptyContext);
+                }
+                TargetScaler::fit(y)?
+            }
+        };
+        let x_norm = match &features {
+            Some(s) => s.transform(x)?,
+            None => x.to_vec(),
+        };
+        let mut cx = Vec::new();
+        to_f32("normalised context x", &x_norm, &mut cx)?;
+        let mut cy = Vec::new();
+        to_f32("normalised context y", &target.transform_all(y), &mut cy)?;
+        let mut ws = Workspace::inference();
+        let mut cache = ContextCache::new();
+        self.model
+            .encode_context(&self.engine, &mut ws, &cx, &cy, 1, n, &mut cache)?;
+        Ok(Context {
+            predictor: self,
+            n,
+            features,
+            target,
+            cache,
+            ws,
+            query: Vec::new(),
+        })
+    }
+
+    /// Predicts every query of `x_query` (row-major) given the context `(x, y)`.
+    pub fn predict(
+        &self,
+        x: &[f64],
+        y: &[f64],
+        x_query: &[f64],
+    ) -> Result<Vec<PosteriorPredictive<'_>>, PredictError> {
+        self.context(x, y)?.predict(x_query)
+    }
+
+    /// The raw logits of one forward pass over already normalised f32 data: context rows
+    /// `x_ctx` (`n × F`) with targets `y_ctx`, then the query rows `x_query`; returns
+    /// `m × n_out` logits. This is the uncached reference path.
+    pub fn forward_normalised(
+        &self,
+        ws: &mut Workspace,
+        x_ctx: &[f32],
+        y_ctx: &[f32],
+        x_query: &[f32],
+    ) -> Result<Vec<f32>, PredictError> {
+        let f = self.num_features();
+        let n = y_ctx.len();
+        if x_ctx.len() != n * f || x_query.len() % f != 0 {
+            return Err(PredictError::Shape {
+                what: "normalised inputs",
+                problem: format!(
+                    "{} context values for {n} rows and {} query values with {f} features",
+                    x_ctx.len(),
+                    x_query.len()
+                ),
+            });
+        }
+        let m = x_query.len() / f;
+        let mut x = Vec::with_capacity(x_ctx.len() + x_query.len());
+        x.extend_from_slice(x_ctx);
+        x.extend_from_slice(x_query);
+        let batch = pfn_model::Batch {
+            x: &x,
+            y: y_ctx,
+            batch: 1,
+            seq_len: n + m,
+            single_eval_pos: n,
+        };
+        Ok(self.model.forward(&self.engine, ws, &batch)?.to_vec())
+    }
+
+    fn predictive_from_logits(
+        &self,
+        row: &[f32],
+        target: TargetScaler,
+    ) -> Result<PosteriorPredictive<'_>, PredictError> {
+        Ok(match &self.head {
+            Head::Riemann(dist) => PosteriorPredictive::Regression(RegressionPredictive::new(
+                dist.predict(row)?,
+                target,
+            )),
+            Head::Classes { .. } => {
+                PosteriorPredictive::Classification(ClassPredictive::from_logits(row))
+            }
+        })
+    }
+}
+
+/// A prepared context: the fitted normalisation and the encoded context (every layer's keys and
+/// values); answers any number of query batches.
+pub struct Context<'p> {
+    predictor: &'p Predictor,
+    n: usize,
+    features: Option<FeatureScaler>,
+    target: TargetScaler,
+    cache: ContextCache,
+    ws: Workspace,
+    query: Vec<f32>,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("n", &self.n)
+            .field("features", &self.features)
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+impl<'p> Context<'p> {
+    /// Number of context points.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether the context is empty (the model then predicts from the prior alone).
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The fitted feature map (`None` when the model takes raw features).
+    pub fn feature_scaler(&self) -> Option<&FeatureScaler> {
+        self.features.as_ref()
+    }
+
+    /// The fitted target map (identity when the model takes raw targets).
+    pub fn target_scaler(&self) -> TargetScaler {
+        self.target
+    }
+
+    /// The model's logits (normalised space) for the queries `x_query` (row-major), `m × n_out`,
+    /// computed against the encoded context in passes of at most `query_batch` queries.
+    pub fn logits(&mut self, x_query: &[f64]) -> Result<Vec<f32>, PredictError> {
+        let p = self.predictor;
+        let f = p.num_features();
+        let m = p.check_rows("query x", x_query)?;
+        let xq = match &self.features {
+            Some(s) => s.transform(x_query)?,
+            None => x_query.to_vec(),
+        };
+        to_f32("normalised query x", &xq, &mut self.query)?;
+        let width = p.head.width();
+        let mut out = Vec::with_capacity(m * width);
+        let chunk = p.query_batch * f;
+        for q in self.query.chunks(chunk.max(1)) {
+            let logits = p
+                .model
+                .forward_queries(&p.engine, &mut self.ws, &self.cache, q, q.len() / f)?;
+            out.extend_from_slice(logits);
+        }
+        Ok(out)
+    }
+
+    /// The predictive distribution of every query of `x_query` (row-major), in original units.
+    pub fn predict(
+        &mut self,
+        x_query: &[f64],
+    ) -> Result<Vec<PosteriorPredictive<'p>>, PredictError> {
+        let logits = self.logits(x_query)?;
+        let p = self.predictor;
+        let width = p.head.width();
+        logits
+            .chunks_exact(width)
+            .map(|row| p.predictive_from_logits(row, self.target))
+            .collect()
+    }
+}

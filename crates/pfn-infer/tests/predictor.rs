@@ -1,0 +1,333 @@
+//! The inference API against the model it wraps: artifact round trip, context reuse and query
+//! batching, normalisation, and errors.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use pfn_infer::{
+    default_context_sizes, evaluate_prior_nll, PredictError, Predictor, PriorNllOptions,
+};
+use pfn_model::Workspace;
+use pfn_train::{
+    load_model, save_model, InputNormalisation, ModelArtifact, RunConfig, RunOptions, TensorRef,
+    Trainer, XNormalisation, YNormalisation,
+};
+use rand::SeedableRng;
+
+/// A briefly trained tiny GP model (saved once per test binary) and the trainer's parameters.
+struct Trained {
+    path: PathBuf,
+    params: Vec<f32>,
+}
+
+fn trained() -> &'static Trained {
+    static CELL: OnceLock<Trained> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/tiny.toml");
+        let mut config = RunConfig::load(cfg).unwrap();
+        config.budget.validation_every = None;
+        config.budget.checkpoint_every = None;
+        config.budget.validation_datasets = 16;
+        let mut trainer = Trainer::new(config).unwrap();
+        trainer.run(&RunOptions::default(), &mut ()).unwrap();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("pfn-infer-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tiny.pfn");
+        trainer.save_model(&path).unwrap();
+        Trained {
+            path,
+            params: trainer.model().params().to_vec(),
+        }
+    })
+}
+
+fn artifact() -> ModelArtifact {
+    load_model(&trained().path).unwrap()
+}
+
+fn predictor() -> Predictor {
+    Predictor::with_threads(&artifact(), 2).unwrap()
+}
+
+/// A context of `n` points from a smooth function on [0, 1] and `m` query points.
+fn data(n: usize, m: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let x: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5) / n as f64).collect();
+    let y: Vec<f64> = x.iter().map(|v| (6.0 * v).sin()).collect();
+    let q: Vec<f64> = (0..m).map(|j| j as f64 / (m.max(2) - 1) as f64).collect();
+    (x, y, q)
+}
+
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&a| a as f32).collect()
+}
+
+#[test]
+fn artifact_round_trip_gives_identical_predictions() {
+    let p = predictor();
+    assert_eq!(p.model().params(), trained().params.as_slice());
+    assert_eq!(p.num_features(), 1);
+    assert!(p.is_regression());
+    let (x, y, q) = data(12, 9);
+    // The trainer's model (rebuilt from the params it had) against the loaded predictor.
+    let mut original = pfn_model::PfnModel::zeros(p.model().config().clone()).unwrap();
+    original.params_mut().copy_from_slice(&trained().params);
+    let engine = pfn_engine::Engine::new(2).unwrap();
+    let mut tokens = f32s(&x);
+    tokens.extend(f32s(&q));
+    let yc = f32s(&y);
+    let batch = pfn_model::Batch {
+        x: &tokens,
+        y: &yc,
+        batch: 1,
+        seq_len: 21,
+        single_eval_pos: 12,
+    };
+    let mut ws = Workspace::inference();
+    let direct = original.forward(&engine, &mut ws, &batch).unwrap().to_vec();
+    let loaded = p
+        .forward_normalised(&mut ws, &f32s(&x), &yc, &f32s(&q))
+        .unwrap();
+    assert_eq!(loaded, direct);
+    let cached = p.context(&x, &y).unwrap().logits(&q).unwrap();
+    // A second save and load of the same artifact is byte-identical and predicts the same.
+    let art = artifact();
+    let path2 = trained().path.with_extension("copy.pfn");
+    let tensors: Vec<TensorRef<'_>> = art.tensors.iter().map(|t| t.as_ref()).collect();
+    save_model(&path2, &art.metadata, &tensors).unwrap();
+    assert_eq!(
+        std::fs::read(&path2).unwrap(),
+        std::fs::read(&trained().path).unwrap()
+    );
+    let p2 = Predictor::load(&path2).unwrap();
+    assert_eq!(p2.context(&x, &y).unwrap().logits(&q).unwrap(), cached);
+}
+
+#[test]
+fn cached_context_answers_match_the_uncached_forward() {
+    let mut p = predictor();
+    let (x, y, q) = data(15, 40);
+    let mut ws = Workspace::inference();
+    let uncached = p
+        .forward_normalised(&mut ws, &f32s(&x), &f32s(&y), &f32s(&q))
+        .unwrap();
+    let max_diff = |a: &[f32], b: &[f32]| {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(u, v)| (u - v).abs())
+            .fold(0.0f32, f32::max)
+    };
+    // One encoded context, all queries in one pass.
+    let mut ctx = p.context(&x, &y).unwrap();
+    let cached = ctx.logits(&q).unwrap();
+    let d = max_diff(&cached, &uncached);
+    assert!(d < 1e-4, "cached vs uncached: max |difference| {d}");
+    // The same context answering several calls in small query batches.
+    p.set_query_batch(7).unwrap();
+    let mut ctx = p.context(&x, &y).unwrap();
+    let mut chunked = ctx.logits(&q[..25]).unwrap();
+    chunked.extend(ctx.logits(&q[25..]).unwrap());
+    let d = max_diff(&chunked, &uncached);
+    assert!(d < 1e-4, "chunked vs uncached: max |difference| {d}");
+    // An empty context (prior predictive) as well.
+    let empty = p
+        .forward_normalised(&mut ws, &[], &[], &f32s(&q))
+        .unwrap();
+    let d = max_diff(&p.context(&[], &[]).unwrap().logits(&q).unwrap(), &empty);
+    assert!(d < 1e-4, "empty context: max |difference| {d}");
+    // Repeated calls on one context are deterministic.
+    let mut ctx = p.context(&x, &y).unwrap();
+    assert_eq!(ctx.logits(&q).unwrap(), ctx.logits(&q).unwrap());
+}
+
+#[test]
+fn a_batch_of_queries_equals_one_query_at_a_time() {
+    let p = predictor();
+    let (x, y, q) = data(10, 12);
+    let mut ctx = p.context(&x, &y).unwrap();
+    let together = ctx.predict(&q).unwrap();
+    for (j, &xq) in q.iter().enumerate() {
+        let alone = ctx.predict(&[xq]).unwrap();
+        let (a, b) = (
+            alone[0].as_regression().unwrap(),
+            together[j].as_regression().unwrap(),
+        );
+        for (u, v) in [
+            (a.mean(), b.mean()),
+            (a.median(), b.median()),
+            (a.std(), b.std()),
+            (a.log_pdf(0.3), b.log_pdf(0.3)),
+        ] {
+            assert!(
+                (u - v).abs() < 1e-4 * (1.0 + v.abs()),
+                "query {j}: {u} vs {v}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_trained_model_follows_its_context() {
+    // Even a briefly trained model must predict lower at x where the context is low than where
+    // it is high, and have a narrower central 50 % interval next to context points than with no context at all.
+    let p = predictor();
+    let x = vec![0.2, 0.25, 0.3, 0.7, 0.75, 0.8];
+    let y = vec![-1.5, -1.5, -1.5, 1.5, 1.5, 1.5];
+    let preds = p.predict(&x, &y, &[0.25, 0.75]).unwrap();
+    let (lo, hi) = (
+        preds[0].as_regression().unwrap(),
+        preds[1].as_regression().unwrap(),
+    );
+    assert!(
+        lo.mean() < hi.mean() - 1.0,
+        "{} vs {}",
+        lo.mean(),
+        hi.mean()
+    );
+    let prior = p.predict(&[], &[], &[0.25]).unwrap();
+    let pr = prior[0].as_regression().unwrap();
+    let width = |r: &pfn_infer::RegressionPredictive<'_>| {
+        let (a, b) = r.interval(0.5).unwrap();
+        b - a
+    };
+    assert!(
+        width(lo) < 0.8 * width(pr),
+        "{} vs {}",
+        width(lo),
+        width(pr)
+    );
+}
+
+/// The tiny model's artifact with another normalisation recorded.
+fn with_normalisation(norm: InputNormalisation) -> Predictor {
+    let mut art = artifact();
+    art.metadata.normalisation = norm;
+    Predictor::with_threads(&art, 2).unwrap()
+}
+
+#[test]
+fn normalisation_is_applied_and_undone() {
+    let norm = InputNormalisation {
+        x: XNormalisation::ContextMinMax,
+        y: YNormalisation::ContextStandardise,
+    };
+    let p = with_normalisation(norm);
+    let raw = predictor();
+    // Data in [0, 1] with standardised targets are a fixed point of the normalisation...
+    let (x, y, q) = data(10, 5);
+    let mean = y.iter().sum::<f64>() / 10.0;
+    let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 10.0).sqrt();
+    // ...after mapping: x' = 3 + 5 x (affine, so min/max scaling undoes it) and y' = mean + sd * z.
+    let xs: Vec<f64> = x.iter().map(|v| 3.0 + 5.0 * v).collect();
+    let qs: Vec<f64> = q.iter().map(|v| 3.0 + 5.0 * v).collect();
+    let z: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
+    let (lo, hi) = (xs[0], xs[9]);
+    let x01: Vec<f64> = xs.iter().map(|v| (v - lo) / (hi - lo)).collect();
+    let q01: Vec<f64> = qs.iter().map(|v| (v - lo) / (hi - lo)).collect();
+    let a = p.predict(&xs, &y, &qs).unwrap();
+    let b = raw.predict(&x01, &z, &q01).unwrap();
+    for (pa, pb) in a.iter().zip(&b) {
+        let (ra, rb) = (pa.as_regression().unwrap(), pb.as_regression().unwrap());
+        assert!((ra.mean() - (mean + sd * rb.mean())).abs() < 1e-5);
+        assert!((ra.median() - (mean + sd * rb.median())).abs() < 1e-5);
+        assert!((ra.std() - sd * rb.std()).abs() < 1e-5);
+        let yv = 0.4;
+        assert!((ra.log_pdf(yv) - (rb.log_pdf((yv - mean) / sd) - sd.ln())).abs() < 1e-5);
+        assert!((ra.cdf(yv) - rb.cdf((yv - mean) / sd)).abs() < 1e-6);
+        assert!((ra.quantile(0.9).unwrap() - (mean + sd * rb.quantile(0.9).unwrap())).abs() < 1e-5);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let s = ra.sample_n(&mut rng, 2000);
+        let sm = s.iter().sum::<f64>() / s.len() as f64;
+        assert!((sm - ra.mean()).abs() < 4.0 * ra.std() / (2000f64).sqrt() + 1e-3);
+    }
+    // Targets rescaled by 10: every location scales, log densities shift by -ln 10.
+    let y10: Vec<f64> = y.iter().map(|v| 10.0 * v).collect();
+    let c = p.predict(&xs, &y10, &qs).unwrap();
+    for (pa, pc) in a.iter().zip(&c) {
+        let (ra, rc) = (pa.as_regression().unwrap(), pc.as_regression().unwrap());
+        assert!((rc.mean() - 10.0 * ra.mean()).abs() < 1e-4);
+        assert!((rc.log_pdf(2.0) - (ra.log_pdf(0.2) - 10f64.ln())).abs() < 1e-5);
+    }
+    // Normalising models need a context.
+    assert!(matches!(
+        p.predict(&[], &[], &[0.5]),
+        Err(PredictError::EmptyContext)
+    ));
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let p = predictor();
+    let e = p.predict(&[0.1, 0.2], &[1.0], &[0.5]).unwrap_err();
+    assert!(
+        e.to_string().contains("1 targets for 2 context rows"),
+        "{e}"
+    );
+    let e = p
+        .predict(&[0.1, f64::NAN], &[1.0, 2.0], &[0.5])
+        .unwrap_err();
+    assert!(matches!(e, PredictError::NonFinite { index: 1, .. }), "{e}");
+    let e = p.predict(&[0.1], &[1.0], &[f64::INFINITY]).unwrap_err();
+    assert!(e.to_string().contains("query x[0]"), "{e}");
+    let e = p.predict(&[0.1], &[1e300], &[0.5]).unwrap_err().to_string();
+    assert!(e.contains("normalised context y[0]"), "{e}");
+    let mut q = predictor();
+    assert!(q.set_query_batch(0).is_err());
+}
+
+#[test]
+fn prior_nll_evaluation_scores_the_model_against_the_exact_gp() {
+    let p = predictor();
+    let sizes = default_context_sizes(p.max_trained_context());
+    assert_eq!(sizes, vec![0, 1, 2, 3, 5, 10, 19]);
+    let report = evaluate_prior_nll(
+        &p,
+        &PriorNllOptions {
+            datasets: 64,
+            context_sizes: sizes.clone(),
+            seed: 5,
+            batch: 32,
+        },
+    )
+    .unwrap();
+    assert_eq!(report.query_index, 19);
+    assert_eq!(report.rows.len(), sizes.len());
+    let first = &report.rows[0];
+    let gp0 = first.gp.unwrap().mean;
+    // n = 0: the exact predictive is N(0, 1 + 1e-4), whose expected NLL is 0.5 ln(2πe) ≈ 1.419.
+    assert!(
+        (gp0 - 1.419).abs() < 3.0 * first.gp.unwrap().se + 0.05,
+        "{gp0}"
+    );
+    // The exact GP gets much better with context; the gap is paired and consistent.
+    let last = report.rows.last().unwrap();
+    assert!(last.gp.unwrap().mean < gp0 - 1.0);
+    for r in &report.rows {
+        let gap = r.gap.unwrap().mean;
+        assert!((gap - (r.pfn.mean - r.gp.unwrap().mean)).abs() < 1e-9);
+        // Bayes-optimal with the true hyperparameters: a PFN can only be worse on average
+        // (up to sampling noise).
+        assert!(
+            gap > -4.0 * r.gap.unwrap().se - 0.02,
+            "n = {}: gap {gap}",
+            r.n
+        );
+    }
+    assert!(report.mean_gap.unwrap().is_finite());
+    // The same seed gives the same report.
+    let again = evaluate_prior_nll(
+        &p,
+        &PriorNllOptions {
+            datasets: 64,
+            context_sizes: sizes,
+            seed: 5,
+            batch: 16,
+        },
+    )
+    .unwrap();
+    for (a, b) in report.rows.iter().zip(&again.rows) {
+        assert!((a.pfn.mean - b.pfn.mean).abs() < 1e-5);
+        assert_eq!(a.gp, b.gp);
+    }
+}

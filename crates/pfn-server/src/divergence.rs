@@ -1,0 +1,212 @@
+//! How far a PFN's predictive is from the reference GP's, in closed form on the PFN's buckets.
+//!
+//! For a Gaussian `p = N(μ, σ²)` (the GP's predictive for a noisy observation) and a bar
+//! prediction `q` (bucket probabilities `p_k` on borders `β_0 < … < β_K`):
+//!
+//! * cross-entropy `H(p, q) = −E_p[log q(Y)]`: the expected negative log-likelihood the PFN
+//!   scores on observations drawn from the GP posterior predictive, i.e. the quantity the PFN's
+//!   training loss estimates (paper Eq. 2 in expectation);
+//! * entropy `H(p) = ½ ln(2πe σ²)`: the smallest possible value of that cross-entropy;
+//! * `KL(p ‖ q) = H(p, q) − H(p) ≥ 0`.
+//!
+//! `log q` is constant on each interior bucket (`log p_k − log w_k`), so those buckets contribute
+//! `P_p(bucket) · (log p_k − log w_k)` exactly. In the half-normal tails of a full-support
+//! distribution `log q(y) = log p_edge + log(√(2/π)/s) − d²/(2s²)` with `d` the distance from the
+//! tail's anchor, and `E_p[d²; tail]` has the closed form `σ²((z²+1)Φ(z) + zφ(z))` with
+//! `z = (anchor − μ)/σ` (left) or `(μ − anchor)/σ` (right). No numerical quadrature is involved.
+//! For a bounded-support `q` the Gaussian always has mass outside `[β_0, β_K]`, where `log q = −∞`,
+//! so the divergence is infinite; [`gaussian_to_bar`] returns `None` then.
+
+use pfn_distribution::normal;
+use pfn_distribution::{BarPrediction, Support};
+
+/// `½ ln(2πe)`.
+const HALF_LN_2PI_E: f64 = 1.418_938_533_204_672_7;
+
+/// Cross-entropy, entropy and KL divergence of a Gaussian against a bar prediction (nats).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GaussianVsBar {
+    /// `H(p, q) = −E_p[log q]`.
+    pub cross_entropy: f64,
+    /// `H(p)`.
+    pub entropy: f64,
+    /// `KL(p ‖ q) = H(p, q) − H(p)` (clamped at 0 against round-off).
+    pub kl: f64,
+}
+
+/// `P(a < Y <= b)` for a standard normal `Y`, accurate in both tails.
+fn normal_mass(a: f64, b: f64) -> f64 {
+    if a >= 0.0 {
+        (normal::upper_tail(a) - normal::upper_tail(b)).max(0.0)
+    } else if b <= 0.0 {
+        (normal::cdf(b) - normal::cdf(a)).max(0.0)
+    } else {
+        (1.0 - normal::cdf(a) - normal::upper_tail(b)).max(0.0)
+    }
+}
+
+/// `E[(z − Z)² 1{Z <= z}]` for a standard normal `Z`.
+fn lower_second_moment(z: f64) -> f64 {
+    if z == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    ((z * z + 1.0) * normal::cdf(z) + z * normal::pdf(z)).max(0.0)
+}
+
+/// Compares `N(mean, variance)` with `q`; `None` for a bounded-support `q` (infinite divergence)
+/// or a non-positive or non-finite variance.
+pub fn gaussian_to_bar(mean: f64, variance: f64, q: &BarPrediction<'_>) -> Option<GaussianVsBar> {
+    if !(variance > 0.0 && variance.is_finite() && mean.is_finite()) {
+        return None;
+    }
+    let dist = q.distribution();
+    if dist.support() == Support::Bounded {
+        return None;
+    }
+    let (left, right) = dist.tails()?;
+    let sd = variance.sqrt();
+    let z = |y: f64| (y - mean) / sd;
+    let b = dist.borders();
+    let w = dist.bucket_widths();
+    let lp = q.log_probabilities();
+    let k = lp.len();
+    let mut expected_log_q = 0.0;
+    // Interior buckets 1..K-1: (β_k, β_{k+1}].
+    for i in 1..k - 1 {
+        let mass = normal_mass(z(b[i]), z(b[i + 1]));
+        if mass > 0.0 {
+            expected_log_q += mass * (lp[i] - w[i].ln());
+        }
+    }
+    // Left tail: y <= β_1, distance d = β_1 − y.
+    let zl = z(left.anchor);
+    let mass_l = normal::cdf(zl);
+    if mass_l > 0.0 {
+        let d2 = variance * lower_second_moment(zl);
+        expected_log_q +=
+            mass_l * (lp[0] + left.log_pdf_at_distance(0.0)) - d2 / (2.0 * left.scale * left.scale);
+    }
+    // Right tail: y > β_{K-1}, distance d = y − β_{K-1}.
+    let zr = (mean - right.anchor) / sd;
+    let mass_r = normal::cdf(zr);
+    if mass_r > 0.0 {
+        let d2 = variance * lower_second_moment(zr);
+        expected_log_q += mass_r * (lp[k - 1] + right.log_pdf_at_distance(0.0))
+            - d2 / (2.0 * right.scale * right.scale);
+    }
+    let cross_entropy = -expected_log_q;
+    let entropy = HALF_LN_2PI_E + 0.5 * variance.ln();
+    Some(GaussianVsBar {
+        cross_entropy,
+        entropy,
+        kl: (cross_entropy - entropy).max(0.0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pfn_distribution::{equal_width_borders, BarDistribution};
+
+    /// `−∫ p log q` by the midpoint rule over ±12 σ, split at the borders so that every piece
+    /// has a smooth integrand (log q jumps at the borders).
+    fn numeric_cross_entropy(mean: f64, var: f64, q: &BarPrediction<'_>) -> f64 {
+        let sd = var.sqrt();
+        let (lo, hi) = (mean - 12.0 * sd, mean + 12.0 * sd);
+        let mut cuts = vec![lo];
+        cuts.extend(
+            q.distribution()
+                .borders()
+                .iter()
+                .copied()
+                .filter(|b| *b > lo && *b < hi),
+        );
+        cuts.push(hi);
+        let mut acc = 0.0;
+        for w in cuts.windows(2) {
+            let n = 4000;
+            let h = (w[1] - w[0]) / n as f64;
+            for i in 0..n {
+                let y = w[0] + (i as f64 + 0.5) * h;
+                let p = normal::pdf((y - mean) / sd) / sd;
+                acc -= p * q.log_density(y) * h;
+            }
+        }
+        acc
+    }
+
+    fn logits_for(k: usize, seed: u32) -> Vec<f32> {
+        (0..k)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32) / 300.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn closed_form_matches_quadrature() {
+        let dist =
+            BarDistribution::full_support(equal_width_borders(20, -2.0, 2.0).unwrap()).unwrap();
+        for (mean, var, seed) in [
+            (0.0, 1.0, 1),
+            (1.5, 0.3, 2),
+            (-2.5, 0.05, 3),
+            (0.3, 4.0, 4),
+            (3.0, 1e-4, 5),
+        ] {
+            let logits = logits_for(20, seed);
+            let q = dist.predict(&logits).unwrap();
+            let got = gaussian_to_bar(mean, var, &q).unwrap();
+            let want = numeric_cross_entropy(mean, var, &q);
+            assert!(
+                (got.cross_entropy - want).abs() < 1e-7 * (1.0 + want.abs()),
+                "mean {mean} var {var}: closed form {} vs quadrature {want}",
+                got.cross_entropy
+            );
+            assert!(got.kl >= 0.0);
+        }
+    }
+
+    #[test]
+    fn kl_is_small_when_the_bars_discretise_the_gaussian_and_large_otherwise() {
+        let dist =
+            BarDistribution::full_support(equal_width_borders(600, -6.0, 6.0).unwrap()).unwrap();
+        let b = dist.borders();
+        let k = dist.num_buckets();
+        // Bucket masses of N(0.4, 0.8²), tails included.
+        let (mu, sd) = (0.4, 0.8);
+        let logits: Vec<f32> = (0..k)
+            .map(|i| {
+                let lo = if i == 0 {
+                    f64::NEG_INFINITY
+                } else {
+                    (b[i] - mu) / sd
+                };
+                let hi = if i == k - 1 {
+                    f64::INFINITY
+                } else {
+                    (b[i + 1] - mu) / sd
+                };
+                normal_mass(lo, hi).max(1e-300).ln() as f32
+            })
+            .collect();
+        let q = dist.predict(&logits).unwrap();
+        let close = gaussian_to_bar(mu, sd * sd, &q).unwrap();
+        assert!(close.kl < 1e-3, "KL of a fine discretisation: {}", close.kl);
+        let far = gaussian_to_bar(mu + 2.0, sd * sd, &q).unwrap();
+        // KL(N(μ+2, s²) ‖ N(μ, s²)) = 2² / (2 s²) = 3.125.
+        assert!((far.kl - 3.125).abs() < 0.02, "shifted KL {}", far.kl);
+    }
+
+    #[test]
+    fn bounded_support_gives_none() {
+        let dist = BarDistribution::bounded(equal_width_borders(10, -1.0, 1.0).unwrap()).unwrap();
+        let q = dist.predict(&[0.0; 10]).unwrap();
+        assert!(gaussian_to_bar(0.0, 1.0, &q).is_none());
+        let full =
+            BarDistribution::full_support(equal_width_borders(10, -1.0, 1.0).unwrap()).unwrap();
+        let q = full.predict(&[0.0; 10]).unwrap();
+        assert!(gaussian_to_bar(0.0, 0.0, &q).is_none());
+        assert!(gaussian_to_bar(f64::NAN, 1.0, &q).is_none());
+    }
+}

@@ -1,0 +1,818 @@
+//! The training loop: a [`Trainer`] builds the model, head and data plan from a [`RunConfig`] (or
+//! restores them from a checkpoint) and runs optimizer steps until the budget is spent.
+//!
+//! One optimizer step `s` (0-based):
+//! 1. the learning rate is `schedule.lr_at(s)` (linear warm-up, then cosine, in steps);
+//! 2. for each of the `k = accumulation_steps` micro-batches `s·k … s·k + k − 1` (from the
+//!    background [`BatchLoader`]; each batch carries its own split point `n`): forward on the
+//!    context `0..n` and queries `n..N`, loss = mean over all query points of the head's loss
+//!    (Riemann NLL or cross-entropy), gradient of `loss / k` accumulated by the backward pass;
+//! 3. the gradient is clipped to global norm `grad_clip` and AdamW takes a step. A step whose loss
+//!    or gradient norm is not finite is skipped (no update; counted), and training stops with an
+//!    error after [`MAX_CONSECUTIVE_SKIPS`] such steps in a row.
+//!
+//! Every random input is a pure function of the run seed and the batch index (see
+//! [`crate::loader`]); the parameter initialisation and the borders have their own derived seeds
+//! and the engine's kernels do not depend on the thread count. A checkpoint holds the parameters,
+//! the AdamW moments and step counter, and the step, so [`Trainer::resume`] continues *exactly*:
+//! an interrupted and resumed run produces bit-identical losses to an uninterrupted one.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pfn_distribution::{BarDistribution, DistributionError, Support};
+use pfn_engine::Engine;
+use pfn_model::{clip_grad_norm, AdamW, AdamWConfig, ModelError, PfnModel, Workspace};
+
+use crate::artifact::{
+    save_checkpoint, save_model, Architecture, ArtifactError, Checkpoint, InputNormalisation,
+    ModelMetadata, TrainState, TrainingSpent,
+};
+use crate::bucket_borders::{estimate_borders, BordersError};
+use crate::config::{ConfigError, HeadKind, RunConfig};
+use crate::head::Head;
+use crate::loader::{BatchLoader, BatchPlan, LoaderError, LoaderOptions, LoaderStats, TrainBatch};
+use crate::normalisation::normalisation_for_prior;
+use crate::observer::{
+    StartInfo, StepReport, StopReason, TrainObserver, TrainSummary, ValidationReport,
+};
+use crate::schedule::LrSchedule;
+use crate::seeds::init_seed;
+use crate::validation::{model_batch, query_targets, ValidationError, ValidationSet};
+use crate::weights::{fill_flat, model_from_tensors, named_views, pfn_config, WeightsError};
+
+/// Training stops with [`TrainError::Diverged`] after this many skipped steps in a row.
+pub const MAX_CONSECUTIVE_SKIPS: u64 = 20;
+
+/// Keys of [`TrainState::extra`] written by the trainer.
+mod extra_keys {
+    pub const VALIDATION_HISTORY: &str = "validation_history";
+    pub const LAST_VALIDATION: &str = "last_validation_loss";
+    pub const SKIPPED_STEPS: &str = "skipped_steps";
+}
+
+/// Configuration keys that may differ between a checkpoint and the configuration used to resume
+/// it: they change neither the data, the model nor the optimisation.
+pub const RESUMABLE_CHANGES: &[&str] = &[
+    "run.threads",
+    "budget.checkpoint_every",
+    "budget.validation_every",
+    "budget.max_minutes",
+];
+
+/// Errors of the training loop.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The prior or the batch loader failed.
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    /// The bucket borders could not be estimated.
+    #[error(transparent)]
+    Borders(#[from] BordersError),
+    /// The model failed (invalid architecture, forward or backward).
+    #[error("model: {0}")]
+    Model(#[from] ModelError),
+    /// The loss of a training step could not be computed.
+    #[error("training step {step}: loss: {source}")]
+    Loss {
+        /// 0-based optimizer step.
+        step: u64,
+        /// What the head reported.
+        source: DistributionError,
+    },
+    /// The validation set could not be evaluated.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// Reading or writing a model artifact or checkpoint failed.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    /// A checkpoint's tensors do not fit its architecture.
+    #[error("checkpoint: {0}")]
+    Weights(#[from] WeightsError),
+    /// The prior produces targets the configured head cannot score.
+    #[error("prior '{prior}' does not fit the configured head: {problem}")]
+    Target {
+        /// The prior name.
+        prior: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A checkpoint whose parts disagree with each other.
+    #[error("inconsistent checkpoint: {0}")]
+    Inconsistent(String),
+    /// The configuration given to resume differs from the checkpoint's.
+    #[error("the configuration differs from the checkpoint's at '{key}' (checkpoint: {checkpoint}, given: {given}); only {allowed} may change when resuming")]
+    ConfigMismatch {
+        /// Dotted key of the first difference.
+        key: String,
+        /// Value in the checkpoint (JSON).
+        checkpoint: String,
+        /// Value given (JSON).
+        given: String,
+        /// The keys that may change.
+        allowed: String,
+    },
+    /// Too many consecutive steps had a non-finite loss or gradient.
+    #[error("training diverged: {skipped} consecutive steps up to step {step} had a non-finite loss or gradient norm; lower optimizer.lr")]
+    Diverged {
+        /// Steps completed.
+        step: u64,
+        /// Consecutive skipped steps.
+        skipped: u64,
+    },
+    /// The engine's thread pool could not be created.
+    #[error("cannot create the compute engine: {0}")]
+    Engine(String),
+}
+
+/// Options of one [`Trainer::run`] call.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Where to write checkpoints (every `budget.checkpoint_every` steps and when the loop ends);
+    /// `None`: no checkpoints.
+    pub checkpoint_path: Option<PathBuf>,
+    /// Stop once this many steps are complete (an intentional interruption; a checkpoint is
+    /// written if a path is set).
+    pub stop_after_step: Option<u64>,
+    /// Stop (after the current step) when this flag becomes true.
+    pub stop_flag: Option<Arc<AtomicBool>>,
+    /// Batches the loader samples ahead (default 0 means `max(4, 2 · accumulation_steps)`).
+    pub prefetch: usize,
+}
+
+/// One completed optimizer step, as kept in [`Trainer::history`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepRecord {
+    /// 0-based index of the step.
+    pub step: u64,
+    /// Mean loss over the step's query points.
+    pub loss: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Whether the update was skipped.
+    pub skipped: bool,
+}
+
+/// A training run in memory: configuration, model, optimizer, head, data plan and progress.
+pub struct Trainer {
+    config: RunConfig,
+    engine: Engine,
+    model: PfnModel,
+    optimizer: AdamW,
+    head: Head,
+    plan: BatchPlan,
+    schedule: LrSchedule,
+    normalisation: InputNormalisation,
+    validation: ValidationSet,
+    state: TrainState,
+    last_validation: Option<(u64, f64)>,
+    validation_history: Vec<(u64, f64)>,
+    skipped_steps: u64,
+    consecutive_skips: u64,
+    history: Vec<StepRecord>,
+    train_ws: Workspace,
+    eval_ws: Workspace,
+    targets: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("prior", &self.config.prior.name)
+            .field("step", &self.state.step)
+            .field("num_params", &self.model.num_params())
+            .finish()
+    }
+}
+
+fn engine_for(config: &RunConfig) -> Result<Engine, TrainError> {
+    Engine::new(config.run.threads.unwrap_or(0)).map_err(|e| TrainError::Engine(e.to_string()))
+}
+
+fn adamw_config(config: &RunConfig, lr: f64) -> AdamWConfig {
+    let o = &config.optimizer;
+    AdamWConfig {
+        lr: lr as f32,
+        beta1: o.betas[0] as f32,
+        beta2: o.betas[1] as f32,
+        eps: o.eps as f32,
+        weight_decay: o.weight_decay as f32,
+    }
+}
+
+/// Checks that every validation target can be scored by `head`.
+fn check_targets(config: &RunConfig, head: &Head, set: &ValidationSet) -> Result<(), TrainError> {
+    for tb in set.batches() {
+        if let Some(problem) = tb
+            .batch
+            .target_y
+            .iter()
+            .find_map(|&t| head.target_problem(t))
+        {
+            return Err(TrainError::Target {
+                prior: config.prior.name.clone(),
+                problem,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The first difference between two configurations as `(dotted key, a value, b value)`, ignoring
+/// the keys in `ignore`.
+pub fn config_difference(
+    a: &RunConfig,
+    b: &RunConfig,
+    ignore: &[&str],
+) -> Option<(String, String, String)> {
+    fn walk(
+        a: &serde_json::Value,
+        b: &serde_json::Value,
+        path: &str,
+        ignore: &[&str],
+    ) -> Option<(String, String, String)> {
+        if ignore.contains(&path) {
+            return None;
+        }
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let sub = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    let null = serde_json::Value::Null;
+                    let (va, vb) = (x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null));
+                    if let Some(d) = walk(va, vb, &sub, ignore) {
+                        return Some(d);
+                    }
+                }
+                None
+            }
+            _ if a == b => None,
+            _ => Some((path.to_string(), a.to_string(), b.to_string())),
+        }
+    }
+    let va = serde_json::to_value(a).ok()?;
+    let vb = serde_json::to_value(b).ok()?;
+    walk(&va, &vb, "", ignore)
+}
+
+impl Trainer {
+    /// A fresh run: estimates the borders (Riemann head) from `borders.samples` prior values with
+    /// the run's borders seed, initialises the model with the run's init seed and samples the
+    /// validation set with the run's validation seed.
+    pub fn new(config: RunConfig) -> Result<Self, TrainError> {
+        config.validate()?;
+        let plan = BatchPlan::from_config(&config)?;
+        let head = match config.model.head() {
+            HeadKind::Riemann { buckets } => {
+                let borders = estimate_borders(
+                    plan.prior().as_ref(),
+                    config.run.seed,
+                    config.borders.samples,
+                    buckets,
+                    config.prior.seq_len,
+                    config.prior.num_features,
+                )?;
+                let support = if config.borders.full_support {
+                    Support::Full
+                } else {
+                    Support::Bounded
+                };
+                Head::Riemann(
+                    BarDistribution::new(borders, support).map_err(BordersError::Quantiles)?,
+                )
+            }
+            HeadKind::Classes { n_out } => Head::Classes { n_out },
+        };
+        let arch = Architecture::from_config(&config);
+        let model = PfnModel::new(pfn_config(&arch), init_seed(config.run.seed))?;
+        let schedule = config.lr_schedule();
+        let optimizer = AdamW::new(adamw_config(&config, schedule.lr_at(0)), model.num_params())?;
+        let normalisation = normalisation_for_prior(&config.prior.name);
+        Self::assemble(
+            config,
+            plan,
+            head,
+            model,
+            optimizer,
+            normalisation,
+            TrainState::default(),
+        )
+    }
+
+    /// Continues the run saved in `checkpoint` with `config`, which must equal the checkpoint's
+    /// configuration except for the keys in [`RESUMABLE_CHANGES`].
+    pub fn resume(config: RunConfig, checkpoint: Checkpoint) -> Result<Self, TrainError> {
+        config.validate()?;
+        if let Some((key, checkpoint_value, given)) =
+            config_difference(&checkpoint.metadata.config, &config, RESUMABLE_CHANGES)
+        {
+            return Err(TrainError::ConfigMismatch {
+                key,
+                checkpoint: checkpoint_value,
+                given,
+                allowed: RESUMABLE_CHANGES.join(", "),
+            });
+        }
+        let meta = &checkpoint.metadata;
+        if meta.architecture != Architecture::from_config(&config) {
+            return Err(TrainError::Inconsistent(
+                "the stored architecture does not match the stored configuration".into(),
+            ));
+        }
+        let head = Head::from_output_head(&meta.head)
+            .map_err(|e| TrainError::Inconsistent(format!("output head: {e}")))?;
+        let model = model_from_tensors(&meta.architecture, &checkpoint.params)?;
+        let n = model.num_params();
+        let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
+        fill_flat(&model, &checkpoint.adam_m, &mut m)?;
+        fill_flat(&model, &checkpoint.adam_v, &mut v)?;
+        let schedule = config.lr_schedule();
+        let mut optimizer = AdamW::new(
+            adamw_config(&config, schedule.lr_at(checkpoint.state.step)),
+            n,
+        )?;
+        optimizer.restore(&m, &v, checkpoint.state.adam_step)?;
+        let plan = BatchPlan::from_config(&config)?;
+        let normalisation = meta.normalisation.clone();
+        let mut trainer = Self::assemble(
+            config,
+            plan,
+            head,
+            model,
+            optimizer,
+            normalisation,
+            checkpoint.state,
+        )?;
+        trainer.restore_extra();
+        Ok(trainer)
+    }
+
+    fn assemble(
+        config: RunConfig,
+        plan: BatchPlan,
+        head: Head,
+        model: PfnModel,
+        optimizer: AdamW,
+        normalisation: InputNormalisation,
+        state: TrainState,
+    ) -> Result<Self, TrainError> {
+        if head.width() != config.model.output_width() {
+            return Err(TrainError::Inconsistent(format!(
+                "the head has {} outputs but the configuration asks for {}",
+                head.width(),
+                config.model.output_width()
+            )));
+        }
+        let validation = ValidationSet::new(&plan, config.budget.validation_datasets)?;
+        check_targets(&config, &head, &validation)?;
+        Ok(Self {
+            engine: engine_for(&config)?,
+            schedule: config.lr_schedule(),
+            config,
+            model,
+            optimizer,
+            head,
+            plan,
+            normalisation,
+            validation,
+            state,
+            last_validation: None,
+            validation_history: Vec::new(),
+            skipped_steps: 0,
+            consecutive_skips: 0,
+            history: Vec::new(),
+            train_ws: Workspace::training(),
+            eval_ws: Workspace::inference(),
+            targets: Vec::new(),
+            grad: Vec::new(),
+        })
+    }
+
+    fn restore_extra(&mut self) {
+        let extra = &self.state.extra;
+        if let Some(h) = extra
+            .get(extra_keys::VALIDATION_HISTORY)
+            .and_then(|v| serde_json::from_value::<Vec<(u64, f64)>>(v.clone()).ok())
+        {
+            self.validation_history = h;
+        }
+        if let Some(l) = extra
+            .get(extra_keys::LAST_VALIDATION)
+            .and_then(|v| serde_json::from_value::<(u64, f64)>(v.clone()).ok())
+        {
+            self.last_validation = Some(l);
+        }
+        if let Some(s) = extra
+            .get(extra_keys::SKIPPED_STEPS)
+            .and_then(serde_json::Value::as_u64)
+        {
+            self.skipped_steps = s;
+        }
+    }
+
+    /// The run configuration.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// The model.
+    pub fn model(&self) -> &PfnModel {
+        &self.model
+    }
+
+    /// The output head (borders or classes).
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// The batch plan (prior, shapes, split sampler).
+    pub fn plan(&self) -> &BatchPlan {
+        &self.plan
+    }
+
+    /// The held-out validation set.
+    pub fn validation_set(&self) -> &ValidationSet {
+        &self.validation
+    }
+
+    /// Progress so far (steps, datasets, seconds, best validation loss).
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    /// Optimizer steps completed.
+    pub fn step(&self) -> u64 {
+        self.state.step
+    }
+
+    /// The steps run by this `Trainer` value (not those before a resume), in order.
+    pub fn history(&self) -> &[StepRecord] {
+        &self.history
+    }
+
+    /// `(step, loss)` of every validation so far, resumed parts included.
+    pub fn validation_history(&self) -> &[(u64, f64)] {
+        &self.validation_history
+    }
+
+    /// The most recent validation loss, if any.
+    pub fn last_validation_loss(&self) -> Option<f64> {
+        self.last_validation.map(|(_, l)| l)
+    }
+
+    /// Whether the step budget is used up.
+    pub fn is_complete(&self) -> bool {
+        let steps_done = self
+            .config
+            .budget
+            .steps
+            .is_some_and(|s| self.state.step >= s);
+        let time_done = self
+            .config
+            .budget
+            .max_minutes
+            .is_some_and(|m| self.state.seconds >= m * 60.0);
+        steps_done || time_done
+    }
+
+    /// The mean loss of the current model on the validation set (does not change the run).
+    pub fn validation_loss(&mut self) -> Result<f64, TrainError> {
+        Ok(self.validation.loss(
+            &self.model,
+            &self.engine,
+            &mut self.eval_ws,
+            &self.head,
+            &mut self.targets,
+        )?)
+    }
+
+    fn validate_and_record(&mut self) -> Result<ValidationReport, TrainError> {
+        let t0 = Instant::now();
+        let loss = self.validation_loss()?;
+        let step = self.state.step;
+        self.last_validation = Some((step, loss));
+        if self.validation_history.last().map(|h| h.0) != Some(step) {
+            self.validation_history.push((step, loss));
+        }
+        let best = self
+            .state
+            .best_validation_loss
+            .map_or(loss, |b| b.min(loss));
+        self.state.best_validation_loss = Some(best);
+        Ok(ValidationReport {
+            step,
+            loss,
+            best,
+            seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// One optimizer step on the given micro-batches (normally `accumulation_steps` of them, in
+    /// index order). Returns the step's record; the caller advances the counters.
+    fn optimizer_step(&mut self, batches: &[TrainBatch]) -> Result<StepRecord, TrainError> {
+        let step = self.state.step;
+        let lr = self.schedule.lr_at(step);
+        let k = batches.len() as f64;
+        self.model.zero_grad();
+        let mut loss = 0.0;
+        for tb in batches {
+            let logits = self
+                .model
+                .forward(&self.engine, &mut self.train_ws, &model_batch(tb))?;
+            query_targets(tb, &mut self.targets);
+            let rows = self.targets.len();
+            self.grad.resize(logits.len(), 0.0);
+            let scale = (1.0 / (rows as f64 * k)) as f32;
+            let (head, targets, grad) = (&self.head, &self.targets, &mut self.grad);
+            let total = self
+                .engine
+                .install(|| head.loss_and_grad(logits, targets, grad, scale))
+                .map_err(|source| TrainError::Loss { step, source })?;
+            loss += total / rows as f64;
+            self.model
+                .backward(&self.engine, &mut self.train_ws, &self.grad)?;
+        }
+        loss /= k;
+        let clip = self.config.optimizer.grad_clip as f32;
+        let grad_norm = f64::from(clip_grad_norm(&self.engine, self.model.grads_mut(), clip));
+        let skipped = !(loss.is_finite() && grad_norm.is_finite());
+        if !skipped {
+            self.optimizer.set_lr(lr as f32)?;
+            self.optimizer.step_model(&self.engine, &mut self.model)?;
+        }
+        Ok(StepRecord {
+            step,
+            loss,
+            lr,
+            grad_norm,
+            skipped,
+        })
+    }
+
+    fn state_for_saving(&self) -> TrainState {
+        let mut state = self.state.clone();
+        state.adam_step = self.optimizer.steps();
+        let history: Vec<(u64, f64)> = self
+            .validation_history
+            .iter()
+            .copied()
+            .filter(|(_, l)| l.is_finite())
+            .collect();
+        state.extra.insert(
+            extra_keys::VALIDATION_HISTORY.into(),
+            serde_json::json!(history),
+        );
+        if let Some((s, l)) = self.last_validation.filter(|(_, l)| l.is_finite()) {
+            state.extra.insert(
+                extra_keys::LAST_VALIDATION.into(),
+                serde_json::json!([s, l]),
+            );
+        }
+        state.extra.insert(
+            extra_keys::SKIPPED_STEPS.into(),
+            serde_json::json!(self.skipped_steps),
+        );
+        if state.best_validation_loss.is_some_and(|l| !l.is_finite()) {
+            state.best_validation_loss = None;
+        }
+        state
+    }
+
+    /// The metadata of the model in its current state: configuration, architecture, head
+    /// (borders), normalisation, budget spent and the latest validation loss.
+    pub fn metadata(&self) -> ModelMetadata {
+        ModelMetadata::new(
+            &self.config,
+            self.head.to_output_head(),
+            self.normalisation.clone(),
+            TrainingSpent {
+                steps: self.state.step,
+                datasets: self.state.datasets,
+                seconds: self.state.seconds,
+            },
+            self.last_validation_loss().filter(|l| l.is_finite()),
+        )
+    }
+
+    /// Writes the model artifact (weights + [`Trainer::metadata`]) atomically.
+    pub fn save_model(&self, path: impl AsRef<Path>) -> Result<(), TrainError> {
+        let tensors = named_views(&self.model, self.model.params());
+        save_model(path, &self.metadata(), &tensors)?;
+        Ok(())
+    }
+
+    /// Writes a checkpoint (weights, AdamW moments, progress) atomically.
+    pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<(), TrainError> {
+        let (m, v) = self.optimizer.moments();
+        save_checkpoint(
+            path,
+            &self.metadata(),
+            &self.state_for_saving(),
+            &named_views(&self.model, self.model.params()),
+            &named_views(&self.model, m),
+            &named_views(&self.model, v),
+        )?;
+        Ok(())
+    }
+
+    /// Trains until the budget (`budget.steps` and/or `budget.max_minutes`), `stop_after_step` or
+    /// the stop flag ends the loop; validates every `budget.validation_every` steps and at the
+    /// end, and checkpoints every `budget.checkpoint_every` steps and at the end (when a
+    /// checkpoint path is given). The caller saves the final model with [`Trainer::save_model`].
+    pub fn run(
+        &mut self,
+        options: &RunOptions,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<TrainSummary, TrainError> {
+        let k = self.config.optimizer.accumulation_steps;
+        let total_steps = self.config.budget.steps;
+        let max_seconds = self.config.budget.max_minutes.map(|m| m * 60.0);
+        let start_step = self.state.step;
+        let base_seconds = self.state.seconds;
+        let dps = self.config.datasets_per_step();
+        let prefetch = if options.prefetch == 0 {
+            (2 * k as usize).max(4)
+        } else {
+            options.prefetch
+        };
+        observer.on_start(&StartInfo {
+            start_step,
+            total_steps,
+            max_seconds,
+            num_params: self.model.num_params(),
+            datasets_per_step: dps,
+            threads: self.engine.threads(),
+            validation_datasets: self.validation.num_datasets(),
+            validation_context_sizes: self.validation.context_sizes(),
+        });
+
+        let session = Instant::now();
+        let mut validation_time = Duration::ZERO;
+        let mut checkpoint_time = Duration::ZERO;
+        let mut loader_stats = LoaderStats::default();
+        let mut last_loss = f64::NAN;
+        let mut last_checkpoint_step = None;
+        let elapsed = |session: &Instant| base_seconds + session.elapsed().as_secs_f64();
+
+        let stop = {
+            let mut loader: Option<BatchLoader> = None;
+            let mut batches = Vec::with_capacity(k as usize);
+            loop {
+                if total_steps.is_some_and(|t| self.state.step >= t) {
+                    break StopReason::StepBudget;
+                }
+                if max_seconds.is_some_and(|m| elapsed(&session) >= m) {
+                    break StopReason::TimeBudget;
+                }
+                if options
+                    .stop_after_step
+                    .is_some_and(|s| self.state.step >= s)
+                {
+                    break StopReason::StopAfterStep;
+                }
+                if options
+                    .stop_flag
+                    .as_ref()
+                    .is_some_and(|f| f.load(Ordering::Relaxed))
+                {
+                    break StopReason::StopFlag;
+                }
+                if loader.is_none() {
+                    // Started lazily, so a run whose budget is already spent samples nothing.
+                    loader = Some(BatchLoader::start(
+                        self.plan.clone(),
+                        LoaderOptions {
+                            start_index: BatchPlan::first_index_of_step(self.state.step, k),
+                            end_index: total_steps.map(|s| BatchPlan::first_index_of_step(s, k)),
+                            workers: 1,
+                            prefetch,
+                        },
+                    )?);
+                }
+                let Some(loader) = loader.as_mut() else {
+                    unreachable!("the loader was just started")
+                };
+                batches.clear();
+                for _ in 0..k {
+                    batches.push(loader.next_batch()?.batch);
+                }
+                loader_stats = loader.stats();
+                let record = self.optimizer_step(&batches)?;
+                self.history.push(record);
+                last_loss = record.loss;
+                self.state.step += 1;
+                self.state.datasets += dps;
+                self.state.adam_step = self.optimizer.steps();
+                self.state.seconds = elapsed(&session);
+                if record.skipped {
+                    self.skipped_steps += 1;
+                    self.consecutive_skips += 1;
+                    if self.consecutive_skips >= MAX_CONSECUTIVE_SKIPS {
+                        return Err(TrainError::Diverged {
+                            step: self.state.step,
+                            skipped: self.consecutive_skips,
+                        });
+                    }
+                } else {
+                    self.consecutive_skips = 0;
+                }
+                let train_secs = (session.elapsed() - validation_time - checkpoint_time)
+                    .as_secs_f64()
+                    .max(1e-9);
+                observer.on_step(&StepReport {
+                    step: self.state.step,
+                    total_steps,
+                    loss: record.loss,
+                    lr: record.lr,
+                    grad_norm: record.grad_norm,
+                    skipped: record.skipped,
+                    single_eval_pos: batches[0].single_eval_pos,
+                    datasets: self.state.datasets,
+                    seconds: self.state.seconds,
+                    datasets_per_second: (self.state.step - start_step) as f64 * dps as f64
+                        / train_secs,
+                    wait_share: loader_stats.wait_after_first().as_secs_f64() / train_secs,
+                });
+                if self
+                    .config
+                    .budget
+                    .validation_every
+                    .is_some_and(|v| self.state.step % v == 0)
+                {
+                    let t0 = Instant::now();
+                    let report = self.validate_and_record()?;
+                    validation_time += t0.elapsed();
+                    observer.on_validation(&report);
+                }
+                if let (Some(every), Some(path)) = (
+                    self.config.budget.checkpoint_every,
+                    &options.checkpoint_path,
+                ) {
+                    if self.state.step % every == 0 {
+                        let t0 = Instant::now();
+                        self.state.seconds = elapsed(&session);
+                        self.save_checkpoint(path)?;
+                        checkpoint_time += t0.elapsed();
+                        last_checkpoint_step = Some(self.state.step);
+                        observer.on_checkpoint(self.state.step, path);
+                    }
+                }
+            }
+        };
+
+        if self.last_validation.map(|(s, _)| s) != Some(self.state.step) {
+            let t0 = Instant::now();
+            let report = self.validate_and_record()?;
+            validation_time += t0.elapsed();
+            observer.on_validation(&report);
+        }
+        self.state.seconds = elapsed(&session);
+        if let Some(path) = &options.checkpoint_path {
+            if last_checkpoint_step != Some(self.state.step) {
+                let t0 = Instant::now();
+                self.save_checkpoint(path)?;
+                checkpoint_time += t0.elapsed();
+                observer.on_checkpoint(self.state.step, path);
+            }
+        }
+        let session_seconds = session.elapsed().as_secs_f64();
+        let train_secs =
+            (session_seconds - validation_time.as_secs_f64() - checkpoint_time.as_secs_f64())
+                .max(1e-9);
+        let steps_run = self.state.step - start_step;
+        let summary = TrainSummary {
+            start_step,
+            end_step: self.state.step,
+            datasets: self.state.datasets,
+            session_seconds,
+            total_seconds: self.state.seconds,
+            validation_seconds: validation_time.as_secs_f64(),
+            checkpoint_seconds: checkpoint_time.as_secs_f64(),
+            steps_per_second: steps_run as f64 / train_secs,
+            datasets_per_second: (steps_run * dps) as f64 / train_secs,
+            loader: loader_stats,
+            wait_share: loader_stats.wait_after_first().as_secs_f64() / train_secs,
+            last_loss,
+            final_validation_loss: self.last_validation_loss(),
+            skipped_steps: self.skipped_steps,
+            stop,
+        };
+        observer.on_finish(&summary);
+        Ok(summary)
+    }
+}
