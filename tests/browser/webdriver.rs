@@ -83,7 +83,8 @@ impl Driver {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(mut r) = agent().get(format!("{}/status", d.base)).call() {
-                let v: Value = r.body_mut().read_json().unwrap_or(Value::Null);
+                let text = r.body_mut().read_to_string().unwrap_or_default();
+                let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 if v["value"]["ready"] == true {
                     return d;
                 }
@@ -223,12 +224,14 @@ fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Value {
     };
     let mut resp = result.unwrap_or_else(|e| panic!("WebDriver {method} {path} failed: {e}"));
     let status = resp.status().as_u16();
-    let v: Value = resp
+    let text = resp
         .body_mut()
         .with_config()
         .limit(64 << 20)
-        .read_json()
+        .read_to_string()
         .unwrap_or_else(|e| panic!("WebDriver {method} {path}: unreadable answer: {e}"));
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("WebDriver {method} {path}: not JSON ({e}): {text}"));
     if status >= 400 {
         panic!("WebDriver {method} {path} answered {status}: {}", v["value"]);
     }

@@ -203,14 +203,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Cached context: encode once, then all queries, and a single query.
     let mut cache = ContextCache::new();
-    let xc = &xi[..ni * a.features];
     let xq = &xi[ni * a.features..];
     let mut enc = Vec::new();
     let mut all_q = Vec::new();
     let mut one_q = Vec::new();
     for rep in 0..23 {
         let s = Instant::now();
-        model.encode_context(&engine, &mut inf, xc, &yi, 1, ni, &mut cache)?;
+        model.encode_context(&engine, &mut inf, &batch, &mut cache)?;
         let s1 = Instant::now();
         model.forward_queries(&engine, &mut inf, &cache, xq, mi)?;
         let s2 = Instant::now();

@@ -53,59 +53,45 @@ impl ContextCache {
 }
 
 impl PfnModel {
-    /// Encodes the context points of `batch` datasets, x (batch, n_ctx, F) and y (batch, n_ctx),
-    /// into `cache` (its buffers are reused). `n_ctx` may be 0.
+    /// Encodes the context points of a batch, the first `single_eval_pos` points of each dataset
+    /// (any further points are ignored), into `cache`, whose buffers are reused. The context may be
+    /// empty (`single_eval_pos = 0`).
     ///
-    /// Errors: wrong lengths or non-finite values (as [`PfnModel::forward`]).
+    /// `encode_context(batch)` followed by [`PfnModel::forward_queries`] on the remaining points
+    /// gives the logits of [`PfnModel::forward`]`(batch)`.
+    ///
+    /// Errors: as [`PfnModel::forward`] (invalid sizes, wrong lengths, non-finite context values).
     pub fn encode_context(
         &self,
         engine: &Engine,
         ws: &mut Workspace,
-        x: &[f32],
-        y: &[f32],
-        batch: usize,
-        n_ctx: usize,
+        batch: &Batch<'_>,
         cache: &mut ContextCache,
     ) -> Result<()> {
         ws.state = None;
         cache.valid = false;
-        let b = Batch {
-            x,
-            y,
-            batch,
-            seq_len: n_ctx,
-            single_eval_pos: n_ctx,
-        };
-        let dims = if n_ctx == 0 {
-            if batch == 0 {
-                return Err(ModelError::InvalidArgument {
-                    argument: "batch",
-                    reason: "must be at least 1".into(),
-                });
-            }
-            Dims {
-                batch,
-                n: 0,
-                m: 0,
-                tokens: 0,
-                ctx_rows: 0,
-                qry_rows: 0,
-            }
-        } else {
-            self.check_batch(&b)?
+        let full = self.check_batch(batch)?;
+        let n = full.n;
+        let dims = Dims {
+            batch: full.batch,
+            n,
+            m: 0,
+            tokens: full.ctx_rows,
+            ctx_rows: full.ctx_rows,
+            qry_rows: 0,
         };
         let e = self.config.emsize;
         cache.kv.resize_with(self.config.nlayers, Vec::new);
         for kv in &mut cache.kv {
             grow(kv, dims.ctx_rows * 2 * e);
         }
-        if n_ctx > 0 {
+        if n > 0 {
             ws.prepare(&self.config, &dims);
             let kv = &mut cache.kv;
-            engine.install(|| self.forward_impl(ws, Source::Batch(&b), &dims, Some(kv)));
+            engine.install(|| self.forward_impl(ws, Source::Batch(batch), &dims, Some(kv)));
         }
-        cache.batch = batch;
-        cache.n_ctx = n_ctx;
+        cache.batch = full.batch;
+        cache.n_ctx = n;
         cache.emsize = e;
         cache.valid = true;
         Ok(())

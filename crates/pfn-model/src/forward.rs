@@ -186,7 +186,9 @@ impl PfnModel {
         let u = &mut ws.enc_in[..tok * fa];
         match src {
             Source::Batch(batch) => {
-                let y_stride = batch.y.len() / d.batch;
+                // Only the first n + m points of each dataset are used (all of them, except when
+                // encoding a context, where m = 0).
+                let (y_stride, x_stride) = (batch.y.len() / d.batch, batch.seq_len);
                 for b in 0..d.batch {
                     for s in 0..t {
                         let (row, yv, c) = if s < n {
@@ -195,7 +197,9 @@ impl PfnModel {
                             (ctx + b * m + (s - n), 0.0, 0.0)
                         };
                         let dst = &mut u[row * fa..(row + 1) * fa];
-                        dst[..f].copy_from_slice(&batch.x[(b * t + s) * f..(b * t + s + 1) * f]);
+                        dst[..f].copy_from_slice(
+                            &batch.x[(b * x_stride + s) * f..(b * x_stride + s + 1) * f],
+                        );
                         dst[f] = yv;
                         dst[f + 1] = c;
                         dst[f + 2] = 1.0;

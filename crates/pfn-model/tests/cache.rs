@@ -30,19 +30,54 @@ fn check(query_self: bool, nlayers: usize, n: usize) {
         )
         .unwrap()
         .to_vec();
-    let mut xc = Vec::new();
-    let mut yc = Vec::new();
     let mut xq = Vec::new();
     for bi in 0..b {
-        xc.extend_from_slice(&x[bi * t * f..(bi * t + n) * f]);
-        yc.extend_from_slice(&y[bi * t..bi * t + n]);
         xq.extend_from_slice(&x[(bi * t + n) * f..(bi + 1) * t * f]);
     }
     let mut cache = ContextCache::new();
     let mut ws = Workspace::inference();
+    let batch = Batch {
+        x: &x,
+        y: &y,
+        batch: b,
+        seq_len: t,
+        single_eval_pos: n,
+    };
     model
-        .encode_context(&engine, &mut ws, &xc, &yc, b, n, &mut cache)
+        .encode_context(&engine, &mut ws, &batch, &mut cache)
         .unwrap();
+    // the same cache from the context points alone, with labels (batch, n)
+    let mut xc = Vec::new();
+    let mut yc = Vec::new();
+    for bi in 0..b {
+        xc.extend_from_slice(&x[bi * t * f..(bi * t + n) * f]);
+        yc.extend_from_slice(&y[bi * t..bi * t + n]);
+    }
+    let mut cache2 = ContextCache::new();
+    let ctx_only = Batch {
+        x: &xc,
+        y: &yc,
+        batch: b,
+        seq_len: n,
+        single_eval_pos: n,
+    };
+    if n > 0 {
+        model
+            .encode_context(&engine, &mut ws, &ctx_only, &mut cache2)
+            .unwrap();
+        let a = model
+            .forward_queries(&engine, &mut ws, &cache2, &xq, m)
+            .unwrap()
+            .to_vec();
+        let c = model
+            .forward_queries(&engine, &mut ws, &cache, &xq, m)
+            .unwrap()
+            .to_vec();
+        assert_eq!(
+            a, c,
+            "context-only batch and full batch give different caches"
+        );
+    }
     assert!(cache.is_encoded() && cache.batch() == b && cache.n_ctx() == n);
     let got = model
         .forward_queries(&engine, &mut ws, &cache, &xq, m)
@@ -107,8 +142,15 @@ fn cache_misuse_is_an_error() {
         "{e:?}"
     );
     let mut cache = ContextCache::new();
+    let ctx = |x: &'static [f32]| Batch {
+        x,
+        y: &[1.0; 3],
+        batch: 1,
+        seq_len: 3,
+        single_eval_pos: 3,
+    };
     model
-        .encode_context(&engine, &mut ws, &[0.5; 6], &[1.0; 3], 1, 3, &mut cache)
+        .encode_context(&engine, &mut ws, &ctx(&[0.5; 6]), &mut cache)
         .unwrap();
     let e = model
         .forward_queries(&engine, &mut ws, &cache, &[0.0; 3], 2)
@@ -139,7 +181,7 @@ fn cache_misuse_is_an_error() {
         "{e:?}"
     );
     let e = model
-        .encode_context(&engine, &mut ws, &[0.5; 5], &[1.0; 3], 1, 3, &mut cache)
+        .encode_context(&engine, &mut ws, &ctx(&[0.5; 5]), &mut cache)
         .unwrap_err();
     assert!(matches!(e, ModelError::LengthMismatch { .. }), "{e:?}");
     assert!(
@@ -148,7 +190,7 @@ fn cache_misuse_is_an_error() {
     );
     // backward after an inference-only pass is refused
     model
-        .encode_context(&engine, &mut ws, &[0.5; 6], &[1.0; 3], 1, 3, &mut cache)
+        .encode_context(&engine, &mut ws, &ctx(&[0.5; 6]), &mut cache)
         .unwrap();
     model
         .forward_queries(&engine, &mut ws, &cache, &[0.0; 4], 2)

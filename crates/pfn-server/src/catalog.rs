@@ -5,13 +5,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use pfn_engine::Engine;
 use pfn_train::{load_model, ModelArtifact, OutputHead, XNormalisation, YNormalisation};
 use serde::Serialize;
 
-use crate::artifact_model::ArtifactModel;
 use crate::error::ServeError;
 use crate::posterior::PosteriorModel;
+use crate::predictor_model::PredictorModel;
 use crate::reference_gp::ReferenceGp;
 
 /// Budget a model was trained with.
@@ -142,10 +141,10 @@ impl ModelCatalog {
         Self::default()
     }
 
-    /// Loads every `*.safetensors` model artifact in `dir` (not recursive), named by file stem.
-    /// Files that fail to load or verify are recorded in [`ModelCatalog::skipped`]; an unreadable
-    /// directory is an error.
-    pub fn load_dir(dir: &Path, engine: &Arc<Engine>) -> Result<Self, ServeError> {
+    /// Loads every `*.safetensors` model artifact in `dir` (not recursive), named by file stem,
+    /// each computing on `threads` threads (0: all cores). Files that fail to load or verify are
+    /// recorded in [`ModelCatalog::skipped`]; an unreadable directory is an error.
+    pub fn load_dir(dir: &Path, threads: usize) -> Result<Self, ServeError> {
         let read = std::fs::read_dir(dir).map_err(|source| ServeError::ModelsDir {
             dir: dir.display().to_string(),
             source,
@@ -164,7 +163,7 @@ impl ModelCatalog {
                 .unwrap_or_default();
             match load_model(&path) {
                 Ok(artifact) => {
-                    if let Err(e) = catalog.add_artifact(&name, &artifact, engine) {
+                    if let Err(e) = catalog.add_artifact(&name, &artifact, threads) {
                         catalog.skipped.push(SkippedFile {
                             file: path.display().to_string(),
                             error: e.to_string(),
@@ -180,13 +179,14 @@ impl ModelCatalog {
         Ok(catalog)
     }
 
-    /// Adds a model from an artifact. Models with more than one feature or a class head are listed
-    /// but marked unsupported. A duplicate name is an error.
+    /// Adds a model from an artifact, answered by a `pfn_infer::Predictor` on `threads` threads
+    /// (0: all cores). Models with more than one feature or a class head are listed but marked
+    /// unsupported. A duplicate name is an error.
     pub fn add_artifact(
         &mut self,
         name: &str,
         artifact: &ModelArtifact,
-        engine: &Arc<Engine>,
+        threads: usize,
     ) -> Result<(), ServeError> {
         let meta = &artifact.metadata;
         let (buckets, full_support, borders) = match &meta.head {
@@ -232,7 +232,7 @@ impl ModelCatalog {
             unsupported.push("it has a classification head".to_string());
         }
         let backend: Option<Arc<dyn PosteriorModel>> = if unsupported.is_empty() {
-            match ArtifactModel::new(artifact, Arc::clone(engine)) {
+            match PredictorModel::new(artifact, threads) {
                 Ok(m) => Some(Arc::new(m)),
                 Err(e) => {
                     return Err(ServeError::BadModel {

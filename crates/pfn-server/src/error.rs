@@ -30,9 +30,6 @@ pub enum ServeError {
         /// What is wrong.
         reason: String,
     },
-    /// The compute engine could not start.
-    #[error("cannot start the compute engine: {0}")]
-    Engine(String),
     /// Binding or serving failed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -3,7 +3,7 @@
 //!
 //! * [`catalog`]: the models (artifacts from a directory) and their summaries;
 //! * [`posterior`]: the [`PosteriorModel`] seam between the server and a network;
-//!   [`artifact_model`] implements it on a `pfn-train` artifact;
+//!   [`predictor_model`] implements it with `pfn_infer::Predictor` on a `pfn-train` artifact;
 //! * [`reference_gp`]: the GP a GP-prior PFN approximates; [`divergence`]: KL and cross-entropy
 //!   between a Gaussian and a bar distribution, in closed form;
 //! * [`api`]: request and response shapes and validation; [`predict`]: the computation;
@@ -18,7 +18,6 @@
 #![warn(missing_docs)]
 
 pub mod api;
-pub mod artifact_model;
 pub mod catalog;
 pub mod demo_model;
 pub mod divergence;
@@ -26,6 +25,7 @@ pub mod error;
 pub mod page;
 pub mod posterior;
 pub mod predict;
+pub mod predictor_model;
 pub mod reference_gp;
 pub mod routes;
 
@@ -33,8 +33,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-use pfn_engine::Engine;
 
 pub use catalog::{ModelCatalog, ModelEntry, ModelInfo};
 pub use error::{ApiError, ServeError};
@@ -71,12 +69,9 @@ impl Default for ServeConfig {
 
 /// Loads the models `config` asks for. A missing models directory is an error unless `demo` is
 /// set; a catalog with no servable model is an error.
-pub fn load_catalog(
-    config: &ServeConfig,
-    engine: &Arc<Engine>,
-) -> Result<ModelCatalog, ServeError> {
+pub fn load_catalog(config: &ServeConfig) -> Result<ModelCatalog, ServeError> {
     let hint = "pass --models DIR with model artifacts (*.safetensors), or --demo to serve a tiny model trained at start-up";
-    let mut catalog = match ModelCatalog::load_dir(&config.models_dir, engine) {
+    let mut catalog = match ModelCatalog::load_dir(&config.models_dir, config.threads) {
         Ok(c) => c,
         Err(ServeError::ModelsDir { source, .. })
             if config.demo && source.kind() == std::io::ErrorKind::NotFound =>
@@ -107,7 +102,7 @@ pub fn load_catalog(
             "pfn serve: demo model trained in {:.1} s",
             artifact.metadata.training.seconds
         );
-        catalog.add_artifact(DEMO_MODEL_NAME, &artifact, engine)?;
+        catalog.add_artifact(DEMO_MODEL_NAME, &artifact, config.threads)?;
     }
     if catalog.supported_count() == 0 {
         let listed: Vec<String> = catalog
@@ -144,9 +139,7 @@ pub fn load_catalog(
 /// Loads the models, binds `config.addr`, prints `pfn serve: listening on http://ADDR/` on stdout
 /// and serves until Ctrl-C.
 pub fn run(config: &ServeConfig) -> Result<(), ServeError> {
-    let engine =
-        Arc::new(Engine::new(config.threads).map_err(|e| ServeError::Engine(e.to_string()))?);
-    let catalog = Arc::new(load_catalog(config, &engine)?);
+    let catalog = Arc::new(load_catalog(config)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

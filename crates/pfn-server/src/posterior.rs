@@ -1,6 +1,7 @@
 //! The one thing the server needs from a PFN: posterior predictives at query points given a
-//! context. [`PosteriorModel`] is that seam; [`crate::artifact_model::ArtifactModel`] implements it
-//! on a model artifact, and a `pfn_infer` predictor can implement it in a few lines.
+//! context. [`PosteriorModel`] is that seam; [`crate::predictor_model::PredictorModel`]
+//! implements it with `pfn_infer::Predictor`, and tests implement it with stand-ins whose answers
+//! are known.
 
 use pfn_distribution::{BarDistribution, BarPrediction, DistributionError};
 

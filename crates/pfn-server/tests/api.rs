@@ -11,9 +11,20 @@ use pfn_gp::ExactGp;
 use pfn_prior::GpPrior;
 use serde_json::{json, Value};
 
+/// The tiny model, plus a copy listed as unsupported (as a 5-feature model would be).
 fn base() -> &'static str {
     static BASE: OnceLock<String> = OnceLock::new();
-    BASE.get_or_init(|| serve(common::catalog()))
+    BASE.get_or_init(|| {
+        let mut catalog = common::catalog();
+        let mut listed = catalog.get(MODEL).unwrap().clone();
+        listed.info.name = "listed-only".into();
+        listed.info.supported = false;
+        listed.info.unsupported_reason =
+            Some("the demo plots 1-D inputs, this model has 5 features".into());
+        listed.backend = None;
+        catalog.insert(listed).unwrap();
+        serve(catalog)
+    })
 }
 
 fn floats(v: &Value) -> Vec<f64> {
@@ -45,7 +56,9 @@ fn models_lists_the_model_with_its_limits() {
     let (status, text) = get(base(), "/api/models");
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&text).unwrap();
-    let m = &v["models"][0];
+    assert_eq!(v["models"][0]["name"], "listed-only", "sorted by name");
+    assert_eq!(v["models"][0]["supported"], false);
+    let m = &v["models"][1];
     assert_eq!(m["name"], MODEL);
     assert_eq!(m["prior"], "gp-1d");
     assert_eq!(m["max_context"], 23);
@@ -364,8 +377,18 @@ fn unknown_model_is_404() {
         &v,
         404,
         "unknown_model",
-        "unknown model 'gp-9d'; available: tiny-gp-1d",
+        "unknown model 'gp-9d'; available: listed-only, tiny-gp-1d",
     );
+}
+
+#[test]
+fn unsupported_model_is_422() {
+    let (s, v) = post(
+        base(),
+        "/api/predict",
+        &json!({"model": "listed-only", "x": [], "y": []}).to_string(),
+    );
+    assert_error(s, &v, 422, "unsupported_model", "this model has 5 features");
 }
 
 #[test]

@@ -246,3 +246,19 @@ fn a_classification_prior_trains_with_a_class_head() {
     let after = t.last_validation_loss().unwrap();
     assert!(after < before, "{before} -> {after}");
 }
+
+#[test]
+fn shipped_configs_are_valid() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let config = RunConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            pfn_train::BatchPlan::from_config(&config).unwrap();
+            names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    assert_eq!(names, ["gp-1d.toml", "gp-5d.toml", "tiny.toml"]);
+}

@@ -232,7 +232,7 @@ pub fn run(args: &Args) -> Result<()> {
         trainer.save_model(&out)?;
     }
     println!(
-        "trained {} steps ({} datasets) in {:.1} s this session ({:.1} s in all): {:.2} steps/s, {:.1} datasets/s, loader wait {:.2}% of training time (first batch {:.3} s)",
+        "trained {} steps ({} datasets) in {:.1} s this session ({:.1} s in all): {:.2} steps/s, {:.1} datasets/s; loader: waited {:.2}% of the training time after the first batch ({:.3} s), sampling took {:.1} s in the background",
         summary.end_step - summary.start_step,
         (summary.end_step - summary.start_step) * trainer.config().datasets_per_step(),
         summary.session_seconds,
@@ -240,7 +240,8 @@ pub fn run(args: &Args) -> Result<()> {
         summary.steps_per_second,
         summary.datasets_per_second,
         100.0 * summary.wait_share,
-        summary.loader.first_wait.as_secs_f64()
+        summary.loader.first_wait.as_secs_f64(),
+        summary.loader.total_sampling.as_secs_f64()
     );
     if let Some(v) = summary.final_validation_loss {
         println!(

@@ -5,7 +5,6 @@
 
 use std::sync::{Arc, OnceLock};
 
-use pfn_engine::Engine;
 use pfn_server::demo_model::{train_demo_model, DemoModelSpec};
 use pfn_server::{router, ModelCatalog};
 use pfn_train::ModelArtifact;
@@ -32,16 +31,10 @@ pub fn tiny_artifact() -> &'static ModelArtifact {
     })
 }
 
-/// One engine for all tests of a binary.
-pub fn engine() -> Arc<Engine> {
-    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
-    Arc::clone(ENGINE.get_or_init(|| Arc::new(Engine::new(2).expect("engine"))))
-}
-
 /// A catalog with the tiny model under [`MODEL`].
 pub fn catalog() -> ModelCatalog {
     let mut c = ModelCatalog::new();
-    c.add_artifact(MODEL, tiny_artifact(), &engine())
+    c.add_artifact(MODEL, tiny_artifact(), 2)
         .expect("the tiny model is servable");
     c
 }

@@ -1,0 +1,91 @@
+//! [`PredictorModel`]: the [`PosteriorModel`] of a model artifact, answered by
+//! [`pfn_infer::Predictor`] (network, weights and the input normalisation the artifact records).
+//!
+//! The predictor's logits live in the model's normalised target space `z`; with the context's
+//! target map `y = μ + σ z` the answer is returned as the bar distribution on the mapped borders
+//! `μ + σ β_k`. An affine image of a bar distribution is exactly that (the half-normal tails scale
+//! with the edge-bucket widths), so densities, quantiles and moments come out in the caller's
+//! units. Quantiles use the exact inverse cdf, half-normal tails included
+//! ([`IcdfConvention::ExactTails`]), so wide intervals are not clipped at the outer borders.
+
+use pfn_distribution::{BarDistribution, IcdfConvention};
+use pfn_infer::{PredictError, Predictor};
+use pfn_train::{Head, ModelArtifact};
+
+use crate::posterior::{PosteriorError, PosteriorModel, QueryPredictives};
+
+/// A regression model artifact behind a [`Predictor`].
+#[derive(Debug)]
+pub struct PredictorModel {
+    predictor: Predictor,
+    head: BarDistribution,
+}
+
+/// Why an artifact cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictorModelError {
+    /// The predictor could not be built (weights, head, engine).
+    #[error(transparent)]
+    Predictor(#[from] PredictError),
+    /// A classification head.
+    #[error("the model has a classification head ({0} classes); only Riemann (regression) heads can be served")]
+    ClassificationHead(usize),
+}
+
+impl PredictorModel {
+    /// Builds the predictor of `artifact`, computing on `threads` threads (0: all cores).
+    pub fn new(artifact: &ModelArtifact, threads: usize) -> Result<Self, PredictorModelError> {
+        let predictor = Predictor::with_threads(artifact, threads)?;
+        let head = match predictor.head() {
+            Head::Riemann(dist) => dist.clone(),
+            Head::Classes { n_out } => return Err(PredictorModelError::ClassificationHead(*n_out)),
+        };
+        Ok(Self { predictor, head })
+    }
+
+    /// The predictor.
+    pub fn predictor(&self) -> &Predictor {
+        &self.predictor
+    }
+}
+
+fn posterior_error(e: PredictError) -> PosteriorError {
+    match e {
+        PredictError::FeatureCount { .. }
+        | PredictError::Shape { .. }
+        | PredictError::NonFinite { .. }
+        | PredictError::EmptyContext
+        | PredictError::Normalise(_)
+        | PredictError::BadLabel { .. } => PosteriorError::InvalidInput(e.to_string()),
+        other => PosteriorError::Model(other.to_string()),
+    }
+}
+
+impl PosteriorModel for PredictorModel {
+    fn num_features(&self) -> usize {
+        self.predictor.num_features()
+    }
+
+    fn predict(
+        &self,
+        context_x: &[f64],
+        context_y: &[f64],
+        query_x: &[f64],
+    ) -> Result<QueryPredictives, PosteriorError> {
+        let mut context = self
+            .predictor
+            .context(context_x, context_y)
+            .map_err(posterior_error)?;
+        let logits = context.logits(query_x).map_err(posterior_error)?;
+        let target = context.target_scaler();
+        let borders = self
+            .head
+            .borders()
+            .iter()
+            .map(|&b| target.inverse(b))
+            .collect();
+        let distribution = BarDistribution::new(borders, self.head.support())?
+            .with_icdf_convention(IcdfConvention::ExactTails);
+        QueryPredictives::new(distribution, logits)
+    }
+}

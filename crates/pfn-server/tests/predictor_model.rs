@@ -1,0 +1,56 @@
+//! The server's answers equal `pfn_infer::Predictor`'s, also when the model standardises y with
+//! the context (where the server maps the bucket borders back to the caller's units).
+
+mod common;
+
+use pfn_infer::Predictor;
+use pfn_server::predictor_model::PredictorModel;
+use pfn_server::PosteriorModel;
+use pfn_train::YNormalisation;
+
+#[test]
+fn border_mapping_matches_the_predictors_own_inverse_transform() {
+    let mut artifact = common::tiny_artifact().clone();
+    artifact.metadata.normalisation.y = YNormalisation::ContextStandardise;
+    let served = PredictorModel::new(&artifact, 2).unwrap();
+    let reference = Predictor::with_threads(&artifact, 2).unwrap();
+
+    let cx = [0.1, 0.35, 0.6, 0.9];
+    let cy = [12.0, 15.5, 9.0, 13.0]; // mean 12.375, std ≈ 2.3: far from the identity map
+    let q = [0.0, 0.2, 0.5, 0.75, 1.0];
+    let ours = served.predict(&cx, &cy, &q).unwrap();
+    let theirs = reference.predict(&cx, &cy, &q).unwrap();
+    assert_eq!(ours.len(), q.len());
+    for (j, t) in theirs.iter().enumerate() {
+        let t = t.as_regression().unwrap();
+        let o = ours.prediction(j).unwrap();
+        let close = |a: f64, b: f64, what: &str| {
+            assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()), "query {j} {what}: {a} vs {b}");
+        };
+        close(o.mean(), t.mean(), "mean");
+        close(o.std_dev(), t.std(), "std");
+        for y in [8.0, 11.0, 12.4, 14.0, 30.0] {
+            close(o.pdf(y), t.pdf(y), "pdf");
+            close(o.cdf(y), t.cdf(y), "cdf");
+        }
+        // Interior quantiles agree under either icdf convention.
+        let (lo, hi) = o.interval(0.5).unwrap();
+        let (tlo, thi) = t.interval(0.5).unwrap();
+        close(lo, tlo, "50 % lower");
+        close(hi, thi, "50 % upper");
+        assert!(o.mean() > 5.0 && o.mean() < 20.0, "mean {} is not in the data's units", o.mean());
+    }
+}
+
+#[test]
+fn a_context_normalised_model_needs_a_context_point() {
+    let mut artifact = common::tiny_artifact().clone();
+    artifact.metadata.normalisation.y = YNormalisation::ContextStandardise;
+    let served = PredictorModel::new(&artifact, 1).unwrap();
+    let err = served.predict(&[], &[], &[0.5]).unwrap_err();
+    assert!(
+        matches!(err, pfn_server::PosteriorError::InvalidInput(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("at least one context point"), "{err}");
+}
