@@ -209,7 +209,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut one_q = Vec::new();
     for rep in 0..23 {
         let s = Instant::now();
-        model.encode_context(&engine, &mut inf, &batch, &mut cache)?;
+        model.encode_batch_context(&engine, &mut inf, &batch, &mut cache)?;
         let s1 = Instant::now();
         model.forward_queries(&engine, &mut inf, &cache, xq, mi)?;
         let s2 = Instant::now();

@@ -2,8 +2,8 @@
 //! points without recomputing it.
 //!
 //! Context tokens never attend to queries, so every layer's keys and values of the context are fixed
-//! once the context is known. [`PfnModel::encode_context`] runs the context through the network and
-//! keeps them; [`PfnModel::forward_queries`] then computes only the query tokens, each attending to
+//! once the context is known. [`PfnModel::encode_context`] (or
+//! [`PfnModel::encode_batch_context`]) runs the context through the network and keeps them; [`PfnModel::forward_queries`] then computes only the query tokens, each attending to
 //! the cached keys and values (and to itself when query self-attention is on). The logits are those
 //! of [`PfnModel::forward`] on the concatenated batch (up to float rounding).
 
@@ -53,15 +53,64 @@ impl ContextCache {
 }
 
 impl PfnModel {
+    /// Encodes the context points x (batch, n_ctx, F) with labels y (batch, n_ctx) into `cache`,
+    /// whose buffers are reused. `n_ctx` may be 0 (queries then attend only to themselves, or to
+    /// nothing without query self-attention).
+    ///
+    /// Errors: `batch = 0`, wrong lengths, non-finite values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode_context(
+        &self,
+        engine: &Engine,
+        ws: &mut Workspace,
+        x: &[f32],
+        y: &[f32],
+        batch: usize,
+        n_ctx: usize,
+        cache: &mut ContextCache,
+    ) -> Result<()> {
+        if n_ctx == 0 && batch > 0 {
+            // An empty context: check the (empty) inputs and store an empty cache.
+            for (argument, len) in [("x", x.len()), ("y", y.len())] {
+                if len != 0 {
+                    return Err(ModelError::LengthMismatch {
+                        argument,
+                        expected: 0,
+                        actual: len,
+                    });
+                }
+            }
+            ws.state = None;
+            self.store_empty_context(batch, cache);
+            return Ok(());
+        }
+        let b = Batch {
+            x,
+            y,
+            batch,
+            seq_len: n_ctx,
+            single_eval_pos: n_ctx,
+        };
+        self.encode_batch_context(engine, ws, &b, cache)
+    }
+
+    fn store_empty_context(&self, batch: usize, cache: &mut ContextCache) {
+        cache.kv.resize_with(self.config.nlayers, Vec::new);
+        cache.batch = batch;
+        cache.n_ctx = 0;
+        cache.emsize = self.config.emsize;
+        cache.valid = true;
+    }
+
     /// Encodes the context points of a batch, the first `single_eval_pos` points of each dataset
     /// (any further points are ignored), into `cache`, whose buffers are reused. The context may be
     /// empty (`single_eval_pos = 0`).
     ///
-    /// `encode_context(batch)` followed by [`PfnModel::forward_queries`] on the remaining points
-    /// gives the logits of [`PfnModel::forward`]`(batch)`.
+    /// `encode_batch_context(batch)` followed by [`PfnModel::forward_queries`] on the remaining
+    /// points gives the logits of [`PfnModel::forward`]`(batch)`.
     ///
     /// Errors: as [`PfnModel::forward`] (invalid sizes, wrong lengths, non-finite context values).
-    pub fn encode_context(
+    pub fn encode_batch_context(
         &self,
         engine: &Engine,
         ws: &mut Workspace,
@@ -72,6 +121,10 @@ impl PfnModel {
         cache.valid = false;
         let full = self.check_batch(batch)?;
         let n = full.n;
+        if n == 0 {
+            self.store_empty_context(full.batch, cache);
+            return Ok(());
+        }
         let dims = Dims {
             batch: full.batch,
             n,
@@ -85,11 +138,9 @@ impl PfnModel {
         for kv in &mut cache.kv {
             grow(kv, dims.ctx_rows * 2 * e);
         }
-        if n > 0 {
-            ws.prepare(&self.config, &dims);
-            let kv = &mut cache.kv;
-            engine.install(|| self.forward_impl(ws, Source::Batch(batch), &dims, Some(kv)));
-        }
+        ws.prepare(&self.config, &dims);
+        let kv = &mut cache.kv;
+        engine.install(|| self.forward_impl(ws, Source::Batch(batch), &dims, Some(kv)));
         cache.batch = full.batch;
         cache.n_ctx = n;
         cache.emsize = e;

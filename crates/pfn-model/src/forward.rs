@@ -5,7 +5,8 @@
 //! `batch * n + b * m + j`), so that every linear layer is one matrix product, the keys and values of
 //! the context are one block, and the decoder reads one contiguous block. Context tokens never see
 //! the queries, and in the last layer only the query rows are computed after the attention (the
-//! context outputs of the last layer are unused).
+//! context outputs of the last layer are unused). With a cached context (see [`crate::cache`]) every
+//! layer computes only the query rows, reading the context keys and values from the cache.
 
 use pfn_engine::elementwise::{broadcast_rows, broadcast_rows_strided};
 use pfn_engine::gelu::{bias_gelu_forward, bias_gelu_inplace};
@@ -257,7 +258,7 @@ impl PfnModel {
             let lb = &mut ws.layers[if train { l } else { 0 }];
             let lr = &r.layers[l];
 
-            // Q for rows [r0, tok), K and V for rows [0, kv_end).
+            // Q for rows [r0, tok), K and V for rows [kv_start, kv_end).
             let qkv = &mut lb.qkv[..tok * 3 * e];
             let w_in = &p[lr.in_proj.weight.clone()];
             let b_in = &p[lr.in_proj.bias.clone()];

@@ -2,6 +2,16 @@
 //! explicit forward and backward pass, AdamW, gradient clipping, and safetensors save, load and
 //! PyTorch import.
 //!
+//! - [`PfnModel`]: configuration ([`PfnConfig`]), parameter layout ([`ParamLayout`]), flat parameter
+//!   and gradient buffers; [`PfnModel::forward`] returns logits, [`PfnModel::backward`] takes
+//!   d loss / d logits and accumulates parameter gradients. The loss (bar distribution,
+//!   classification) is computed outside, e.g. with `pfn-distribution`.
+//! - [`Workspace`]: the reusable activation buffers of a training or inference pass.
+//! - [`ContextCache`]: keys and values of an encoded context, for answering queries without
+//!   recomputing the context ([`PfnModel::encode_context`], [`PfnModel::forward_queries`]).
+//! - [`AdamW`], [`clip_grad_norm`]: the optimiser over the flat buffers.
+//! - [`io`]: our safetensors format and the import of the paper's PyTorch `state_dict`.
+//!
 //! ```no_run
 //! use pfn_engine::Engine;
 //! use pfn_model::{AdamW, AdamWConfig, Batch, PfnConfig, PfnModel, Workspace};

@@ -44,7 +44,7 @@ fn check(query_self: bool, nlayers: usize, n: usize) {
         single_eval_pos: n,
     };
     model
-        .encode_context(&engine, &mut ws, &batch, &mut cache)
+        .encode_batch_context(&engine, &mut ws, &batch, &mut cache)
         .unwrap();
     // the same cache from the context points alone, with labels (batch, n)
     let mut xc = Vec::new();
@@ -54,30 +54,21 @@ fn check(query_self: bool, nlayers: usize, n: usize) {
         yc.extend_from_slice(&y[bi * t..bi * t + n]);
     }
     let mut cache2 = ContextCache::new();
-    let ctx_only = Batch {
-        x: &xc,
-        y: &yc,
-        batch: b,
-        seq_len: n,
-        single_eval_pos: n,
-    };
-    if n > 0 {
-        model
-            .encode_context(&engine, &mut ws, &ctx_only, &mut cache2)
-            .unwrap();
-        let a = model
-            .forward_queries(&engine, &mut ws, &cache2, &xq, m)
-            .unwrap()
-            .to_vec();
-        let c = model
-            .forward_queries(&engine, &mut ws, &cache, &xq, m)
-            .unwrap()
-            .to_vec();
-        assert_eq!(
-            a, c,
-            "context-only batch and full batch give different caches"
-        );
-    }
+    model
+        .encode_context(&engine, &mut ws, &xc, &yc, b, n, &mut cache2)
+        .unwrap();
+    let a = model
+        .forward_queries(&engine, &mut ws, &cache2, &xq, m)
+        .unwrap()
+        .to_vec();
+    let c = model
+        .forward_queries(&engine, &mut ws, &cache, &xq, m)
+        .unwrap()
+        .to_vec();
+    assert_eq!(
+        a, c,
+        "context-only inputs and the full batch give different caches"
+    );
     assert!(cache.is_encoded() && cache.batch() == b && cache.n_ctx() == n);
     let got = model
         .forward_queries(&engine, &mut ws, &cache, &xq, m)
@@ -142,15 +133,8 @@ fn cache_misuse_is_an_error() {
         "{e:?}"
     );
     let mut cache = ContextCache::new();
-    let ctx = |x: &'static [f32]| Batch {
-        x,
-        y: &[1.0; 3],
-        batch: 1,
-        seq_len: 3,
-        single_eval_pos: 3,
-    };
     model
-        .encode_context(&engine, &mut ws, &ctx(&[0.5; 6]), &mut cache)
+        .encode_context(&engine, &mut ws, &[0.5; 6], &[1.0; 3], 1, 3, &mut cache)
         .unwrap();
     let e = model
         .forward_queries(&engine, &mut ws, &cache, &[0.0; 3], 2)
@@ -181,7 +165,7 @@ fn cache_misuse_is_an_error() {
         "{e:?}"
     );
     let e = model
-        .encode_context(&engine, &mut ws, &ctx(&[0.5; 5]), &mut cache)
+        .encode_context(&engine, &mut ws, &[0.5; 5], &[1.0; 3], 1, 3, &mut cache)
         .unwrap_err();
     assert!(matches!(e, ModelError::LengthMismatch { .. }), "{e:?}");
     assert!(
@@ -190,7 +174,7 @@ fn cache_misuse_is_an_error() {
     );
     // backward after an inference-only pass is refused
     model
-        .encode_context(&engine, &mut ws, &ctx(&[0.5; 6]), &mut cache)
+        .encode_context(&engine, &mut ws, &[0.5; 6], &[1.0; 3], 1, 3, &mut cache)
         .unwrap();
     model
         .forward_queries(&engine, &mut ws, &cache, &[0.0; 4], 2)

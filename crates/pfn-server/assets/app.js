@@ -271,11 +271,15 @@ function heatColor(t) {
   return stops[stops.length - 1][1];
 }
 
+// Each column (query point) is scaled by its own maximum, so the shape of the predictive shows
+// at every x even where a nearby context point makes the density spike.
 function buildHeatImage(r) {
   const h = r.heatmap;
   if (!h || !h.max_density) return null;
   const nx = r.x.length;
   const ny = h.y.length;
+  const colMax = new Array(nx).fill(0);
+  for (let i = 0; i < ny; i++) for (let j = 0; j < nx; j++) colMax[j] = Math.max(colMax[j], h.density[i][j]);
   const off = document.createElement('canvas');
   off.width = nx;
   off.height = ny;
@@ -285,7 +289,7 @@ function buildHeatImage(r) {
     const row = h.density[i];
     const py = ny - 1 - i; // row 0 is the lowest y
     for (let j = 0; j < nx; j++) {
-      const t = Math.sqrt(Math.min(1, row[j] / h.max_density));
+      const t = colMax[j] > 0 ? Math.sqrt(Math.min(1, row[j] / colMax[j])) : 0;
       const [cr, cg, cb] = heatColor(t);
       const o = 4 * (py * nx + j);
       img.data[o] = cr;
@@ -408,15 +412,17 @@ function draw() {
     }
     // GP overlay, dashed.
     if (r.gp && $('show-gp').checked) {
-      ctx.strokeStyle = '#1a8a3a';
-      ctx.setLineDash([6, 4]);
-      ctx.lineWidth = 1.3;
+      ctx.strokeStyle = 'rgba(26, 138, 58, 0.75)';
+      ctx.setLineDash([5, 4]);
+      ctx.lineWidth = 1.2;
       for (const b of r.gp.intervals) {
         pathThrough(r.x, b.lower);
         ctx.stroke();
         pathThrough(r.x, b.upper);
         ctx.stroke();
       }
+      ctx.strokeStyle = '#1a8a3a';
+      ctx.setLineDash([9, 5]);
       ctx.lineWidth = 2.2;
       pathThrough(r.x, r.gp.mean);
       ctx.stroke();

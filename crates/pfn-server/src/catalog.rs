@@ -135,6 +135,16 @@ fn padded(lo: f64, hi: f64, fraction: f64) -> [f64; 2] {
     [lo - pad, hi + pad]
 }
 
+/// Widens `[lo, hi]` to multiples of a quarter of its order of magnitude (e.g. ±3.03 → ±3.25).
+fn rounded_outward([lo, hi]: [f64; 2]) -> [f64; 2] {
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) {
+        return [lo, hi];
+    }
+    let step = 10f64.powf(span.log10().floor()) / 4.0;
+    [(lo / step).floor() * step, (hi / step).ceil() * step]
+}
+
 impl ModelCatalog {
     /// An empty catalog.
     pub fn new() -> Self {
@@ -218,7 +228,7 @@ impl ModelCatalog {
                 let k = b.len() - 1;
                 let cut = ((k as f64) * 0.005).round() as usize;
                 let (lo, hi) = (b[cut.min(k / 2)], b[k - cut.min(k / 2)]);
-                padded(lo, hi, 0.15)
+                rounded_outward(padded(lo, hi, 0.15))
             }
             _ => [-3.0, 3.0],
         };

@@ -1,0 +1,577 @@
+//! `gp-hyper` (paper Fig. 4b, spec §6.2): on datasets from the GP hyper-prior (Matérn-5/2 ARD,
+//! the paper's Gamma hyper-priors), the PFN against type-II ML (MAP), NUTS with 32+32 and
+//! 256+256 steps, and the oracle exact GP with the true hyperparameters: NLL per context size
+//! and wall time per dataset, with the PFN's speed-up over each baseline.
+//!
+//! Protocol: every dataset has `max(sizes) + 20` points; the last 20 are the held-out test
+//! points, and for context size `n` the context is the first `n` points. A method's score on a
+//! dataset is the mean negative log predictive density of the 20 test targets; its time is the
+//! wall time of fitting and predicting for that dataset (one thread, datasets one after another,
+//! every method on the same machine and datasets). NUTS uses the data prior's model with the
+//! noise above the prior's floor ([`pfn_baselines::NoiseModel::ShiftedGamma`]); type-II ML is
+//! MAP under the same hyper-priors with one random start (BoTorch's fit, the paper's MLE-II).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use pfn_baselines::{
+    exact_gp_baseline, fit_gp_nuts, fit_type2_baseline, GpNutsOptions, NutsOptions,
+};
+use pfn_gp::{HyperBounds, HyperPrior, PriorSpace, Type2Options};
+use pfn_plot::Figure;
+use pfn_prior::rng::derive_key;
+use pfn_prior::{GpHyperPrior, GpHyperPriorConfig};
+use serde::Serialize;
+
+use crate::datasets::{dataset_seed, Dataset, HeldOut};
+use crate::error::ExperimentError;
+use crate::figures::{add_curve, color, robust_y_range};
+use crate::models::{select_models, LoadedModel, ModelInfo};
+use crate::options::ExperimentOptions;
+use crate::progress::{Progress, ProgressMode};
+use crate::report::{
+    fmt_ci, fmt_num, fmt_ratio, fmt_secs, save_figure, MarkdownTable, RunInfo, NO_MODEL,
+};
+use crate::stats::{mean, Summary};
+
+const NAME: &str = "gp-hyper";
+
+/// Held-out test points per dataset.
+pub const TEST_POINTS: usize = 20;
+
+/// The prior used when no model names one.
+pub const DEFAULT_PRIOR: &str = "gp-hyper";
+
+/// Input features when no model sets them.
+pub const DEFAULT_FEATURES: usize = 1;
+
+/// Domain tag of the baselines' seeds.
+const SEED_DOMAIN: u64 = 0x6770_6879_7065_7200;
+
+/// The hyper-prior configuration of a registry prior name, if it is a GP hyper-prior.
+pub fn hyper_prior_config(name: &str) -> Option<GpHyperPriorConfig> {
+    match name {
+        "gp-hyper" => Some(GpHyperPriorConfig::paper()),
+        "gp-hyper-code" => Some(GpHyperPriorConfig::reference_code()),
+        _ => None,
+    }
+}
+
+/// What a method is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum MethodKind {
+    /// A PFN model (index into the run's models).
+    Pfn {
+        /// Index of the model.
+        model: usize,
+    },
+    /// The exact GP with the true hyperparameters.
+    Oracle,
+    /// Type-II ML / MAP with one start.
+    Type2,
+    /// NUTS with `steps` warm-up and `steps` draws.
+    Nuts {
+        /// Warm-up steps = draws.
+        steps: u64,
+    },
+}
+
+/// One method's scores.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MethodResult {
+    /// Display name.
+    pub name: String,
+    /// What it is.
+    pub kind: MethodKind,
+    /// NLL per context size.
+    pub nll: Vec<Summary>,
+    /// Paired NLL − oracle NLL per context size.
+    pub gap: Vec<Summary>,
+    /// Wall time per dataset (seconds) per context size.
+    pub seconds: Vec<Summary>,
+    /// Mean over context sizes of the mean NLL.
+    pub mean_nll: f64,
+    /// Gap to the oracle over all (dataset, context size) pairs.
+    pub overall_gap: Summary,
+    /// Wall time per dataset over all (dataset, context size) pairs.
+    pub overall_seconds: Summary,
+    /// Total wall time.
+    pub total_seconds: f64,
+    /// NUTS only: divergent transitions among the kept draws, and the number of kept draws.
+    pub divergences: Option<(usize, u64)>,
+}
+
+/// The PFN's speed-up over a baseline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpeedUp {
+    /// The PFN method.
+    pub pfn: String,
+    /// The baseline.
+    pub baseline: String,
+    /// Ratio of the median wall times per dataset (baseline / PFN).
+    pub median_ratio: f64,
+    /// Ratio of the total wall times.
+    pub total_ratio: f64,
+}
+
+/// The result of a `gp-hyper` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GpHyperResult {
+    /// Provenance.
+    pub run: RunInfo,
+    /// Seed of the held-out datasets.
+    pub dataset_seed: u64,
+    /// Registry name of the data prior.
+    pub prior: String,
+    /// Its hyper-priors.
+    pub prior_config: GpHyperPriorConfig,
+    /// Input features.
+    pub num_features: usize,
+    /// Context sizes.
+    pub sizes: Vec<usize>,
+    /// Held-out test points per dataset.
+    pub test_points: usize,
+    /// Where the models came from.
+    pub model_source: String,
+    /// Files in the models directory that were not used, with the reason.
+    pub skipped_models: Vec<(String, String)>,
+    /// The PFN models (empty: no model available).
+    pub models: Vec<ModelInfo>,
+    /// Every method, PFNs first, then the oracle, type-II ML and NUTS.
+    pub methods: Vec<MethodResult>,
+    /// PFN speed-ups over each baseline.
+    pub speed_ups: Vec<SpeedUp>,
+    /// Plot files (names inside the output directory).
+    pub plots: Vec<String>,
+}
+
+/// Per-method raw values: `[size][dataset]`.
+struct Raw {
+    nll: Vec<Vec<f64>>,
+    secs: Vec<Vec<f64>>,
+    divergences: usize,
+    draws: u64,
+}
+
+impl Raw {
+    fn new(sizes: usize, datasets: usize) -> Self {
+        Self {
+            nll: vec![Vec::with_capacity(datasets); sizes],
+            secs: vec![Vec::with_capacity(datasets); sizes],
+            divergences: 0,
+            draws: 0,
+        }
+    }
+}
+
+/// Mean NLL of the PFN on the test points given the first `n` points, and its wall time.
+fn pfn_score(
+    m: &LoadedModel,
+    d: &Dataset,
+    f: usize,
+    n: usize,
+    first_test: usize,
+    i: usize,
+) -> Result<(f64, f64), ExperimentError> {
+    let err = |source| ExperimentError::Predict {
+        model: m.label.clone(),
+        dataset: i,
+        source,
+    };
+    let start = Instant::now();
+    let mut ctx = m.predictor.context(&d.x[..n * f], &d.y[..n]).map_err(err)?;
+    let preds = ctx.predict(&d.x[first_test * f..]).map_err(err)?;
+    let secs = start.elapsed().as_secs_f64();
+    let targets = &d.target_y[first_test..];
+    let nll = preds.iter().zip(targets).map(|(p, &y)| p.nll(y)).sum::<f64>() / targets.len() as f64;
+    Ok((nll, secs))
+}
+
+/// Runs `gp-hyper` and returns its results.
+pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, ExperimentError> {
+    let sizes = options.gp_hyper_sizes();
+    let max_n = *sizes.last().expect("validated non-empty");
+    let selection = select_models(
+        NAME,
+        &options.models,
+        options.models_dir.as_deref(),
+        1,
+        |m: &LoadedModel| {
+            if !m.predictor.is_regression() {
+                return Err("it is a classification model; gp-hyper needs a regression head".into());
+            }
+            if hyper_prior_config(m.prior()).is_none() {
+                return Err(format!(
+                    "it was trained on prior '{}'; gp-hyper needs a model of 'gp-hyper' or 'gp-hyper-code'",
+                    m.prior()
+                ));
+            }
+            let max = m.predictor.max_trained_context();
+            if max < max_n {
+                return Err(format!(
+                    "it was trained with contexts of at most {max} points but the run needs {max_n} (choose smaller --sizes)"
+                ));
+            }
+            Ok(())
+        },
+    )?;
+    let (prior_name, f) = match selection.models.first() {
+        Some(m) => (m.prior().to_string(), m.predictor.num_features()),
+        None => (DEFAULT_PRIOR.to_string(), DEFAULT_FEATURES),
+    };
+    for m in &selection.models {
+        if m.prior() != prior_name || m.predictor.num_features() != f {
+            return Err(m.mismatch(
+                NAME,
+                format!(
+                    "its prior '{}' with {} features differs from '{}' with {} features of model {}; compare models of one prior per run",
+                    m.prior(),
+                    m.predictor.num_features(),
+                    prior_name,
+                    f,
+                    selection.models[0].path.display()
+                ),
+            ));
+        }
+    }
+    let config = hyper_prior_config(&prior_name).expect("checked by accept or the default");
+    let prior = GpHyperPrior::new(config.clone()).map_err(|source| ExperimentError::Prior {
+        prior: prior_name.clone(),
+        source,
+    })?;
+    let datasets = options.num_datasets();
+    let seed = dataset_seed(options.seed);
+    let seq_len = max_n + TEST_POINTS;
+    let held_out = HeldOut::sample(&prior, &prior_name, seed, datasets, seq_len, f)?;
+
+    let nuts_base = GpNutsOptions::from_prior_config(&config, NutsOptions::default());
+    let map_prior = HyperPrior {
+        space: PriorSpace::Hyperparameter,
+        ..nuts_base.prior
+    };
+    let type2 = |seed: u64| Type2Options {
+        restarts: 1,
+        seed,
+        prior: Some(map_prior),
+        bounds: HyperBounds {
+            noise: (config.noise_floor.max(1e-6), 1e4),
+            ..HyperBounds::default()
+        },
+        ..Type2Options::default()
+    };
+    let mut kinds: Vec<(String, MethodKind)> = selection
+        .models
+        .iter()
+        .enumerate()
+        .map(|(k, m)| (format!("PFN {}", m.label), MethodKind::Pfn { model: k }))
+        .collect();
+    kinds.push(("exact GP (true hyperparameters)".into(), MethodKind::Oracle));
+    kinds.push(("ML-II (MAP, 1 start)".into(), MethodKind::Type2));
+    kinds.push(("NUTS 32+32".into(), MethodKind::Nuts { steps: 32 }));
+    kinds.push(("NUTS 256+256".into(), MethodKind::Nuts { steps: 256 }));
+    let mut raw: Vec<Raw> = kinds.iter().map(|_| Raw::new(sizes.len(), datasets)).collect();
+
+    let mode = if options.progress {
+        ProgressMode::Auto
+    } else {
+        ProgressMode::Hidden
+    };
+    let mut progress = Progress::new(mode, NAME, (datasets * sizes.len()) as u64);
+    let first_test = max_n;
+    for i in 0..datasets {
+        let d = held_out.get(i).expect("index in range");
+        let truth = d.gp.clone().ok_or_else(|| ExperimentError::Prior {
+            prior: prior_name.clone(),
+            source: pfn_prior::PriorError::invalid("hyperparameters", "not recorded"),
+        })?;
+        let x_test = &d.x[first_test * f..];
+        let y_test = &d.target_y[first_test..];
+        progress.stage(&format!("dataset {}/{datasets}", i + 1));
+        for (si, &n) in sizes.iter().enumerate() {
+            let (xc, yc) = (&d.x[..n * f], &d.y[..n]);
+            for (k, (name, kind)) in kinds.iter().enumerate() {
+                let method = || format!("{name} (n = {n})");
+                let base_err = |source| ExperimentError::Baseline {
+                    method: method(),
+                    dataset: i,
+                    source,
+                };
+                let run_seed = derive_key(SEED_DOMAIN, options.seed, &[i as u64, n as u64, k as u64]);
+                let (nll, secs) = match *kind {
+                    MethodKind::Pfn { model } => {
+                        pfn_score(&selection.models[model], &d, f, n, first_test, i)?
+                    }
+                    MethodKind::Oracle => {
+                        let r = exact_gp_baseline(xc, yc, f, x_test, &truth).map_err(base_err)?;
+                        (r.predictive.nll(y_test).map_err(base_err)?, r.wall_time.as_secs_f64())
+                    }
+                    MethodKind::Type2 => {
+                        let r = fit_type2_baseline(
+                            xc,
+                            yc,
+                            f,
+                            x_test,
+                            config.kernel,
+                            config.ard,
+                            &type2(run_seed),
+                        )
+                        .map_err(base_err)?;
+                        (r.predictive.nll(y_test).map_err(base_err)?, r.wall_time.as_secs_f64())
+                    }
+                    MethodKind::Nuts { steps } => {
+                        let opts = GpNutsOptions {
+                            nuts: NutsOptions::steps(steps, run_seed),
+                            ..nuts_base.clone()
+                        };
+                        let r = fit_gp_nuts(xc, yc, f, x_test, &opts).map_err(base_err)?;
+                        raw[k].divergences += r.posterior.run.diagnostics.divergences;
+                        raw[k].draws += steps;
+                        (r.predictive.nll(y_test).map_err(base_err)?, r.wall_time.as_secs_f64())
+                    }
+                };
+                raw[k].nll[si].push(nll);
+                raw[k].secs[si].push(secs);
+            }
+            progress.advance(1);
+        }
+    }
+    progress.finish();
+
+    let oracle_index = kinds
+        .iter()
+        .position(|(_, k)| *k == MethodKind::Oracle)
+        .expect("the oracle is always run");
+    let oracle_nll = raw[oracle_index].nll.clone();
+    let methods: Vec<MethodResult> = kinds
+        .iter()
+        .zip(&raw)
+        .map(|((name, kind), r)| {
+            let gaps: Vec<Vec<f64>> = r
+                .nll
+                .iter()
+                .zip(&oracle_nll)
+                .map(|(a, o)| a.iter().zip(o).map(|(x, y)| x - y).collect())
+                .collect();
+            let nll: Vec<Summary> = r.nll.iter().map(|v| Summary::of(v)).collect();
+            let all_secs: Vec<f64> = r.secs.iter().flatten().copied().collect();
+            MethodResult {
+                name: name.clone(),
+                kind: *kind,
+                mean_nll: mean(&nll.iter().map(|s| s.mean).collect::<Vec<_>>()),
+                nll,
+                gap: gaps.iter().map(|v| Summary::of(v)).collect(),
+                seconds: r.secs.iter().map(|v| Summary::of(v)).collect(),
+                overall_gap: Summary::of(&gaps.concat()),
+                overall_seconds: Summary::of(&all_secs),
+                total_seconds: all_secs.iter().sum(),
+                divergences: matches!(kind, MethodKind::Nuts { .. })
+                    .then_some((r.divergences, r.draws)),
+            }
+        })
+        .collect();
+    let mut speed_ups = Vec::new();
+    for p in methods.iter().filter(|m| matches!(m.kind, MethodKind::Pfn { .. })) {
+        for b in methods
+            .iter()
+            .filter(|m| matches!(m.kind, MethodKind::Type2 | MethodKind::Nuts { .. }))
+        {
+            speed_ups.push(SpeedUp {
+                pfn: p.name.clone(),
+                baseline: b.name.clone(),
+                median_ratio: b.overall_seconds.median / p.overall_seconds.median,
+                total_ratio: b.total_seconds / p.total_seconds,
+            });
+        }
+    }
+    Ok(GpHyperResult {
+        run,
+        dataset_seed: seed,
+        prior: prior_name,
+        prior_config: config,
+        num_features: f,
+        sizes,
+        test_points: TEST_POINTS,
+        model_source: selection.source,
+        skipped_models: selection.skipped,
+        models: selection.models.iter().map(LoadedModel::info).collect(),
+        methods,
+        speed_ups,
+        plots: Vec::new(),
+    })
+}
+
+/// Draws the NLL and wall-time plots into `dir` and records their names.
+pub fn plot(r: &mut GpHyperResult, dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
+    let xs: Vec<f64> = r.sizes.iter().map(|&n| n as f64).collect();
+    let mut nll = Figure::new(
+        &format!(
+            "GP hyper-prior '{}' ({} features): NLL of {} test points (95% CI over {} datasets)",
+            r.prior, r.num_features, r.test_points, r.run.datasets
+        ),
+        "context size n",
+        "mean NLL per test point (nats)",
+    );
+    for (i, m) in r.methods.iter().enumerate() {
+        let oracle = m.kind == MethodKind::Oracle;
+        add_curve(&mut nll, &m.name, &xs, &m.nll, color(i), oracle, true);
+    }
+    let curves: Vec<&[Summary]> = r.methods.iter().map(|m| m.nll.as_slice()).collect();
+    let mut cut = false;
+    if let Some((range, c)) = robust_y_range(&curves, 3.0) {
+        nll.y_range = Some(range);
+        cut = c;
+    }
+    if cut {
+        nll.title.push_str(" [y axis cut]");
+    }
+    let mut time = Figure::new(
+        "Wall time per dataset (median over datasets, one thread)",
+        "context size n",
+        "log10 seconds per dataset",
+    );
+    for (i, m) in r.methods.iter().enumerate() {
+        let points: Vec<(f64, f64)> = xs
+            .iter()
+            .zip(&m.seconds)
+            .filter(|(_, s)| s.median > 0.0)
+            .map(|(&x, s)| (x, s.median.log10()))
+            .collect();
+        time.series.push(pfn_plot::Series::Line {
+            label: m.name.clone(),
+            points: points.clone(),
+            color: color(i),
+            dashed: m.kind == MethodKind::Oracle,
+        });
+        time.series.push(pfn_plot::Series::Points {
+            label: String::new(),
+            points,
+            color: color(i),
+            radius: 3,
+        });
+    }
+    let mut files = Vec::new();
+    for (fig, name) in [(&nll, "gp-hyper-nll.png"), (&time, "gp-hyper-time.png")] {
+        files.push(save_figure(fig, dir, name)?);
+        r.plots.push(name.to_string());
+    }
+    Ok(files)
+}
+
+/// The Markdown report.
+pub fn markdown(r: &GpHyperResult) -> String {
+    let mut s = r
+        .run
+        .header("gp-hyper: PFN vs type-II ML vs NUTS on the GP hyper-prior");
+    let c = &r.prior_config;
+    let _ = writeln!(
+        s,
+        "- data prior `{}`: {:?} kernel{}, noise ~ Γ({}, {}) floored at {:e}, outputscale ~ Γ({}, {}), lengthscale ~ Γ({}, {}); {} feature{}, x ~ U[0,1]",
+        r.prior,
+        c.kernel,
+        if c.ard { " (ARD)" } else { "" },
+        c.noise.concentration,
+        c.noise.rate,
+        c.noise_floor,
+        c.outputscale.concentration,
+        c.outputscale.rate,
+        c.lengthscale.concentration,
+        c.lengthscale.rate,
+        r.num_features,
+        if r.num_features == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(
+        s,
+        "- held-out datasets: seed {} (`pfn_infer::eval_seed({})`), {} points each: context = the first n, test = the last {}",
+        r.dataset_seed,
+        r.run.seed,
+        r.sizes.last().copied().unwrap_or(0) + r.test_points,
+        r.test_points
+    );
+    let _ = writeln!(s, "- models: {}", r.model_source);
+    for (path, why) in &r.skipped_models {
+        let _ = writeln!(s, "  - skipped `{path}`: {why}");
+    }
+    if r.models.is_empty() {
+        let _ = writeln!(s, "\n**{NO_MODEL}** (give one trained on `gp-hyper` with `--model`, or put it in the models directory): the baselines are reported alone and no speed-up is computed.");
+    } else {
+        for m in &r.models {
+            let _ = writeln!(s, "- {}", m.describe());
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nEvery method sees the same datasets on the same machine, one thread, one dataset at a time. NLL = mean −log p(y) over the {} test points of a dataset; ± is the 95% confidence interval of the mean over datasets. The exact GP with the true hyperparameters is the oracle (a lower bound on average, not reachable without the hyperparameters). Wall time covers fitting and predicting. In the paper the PFN ran on a GPU and NUTS on a CPU.\n",
+        r.test_points
+    );
+    let _ = writeln!(s, "## NLL per context size\n");
+    let mut header = vec!["n".to_string()];
+    header.extend(r.methods.iter().map(|m| m.name.clone()));
+    let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = MarkdownTable::new(&header_refs);
+    for (si, &n) in r.sizes.iter().enumerate() {
+        let mut row = vec![n.to_string()];
+        row.extend(r.methods.iter().map(|m| fmt_ci(&m.nll[si])));
+        t.row(row);
+    }
+    let mut row = vec!["**mean**".to_string()];
+    row.extend(r.methods.iter().map(|m| fmt_num(m.mean_nll)));
+    t.row(row);
+    s.push_str(&t.render());
+    let _ = writeln!(s, "\n## Per method (all datasets and context sizes)\n");
+    let mut t = MarkdownTable::new(&[
+        "method",
+        "mean NLL",
+        "gap to oracle (mean ± 95% CI)",
+        "median gap",
+        "median time / dataset",
+        "mean time / dataset",
+        "total time",
+        "NUTS divergences",
+    ]);
+    for m in &r.methods {
+        t.row(vec![
+            m.name.clone(),
+            fmt_num(m.mean_nll),
+            fmt_ci(&m.overall_gap),
+            fmt_num(m.overall_gap.median),
+            fmt_secs(m.overall_seconds.median),
+            fmt_secs(m.overall_seconds.mean),
+            fmt_secs(m.total_seconds),
+            m.divergences.map_or("–".into(), |(d, k)| {
+                format!("{d} of {k} ({:.1}%)", 100.0 * d as f64 / k.max(1) as f64)
+            }),
+        ]);
+    }
+    s.push_str(&t.render());
+    let _ = writeln!(s, "\n## Speed-up of the PFN\n");
+    if r.speed_ups.is_empty() {
+        let _ = writeln!(s, "{NO_MODEL}: no speed-up to report.");
+    } else {
+        let mut t = MarkdownTable::new(&[
+            "PFN",
+            "baseline",
+            "median time ratio (baseline / PFN)",
+            "total time ratio",
+        ]);
+        for u in &r.speed_ups {
+            t.row(vec![
+                u.pfn.clone(),
+                u.baseline.clone(),
+                fmt_ratio(u.median_ratio),
+                fmt_ratio(u.total_ratio),
+            ]);
+        }
+        s.push_str(&t.render());
+        let _ = writeln!(
+            s,
+            "\nThe paper reports > 200× over MLE-II and 1 000–8 000× over NUTS (PFN on a GPU)."
+        );
+    }
+    let _ = writeln!(s);
+    for p in &r.plots {
+        let _ = writeln!(s, "![{p}]({p})\n");
+    }
+    s
+}

@@ -1,0 +1,209 @@
+//! The PFN side of an experiment: model artifacts given with `--model` or found in a models
+//! directory, loaded as [`pfn_infer::Predictor`]s and checked against what the experiment needs.
+
+use std::path::{Path, PathBuf};
+
+use pfn_infer::Predictor;
+use pfn_train::load_model;
+use serde::Serialize;
+
+use crate::error::ExperimentError;
+
+/// A loaded PFN model.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// The artifact file.
+    pub path: PathBuf,
+    /// Short label for tables and plots (the file stem).
+    pub label: String,
+    /// The predictor.
+    pub predictor: Predictor,
+}
+
+/// What a report records about a model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// Label in tables and plots.
+    pub label: String,
+    /// The artifact file.
+    pub path: String,
+    /// SHA-256 content digest.
+    pub digest: String,
+    /// Training prior.
+    pub prior: String,
+    /// Input features.
+    pub num_features: usize,
+    /// Parameters of the network.
+    pub parameters: usize,
+    /// Largest context size trained.
+    pub max_context: usize,
+    /// Datasets consumed in training.
+    pub training_datasets: u64,
+    /// Optimizer steps of training.
+    pub training_steps: u64,
+    /// Training wall time in seconds.
+    pub training_seconds: f64,
+}
+
+impl LoadedModel {
+    /// Loads the artifact at `path` with a predictor computing on `threads` threads (0: all).
+    pub fn load(path: &Path, threads: usize) -> Result<Self, ExperimentError> {
+        let load_err = |source| ExperimentError::LoadModel {
+            path: path.display().to_string(),
+            source,
+        };
+        let artifact = load_model(path).map_err(|e| load_err(e.into()))?;
+        let predictor = Predictor::with_threads(&artifact, threads).map_err(load_err)?;
+        let label = path
+            .file_stem()
+            .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        Ok(Self {
+            path: path.to_path_buf(),
+            label,
+            predictor,
+        })
+    }
+
+    /// The registry name of the training prior.
+    pub fn prior(&self) -> &str {
+        &self.predictor.metadata().prior
+    }
+
+    /// The summary recorded in reports.
+    pub fn info(&self) -> ModelInfo {
+        let meta = self.predictor.metadata();
+        ModelInfo {
+            label: self.label.clone(),
+            path: self.path.display().to_string(),
+            digest: self.predictor.digest().to_string(),
+            prior: meta.prior.clone(),
+            num_features: self.predictor.num_features(),
+            parameters: self.predictor.model().num_params(),
+            max_context: self.predictor.max_trained_context(),
+            training_datasets: meta.training.datasets,
+            training_steps: meta.training.steps,
+            training_seconds: meta.training.seconds,
+        }
+    }
+
+    /// A mismatch error for this model.
+    pub fn mismatch(&self, experiment: &'static str, problem: String) -> ExperimentError {
+        ExperimentError::ModelMismatch {
+            path: self.path.display().to_string(),
+            experiment,
+            problem,
+        }
+    }
+}
+
+impl ModelInfo {
+    /// One Markdown list item describing the model.
+    pub fn describe(&self) -> String {
+        format!(
+            "`{}` ({}): prior `{}`, {} feature{}, {} parameters, trained on {} datasets ({} steps, {:.0} s), contexts up to {}; sha256 `{}`",
+            self.label,
+            self.path,
+            self.prior,
+            self.num_features,
+            if self.num_features == 1 { "" } else { "s" },
+            self.parameters,
+            self.training_datasets,
+            self.training_steps,
+            self.training_seconds,
+            self.max_context,
+            short_digest(&self.digest)
+        )
+    }
+}
+
+fn short_digest(d: &str) -> &str {
+    &d[..d.len().min(16)]
+}
+
+/// The models of a run and where they came from.
+#[derive(Debug, Default)]
+pub struct ModelSelection {
+    /// Models accepted for the experiment.
+    pub models: Vec<LoadedModel>,
+    /// Files in the models directory that were not used, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Where the models were looked for, for the report.
+    pub source: String,
+}
+
+/// Chooses the models of a run. Explicit `paths` must all load and pass `accept` (otherwise an
+/// error); without them, every `*.pfn` file in `dir` (sorted by name) that loads and passes
+/// `accept` is used and the others are listed as skipped.
+pub fn select_models(
+    experiment: &'static str,
+    paths: &[PathBuf],
+    dir: Option<&Path>,
+    threads: usize,
+    accept: impl Fn(&LoadedModel) -> Result<(), String>,
+) -> Result<ModelSelection, ExperimentError> {
+    if !paths.is_empty() {
+        let mut models = Vec::new();
+        for p in paths {
+            let m = LoadedModel::load(p, threads)?;
+            accept(&m).map_err(|problem| m.mismatch(experiment, problem))?;
+            models.push(m);
+        }
+        dedup_labels(&mut models);
+        return Ok(ModelSelection {
+            models,
+            skipped: Vec::new(),
+            source: "given with --model".into(),
+        });
+    }
+    let Some(dir) = dir else {
+        return Ok(ModelSelection {
+            source: "none given (model search disabled)".into(),
+            ..ModelSelection::default()
+        });
+    };
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "pfn"))
+            .collect(),
+        Err(_) => {
+            return Ok(ModelSelection {
+                source: format!(
+                    "none given; directory {} does not exist or cannot be read",
+                    dir.display()
+                ),
+                ..ModelSelection::default()
+            })
+        }
+    };
+    files.sort();
+    let mut selection = ModelSelection {
+        source: format!("found in {}", dir.display()),
+        ..ModelSelection::default()
+    };
+    for f in files {
+        match LoadedModel::load(&f, threads) {
+            Ok(m) => match accept(&m) {
+                Ok(()) => selection.models.push(m),
+                Err(reason) => selection
+                    .skipped
+                    .push((f.display().to_string(), reason)),
+            },
+            Err(e) => selection
+                .skipped
+                .push((f.display().to_string(), e.to_string())),
+        }
+    }
+    dedup_labels(&mut selection.models);
+    Ok(selection)
+}
+
+/// Makes labels unique by falling back to the full path where stems collide.
+fn dedup_labels(models: &mut [LoadedModel]) {
+    let labels: Vec<String> = models.iter().map(|m| m.label.clone()).collect();
+    for (i, m) in models.iter_mut().enumerate() {
+        if labels.iter().filter(|l| **l == labels[i]).count() > 1 {
+            m.label = m.path.display().to_string();
+        }
+    }
+}
