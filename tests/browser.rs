@@ -270,8 +270,25 @@ fn the_demo_page_plots_what_the_api_answers() {
     );
     assert_eq!(flagged["outRows"], 1, "{flagged}");
 
-    // The plotted numbers at grid point 80, as the page drew them.
-    let j = 80;
+    // The plotted numbers at a grid point inside [0, 1] where the mean is flattest (so that the
+    // pixel check below sees a nearly horizontal line), as the page drew them.
+    let means = s.execute(
+        "return Array.from(document.querySelectorAll('#readout tbody tr')).map(r => [Number(r.dataset.x), Number(r.dataset.mean)]);",
+        json!([]),
+    );
+    let means: Vec<(f64, f64)> = means
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_f64().unwrap(), r[1].as_f64().unwrap()))
+        .collect();
+    let j = (2..means.len() - 2)
+        .filter(|&i| (0.05..=0.95).contains(&means[i].0))
+        .min_by(|&a, &b| {
+            let slope = |i: usize| (means[i + 2].1 - means[i - 2].1).abs();
+            slope(a).total_cmp(&slope(b))
+        })
+        .expect("grid points inside [0, 1]");
     let row = s.execute(
         "const r = document.querySelector(`#readout tbody tr[data-i=\"${arguments[0]}\"]`); \
          return {x: Number(r.dataset.x), mean: Number(r.dataset.mean), median: Number(r.dataset.median), \
@@ -283,21 +300,52 @@ fn the_demo_page_plots_what_the_api_answers() {
     let page_gp = row["gp"].as_f64().unwrap();
     let rows = row["rows"].as_u64().unwrap() as usize;
 
-    // The canvas has the mean line's blue at (x_j, mean_j).
-    let (vx, vy) = g.to_viewport(page_x, page_mean);
-    let pixel = s.execute(
-        "const c = document.getElementById('plot'); const r = c.getBoundingClientRect(); \
-         const d = c.getContext('2d').getImageData(Math.round(arguments[0] - r.left), Math.round(arguments[1] - r.top) - 2, 1, 5).data; \
-         let best = 1e9; for (let k = 0; k < 5; k++) { \
-           const e = Math.abs(d[4*k] - 31) + Math.abs(d[4*k+1] - 95) + Math.abs(d[4*k+2] - 191); best = Math.min(best, e); } \
-         return best;",
-        json!([vx, vy]),
+    // The canvas draws the mean line at (x_j, mean_j): zoom the view to mean_j ± 0.15 (about
+    // 1600 px per unit, so a line off by 0.01 would be 16 px away), hide the heat map and the
+    // bands, and look for the line's blue at that pixel and not 12 px above or below it.
+    let seq = s.execute("return document.getElementById('plot').dataset.renderSeq;", json!([]));
+    s.execute(
+        "for (const id of ['show-heatmap', 'show-intervals']) document.getElementById(id).click(); \
+         const y0 = document.getElementById('y0'); const y1 = document.getElementById('y1'); \
+         y0.value = String(arguments[0] - 0.15); y1.value = String(arguments[0] + 0.15); \
+         y1.dispatchEvent(new Event('change'));",
+        json!([page_mean]),
     );
-    let colour_distance = pixel.as_f64().unwrap();
+    s.wait_until(
+        &format!("return document.getElementById('plot').dataset.renderSeq !== {seq};"),
+        "return document.getElementById('status').textContent;",
+        WAIT,
+    );
+    wait_settled(&s, 4);
+    let zoomed = Geometry::read(&s);
+    assert!((zoomed.y1 - zoomed.y0 - 0.3).abs() < 1e-9, "the view did not zoom: {zoomed:?}");
+    let zoomed_mean = s.execute(
+        "return Number(document.querySelector(`#readout tbody tr[data-i=\"${arguments[0]}\"]`).dataset.mean);",
+        json!([j]),
+    );
+    assert_eq!(zoomed_mean.as_f64(), Some(page_mean), "zooming in y changed the numbers");
+    let (vx, vy) = zoomed.to_viewport(page_x, page_mean);
+    let blue_distance = |dy: i64| -> f64 {
+        s.execute(
+            "const c = document.getElementById('plot'); const r = c.getBoundingClientRect(); \
+             const d = c.getContext('2d').getImageData(Math.round(arguments[0] - r.left), Math.round(arguments[1] - r.top) - 2, 1, 5).data; \
+             let best = 1e9; for (let k = 0; k < 5; k++) { \
+               const e = Math.abs(d[4*k] - 31) + Math.abs(d[4*k+1] - 95) + Math.abs(d[4*k+2] - 191); best = Math.min(best, e); } \
+             return best;",
+            json!([vx, vy + dy]),
+        )
+        .as_f64()
+        .unwrap()
+    };
+    let on_line = blue_distance(0);
     assert!(
-        colour_distance <= 60.0,
-        "no PFN-mean blue within 2 px of ({vx}, {vy}) on the canvas (closest L1 colour distance {colour_distance})"
+        on_line <= 60.0,
+        "no PFN-mean blue within 2 px of ({vx}, {vy}) on the canvas (closest L1 colour distance {on_line})"
     );
+    for dy in [-12, 12] {
+        let off = blue_distance(dy);
+        assert!(off > 150.0, "PFN-mean blue {dy} px off the mean (L1 colour distance {off})");
+    }
 
     // The same request through the API gives the same numbers.
     let p = points(&s);
@@ -341,7 +389,14 @@ fn the_demo_page_plots_what_the_api_answers() {
     );
     assert_eq!(foreign, json!([]), "the page loaded external resources");
 
-    // Hover to show the tooltip, then keep a screenshot.
+    // Back to the model's view with everything shown; hover to show the tooltip; screenshot.
+    s.execute(
+        "for (const id of ['show-heatmap', 'show-intervals']) document.getElementById(id).click(); \
+         document.getElementById('reset-view').click();",
+        json!([]),
+    );
+    wait_settled(&s, 4);
+    let g = Geometry::read(&s);
     let hover = g.to_viewport(0.33, g.y1 - 0.25 * (g.y1 - g.y0));
     s.mouse(vec![move_to(hover.0, hover.1, 0)]);
     s.wait_until(

@@ -161,7 +161,11 @@ fn trained_on_bnn_classification(prior: &str) -> bool {
 }
 
 /// The datasets of one setting.
-fn sample_datasets(arch: BnnArchitecture, seed: u64, count: usize) -> Result<Vec<BnnDataset>, ExperimentError> {
+fn sample_datasets(
+    arch: BnnArchitecture,
+    seed: u64,
+    count: usize,
+) -> Result<Vec<BnnDataset>, ExperimentError> {
     let prior = BnnClassificationPrior::new(arch).map_err(|source| ExperimentError::Baseline {
         method: "BNN prior".into(),
         dataset: 0,
@@ -204,7 +208,10 @@ fn pfn_score(m: &LoadedModel, ds: &BnnDataset, i: usize) -> Result<(f64, f64), E
     let secs = start.elapsed().as_secs_f64();
     let p: Vec<f64> = preds
         .iter()
-        .map(|p| p.as_classification().map_or(f64::NAN, |c| c.probabilities()[1]))
+        .map(|p| {
+            p.as_classification()
+                .map_or(f64::NAN, |c| c.probabilities()[1])
+        })
         .collect();
     let bce = binary_cross_entropy(&p, &ds.labels[REVEALED..]).map_err(base_err)?;
     Ok((bce, secs))
@@ -245,11 +252,12 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<BnnResult, Exper
             .iter()
             .enumerate()
             .map(|(i, ds)| {
-                ds.split(REVEALED).map_err(|source| ExperimentError::Baseline {
-                    method: "split".into(),
-                    dataset: i,
-                    source,
-                })
+                ds.split(REVEALED)
+                    .map_err(|source| ExperimentError::Baseline {
+                        method: "split".into(),
+                        dataset: i,
+                        source,
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         progress.stage(&format!("{label}: true weights"));
@@ -304,7 +312,12 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<BnnResult, Exper
                     let seed = derive_key(
                         RUN_DOMAIN,
                         options.seed,
-                        &[s_index as u64, i as u64, budget as u64, u64::from(method == "NUTS")],
+                        &[
+                            s_index as u64,
+                            i as u64,
+                            budget as u64,
+                            u64::from(method == "NUTS"),
+                        ],
                     );
                     let (predictive, wall) = if method == "SVI" {
                         let r = fit_svi(arch, ctx, x_test, &SviOptions::budget(budget, seed))
@@ -405,7 +418,10 @@ pub fn plot(r: &mut BnnResult, dir: &Path) -> Result<Vec<PathBuf>, ExperimentErr
         fig.log_x = true;
         let mut xs: Vec<f64> = Vec::new();
         let mut ys: Vec<f64> = vec![sec.truth.mean];
-        for (i, (name, curve)) in [("SVI", &sec.svi), ("NUTS", &sec.nuts)].into_iter().enumerate() {
+        for (i, (name, curve)) in [("SVI", &sec.svi), ("NUTS", &sec.nuts)]
+            .into_iter()
+            .enumerate()
+        {
             let pts: Vec<(f64, f64)> = curve
                 .iter()
                 .map(|c| (c.seconds.median, c.bce.mean))
@@ -451,7 +467,9 @@ pub fn plot(r: &mut BnnResult, dir: &Path) -> Result<Vec<PathBuf>, ExperimentErr
         let (lo, hi) = xs
             .iter()
             .filter(|x| **x > 0.0 && x.is_finite())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
         if lo.is_finite() {
             let x_range = (lo / 2.0, hi * 2.0);
             fig.x_range = Some(x_range);
@@ -461,8 +479,16 @@ pub fn plot(r: &mut BnnResult, dir: &Path) -> Result<Vec<PathBuf>, ExperimentErr
                 color: color(0),
                 dashed: true,
             });
-            let y_lo = ys.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
-            let y_hi = ys.iter().copied().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+            let y_lo = ys
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(f64::INFINITY, f64::min);
+            let y_hi = ys
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(f64::NEG_INFINITY, f64::max);
             if y_lo.is_finite() && y_hi.is_finite() {
                 let pad = 0.08 * (y_hi - y_lo).max(0.05);
                 fig.y_range = Some((y_lo - pad, y_hi + pad));
@@ -558,7 +584,12 @@ pub fn markdown(r: &BnnResult) -> String {
         if sec.pfn.is_empty() {
             let _ = writeln!(s, "{NO_MODEL}: no speed-up to report.\n");
         } else {
-            let mut t = MarkdownTable::new(&["PFN", "baseline", "budget reaching the PFN's BCE", "time ratio (baseline / PFN)"]);
+            let mut t = MarkdownTable::new(&[
+                "PFN",
+                "baseline",
+                "budget reaching the PFN's BCE",
+                "time ratio (baseline / PFN)",
+            ]);
             for u in &sec.speed_ups {
                 t.row(vec![
                     u.pfn.clone(),

@@ -50,29 +50,28 @@ pub fn add_curve(
     });
 }
 
-/// A y range covering every curve's band, except that the top is capped at `headroom` above the
-/// largest median of the curves (runs that diverge would otherwise squash the others). Returns
-/// the range and whether anything was cut off.
+/// A y range covering every curve's band, except that it is capped at `headroom` beyond the
+/// smallest and largest median of the curves (runs that diverge would otherwise squash the
+/// others). Returns the range and whether anything was cut off.
 pub fn robust_y_range(curves: &[&[Summary]], headroom: f64) -> Option<((f64, f64), bool)> {
     let all: Vec<&Summary> = curves.iter().flat_map(|c| c.iter()).collect();
-    let lo = all
-        .iter()
-        .map(|s| s.lower())
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    let hi = all
-        .iter()
-        .map(|s| s.upper())
-        .filter(|v| v.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
-    let medians: Vec<f64> = all.iter().map(|s| s.median).filter(|v| v.is_finite()).collect();
-    if !(lo.is_finite() && hi.is_finite()) || medians.is_empty() {
+    let finite_fold = |f: fn(&Summary) -> f64, init: f64, pick: fn(f64, f64) -> f64| {
+        all.iter()
+            .map(|s| f(s))
+            .filter(|v| v.is_finite())
+            .fold(init, pick)
+    };
+    let lo = finite_fold(Summary::lower, f64::INFINITY, f64::min);
+    let hi = finite_fold(Summary::upper, f64::NEG_INFINITY, f64::max);
+    let med_lo = finite_fold(|s| s.median, f64::INFINITY, f64::min);
+    let med_hi = finite_fold(|s| s.median, f64::NEG_INFINITY, f64::max);
+    if !(lo.is_finite() && hi.is_finite() && med_lo.is_finite() && med_hi.is_finite()) {
         return None;
     }
-    let cap = medians.iter().copied().fold(f64::NEG_INFINITY, f64::max) + headroom;
-    let top = hi.min(cap.max(lo + 1e-9));
-    let pad = 0.05 * (top - lo).max(1e-6);
-    Some(((lo - pad, top + pad), hi > top))
+    let bottom = lo.max(med_lo - headroom);
+    let top = hi.min(med_hi + headroom).max(bottom + 1e-9);
+    let pad = 0.05 * (top - bottom).max(1e-6);
+    Some(((bottom - pad, top + pad), hi > top || lo < bottom))
 }
 
 #[cfg(test)]
@@ -82,10 +81,16 @@ mod tests {
     #[test]
     fn outlying_curves_are_capped() {
         let a = vec![Summary::of(&[0.0, 0.2]), Summary::of(&[1.0, 1.2])];
-        let b = vec![Summary::of(&[0.1, 900.0, 0.3]), Summary::of(&[1.1, 1.3, 1.2])];
+        let b = vec![
+            Summary::of(&[0.1, 900.0, 0.3]),
+            Summary::of(&[1.1, 1.3, 1.2]),
+        ];
         let ((lo, hi), cut) = robust_y_range(&[&a, &b], 3.0).unwrap();
         assert!(cut);
-        assert!(lo < 0.0 && hi < 1.3 + 3.0 + 1.0, "{lo} {hi}");
+        assert!(
+            lo < 0.0 && lo > 0.1 - 3.0 - 1.0 && hi < 1.3 + 3.0 + 1.0,
+            "{lo} {hi}"
+        );
         let ((_, hi2), cut2) = robust_y_range(&[&a], 3.0).unwrap();
         assert!(!cut2 && hi2 >= a[1].upper());
     }

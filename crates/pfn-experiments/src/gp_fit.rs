@@ -93,7 +93,9 @@ pub struct GpFitResult {
 /// Which models `gp-fit` accepts: a regression head on a prior with GP hyperparameters.
 fn accept(m: &LoadedModel) -> Result<(), String> {
     if !m.predictor.is_regression() {
-        return Err("it is a classification model; gp-fit needs a regression (Riemann) head".into());
+        return Err(
+            "it is a classification model; gp-fit needs a regression (Riemann) head".into(),
+        );
     }
     match is_gp_prior(m.prior(), m.predictor.num_features()) {
         Ok(true) => Ok(()),
@@ -106,7 +108,13 @@ fn accept(m: &LoadedModel) -> Result<(), String> {
 }
 
 /// Exact GP NLL of the query `q` given the first `n` points (the true hyperparameters).
-fn exact_gp_nll(d: &Dataset, f: usize, n: usize, q: usize, i: usize) -> Result<f64, ExperimentError> {
+fn exact_gp_nll(
+    d: &Dataset,
+    f: usize,
+    n: usize,
+    q: usize,
+    i: usize,
+) -> Result<f64, ExperimentError> {
     let hyper = d.gp.as_ref().ok_or_else(|| ExperimentError::Gp {
         dataset: i,
         n,
@@ -187,7 +195,11 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpFitResult, Exp
                 }
                 s
             }
-            None => match models.iter().map(|m| m.predictor.max_trained_context()).min() {
+            None => match models
+                .iter()
+                .map(|m| m.predictor.max_trained_context())
+                .min()
+            {
                 Some(max) => default_context_sizes(max),
                 None => REFERENCE_CONTEXT_SIZES.to_vec(),
             },
@@ -207,12 +219,11 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpFitResult, Exp
     let mut sections = Vec::new();
     for (prior_name, f, models, sizes) in plan {
         let q = *sizes.last().expect("sizes are non-empty");
-        let prior = pfn_prior::prior_by_name(&prior_name).map_err(|source| {
-            ExperimentError::Prior {
+        let prior =
+            pfn_prior::prior_by_name(&prior_name).map_err(|source| ExperimentError::Prior {
                 prior: prior_name.clone(),
                 source,
-            }
-        })?;
+            })?;
         let held_out = HeldOut::sample(prior.as_ref(), &prior_name, seed, datasets, q + 1, f)?;
         progress.stage(&format!("{prior_name}: exact GP"));
         let t0 = Instant::now();
@@ -281,7 +292,10 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpFitResult, Exp
 }
 
 /// Draws the section's plots into `dir` and records their names.
-pub fn plot(section: &mut GpFitSection, dir: &std::path::Path) -> Result<Vec<PathBuf>, ExperimentError> {
+pub fn plot(
+    section: &mut GpFitSection,
+    dir: &std::path::Path,
+) -> Result<Vec<PathBuf>, ExperimentError> {
     let xs: Vec<f64> = section.sizes.iter().map(|&n| n as f64).collect();
     let mut fig = Figure::new(
         &format!(
@@ -291,11 +305,22 @@ pub fn plot(section: &mut GpFitSection, dir: &std::path::Path) -> Result<Vec<Pat
         "context size n",
         "NLL of the held-out point (nats)",
     );
-    add_curve(&mut fig, "exact GP", &xs, &section.exact_gp, color(0), true, true);
+    add_curve(
+        &mut fig,
+        "exact GP",
+        &xs,
+        &section.exact_gp,
+        color(0),
+        true,
+        true,
+    );
     for (i, m) in section.models.iter().enumerate() {
         add_curve(
             &mut fig,
-            &format!("PFN {} ({} datasets)", m.model.label, m.model.training_datasets),
+            &format!(
+                "PFN {} ({} datasets)",
+                m.model.label, m.model.training_datasets
+            ),
             &xs,
             &m.nll,
             color(i + 1),
@@ -314,7 +339,15 @@ pub fn plot(section: &mut GpFitSection, dir: &std::path::Path) -> Result<Vec<Pat
             "NLL gap (nats)",
         );
         for (i, m) in section.models.iter().enumerate() {
-            add_curve(&mut gap, &m.model.label, &xs, &m.gap, color(i + 1), false, true);
+            add_curve(
+                &mut gap,
+                &m.model.label,
+                &xs,
+                &m.gap,
+                color(i + 1),
+                false,
+                true,
+            );
         }
         let name = format!("{NAME}-{}-gap.png", section.prior);
         files.push(save_figure(&gap, dir, &name)?);
@@ -325,7 +358,9 @@ pub fn plot(section: &mut GpFitSection, dir: &std::path::Path) -> Result<Vec<Pat
 
 /// The Markdown report.
 pub fn markdown(r: &GpFitResult) -> String {
-    let mut s = r.run.header("gp-fit: PFN vs exact GP, prior-data NLL per context size");
+    let mut s = r
+        .run
+        .header("gp-fit: PFN vs exact GP, prior-data NLL per context size");
     let _ = writeln!(
         s,
         "- held-out datasets: seed {} (`pfn_infer::eval_seed({})`, disjoint from training and validation streams); `pfn eval --seed {}` scores the same datasets",

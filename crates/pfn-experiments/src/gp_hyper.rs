@@ -185,7 +185,12 @@ fn pfn_score(
     let preds = ctx.predict(&d.x[first_test * f..]).map_err(err)?;
     let secs = start.elapsed().as_secs_f64();
     let targets = &d.target_y[first_test..];
-    let nll = preds.iter().zip(targets).map(|(p, &y)| p.nll(y)).sum::<f64>() / targets.len() as f64;
+    let nll = preds
+        .iter()
+        .zip(targets)
+        .map(|(p, &y)| p.nll(y))
+        .sum::<f64>()
+        / targets.len() as f64;
     Ok((nll, secs))
 }
 
@@ -200,7 +205,9 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
         1,
         |m: &LoadedModel| {
             if !m.predictor.is_regression() {
-                return Err("it is a classification model; gp-hyper needs a regression head".into());
+                return Err(
+                    "it is a classification model; gp-hyper needs a regression head".into(),
+                );
             }
             if hyper_prior_config(m.prior()).is_none() {
                 return Err(format!(
@@ -271,7 +278,10 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
     kinds.push(("ML-II (MAP, 1 start)".into(), MethodKind::Type2));
     kinds.push(("NUTS 32+32".into(), MethodKind::Nuts { steps: 32 }));
     kinds.push(("NUTS 256+256".into(), MethodKind::Nuts { steps: 256 }));
-    let mut raw: Vec<Raw> = kinds.iter().map(|_| Raw::new(sizes.len(), datasets)).collect();
+    let mut raw: Vec<Raw> = kinds
+        .iter()
+        .map(|_| Raw::new(sizes.len(), datasets))
+        .collect();
 
     let mode = if options.progress {
         ProgressMode::Auto
@@ -298,14 +308,18 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
                     dataset: i,
                     source,
                 };
-                let run_seed = derive_key(SEED_DOMAIN, options.seed, &[i as u64, n as u64, k as u64]);
+                let run_seed =
+                    derive_key(SEED_DOMAIN, options.seed, &[i as u64, n as u64, k as u64]);
                 let (nll, secs) = match *kind {
                     MethodKind::Pfn { model } => {
                         pfn_score(&selection.models[model], &d, f, n, first_test, i)?
                     }
                     MethodKind::Oracle => {
                         let r = exact_gp_baseline(xc, yc, f, x_test, &truth).map_err(base_err)?;
-                        (r.predictive.nll(y_test).map_err(base_err)?, r.wall_time.as_secs_f64())
+                        (
+                            r.predictive.nll(y_test).map_err(base_err)?,
+                            r.wall_time.as_secs_f64(),
+                        )
                     }
                     MethodKind::Type2 => {
                         let r = fit_type2_baseline(
@@ -318,7 +332,10 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
                             &type2(run_seed),
                         )
                         .map_err(base_err)?;
-                        (r.predictive.nll(y_test).map_err(base_err)?, r.wall_time.as_secs_f64())
+                        (
+                            r.predictive.nll(y_test).map_err(base_err)?,
+                            r.wall_time.as_secs_f64(),
+                        )
                     }
                     MethodKind::Nuts { steps } => {
                         let opts = GpNutsOptions {
@@ -328,7 +345,10 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
                         let r = fit_gp_nuts(xc, yc, f, x_test, &opts).map_err(base_err)?;
                         raw[k].divergences += r.posterior.run.diagnostics.divergences;
                         raw[k].draws += steps;
-                        (r.predictive.nll(y_test).map_err(base_err)?, r.wall_time.as_secs_f64())
+                        (
+                            r.predictive.nll(y_test).map_err(base_err)?,
+                            r.wall_time.as_secs_f64(),
+                        )
                     }
                 };
                 raw[k].nll[si].push(nll);
@@ -372,7 +392,10 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
         })
         .collect();
     let mut speed_ups = Vec::new();
-    for p in methods.iter().filter(|m| matches!(m.kind, MethodKind::Pfn { .. })) {
+    for p in methods
+        .iter()
+        .filter(|m| matches!(m.kind, MethodKind::Pfn { .. }))
+    {
         for b in methods
             .iter()
             .filter(|m| matches!(m.kind, MethodKind::Type2 | MethodKind::Nuts { .. }))

@@ -54,9 +54,10 @@ impl LoadedModel {
         };
         let artifact = load_model(path).map_err(|e| load_err(e.into()))?;
         let predictor = Predictor::with_threads(&artifact, threads).map_err(load_err)?;
-        let label = path
-            .file_stem()
-            .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        let label = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         Ok(Self {
             path: path.to_path_buf(),
             label,
@@ -185,9 +186,7 @@ pub fn select_models(
         match LoadedModel::load(&f, threads) {
             Ok(m) => match accept(&m) {
                 Ok(()) => selection.models.push(m),
-                Err(reason) => selection
-                    .skipped
-                    .push((f.display().to_string(), reason)),
+                Err(reason) => selection.skipped.push((f.display().to_string(), reason)),
             },
             Err(e) => selection
                 .skipped

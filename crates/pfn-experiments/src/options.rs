@@ -192,7 +192,10 @@ impl ExperimentOptions {
             } else {
                 0
             };
-            if let Some(&n) = sizes.iter().find(|&&n| n < min || n > MAX_CONTEXT_SIZE) {
+            if let Some(&n) = sizes
+                .iter()
+                .find(|&&n| !(min..=MAX_CONTEXT_SIZE).contains(&n))
+            {
                 return Err(ExperimentError::option(
                     "--sizes",
                     format!(
@@ -214,9 +217,12 @@ impl ExperimentOptions {
                 ));
             }
             if budgets.is_empty() {
-                return Err(ExperimentError::option("--budgets", "give at least one budget"));
+                return Err(ExperimentError::option(
+                    "--budgets",
+                    "give at least one budget",
+                ));
             }
-            if let Some(&b) = budgets.iter().find(|&&b| b < 2 || b > MAX_BUDGET) {
+            if let Some(&b) = budgets.iter().find(|&&b| !(2..=MAX_BUDGET).contains(&b)) {
                 return Err(ExperimentError::option(
                     "--budgets",
                     format!("budget {b} is out of range; expected 2..={MAX_BUDGET}"),
@@ -309,7 +315,10 @@ impl ExperimentOptions {
 }
 
 fn join(v: &[usize]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Quotes a shell word when it contains anything but safe characters.
@@ -360,7 +369,10 @@ mod tests {
 
     #[test]
     fn lists_parse_and_reject_bad_items() {
-        assert_eq!(parse_count_list("1, 2,5,", "--sizes").unwrap(), vec![1, 2, 5]);
+        assert_eq!(
+            parse_count_list("1, 2,5,", "--sizes").unwrap(),
+            vec![1, 2, 5]
+        );
         let e = parse_count_list("1,x", "--sizes").unwrap_err().to_string();
         assert!(e.contains("--sizes") && e.contains("'x'"), "{e}");
         assert!(parse_count_list(" , ", "--budgets").is_err());
@@ -388,7 +400,10 @@ mod tests {
         let mut o = ExperimentOptions::new(Experiment::Bnn, "out");
         o.models = vec![PathBuf::from("/definitely/not/here.pfn")];
         let e = o.validate().unwrap_err().to_string();
-        assert!(e.contains("--model") && e.contains("/definitely/not/here.pfn"), "{e}");
+        assert!(
+            e.contains("--model") && e.contains("/definitely/not/here.pfn"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -171,9 +171,10 @@ impl RunInfo {
         }
         let _ = writeln!(
             s,
-            "- seed: {}; {} datasets; {}",
+            "- seed: {}; {} dataset{}; {}",
             self.seed,
             self.datasets,
+            if self.datasets == 1 { "" } else { "s" },
             if self.quick {
                 "**quick run** (reduced datasets, sizes and budgets: a smoke test, not the paper's protocol)"
             } else {

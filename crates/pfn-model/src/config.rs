@@ -81,6 +81,35 @@ impl PfnConfig {
                 });
             }
         }
+        // Every tensor and the parameter count must be addressable (no overflow in the layout).
+        let (f, e, h, o, l) = (
+            self.num_features,
+            self.emsize,
+            self.nhid,
+            self.n_out,
+            self.nlayers,
+        );
+        let count = (|| {
+            let enc = e.checked_mul(f.checked_add(3)?)?;
+            let layer = e
+                .checked_mul(
+                    e.checked_mul(4)?
+                        .checked_add(4)?
+                        .checked_add(h.checked_mul(2)?)?,
+                )?
+                .checked_add(h)?
+                .checked_add(e.checked_mul(5)?)?;
+            let dec = h
+                .checked_mul(e.checked_add(1)?.checked_add(o)?)?
+                .checked_add(o)?;
+            enc.checked_add(layer.checked_mul(l)?)?.checked_add(dec)
+        })();
+        if !matches!(count, Some(c) if c <= (isize::MAX as usize) / 8) {
+            return Err(ModelError::InvalidConfig {
+                field: "sizes",
+                reason: "the parameter count overflows".into(),
+            });
+        }
         if self.emsize % self.nhead != 0 {
             return Err(ModelError::InvalidConfig {
                 field: "nhead",

@@ -352,6 +352,11 @@ fn bad_inputs_are_errors_not_panics() {
         ),
         "{e:?}"
     );
+    let e = PfnModel::new(PfnConfig::new(1, usize::MAX / 2, 1, 1, 1, 1), 0).unwrap_err();
+    assert!(
+        matches!(e, ModelError::InvalidConfig { field: "sizes", .. }),
+        "{e:?}"
+    );
 }
 
 #[test]

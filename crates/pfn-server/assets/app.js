@@ -8,6 +8,10 @@
 
 const GRID_POINTS = 200;
 const HEATMAP_ROWS = 120;
+// While a point is dragged the page asks for a coarser answer (cheaper for large networks) and
+// asks for the full one when the point is dropped.
+const PREVIEW_GRID_POINTS = 60;
+const PREVIEW_HEATMAP_ROWS = 40;
 const HIT_RADIUS = 9; // CSS pixels
 const MARGIN = { left: 58, right: 18, top: 14, bottom: 42 };
 
@@ -563,13 +567,15 @@ function setStatus(text, s) {
 }
 
 function requestBody() {
+  const preview = state.drag !== null;
+  const rows = preview ? PREVIEW_HEATMAP_ROWS : HEATMAP_ROWS;
   return {
     model: state.model.name,
     x: state.points.map((p) => p.x),
     y: state.points.map((p) => p.y),
-    grid: { min: state.view.x0, max: state.view.x1, n: GRID_POINTS },
+    grid: { min: state.view.x0, max: state.view.x1, n: preview ? PREVIEW_GRID_POINTS : GRID_POINTS },
     levels: selectedLevels(),
-    heatmap: { y_min: state.view.y0, y_max: state.view.y1, n: $('show-heatmap').checked ? HEATMAP_ROWS : 0 },
+    heatmap: { y_min: state.view.y0, y_max: state.view.y1, n: $('show-heatmap').checked ? rows : 0 },
     gp: $('show-gp').checked,
   };
 }

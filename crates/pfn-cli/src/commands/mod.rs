@@ -2,6 +2,7 @@
 
 pub mod eval;
 pub mod predict;
+pub mod reproduce;
 pub mod sample_prior;
 #[cfg(feature = "server")]
 pub mod serve;
