@@ -45,7 +45,14 @@ impl Drop for Server {
 
 fn start_server(models: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pfn"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--threads", "2", "--models"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--threads",
+            "2",
+            "--models",
+        ])
         .arg(models)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -108,7 +115,10 @@ impl Geometry {
              const a = JSON.parse(c.dataset.plotArea); a.canvasLeft = r.left; a.canvasTop = r.top; return a;",
             json!([]),
         );
-        let f = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("plotArea.{k} missing in {v}"));
+        let f = |k: &str| {
+            v[k].as_f64()
+                .unwrap_or_else(|| panic!("plotArea.{k} missing in {v}"))
+        };
         Geometry {
             canvas_left: f("canvasLeft"),
             canvas_top: f("canvasTop"),
@@ -124,14 +134,15 @@ impl Geometry {
     }
 
     /// Viewport pixel (rounded) of a data point.
-    fn to_viewport(&self, x: f64, y: f64) -> (i64, i64) {
+    fn to_viewport(self, x: f64, y: f64) -> (i64, i64) {
         let px = self.canvas_left + self.left + (x - self.x0) / (self.x1 - self.x0) * self.width;
-        let py = self.canvas_top + self.top + (1.0 - (y - self.y0) / (self.y1 - self.y0)) * self.height;
+        let py =
+            self.canvas_top + self.top + (1.0 - (y - self.y0) / (self.y1 - self.y0)) * self.height;
         (px.round() as i64, py.round() as i64)
     }
 
     /// Data point under a viewport pixel (the page's own mapping).
-    fn to_data(&self, vx: i64, vy: i64) -> (f64, f64) {
+    fn to_data(self, vx: i64, vy: i64) -> (f64, f64) {
         let px = vx as f64 - self.canvas_left - self.left;
         let py = vy as f64 - self.canvas_top - self.top;
         (
@@ -141,13 +152,19 @@ impl Geometry {
     }
 
     /// Data units of one pixel in x and y.
-    fn pixel(&self) -> (f64, f64) {
-        ((self.x1 - self.x0) / self.width, (self.y1 - self.y0) / self.height)
+    fn pixel(self) -> (f64, f64) {
+        (
+            (self.x1 - self.x0) / self.width,
+            (self.y1 - self.y0) / self.height,
+        )
     }
 }
 
 fn points(s: &Session) -> Vec<(f64, f64)> {
-    let v = s.execute("return JSON.parse(document.getElementById('plot').dataset.points);", json!([]));
+    let v = s.execute(
+        "return JSON.parse(document.getElementById('plot').dataset.points);",
+        json!([]),
+    );
     v.as_array()
         .expect("points")
         .iter()
@@ -172,7 +189,12 @@ fn wait_settled(s: &Session, n: usize) {
 }
 
 fn click(s: &Session, at: (i64, i64), which: u8) {
-    s.mouse(vec![move_to(at.0, at.1, 0), button(true, which), pause(30), button(false, which)]);
+    s.mouse(vec![
+        move_to(at.0, at.1, 0),
+        button(true, which),
+        pause(30),
+        button(false, which),
+    ]);
 }
 
 fn assert_close(got: (f64, f64), want: (f64, f64), tol: (f64, f64), what: &str) {
@@ -225,7 +247,12 @@ fn the_demo_page_plots_what_the_api_answers() {
         click(&s, at, 0);
         wait_settled(&s, k + 1);
         let p = points(&s);
-        assert_close(p[k], g.to_data(at.0, at.1), tol, &format!("point {k} after a click"));
+        assert_close(
+            p[k],
+            g.to_data(at.0, at.1),
+            tol,
+            &format!("point {k} after a click"),
+        );
     }
 
     // Drag the second point to a new place.
@@ -241,7 +268,12 @@ fn the_demo_page_plots_what_the_api_answers() {
     wait_settled(&s, 3);
     let p = points(&s);
     assert_close(p[1], g.to_data(to.0, to.1), tol, "the dragged point");
-    assert_close(p[0], g.to_data(g.to_viewport(0.15, 0.6).0, g.to_viewport(0.15, 0.6).1), tol, "an undragged point");
+    assert_close(
+        p[0],
+        g.to_data(g.to_viewport(0.15, 0.6).0, g.to_viewport(0.15, 0.6).1),
+        tol,
+        "an undragged point",
+    );
 
     // Add a fourth point, then remove it with a right-click.
     let extra = g.to_viewport(0.3, -1.8);
@@ -251,7 +283,8 @@ fn the_demo_page_plots_what_the_api_answers() {
     wait_settled(&s, 3);
     let p = points(&s);
     assert!(
-        p.iter().all(|&(x, y)| (x - 0.3).abs() > 3.0 * ux || (y + 1.8).abs() > 3.0 * uy),
+        p.iter()
+            .all(|&(x, y)| (x - 0.3).abs() > 3.0 * ux || (y + 1.8).abs() > 3.0 * uy),
         "the right-clicked point is still there: {p:?}"
     );
 
@@ -265,7 +298,10 @@ fn the_demo_page_plots_what_the_api_answers() {
         json!([]),
     );
     assert!(
-        flagged["warnings"].as_str().unwrap().contains("outside the trained range [0, 1]"),
+        flagged["warnings"]
+            .as_str()
+            .unwrap()
+            .contains("outside the trained range [0, 1]"),
         "no out-of-range warning on the page: {flagged}"
     );
     assert_eq!(flagged["outRows"], 1, "{flagged}");
@@ -303,7 +339,10 @@ fn the_demo_page_plots_what_the_api_answers() {
     // The canvas draws the mean line at (x_j, mean_j): zoom the view to mean_j ± 0.15 (about
     // 1600 px per unit, so a line off by 0.01 would be 16 px away), hide the heat map and the
     // bands, and look for the line's blue at that pixel and not 12 px above or below it.
-    let seq = s.execute("return document.getElementById('plot').dataset.renderSeq;", json!([]));
+    let seq = s.execute(
+        "return document.getElementById('plot').dataset.renderSeq;",
+        json!([]),
+    );
     s.execute(
         "for (const id of ['show-heatmap', 'show-intervals']) document.getElementById(id).click(); \
          const y0 = document.getElementById('y0'); const y1 = document.getElementById('y1'); \
@@ -318,12 +357,19 @@ fn the_demo_page_plots_what_the_api_answers() {
     );
     wait_settled(&s, 4);
     let zoomed = Geometry::read(&s);
-    assert!((zoomed.y1 - zoomed.y0 - 0.3).abs() < 1e-9, "the view did not zoom: {zoomed:?}");
+    assert!(
+        (zoomed.y1 - zoomed.y0 - 0.3).abs() < 1e-9,
+        "the view did not zoom: {zoomed:?}"
+    );
     let zoomed_mean = s.execute(
         "return Number(document.querySelector(`#readout tbody tr[data-i=\"${arguments[0]}\"]`).dataset.mean);",
         json!([j]),
     );
-    assert_eq!(zoomed_mean.as_f64(), Some(page_mean), "zooming in y changed the numbers");
+    assert_eq!(
+        zoomed_mean.as_f64(),
+        Some(page_mean),
+        "zooming in y changed the numbers"
+    );
     let (vx, vy) = zoomed.to_viewport(page_x, page_mean);
     let blue_distance = |dy: i64| -> f64 {
         s.execute(
@@ -344,7 +390,10 @@ fn the_demo_page_plots_what_the_api_answers() {
     );
     for dy in [-12, 12] {
         let off = blue_distance(dy);
-        assert!(off > 150.0, "PFN-mean blue {dy} px off the mean (L1 colour distance {off})");
+        assert!(
+            off > 150.0,
+            "PFN-mean blue {dy} px off the mean (L1 colour distance {off})"
+        );
     }
 
     // The same request through the API gives the same numbers.
@@ -378,8 +427,14 @@ fn the_demo_page_plots_what_the_api_answers() {
     let api_gp = floats(&api["gp"]["mean"])[j];
     assert_eq!(page_x, api_x, "grid point {j}");
     let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + b.abs());
-    assert!(same(page_mean, api_mean), "PFN mean at x = {page_x}: page {page_mean}, API {api_mean}");
-    assert!(same(page_gp, api_gp), "GP mean at x = {page_x}: page {page_gp}, API {api_gp}");
+    assert!(
+        same(page_mean, api_mean),
+        "PFN mean at x = {page_x}: page {page_mean}, API {api_mean}"
+    );
+    assert!(
+        same(page_gp, api_gp),
+        "GP mean at x = {page_x}: page {page_gp}, API {api_gp}"
+    );
     assert_eq!(api["out_of_range"]["context_x"], json!([3]));
 
     // Nothing was loaded from anywhere but the server.
@@ -405,7 +460,10 @@ fn the_demo_page_plots_what_the_api_answers() {
         WAIT,
     );
     let png = s.screenshot();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot is not a PNG");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "the screenshot is not a PNG"
+    );
     let shot = work.join("pfn-serve.png");
     std::fs::write(&shot, &png).unwrap();
     eprintln!("screenshot: {}", shot.display());

@@ -28,7 +28,10 @@ fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
 /// Finds Chromium and ChromeDriver or panics with instructions (the test must not pass silently
 /// without a browser).
 pub fn locate_browser() -> (PathBuf, PathBuf) {
-    let chromium = find_program("PFN_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]);
+    let chromium = find_program(
+        "PFN_CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+    );
     let driver = find_program("PFN_CHROMEDRIVER", &["chromedriver"]);
     match (chromium, driver) {
         (Some(c), Some(d)) => (c, d),
@@ -89,7 +92,10 @@ impl Driver {
                     return d;
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready within 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready within 20 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -109,7 +115,13 @@ pub struct Session {
 
 impl Session {
     /// Opens headless Chromium (`binary`) with a fresh profile in `profile_dir`.
-    pub fn new(driver: &Driver, binary: &Path, profile_dir: &Path, width: u32, height: u32) -> Session {
+    pub fn new(
+        driver: &Driver,
+        binary: &Path,
+        profile_dir: &Path,
+        width: u32,
+        height: u32,
+    ) -> Session {
         let caps = json!({
             "capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
@@ -147,7 +159,11 @@ impl Session {
 
     /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
     pub fn execute(&self, script: &str, args: Value) -> Value {
-        self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": args })))
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
     }
 
     /// Polls `script` until it returns `true`, or panics after `timeout` with what `describe`
@@ -182,7 +198,9 @@ impl Session {
     /// A PNG screenshot of the viewport.
     pub fn screenshot(&self) -> Vec<u8> {
         let v = self.cmd("GET", "/screenshot", None);
-        let b64 = v.as_str().unwrap_or_else(|| panic!("no screenshot data: {v}"));
+        let b64 = v
+            .as_str()
+            .unwrap_or_else(|| panic!("no screenshot data: {v}"));
         base64::engine::general_purpose::STANDARD
             .decode(b64)
             .expect("screenshot is base64")
@@ -233,7 +251,10 @@ fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Value {
     let v: Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("WebDriver {method} {path}: not JSON ({e}): {text}"));
     if status >= 400 {
-        panic!("WebDriver {method} {path} answered {status}: {}", v["value"]);
+        panic!(
+            "WebDriver {method} {path} answered {status}: {}",
+            v["value"]
+        );
     }
     v["value"].clone()
 }

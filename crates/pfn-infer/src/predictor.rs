@@ -462,9 +462,9 @@ impl<'p> Context<'p> {
         let mut out = Vec::with_capacity(m * width);
         let chunk = p.query_batch * f;
         for q in self.query.chunks(chunk.max(1)) {
-            let logits = p
-                .model
-                .forward_queries(&p.engine, &mut self.ws, &self.cache, q, q.len() / f)?;
+            let logits =
+                p.model
+                    .forward_queries(&p.engine, &mut self.ws, &self.cache, q, q.len() / f)?;
             out.extend_from_slice(logits);
         }
         Ok(out)

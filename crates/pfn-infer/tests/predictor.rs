@@ -131,9 +131,7 @@ fn cached_context_answers_match_the_uncached_forward() {
     let d = max_diff(&chunked, &uncached);
     assert!(d < 1e-4, "chunked vs uncached: max |difference| {d}");
     // An empty context (prior predictive) as well.
-    let empty = p
-        .forward_normalised(&mut ws, &[], &[], &f32s(&q))
-        .unwrap();
+    let empty = p.forward_normalised(&mut ws, &[], &[], &f32s(&q)).unwrap();
     let d = max_diff(&p.context(&[], &[]).unwrap().logits(&q).unwrap(), &empty);
     assert!(d < 1e-4, "empty context: max |difference| {d}");
     // Repeated calls on one context are deterministic.

@@ -25,7 +25,10 @@ fn border_mapping_matches_the_predictors_own_inverse_transform() {
         let t = t.as_regression().unwrap();
         let o = ours.prediction(j).unwrap();
         let close = |a: f64, b: f64, what: &str| {
-            assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()), "query {j} {what}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                "query {j} {what}: {a} vs {b}"
+            );
         };
         close(o.mean(), t.mean(), "mean");
         close(o.std_dev(), t.std(), "std");
@@ -38,7 +41,11 @@ fn border_mapping_matches_the_predictors_own_inverse_transform() {
         let (tlo, thi) = t.interval(0.5).unwrap();
         close(lo, tlo, "50 % lower");
         close(hi, thi, "50 % upper");
-        assert!(o.mean() > 5.0 && o.mean() < 20.0, "mean {} is not in the data's units", o.mean());
+        assert!(
+            o.mean() > 5.0 && o.mean() < 20.0,
+            "mean {} is not in the data's units",
+            o.mean()
+        );
     }
 }
 
@@ -52,5 +59,8 @@ fn a_context_normalised_model_needs_a_context_point() {
         matches!(err, pfn_server::PosteriorError::InvalidInput(_)),
         "{err}"
     );
-    assert!(err.to_string().contains("at least one context point"), "{err}");
+    assert!(
+        err.to_string().contains("at least one context point"),
+        "{err}"
+    );
 }
