@@ -11,8 +11,10 @@
 //!
 //! The kernel boundary is this set of free functions over `&[f32]` / `&mut [f32]` plus the matrix
 //! views; model code touches its buffers only through them (and plain copies), so another backend can
-//! provide the same functions without changes to the model. Kernels are deterministic: their results
-//! do not depend on the number of threads or on the instruction set that the CPU offers.
+//! provide the same functions without changes to the model. The element-wise kernels and reductions
+//! are deterministic: their results do not depend on the number of threads or on the instruction set
+//! that the CPU offers. Matrix products go through `gemm`, whose microkernels (and so the rounding)
+//! depend on the CPU.
 //!
 //! Kernels check the consistency of the lengths they are given and panic when they disagree: they are
 //! internal building blocks whose callers validate user input first.

@@ -430,8 +430,11 @@ pub fn plot(r: &mut GpHyperResult, dir: &Path) -> Result<Vec<PathBuf>, Experimen
     let xs: Vec<f64> = r.sizes.iter().map(|&n| n as f64).collect();
     let mut nll = Figure::new(
         &format!(
-            "GP hyper-prior '{}' ({} features): NLL of {} test points (95% CI over {} datasets)",
-            r.prior, r.num_features, r.test_points, r.run.datasets
+            "'{}', {} feature{}: NLL (95% CI, {} datasets)",
+            r.prior,
+            r.num_features,
+            if r.num_features == 1 { "" } else { "s" },
+            r.run.datasets
         ),
         "context size n",
         "mean NLL per test point (nats)",
@@ -447,7 +450,7 @@ pub fn plot(r: &mut GpHyperResult, dir: &Path) -> Result<Vec<PathBuf>, Experimen
         cut = c;
     }
     if cut {
-        nll.title.push_str(" [y axis cut]");
+        nll.title.push_str(" [clipped]");
     }
     let mut time = Figure::new(
         "Wall time per dataset (median over datasets, one thread)",
@@ -473,6 +476,23 @@ pub fn plot(r: &mut GpHyperResult, dir: &Path) -> Result<Vec<PathBuf>, Experimen
             color: color(i),
             radius: 3,
         });
+    }
+    // Head room above the curves for the legend (drawn in the upper right).
+    let logs: Vec<f64> = r
+        .methods
+        .iter()
+        .flat_map(|m| m.seconds.iter().map(|s| s.median))
+        .filter(|v| *v > 0.0)
+        .map(f64::log10)
+        .collect();
+    let (lo, hi) = logs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if lo.is_finite() && hi.is_finite() {
+        let span = (hi - lo).max(0.5);
+        time.y_range = Some((lo - 0.05 * span, hi + 0.45 * span));
     }
     let mut files = Vec::new();
     for (fig, name) in [(&nll, "gp-hyper-nll.png"), (&time, "gp-hyper-time.png")] {

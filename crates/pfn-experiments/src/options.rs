@@ -56,8 +56,8 @@ impl Experiment {
     pub fn quick_datasets(self) -> usize {
         match self {
             Experiment::GpFit => 100,
-            Experiment::GpHyper => 4,
-            Experiment::Bnn => 3,
+            Experiment::GpHyper => 8,
+            Experiment::Bnn => 4,
         }
     }
 }
@@ -412,7 +412,7 @@ mod tests {
         assert_eq!(o.num_datasets(), 100);
         assert_eq!(o.gp_hyper_sizes(), (1..=30).collect::<Vec<_>>());
         o.quick = true;
-        assert_eq!(o.num_datasets(), 4);
+        assert_eq!(o.num_datasets(), 8);
         assert_eq!(o.gp_hyper_sizes(), GP_HYPER_QUICK_SIZES.to_vec());
         o.datasets = Some(7);
         assert_eq!(o.num_datasets(), 7);

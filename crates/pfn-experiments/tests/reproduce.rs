@@ -100,7 +100,7 @@ fn gp_hyper_quick_without_a_model_reports_the_baselines() {
     assert!(md.contains(NO_MODEL), "{md}");
     assert!(md.contains(&empty_models.display().to_string()));
     assert!(md.contains("`pfn reproduce gp-hyper --out"));
-    assert!(md.contains("seed: 0; 4 datasets"));
+    assert!(md.contains("seed: 0; 8 datasets"));
     let names = [
         "exact GP (true hyperparameters)",
         "ML-II (MAP, 1 start)",
@@ -118,14 +118,14 @@ fn gp_hyper_quick_without_a_model_reports_the_baselines() {
         // In the NLL table header and in the per-method table.
         assert!(md.matches(name).count() >= 2, "{name} missing from\n{md}");
     }
-    // One table row per context size, every cell from 4 datasets.
+    // One table row per context size, every cell from 8 datasets.
     assert_eq!(r.sizes, vec![1, 2, 3, 5, 10, 20, 30]);
     for &n in &r.sizes {
         assert!(md.contains(&format!("\n| {n} | ")), "row {n} missing");
     }
     for m in &r.methods {
         assert_eq!(m.nll.len(), 7);
-        assert!(m.nll.iter().all(|s| s.count == 4 && s.mean.is_finite()));
+        assert!(m.nll.iter().all(|s| s.count == 8 && s.mean.is_finite()));
         assert!(m.seconds.iter().all(|s| s.median > 0.0));
     }
     // The oracle's gap to itself is exactly zero; with 30 points it predicts better than with 1.
@@ -183,7 +183,7 @@ fn bnn_quick_without_a_model_reports_svi_and_nuts() {
         assert_eq!(sec.nuts.len(), 3);
         assert!(sec.pfn.is_empty() && sec.speed_ups.is_empty());
         for p in sec.svi.iter().chain(&sec.nuts) {
-            assert_eq!(p.bce.count, 3);
+            assert_eq!(p.bce.count, 4);
             assert!(p.bce.mean.is_finite() && p.bce.mean > 0.0);
             assert!(p.seconds.median > 0.0);
             let row = format!("| {} | {} | ", p.method, p.budget.unwrap());

@@ -129,7 +129,7 @@ fn check_finite(field: &str, v: &[f64]) -> Result<(), ApiError> {
 pub fn parse_request(body: &[u8]) -> Result<PredictRequest, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         let text = String::from_utf8_lossy(body);
-        let hint = if ["NaN", "Infinity", "inf"].iter().any(|t| text.contains(t)) {
+        let hint = if ["NaN", "Infinity"].iter().any(|t| text.contains(t)) {
             " (JSON has no NaN or Infinity: every number must be finite)"
         } else {
             ""

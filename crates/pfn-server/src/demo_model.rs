@@ -2,10 +2,10 @@
 //! trained with the paper's objective (negative log density of a full-support bar distribution
 //! with equal-prior-mass borders) on datasets from a named prior.
 //!
-//! This is a demonstration model, not a paper-quality one: a few hundred steps of a ~20k
-//! parameter network. Its posterior follows the GP's roughly, not closely. Every random stream is
-//! seeded from [`DemoModelSpec::seed`], so the same spec gives the same weights on the same
-//! machine.
+//! This is a demonstration model, not a paper-quality one: a few hundred to a few thousand steps
+//! of a network of about 90k parameters. Its posterior follows the GP's roughly, not closely.
+//! Every random stream is seeded from [`DemoModelSpec::seed`], so the same spec gives the same
+//! weights on the same machine.
 
 use std::path::Path;
 use std::time::Instant;
@@ -237,4 +237,72 @@ pub fn save_demo_model(
     let refs: Vec<TensorRef<'_>> = artifact.tensors.iter().map(|t| t.as_ref()).collect();
     save_model(path, &artifact.metadata, &refs)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(steps: u64, seed: u64) -> DemoModelSpec {
+        DemoModelSpec {
+            seq_len: 12,
+            emsize: 16,
+            nlayers: 1,
+            nhead: 2,
+            nhid: 32,
+            buckets: 20,
+            batch_size: 8,
+            threads: 2,
+            ..DemoModelSpec::gp_1d(steps, seed)
+        }
+    }
+
+    #[test]
+    fn the_same_spec_gives_the_same_weights_and_training_changes_them() {
+        let a = train_demo_model(&small(20, 3)).unwrap();
+        let b = train_demo_model(&small(20, 3)).unwrap();
+        assert_eq!(a.tensors, b.tensors);
+        let c = train_demo_model(&small(21, 3)).unwrap();
+        assert_ne!(a.tensors, c.tensors);
+        assert_eq!(a.metadata.prior, "gp-1d");
+        assert_eq!(a.metadata.config.prior.max_context(), 11);
+        assert!(a.metadata.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_specs_are_refused() {
+        let unknown = DemoModelSpec {
+            prior: "no-such-prior".into(),
+            ..small(1, 0)
+        };
+        assert!(matches!(
+            train_demo_model(&unknown),
+            Err(DemoModelError::Spec(_))
+        ));
+        assert!(matches!(
+            train_demo_model(&small(0, 0)),
+            Err(DemoModelError::Spec(_))
+        ));
+        let heads = DemoModelSpec {
+            nhead: 3,
+            ..small(1, 0)
+        };
+        assert!(matches!(
+            train_demo_model(&heads),
+            Err(DemoModelError::Spec(_))
+        ));
+    }
+
+    #[test]
+    fn a_saved_demo_model_loads_back() {
+        let a = train_demo_model(&small(2, 1)).unwrap();
+        let dir = std::env::temp_dir().join(format!("pfn-server-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.safetensors");
+        save_demo_model(&a, &path).unwrap();
+        let back = pfn_train::load_model(&path).unwrap();
+        assert_eq!(back.tensors, a.tensors);
+        assert_eq!(back.metadata, a.metadata);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -52,6 +52,8 @@ pub struct ServeConfig {
     pub models_dir: PathBuf,
     /// Also serve a tiny gp-1d model trained at start-up (a few seconds).
     pub demo: bool,
+    /// Optimizer steps of that demo model.
+    pub demo_steps: u64,
     /// Threads of the compute engine (0: all cores).
     pub threads: usize,
 }
@@ -62,6 +64,7 @@ impl Default for ServeConfig {
             addr: "127.0.0.1:8080".into(),
             models_dir: PathBuf::from("models"),
             demo: false,
+            demo_steps: 1000,
             threads: 0,
         }
     }
@@ -91,7 +94,7 @@ pub fn load_catalog(config: &ServeConfig) -> Result<ModelCatalog, ServeError> {
     if config.demo {
         let spec = demo_model::DemoModelSpec {
             threads: config.threads,
-            ..demo_model::DemoModelSpec::gp_1d(600, 0)
+            ..demo_model::DemoModelSpec::gp_1d(config.demo_steps, 0)
         };
         eprintln!(
             "pfn serve: training the demo model '{DEMO_MODEL_NAME}' ({} steps)...",

@@ -43,7 +43,7 @@ pub struct Args {
     /// Seed of the held-out datasets and of every sampler.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Number of datasets (default: gp-fit 1000, gp-hyper 100, bnn 100; with --quick 100, 4, 3).
+    /// Number of datasets (default: gp-fit 1000, gp-hyper 100, bnn 100; with --quick 100, 8, 4).
     #[arg(long)]
     pub datasets: Option<usize>,
     /// PFN model artifact; repeat for several (e.g. training budgets). Default: the matching
