@@ -74,6 +74,16 @@ pub fn robust_y_range(curves: &[&[Summary]], headroom: f64) -> Option<((f64, f64
     Some(((bottom - pad, top + pad), hi > top || lo < bottom))
 }
 
+/// Removes markers outside `y_range` (lines are clipped at the frame by the plotting crate, but
+/// markers would be drawn on the frame, looking like values at its edge).
+pub fn drop_markers_outside(fig: &mut Figure, y_range: (f64, f64)) {
+    for s in &mut fig.series {
+        if let Series::Points { points, .. } = s {
+            points.retain(|&(_, y)| y >= y_range.0 && y <= y_range.1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::datasets::{dataset_seed, Dataset, HeldOut};
 use crate::error::ExperimentError;
-use crate::figures::{add_curve, color, robust_y_range};
+use crate::figures::{add_curve, color, drop_markers_outside, robust_y_range};
 use crate::models::{select_models, LoadedModel, ModelInfo};
 use crate::options::ExperimentOptions;
 use crate::progress::{Progress, ProgressMode};
@@ -447,7 +447,32 @@ pub fn plot(r: &mut GpHyperResult, dir: &Path) -> Result<Vec<PathBuf>, Experimen
     let mut cut = false;
     if let Some((range, c)) = robust_y_range(&curves, 3.0) {
         nll.y_range = Some(range);
+        drop_markers_outside(&mut nll, range);
         cut = c;
+    }
+    // Medians of the paired gap: robust to the few fits that fail badly (short NUTS chains).
+    let mut gap = Figure::new(
+        "Gap to the oracle: median over datasets",
+        "context size n",
+        "median NLL − oracle NLL (nats)",
+    );
+    for (i, m) in r.methods.iter().enumerate() {
+        if m.kind == MethodKind::Oracle {
+            continue;
+        }
+        let points: Vec<(f64, f64)> = xs.iter().zip(&m.gap).map(|(&x, g)| (x, g.median)).collect();
+        gap.series.push(pfn_plot::Series::Line {
+            label: m.name.clone(),
+            points: points.clone(),
+            color: color(i),
+            dashed: false,
+        });
+        gap.series.push(pfn_plot::Series::Points {
+            label: String::new(),
+            points,
+            color: color(i),
+            radius: 3,
+        });
     }
     if cut {
         nll.title.push_str(" [clipped]");
@@ -495,7 +520,11 @@ pub fn plot(r: &mut GpHyperResult, dir: &Path) -> Result<Vec<PathBuf>, Experimen
         time.y_range = Some((lo - 0.05 * span, hi + 0.45 * span));
     }
     let mut files = Vec::new();
-    for (fig, name) in [(&nll, "gp-hyper-nll.png"), (&time, "gp-hyper-time.png")] {
+    for (fig, name) in [
+        (&nll, "gp-hyper-nll.png"),
+        (&gap, "gp-hyper-gap-median.png"),
+        (&time, "gp-hyper-time.png"),
+    ] {
         files.push(save_figure(fig, dir, name)?);
         r.plots.push(name.to_string());
     }
@@ -588,6 +617,10 @@ pub fn markdown(r: &GpHyperResult) -> String {
         ]);
     }
     s.push_str(&t.render());
+    let _ = writeln!(
+        s,
+        "\nA few fits that fail badly (e.g. short NUTS chains that have not converged) can dominate a mean; the median gap is robust to them (see also `gp-hyper-gap-median.png`)."
+    );
     let _ = writeln!(s, "\n## Speed-up of the PFN\n");
     if r.speed_ups.is_empty() {
         let _ = writeln!(s, "{NO_MODEL}: no speed-up to report.");

@@ -139,7 +139,11 @@ fn gp_hyper_quick_without_a_model_reports_the_baselines() {
     );
     assert!(r.methods[2].divergences.is_some() && r.methods[1].divergences.is_none());
     assert!(r.speed_ups.is_empty());
-    for p in ["gp-hyper-nll.png", "gp-hyper-time.png"] {
+    for p in [
+        "gp-hyper-nll.png",
+        "gp-hyper-gap-median.png",
+        "gp-hyper-time.png",
+    ] {
         assert!(is_png(&out.join(p)), "{p}");
         assert!(md.contains(&format!("![{p}]({p})")));
     }
