@@ -531,7 +531,7 @@ pub fn markdown(r: &BnnResult) -> String {
     }
     let _ = writeln!(
         s,
-        "\nBCE = mean binary cross-entropy over the 200 test points, PyTorch's log clamp; ± is the 95% confidence interval of the mean over datasets. Baselines are scored with the averaged class-1 probability (the posterior predictive: curves and speed-ups) and with the paper's rule (fraction of samples whose drawn label is 1, noisy and capped at 100 nats per point). Times are per dataset (median), one thread, including fitting/sampling and predicting; in the paper the PFN and SVI ran on a V100 and NUTS on a CPU.\n"
+        "\nBCE = mean binary cross-entropy over the 200 test points, PyTorch's log clamp; ± is the 95% confidence interval of the mean over datasets. Baselines are scored with the averaged class-1 probability (the posterior predictive: curves and speed-ups) and with the paper's rule (fraction of samples whose drawn label is 1, noisy and capped at 100 nats per point). Times are per dataset (median), one thread, including fitting/sampling and predicting (the PFN: context normalisation and one forward pass per dataset, no batching across datasets); in the paper the PFN and SVI ran on a V100 and NUTS on a CPU.\n"
     );
     for sec in &r.sections {
         let _ = writeln!(

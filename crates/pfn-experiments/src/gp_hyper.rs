@@ -574,7 +574,7 @@ pub fn markdown(r: &GpHyperResult) -> String {
     }
     let _ = writeln!(
         s,
-        "\nEvery method sees the same datasets on the same machine, one thread, one dataset at a time. NLL = mean −log p(y) over the {} test points of a dataset; ± is the 95% confidence interval of the mean over datasets. The exact GP with the true hyperparameters is the oracle (a lower bound on average, not reachable without the hyperparameters). Wall time covers fitting and predicting. In the paper the PFN ran on a GPU and NUTS on a CPU.\n",
+        "\nEvery method sees the same datasets on the same machine, one thread, one dataset at a time (the PFN too: one forward pass per dataset, no batching across datasets). NLL = mean −log p(y) over the {} test points of a dataset; ± is the 95% confidence interval of the mean over datasets. The exact GP with the true hyperparameters is the oracle (a lower bound on average, not reachable without the hyperparameters). Wall time covers fitting and predicting. In the paper the PFN ran on a GPU and NUTS on a CPU.\n",
         r.test_points
     );
     let _ = writeln!(s, "## NLL per context size\n");

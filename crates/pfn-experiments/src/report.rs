@@ -111,8 +111,14 @@ pub fn fmt_ratio(r: f64) -> String {
         format!("{r:.0}×")
     } else if r >= 10.0 {
         format!("{r:.1}×")
-    } else {
+    } else if r >= 0.1 {
         format!("{r:.2}×")
+    } else if r > 0.0 {
+        // Two significant digits.
+        let digits = (-r.log10()).ceil() as usize + 1;
+        format!("{r:.digits$}×")
+    } else {
+        format!("{r}×")
     }
 }
 
@@ -249,6 +255,9 @@ mod tests {
         assert_eq!(fmt_secs(3.0), "3.00 s");
         assert_eq!(fmt_ratio(1234.4), "1234×");
         assert_eq!(fmt_ratio(12.34), "12.3×");
+        assert_eq!(fmt_ratio(0.5), "0.50×");
+        assert_eq!(fmt_ratio(0.0026), "0.0026×");
+        assert_eq!(fmt_ratio(0.013), "0.013×");
         assert_eq!(fmt_num(f64::NAN), "–");
         let s = Summary::of(&[1.0, 2.0]);
         assert!(fmt_ci(&s).starts_with("1.500 ± "));
