@@ -7,6 +7,7 @@
 //! Run: `cargo run --release -p pfn-model --example train_step -- --threads 2`
 //! Options: --threads N --steps N --emsize E --nlayers L --nhead H --nhid N --buckets K --batch B
 //! --seq-len T --context N --features F --infer-context N --infer-queries M --no-self-attention
+//! (`--steps 0` measures inference only).
 
 use std::time::Instant;
 
@@ -160,20 +161,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(loss / (b * m) as f64)
     };
-    for _ in 0..3 {
+    // `--steps 0` skips the training measurement.
+    let warmup = if a.steps == 0 { 0 } else { 3 };
+    for _ in 0..warmup {
         step(false, &mut rng)?;
     }
     let mut runs = Vec::new();
-    let mut last_loss = 0.0;
-    for _ in 0..5 {
+    let mut last_loss = f64::NAN;
+    for _ in 0..if a.steps == 0 { 0 } else { 5 } {
         let s = Instant::now();
         for _ in 0..a.steps {
             last_loss = step(true, &mut rng)?;
         }
         runs.push(a.steps as f64 / s.elapsed().as_secs_f64());
     }
-    let total_steps = (5 * a.steps) as f64;
-    let steps_per_s = median(runs);
+    let total_steps = (5 * a.steps).max(1) as f64;
+    let steps_per_s = if runs.is_empty() {
+        f64::NAN
+    } else {
+        median(runs)
+    };
     let train_bytes = ws.allocated_bytes();
 
     // Inference: one dataset, context + queries.
