@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::error::ExperimentError;
-use crate::figures::color;
+use crate::figures::{clip_to_y_range, color};
 use crate::models::{select_models, LoadedModel, ModelInfo};
 use crate::options::ExperimentOptions;
 use crate::progress::{Progress, ProgressMode};
@@ -491,7 +491,10 @@ pub fn plot(r: &mut BnnResult, dir: &Path) -> Result<Vec<PathBuf>, ExperimentErr
                 .fold(f64::NEG_INFINITY, f64::max);
             if y_lo.is_finite() && y_hi.is_finite() {
                 let pad = 0.08 * (y_hi - y_lo).max(0.05);
-                fig.y_range = Some((y_lo - pad, y_hi + pad));
+                let range = (y_lo - pad, y_hi + pad);
+                fig.y_range = Some(range);
+                // The paper-rule curves can run far above the others at small budgets.
+                clip_to_y_range(&mut fig, range);
             }
         }
         let name = format!("bnn-{}.png", sec.label);

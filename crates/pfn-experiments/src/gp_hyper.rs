@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::datasets::{dataset_seed, Dataset, HeldOut};
 use crate::error::ExperimentError;
-use crate::figures::{add_curve, color, drop_markers_outside, robust_y_range};
+use crate::figures::{add_curve, clip_to_y_range, color, robust_y_range};
 use crate::models::{select_models, LoadedModel, ModelInfo};
 use crate::options::ExperimentOptions;
 use crate::progress::{Progress, ProgressMode};
@@ -447,7 +447,7 @@ pub fn plot(r: &mut GpHyperResult, dir: &Path) -> Result<Vec<PathBuf>, Experimen
     let mut cut = false;
     if let Some((range, c)) = robust_y_range(&curves, 3.0) {
         nll.y_range = Some(range);
-        drop_markers_outside(&mut nll, range);
+        clip_to_y_range(&mut nll, range);
         cut = c;
     }
     // Medians of the paired gap: robust to the few fits that fail badly (short NUTS chains).
