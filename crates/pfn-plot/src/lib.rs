@@ -31,6 +31,9 @@ pub enum PlotError {
 /// An RGB colour.
 pub type Rgb = (u8, u8, u8);
 
+/// A closed interval `(low, high)` on one axis.
+type Range = (f64, f64);
+
 /// A palette of distinguishable colours (Tableau 10).
 pub const PALETTE: [Rgb; 8] = [
     (31, 119, 180),
@@ -150,7 +153,7 @@ impl Figure {
         self
     }
 
-    fn data_ranges(&self) -> Result<((f64, f64), (f64, f64)), PlotError> {
+    fn data_ranges(&self) -> Result<(Range, Range), PlotError> {
         let mut xs = (f64::INFINITY, f64::NEG_INFINITY);
         let mut ys = (f64::INFINITY, f64::NEG_INFINITY);
         let mut add = |x: f64, y: f64| {
