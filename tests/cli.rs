@@ -372,3 +372,49 @@ fn config_errors_are_one_line() {
         &["absent.toml", "cannot read"],
     );
 }
+
+/// `pfn import` turns the golden fixture's PyTorch state_dict into an artifact whose predictions are
+/// the fixture's (checked through `predict` on the fixture's first case is the golden test's job; here:
+/// the import works, the artifact loads, and wrong architectures name the tensor and both shapes).
+#[test]
+fn import_converts_a_torch_state_dict_and_reports_shape_errors() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/paper-pfn-1d");
+    let out_model = dir().join("imported.pfn");
+    let ok = pfn(&[
+        "import",
+        "--state-dict",
+        s(&root.join("model.safetensors")),
+        "--arch",
+        s(&root.join("fixture.json")),
+        "--borders",
+        s(&root.join("cases.safetensors")),
+        "--out",
+        s(&out_model),
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let loaded = pfn::train::artifact::load_model(&out_model).expect("imported artifact loads");
+    assert_eq!(loaded.metadata.head.width(), 100);
+
+    let fixture = std::fs::read_to_string(root.join("fixture.json")).unwrap();
+    let wrong = write(
+        "wrong-arch.json",
+        &fixture.replace("\"nhid\": 64", "\"nhid\": 48"),
+    );
+    let bad = pfn(&[
+        "import",
+        "--state-dict",
+        s(&root.join("model.safetensors")),
+        "--arch",
+        s(&wrong),
+        "--borders",
+        s(&root.join("cases.safetensors")),
+        "--out",
+        s(&dir().join("never.pfn")),
+    ]);
+    one_line_error(&bad, &["linear1.weight", "48", "64"]);
+    assert!(!dir().join("never.pfn").exists());
+}

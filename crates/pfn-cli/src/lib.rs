@@ -28,6 +28,8 @@ pub enum Command {
     Predict(commands::predict::Args),
     /// Prior-Data NLL on held-out prior datasets per context size, beside the exact GP.
     Eval(commands::eval::Args),
+    /// Convert a PyTorch state_dict of the paper's PFN (safetensors) into a model artifact.
+    Import(commands::import::Args),
     /// Reproduce a paper experiment (gp-fit, gp-hyper, bnn) as a Markdown report with plots.
     Reproduce(commands::reproduce::Args),
     /// Serve the interactive web demo and its JSON API (`POST /api/predict`, `GET /api/models`).
@@ -43,6 +45,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
+        Command::Import(args) => commands::import::run(&args),
         Command::Reproduce(args) => commands::reproduce::run(&args),
         #[cfg(feature = "server")]
         Command::Serve(args) => commands::serve::run(&args),

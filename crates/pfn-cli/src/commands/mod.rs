@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod eval;
+pub mod import;
 pub mod predict;
 pub mod reproduce;
 pub mod sample_prior;
