@@ -418,3 +418,30 @@ fn import_converts_a_torch_state_dict_and_reports_shape_errors() {
     one_line_error(&bad, &["linear1.weight", "48", "64"]);
     assert!(!dir().join("never.pfn").exists());
 }
+
+/// The README's main command on the shipped model, with `--plot`, writes a PNG.
+#[test]
+fn predict_plots_the_shipped_model() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let png = dir().join("predict.png");
+    let out = pfn(&[
+        "predict",
+        "--model",
+        s(&root.join("models/gp-1d.pfn")),
+        "--train",
+        s(&root.join("examples/data/gp1d-train.csv")),
+        "--test",
+        s(&root.join("examples/data/gp1d-test.csv")),
+        "--plot",
+        s(&png),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).expect("plot written");
+    assert_eq!(&bytes[1..4], b"PNG");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(table.lines().count(), 16, "header + 15 test rows: {table}");
+}

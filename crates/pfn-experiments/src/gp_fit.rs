@@ -151,7 +151,7 @@ fn pfn_nll(
     Ok(pred[0].nll(d.target_y[q]))
 }
 
-/// Runs `gp-fit` and returns its results (the report is written by [`write_report`]).
+/// Runs `gp-fit` and returns its results ([`plot`] draws the figures, [`markdown`] the report).
 pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpFitResult, ExperimentError> {
     let selection = select_models(
         NAME,

@@ -45,6 +45,11 @@ pub struct Args {
     /// Compute threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Plot (`.png` or `.svg`) of the posterior predictive over a grid of the single input feature:
+    /// density heat map, mean, 50 % and 90 % central intervals, context and test points
+    /// (regression models with one feature).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// Parses `0.05,0.5,0.95`: every value a number strictly between 0 and 1.
@@ -180,6 +185,149 @@ pub fn run(args: &Args) -> Result<()> {
     if let Some(nll) = mean_nll {
         eprintln!("mean test NLL: {nll:.4} nats");
     }
+    if let Some(path) = &args.plot {
+        plot_predictive(path, &mut context, &data, regression)?;
+        eprintln!("plot: {}", path.display());
+    }
+    Ok(())
+}
+
+/// Draws the posterior predictive over a grid of the one input feature (the paper's figure 3 view).
+fn plot_predictive(
+    path: &std::path::Path,
+    context: &mut pfn_infer::Context<'_>,
+    data: &pfn_infer::PredictData,
+    regression: bool,
+) -> Result<()> {
+    use pfn_plot::{Figure, HeatMap, Series, PALETTE};
+    if !regression || data.feature_names.len() != 1 {
+        anyhow::bail!(
+            "--plot needs a regression model with one input feature (this data has {} features)",
+            data.feature_names.len()
+        );
+    }
+    let xs_all: Vec<f64> = data.train_x.iter().chain(&data.test_x).cloned().collect();
+    let (lo, hi) = xs_all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let nx = 200;
+    let grid: Vec<f64> = (0..nx)
+        .map(|i| lo + (hi - lo) * i as f64 / (nx - 1) as f64)
+        .collect();
+    let preds = context.predict(&grid)?;
+    let mut mean = Vec::with_capacity(nx);
+    let (mut l50, mut u50, mut l90, mut u90) = (vec![], vec![], vec![], vec![]);
+    for p in &preds {
+        let r = p
+            .as_regression()
+            .context("the model returned class probabilities")?;
+        mean.push((0.0, r.mean()));
+        let (a, b) = r.interval(0.5)?;
+        l50.push(a);
+        u50.push(b);
+        let (a, b) = r.interval(0.9)?;
+        l90.push(a);
+        u90.push(b);
+    }
+    for (m, &x) in mean.iter_mut().zip(&grid) {
+        m.0 = x;
+    }
+    let ys_all: Vec<f64> = data
+        .train_y
+        .iter()
+        .chain(data.test_y.iter().flatten())
+        .chain(&l90)
+        .chain(&u90)
+        .cloned()
+        .collect();
+    let (ylo, yhi) = ys_all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let ypad = ((yhi - ylo) * 0.1).max(1e-3);
+    let (ylo, yhi) = (ylo - ypad, yhi + ypad);
+    let ny = 160;
+    let mut values = vec![0.0; nx * ny];
+    for (c, p) in preds.iter().enumerate() {
+        let r = p.as_regression().context("regression expected")?;
+        for row in 0..ny {
+            let y = ylo + (yhi - ylo) * (row as f64 + 0.5) / ny as f64;
+            values[row * nx + c] = r.pdf(y);
+        }
+    }
+    // Scale each column to its own maximum so that sharp and broad predictives are both visible.
+    for c in 0..nx {
+        let m = (0..ny).map(|r| values[r * nx + c]).fold(0.0, f64::max);
+        if m > 0.0 {
+            (0..ny).for_each(|r| values[r * nx + c] /= m);
+        }
+    }
+    let mut fig = Figure::new(
+        "PFN posterior predictive",
+        &data.feature_names[0],
+        &data.target_name,
+    );
+    fig.heat_map = Some(HeatMap {
+        x_range: (lo, hi),
+        y_range: (ylo, yhi),
+        nx,
+        ny,
+        values,
+    });
+    fig.x_range = Some((lo, hi));
+    fig.y_range = Some((ylo, yhi));
+    fig.series.push(Series::Band {
+        label: "90 % interval".into(),
+        x: grid.clone(),
+        lower: l90,
+        upper: u90,
+        color: PALETTE[0],
+        opacity: 0.15,
+    });
+    fig.series.push(Series::Band {
+        label: "50 % interval".into(),
+        x: grid.clone(),
+        lower: l50,
+        upper: u50,
+        color: PALETTE[0],
+        opacity: 0.25,
+    });
+    fig.series.push(Series::Line {
+        label: "PFN mean".into(),
+        points: mean,
+        color: PALETTE[0],
+        dashed: false,
+    });
+    fig.series.push(Series::Points {
+        label: "context".into(),
+        points: data
+            .train_x
+            .iter()
+            .cloned()
+            .zip(data.train_y.iter().cloned())
+            .collect(),
+        color: (0, 0, 0),
+        radius: 4,
+    });
+    if let Some(ty) = &data.test_y {
+        fig.series.push(Series::Points {
+            label: "test".into(),
+            points: data
+                .test_x
+                .iter()
+                .cloned()
+                .zip(ty.iter().cloned())
+                .collect(),
+            color: PALETTE[3],
+            radius: 3,
+        });
+    }
+    fig.save(path)?;
     Ok(())
 }
 
