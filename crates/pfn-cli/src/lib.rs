@@ -28,6 +28,8 @@ pub enum Command {
     Predict(commands::predict::Args),
     /// Prior-Data NLL on held-out prior datasets per context size, beside the exact GP.
     Eval(commands::eval::Args),
+    /// Time training steps and inference (same flags and JSON keys as the PyTorch reference script).
+    Bench(commands::bench::Args),
     /// Convert a PyTorch state_dict of the paper's PFN (safetensors) into a model artifact.
     Import(commands::import::Args),
     /// Reproduce a paper experiment (gp-fit, gp-hyper, bnn) as a Markdown report with plots.
@@ -45,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
         Command::Import(args) => commands::import::run(&args),
         Command::Reproduce(args) => commands::reproduce::run(&args),
         #[cfg(feature = "server")]

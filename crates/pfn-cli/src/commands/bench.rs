@@ -1,92 +1,70 @@
-//! Times PFN training steps (forward + bar-distribution NLL + backward + AdamW) and inference.
-//!
-//! The default configuration is the one of `shared/bench/torch_reference.py`: emsize 256, 4 layers,
-//! 4 heads, nhid 512, 1000 buckets, batch 64 x 100 points of which 50 are context; inference with 50
-//! context points and 1000 queries.
-//!
-//! Run: `cargo run --release -p pfn-model --example train_step -- --threads 2`
-//! Options: --threads N --steps N --emsize E --nlayers L --nhead H --nhid N --buckets K --batch B
-//! --seq-len T --context N --features F --infer-context N --infer-queries M --no-self-attention
-//! (`--steps 0` measures inference only).
+//! `pfn bench`: times training steps (forward + bar-distribution NLL + backward + AdamW) and
+//! inference (full forward and cached context) on random data, with the same flags, defaults and JSON
+//! keys as `shared/bench/torch_reference.py`, so the two can be compared line by line. The reference's
+//! attention takes keys from the context only, so query self-attention is off unless
+//! `--query-self-attention` is given.
 
 use std::time::Instant;
 
+use anyhow::{bail, Result};
 use pfn_distribution::{equal_width_borders, BarDistribution};
 use pfn_engine::Engine;
 use pfn_model::{AdamW, AdamWConfig, Batch, ContextCache, PfnConfig, PfnModel, Workspace};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-struct Args {
-    threads: usize,
-    steps: usize,
-    emsize: usize,
-    nlayers: usize,
-    nhead: usize,
-    nhid: usize,
-    buckets: usize,
-    batch: usize,
-    seq_len: usize,
-    context: usize,
-    features: usize,
-    infer_context: usize,
-    infer_queries: usize,
-    self_attention: bool,
-}
-
-fn parse() -> Args {
-    let mut a = Args {
-        threads: 2,
-        steps: 10,
-        emsize: 256,
-        nlayers: 4,
-        nhead: 4,
-        nhid: 512,
-        buckets: 1000,
-        batch: 64,
-        seq_len: 100,
-        context: 50,
-        features: 1,
-        infer_context: 50,
-        infer_queries: 1000,
-        self_attention: true,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let flag = args[i].as_str();
-        if flag == "--no-self-attention" {
-            a.self_attention = false;
-            i += 1;
-            continue;
-        }
-        let value: usize = args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{flag} needs a number"));
-        match flag {
-            "--threads" => a.threads = value,
-            "--steps" => a.steps = value,
-            "--emsize" => a.emsize = value,
-            "--nlayers" => a.nlayers = value,
-            "--nhead" => a.nhead = value,
-            "--nhid" => a.nhid = value,
-            "--buckets" => a.buckets = value,
-            "--batch" => a.batch = value,
-            "--seq-len" => a.seq_len = value,
-            "--context" => a.context = value,
-            "--features" => a.features = value,
-            "--infer-context" => a.infer_context = value,
-            "--infer-queries" => a.infer_queries = value,
-            other => panic!("unknown option {other}"),
-        }
-        i += 2;
-    }
-    a
+/// Arguments of `pfn bench` (defaults: the reference's configuration).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Input features.
+    #[arg(long, default_value_t = 1)]
+    pub features: usize,
+    /// Embedding width.
+    #[arg(long, default_value_t = 256)]
+    pub emsize: usize,
+    /// Attention heads.
+    #[arg(long, default_value_t = 4)]
+    pub nhead: usize,
+    /// Feed-forward width.
+    #[arg(long, default_value_t = 512)]
+    pub nhid: usize,
+    /// Transformer layers.
+    #[arg(long, default_value_t = 4)]
+    pub nlayers: usize,
+    /// Riemann buckets.
+    #[arg(long, default_value_t = 1000)]
+    pub buckets: usize,
+    /// Datasets per training step.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Points per training dataset.
+    #[arg(long, default_value_t = 100)]
+    pub seq_len: usize,
+    /// Context points per training dataset.
+    #[arg(long, default_value_t = 50)]
+    pub context: usize,
+    /// Context points for the inference measurement.
+    #[arg(long, default_value_t = 50)]
+    pub infer_context: usize,
+    /// Query points for the inference measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub infer_queries: usize,
+    /// Compute threads (0 = all cores).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Steps per timed run (5 runs after 3 warm-up steps); 0 measures inference only.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Let each query attend to itself (the paper's code); the reference script does not.
+    #[arg(long)]
+    pub query_self_attention: bool,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v[v.len() / 2]
 }
 
@@ -97,11 +75,25 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let a = parse();
-    let engine = Engine::new(a.threads)?;
+/// Runs the benchmark and prints one JSON line.
+pub fn run(a: &Args) -> Result<()> {
+    if a.context >= a.seq_len {
+        bail!(
+            "--context ({}) must be smaller than --seq-len ({})",
+            a.context,
+            a.seq_len
+        );
+    }
+    if a.steps == 0 && a.infer_queries == 0 {
+        bail!("nothing to measure: --steps 0 and --infer-queries 0");
+    }
+    let engine = Engine::new(if a.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        a.threads
+    })?;
     let config = PfnConfig {
-        query_self_attention: a.self_attention,
+        query_self_attention: a.query_self_attention,
         ..PfnConfig::new(a.features, a.emsize, a.nhead, a.nhid, a.nlayers, a.buckets)
     };
     let mut model = PfnModel::new(config.clone(), 0)?;
@@ -123,9 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut d_logits = vec![0.0f32; b * m * a.buckets];
     let mut ws = Workspace::training();
     let (mut t_fwd, mut t_loss, mut t_bwd, mut t_opt) = (0.0, 0.0, 0.0, 0.0);
-    let mut step = |timed: bool,
-                    rng: &mut rand_chacha::ChaCha8Rng|
-     -> Result<f64, Box<dyn std::error::Error>> {
+    let mut step = |timed: bool, rng: &mut rand_chacha::ChaCha8Rng| -> Result<f64> {
         for v in x.iter_mut() {
             *v = rng.random_range(0.0..1.0);
         }
@@ -228,27 +218,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             one_q.push((s3 - s2).as_secs_f64() * 1e3);
         }
     }
-    println!(
-        "{{\"impl\": \"pfn-engine\", \"query_self_attention\": {}, \"threads\": {}, \"params\": {}, \"train_steps_per_s\": {:.3}, \"train_datasets_per_s\": {:.1}, \
-         \"step_ms\": {{\"forward\": {:.1}, \"loss\": {:.1}, \"backward\": {:.1}, \"adamw\": {:.1}}}, \
-         \"infer_ms_median\": {:.2}, \"infer_ms_min\": {:.2}, \"cached\": {{\"encode_ms\": {:.2}, \"queries_ms\": {:.2}, \"one_query_ms\": {:.3}}}, \"train_workspace_mib\": {:.0}, \"peak_rss_mib\": {:.0}, \"last_loss\": {:.4}}}",
-        a.self_attention,
-        a.threads,
-        model.num_params(),
-        steps_per_s,
-        steps_per_s * b as f64,
-        1e3 * t_fwd / total_steps,
-        1e3 * t_loss / total_steps,
-        1e3 * t_bwd / total_steps,
-        1e3 * t_opt / total_steps,
-        median(lat),
-        min_lat,
-        median(enc),
-        median(all_q),
-        median(one_q),
-        train_bytes as f64 / (1024.0 * 1024.0),
-        peak_rss_mib().unwrap_or(f64::NAN),
-        last_loss,
-    );
+    let r = |v: f64, d: i32| {
+        let s = 10f64.powi(d);
+        (v * s).round() / s
+    };
+    let line = serde_json::json!({
+        "impl": concat!("pfn ", env!("CARGO_PKG_VERSION")),
+        "threads": engine.threads(),
+        "params": model.num_params(),
+        "train_steps_per_s": r(steps_per_s, 3),
+        "train_datasets_per_s": r(steps_per_s * b as f64, 1),
+        "step_ms": {
+            "forward": r(1e3 * t_fwd / total_steps, 1),
+            "loss": r(1e3 * t_loss / total_steps, 1),
+            "backward": r(1e3 * t_bwd / total_steps, 1),
+            "adamw": r(1e3 * t_opt / total_steps, 1),
+        },
+        "infer_ms_median": r(median(lat.clone()), 2),
+        "infer_ms_min": r(min_lat, 2),
+        "cached": {
+            "encode_ms": r(median(enc), 2),
+            "queries_ms": r(median(all_q), 2),
+            "one_query_ms": r(median(one_q), 3),
+        },
+        "train_workspace_mib": r(train_bytes as f64 / (1024.0 * 1024.0), 0),
+        "peak_rss_mib": r(peak_rss_mib().unwrap_or(f64::NAN), 0),
+        "last_loss": r(last_loss, 4),
+        "config": {
+            "features": a.features, "emsize": a.emsize, "nhead": a.nhead, "nhid": a.nhid,
+            "nlayers": a.nlayers, "buckets": a.buckets, "batch": a.batch, "seq_len": a.seq_len,
+            "context": a.context, "infer_context": a.infer_context, "infer_queries": a.infer_queries,
+            "threads": a.threads, "steps": a.steps, "query_self_attention": a.query_self_attention,
+        },
+    });
+    println!("{line}");
     Ok(())
 }
