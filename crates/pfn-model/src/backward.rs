@@ -23,13 +23,7 @@ fn linear_param_grads(
     out: usize,
     inp: usize,
 ) {
-    matmul(
-        MatMut::row_major(&mut g[lr.weight.clone()], out, inp),
-        MatRef::row_major(dy, rows, out).t(),
-        MatRef::row_major(x, rows, inp),
-        true,
-        1.0,
-    );
+    weight_grad(g, lr, dy, x, rows, out, inp);
     col_sums_accumulate(dy, &mut g[lr.bias.clone()]);
 }
 
