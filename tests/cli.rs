@@ -165,12 +165,21 @@ fn train_predict_and_eval_work() {
     ]);
     assert!(o.status.success());
     let table = String::from_utf8(o.stdout).unwrap();
-    assert!(table
-        .lines()
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .eq(["row", "mean", "median", "std", "q0.05", "q0.5", "q0.95"]));
+    let (header, body) = table_of(&table);
+    assert_eq!(
+        header,
+        ["row", "x", "mean", "std", "q0.05", "q0.95"],
+        "{table}"
+    );
+    assert_eq!(body.len(), 3, "{table}");
+    for (k, cells) in body.iter().enumerate() {
+        assert_eq!(cells[0], (k + 1).to_string());
+        let v: Vec<f64> = cells[1..].iter().map(|c| c.parse().unwrap()).collect();
+        // q0.05 < mean-ish < q0.95 and std > 0: a real predictive per query.
+        assert!(v[3] < v[4] && v[2] > 0.0, "{table}");
+    }
+    assert_eq!(body[2][1], "0.95", "the query's feature value");
+    assert!(!table.contains("predictions:") && !table.contains("plot:"));
 
     let report = dir().join("report.md");
     let plot = dir().join("nll.svg");
@@ -443,5 +452,351 @@ fn predict_plots_the_shipped_model() {
     let bytes = std::fs::read(&png).expect("plot written");
     assert_eq!(&bytes[1..4], b"PNG");
     let table = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(table.lines().count(), 16, "header + 15 test rows: {table}");
+    let (header, body) = table_of(&table);
+    assert_eq!(
+        header,
+        ["row", "x", "mean", "std", "q0.05", "q0.95", "y", "nll"],
+        "{table}"
+    );
+    assert_eq!(body.len(), 15, "15 test rows: {table}");
+    assert!(table.contains("mean test NLL: "), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l == format!("plot: {}", png.display())),
+        "{table}"
+    );
+}
+
+/// The header and body cells of the table `pfn predict` prints: the header is the line that starts
+/// with `row`, the body the lines after it up to the first blank line.
+fn table_of(stdout: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.split_whitespace().next() == Some("row"))
+        .unwrap_or_else(|| panic!("no table header in: {stdout}"));
+    let cells = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let body = lines[start + 1..]
+        .iter()
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| cells(l))
+        .collect();
+    (cells(lines[start]), body)
+}
+
+/// `pfn` with `PFN_MODELS` set to `models` (or removed) and the given working directory.
+fn pfn_in(args: &[&str], models: Option<&Path>, cwd: &Path) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pfn"));
+    cmd.args(args).current_dir(cwd);
+    match models {
+        Some(m) => cmd.env("PFN_MODELS", m),
+        None => cmd.env_remove("PFN_MODELS"),
+    };
+    cmd.output().expect("the pfn binary runs")
+}
+
+fn fresh(name: &str) -> PathBuf {
+    let d = dir().join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A model trained with `pfn train` on `gp-hyper-5d` with at most 3 features (the shipped
+/// general-purpose model's prior and normalisation, at toy size).
+fn variable_feature_model() -> &'static PathBuf {
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let cfg = write(
+            "hyper.toml",
+            &SMALL.replace(
+                "name = \"gp-1d\"",
+                "name = \"gp-hyper-5d\"\nnum_features = 3",
+            ),
+        );
+        let out = dir().join("hyper.pfn");
+        let o = pfn(&["train", "--config", s(&cfg), "--out", s(&out), "--quiet"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    })
+}
+
+#[test]
+fn predict_takes_fewer_features_than_a_variable_feature_model_has() {
+    let model = variable_feature_model();
+    let train = write(
+        "two_train.csv",
+        "a,b,t\n0.1,3,0.5\n0.4,1,0.9\n0.5,2,-0.2\n0.8,5,-0.8\n0.9,4,0.1\n0.3,2.5,0.3\n",
+    );
+    let test = write(
+        "two_test.csv",
+        "a,b,t\n0.2,2,0.4\n0.6,3,-0.1\n0.95,4.5,0.0\n",
+    );
+    let csv = dir().join("two.csv");
+    let png = dir().join("two.png");
+    let o = pfn(&[
+        "predict",
+        "--model",
+        s(model),
+        "--train",
+        s(&train),
+        "--test",
+        s(&test),
+        "--out",
+        s(&csv),
+        "--plot",
+        s(&png),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    let (header, body) = table_of(&stdout);
+    assert_eq!(
+        header,
+        ["row", "a", "b", "mean", "std", "q0.05", "q0.95", "t", "nll"],
+        "{stdout}"
+    );
+    assert_eq!(body.len(), 3);
+    assert_eq!(body[1][1..3], ["0.6", "3"], "{stdout}");
+    assert!(stdout.contains("takes 1 to 3 features"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == format!("predictions: {}", csv.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == format!("plot: {}", png.display())),
+        "{stdout}"
+    );
+    let file = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(lines[0], "row,mean,median,std,q0.05,q0.5,q0.95,t,nll");
+    assert_eq!(lines.len(), 4);
+    // The file and the table report the same mean.
+    let file_mean: f64 = lines[2].split(',').nth(1).unwrap().parse().unwrap();
+    let table_mean: f64 = body[1][3].parse().unwrap();
+    assert!(
+        (file_mean - table_mean).abs() <= 5e-5,
+        "{file_mean} vs {table_mean}"
+    );
+    let bytes = std::fs::read(&png).expect("plot written");
+    assert_eq!(&bytes[1..4], b"PNG");
+
+    // One feature: the 1-D plot (an SVG here).
+    let one_train = write("one_train.csv", "a,t\n0.1,0.5\n0.4,0.9\n0.8,-0.8\n");
+    let one_test = write("one_test.csv", "a\n0.2\n0.6\n");
+    let svg = dir().join("one.svg");
+    let o = pfn(&[
+        "predict",
+        "--model",
+        s(model),
+        "--train",
+        s(&one_train),
+        "--test",
+        s(&one_test),
+        "--plot",
+        s(&svg),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+
+    // Four features are more than the model takes.
+    let wide = write(
+        "four_train.csv",
+        "a,b,c,e,t\n0.1,0.2,0.3,0.4,1\n0.5,0.6,0.7,0.8,2\n",
+    );
+    let wide_test = write("four_test.csv", "a,b,c,e\n0.1,0.2,0.3,0.4\n");
+    one_line_error(
+        &pfn(&[
+            "predict",
+            "--model",
+            s(model),
+            "--train",
+            s(&wide),
+            "--test",
+            s(&wide_test),
+        ]),
+        &[
+            "four_train.csv",
+            "4 feature columns",
+            "takes 1 to 3",
+            "more features",
+        ],
+    );
+    // A plot file name that is neither .png nor .svg is refused before any work.
+    one_line_error(
+        &pfn(&[
+            "predict",
+            "--model",
+            s(model),
+            "--train",
+            s(&train),
+            "--test",
+            s(&test),
+            "--plot",
+            s(&dir().join("plot.jpg")),
+        ]),
+        &["--plot", "plot.jpg", ".png or .svg"],
+    );
+}
+
+#[test]
+fn predict_defaults_to_gp_hyper_and_resolves_model_names() {
+    let models = fresh("named-models");
+    std::fs::copy(model(), models.join("gp-hyper.pfn")).unwrap();
+    std::fs::copy(model(), models.join("tiny.pfn")).unwrap();
+    let cwd = fresh("named-cwd");
+    let (train, test) = (train_csv(), test_csv());
+    let o = pfn_in(
+        &["predict", "--train", s(&train), "--test", s(&test)],
+        Some(&models),
+        &cwd,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!("model: {}", models.join("gp-hyper.pfn").display())),
+        "{stdout}"
+    );
+    assert_eq!(table_of(&stdout).1.len(), 3);
+
+    let o = pfn_in(
+        &[
+            "predict",
+            "--model",
+            "tiny",
+            "--train",
+            s(&train),
+            "--test",
+            s(&test),
+        ],
+        Some(&models),
+        &cwd,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .starts_with(&format!("model: {}", models.join("tiny.pfn").display())));
+
+    // Without PFN_MODELS, ./models of the working directory is searched.
+    std::fs::create_dir_all(cwd.join("models")).unwrap();
+    std::fs::copy(model(), cwd.join("models/gp-hyper.pfn")).unwrap();
+    let o = pfn_in(
+        &["predict", "--train", s(&train), "--test", s(&test)],
+        None,
+        &cwd,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("model: models/gp-hyper.pfn"));
+
+    // Nothing found: one line naming the model and where pfn looked.
+    let empty = fresh("no-models");
+    let err = one_line_error(
+        &pfn_in(
+            &["predict", "--train", s(&train), "--test", s(&test)],
+            Some(&empty),
+            &cwd,
+        ),
+        &["no model 'gp-hyper' found", "PFN_MODELS"],
+    );
+    assert!(err.contains(&empty.display().to_string()), "{err}");
+    one_line_error(
+        &pfn_in(
+            &[
+                "predict",
+                "--model",
+                "gp-7d",
+                "--train",
+                s(&train),
+                "--test",
+                s(&test),
+            ],
+            Some(&models),
+            &cwd,
+        ),
+        &["no model 'gp-7d' found", "gp-7d.pfn"],
+    );
+}
+
+#[test]
+fn models_lists_the_models_directory() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let shipped = root.join("models");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&shipped)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pfn"))
+        .collect();
+    files.sort();
+    let o = pfn(&["models", "--dir", s(&shipped), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let models = doc["models"].as_array().unwrap();
+    assert_eq!(models.len(), files.len(), "{doc}");
+    assert_eq!(doc["invalid"], serde_json::json!([]));
+    for (m, f) in models.iter().zip(&files) {
+        assert_eq!(m["file"].as_str().unwrap(), s(f));
+        assert_eq!(
+            m["bytes"].as_u64().unwrap(),
+            std::fs::metadata(f).unwrap().len()
+        );
+        let digest = m["sha256"].as_str().unwrap();
+        assert!(
+            digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+            "{digest}"
+        );
+        assert!(m["parameters"].as_u64().unwrap() > 1000);
+    }
+    let gp = models
+        .iter()
+        .find(|m| m["name"] == "gp-1d")
+        .expect("models/gp-1d.pfn is listed");
+    assert_eq!(gp["prior"], "gp-1d");
+    assert_eq!(gp["feature_range"], serde_json::json!([1, 1]));
+    assert_eq!(gp["max_context"], 50);
+    assert!(gp["training"]["datasets"].as_u64().unwrap() > 0);
+    assert!(gp["final_validation_loss"].as_f64().is_some());
+
+    // The table, found through ./models of the working directory.
+    let o = pfn_in(&["models"], None, &root);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(table.starts_with("models directory: models\n"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("gp-1d "))
+        .unwrap_or_else(|| panic!("no gp-1d row: {table}"));
+    let short: String = gp["sha256"].as_str().unwrap().chars().take(16).collect();
+    assert!(row.contains(&short) && row.contains(" gp-1d "), "{row}");
+
+    // An empty directory lists nothing and succeeds.
+    let empty = fresh("models-empty");
+    let o = pfn(&["models", "--dir", s(&empty)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no loadable model files"));
+    let o = pfn(&["models", "--dir", s(&empty), "--json"]);
+    assert!(o.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["models"], serde_json::json!([]));
+
+    // A model whose weights were altered fails its digest check: listed, and the run fails.
+    let bad = fresh("models-bad");
+    let mut bytes = std::fs::read(model()).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x40;
+    std::fs::write(bad.join("altered.pfn"), &bytes).unwrap();
+    std::fs::copy(model(), bad.join("good.pfn")).unwrap();
+    let o = pfn(&["models", "--dir", s(&bad)]);
+    one_line_error(&o, &["altered.pfn", "digest mismatch"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.lines().any(|l| l.starts_with("good ")), "{stdout}");
+    assert!(stdout.contains("cannot load: "), "{stdout}");
+
+    one_line_error(
+        &pfn(&["models", "--dir", s(&dir().join("no-such-dir"))]),
+        &["cannot read the models directory", "no-such-dir"],
+    );
 }

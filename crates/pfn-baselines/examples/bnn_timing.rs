@@ -13,7 +13,7 @@
 
 use pfn_baselines::bnn::{
     binary_cross_entropy, class1_probabilities, fit_bnn_nuts, fit_svi, BnnArchitecture,
-    BnnClassificationPrior, PredictiveRule, SviOptions,
+    BnnClassificationPrior, BnnDatasetSplit, PredictiveRule, SviOptions,
 };
 use pfn_baselines::NutsOptions;
 use rand::SeedableRng;

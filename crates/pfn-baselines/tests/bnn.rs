@@ -2,8 +2,8 @@
 
 use pfn_baselines::bnn::{
     class1_probabilities, fit_bnn_nuts, fit_svi, forward_logits, BnnArchitecture,
-    BnnClassificationPrior, BnnData, BnnPosterior, BnnPredictive, ContextNormalization,
-    PredictiveRule, SviOptions,
+    BnnClassificationPrior, BnnData, BnnDatasetSplit, BnnPosterior, BnnPredictive,
+    ContextNormalization, PredictiveRule, SviOptions,
 };
 use pfn_baselines::{BaselineError, NutsOptions};
 use pfn_prior::{Hyperparameters, Prior};

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod commands;
+pub mod model_search;
 
 use std::process::ExitCode;
 
@@ -24,8 +25,11 @@ pub enum Command {
     SamplePrior(commands::sample_prior::Args),
     /// Train a model from a TOML run configuration (checkpoints next to the model; --resume).
     Train(commands::train::Args),
-    /// Predict the test rows of a CSV file given the training rows as context.
+    /// Predict the test rows of a CSV file given the training rows as context (default model:
+    /// gp-hyper).
     Predict(commands::predict::Args),
+    /// List the model files of the models directory with their prior, sizes, training and digest.
+    Models(commands::models::Args),
     /// Prior-Data NLL on held-out prior datasets per context size, beside the exact GP.
     Eval(commands::eval::Args),
     /// Time training steps and inference (same flags and JSON keys as the PyTorch reference script).
@@ -46,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::SamplePrior(args) => commands::sample_prior::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
+        Command::Models(args) => commands::models::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
         Command::Import(args) => commands::import::run(&args),

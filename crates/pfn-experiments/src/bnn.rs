@@ -19,7 +19,8 @@ use std::time::Instant;
 
 use pfn_baselines::bnn::{
     binary_cross_entropy, class1_probabilities, fit_bnn_nuts, fit_svi, BnnArchitecture,
-    BnnClassificationPrior, BnnDataset, ContextNormalization, PredictiveRule, SviOptions,
+    BnnClassificationPrior, BnnDataset, BnnDatasetSplit, ContextNormalization, PredictiveRule,
+    SviOptions,
 };
 use pfn_baselines::NutsOptions;
 use pfn_plot::{Figure, Series};
@@ -166,9 +167,8 @@ fn sample_datasets(
     seed: u64,
     count: usize,
 ) -> Result<Vec<BnnDataset>, ExperimentError> {
-    let prior = BnnClassificationPrior::new(arch).map_err(|source| ExperimentError::Baseline {
-        method: "BNN prior".into(),
-        dataset: 0,
+    let prior = BnnClassificationPrior::new(arch).map_err(|source| ExperimentError::Prior {
+        prior: format!("bnn-classification(F={}, H={})", arch.features, arch.hidden),
         source,
     })?;
     Ok((0..count)
@@ -197,9 +197,10 @@ fn pfn_score(m: &LoadedModel, ds: &BnnDataset, i: usize) -> Result<(f64, f64), E
     };
     let f = ds.features;
     let start = Instant::now();
-    let norm = ContextNormalization::fit(&ds.x[..REVEALED * f], f).map_err(base_err)?;
+    let norm =
+        ContextNormalization::fit(&ds.x[..REVEALED * f], f).map_err(|e| base_err(e.into()))?;
     let mut x = ds.x.clone();
-    norm.apply(&mut x).map_err(base_err)?;
+    norm.apply(&mut x).map_err(|e| base_err(e.into()))?;
     let mut ctx = m
         .predictor
         .context(&x[..REVEALED * f], &ds.labels[..REVEALED])

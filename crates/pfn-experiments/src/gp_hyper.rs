@@ -54,6 +54,7 @@ pub fn hyper_prior_config(name: &str) -> Option<GpHyperPriorConfig> {
     match name {
         "gp-hyper" => Some(GpHyperPriorConfig::paper()),
         "gp-hyper-code" => Some(GpHyperPriorConfig::reference_code()),
+        "gp-hyper-5d" => Some(GpHyperPriorConfig::regression()),
         _ => None,
     }
 }
@@ -181,7 +182,10 @@ fn pfn_score(
         source,
     };
     let start = Instant::now();
-    let mut ctx = m.predictor.context(&d.x[..n * f], &d.y[..n]).map_err(err)?;
+    let mut ctx = m
+        .predictor
+        .context_with_features(&d.x[..n * f], &d.y[..n], f)
+        .map_err(err)?;
     let preds = ctx.predict(&d.x[first_test * f..]).map_err(err)?;
     let secs = start.elapsed().as_secs_f64();
     let targets = &d.target_y[first_test..];
@@ -211,7 +215,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
             }
             if hyper_prior_config(m.prior()).is_none() {
                 return Err(format!(
-                    "it was trained on prior '{}'; gp-hyper needs a model of 'gp-hyper' or 'gp-hyper-code'",
+                    "it was trained on prior '{}'; gp-hyper needs a model of 'gp-hyper', 'gp-hyper-code' or 'gp-hyper-5d'",
                     m.prior()
                 ));
             }
@@ -224,12 +228,22 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
             Ok(())
         },
     )?;
+    // A model that accepts fewer features than its width (trained with a variable number of
+    // features, e.g. `gp-hyper-5d`) is evaluated on `DEFAULT_FEATURES`-dimensional data.
+    let features_of = |m: &LoadedModel| {
+        let (lo, hi) = m.predictor.feature_range();
+        if (lo..=hi).contains(&DEFAULT_FEATURES) {
+            DEFAULT_FEATURES
+        } else {
+            hi
+        }
+    };
     let (prior_name, f) = match selection.models.first() {
-        Some(m) => (m.prior().to_string(), m.predictor.num_features()),
+        Some(m) => (m.prior().to_string(), features_of(m)),
         None => (DEFAULT_PRIOR.to_string(), DEFAULT_FEATURES),
     };
     for m in &selection.models {
-        if m.prior() != prior_name || m.predictor.num_features() != f {
+        if m.prior() != prior_name || features_of(m) != f {
             return Err(m.mismatch(
                 NAME,
                 format!(

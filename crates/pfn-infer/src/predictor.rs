@@ -256,8 +256,58 @@ impl Predictor {
         Ok(())
     }
 
-    fn check_rows(&self, what: &'static str, x: &[f64]) -> Result<usize, PredictError> {
+    /// The largest and smallest number of features the model accepts: exactly
+    /// [`Predictor::num_features`], or any count from 1 up to it for a model trained with a variable
+    /// number of features (zero-padded, see `InputNormalisation::feature_padding`).
+    pub fn feature_range(&self) -> (usize, usize) {
         let f = self.num_features();
+        match self.metadata.normalisation.feature_padding {
+            Some(_) => (1, f),
+            None => (f, f),
+        }
+    }
+
+    /// Checks that the model accepts data with `d` features.
+    fn check_feature_count(&self, what: &'static str, d: usize) -> Result<(), PredictError> {
+        let (lo, hi) = self.feature_range();
+        if d < lo || d > hi {
+            return Err(PredictError::FeatureCount {
+                what,
+                expected: hi,
+                got: d,
+            });
+        }
+        Ok(())
+    }
+
+    /// Rows of `d` normalised features widened to the model's `F` columns: columns scaled by the
+    /// training padding factor and zero-filled (a copy of `x` when `d = F`).
+    fn pad_features(&self, x: &[f64], d: usize) -> Vec<f64> {
+        let f = self.num_features();
+        let Some(scaling) = self
+            .metadata
+            .normalisation
+            .feature_padding
+            .filter(|_| d != f)
+        else {
+            return x.to_vec();
+        };
+        let factor = scaling.factor(d, f);
+        let mut out = vec![0.0; x.len() / d * f];
+        for (row, src) in out.chunks_exact_mut(f).zip(x.chunks_exact(d)) {
+            for (o, v) in row.iter_mut().zip(src) {
+                *o = v * factor;
+            }
+        }
+        out
+    }
+
+    fn check_rows_of(
+        &self,
+        what: &'static str,
+        x: &[f64],
+        f: usize,
+    ) -> Result<usize, PredictError> {
         if x.len() % f != 0 {
             return Err(PredictError::Shape {
                 what,
@@ -275,7 +325,19 @@ impl Predictor {
     /// Prepares a context: `x` is row-major `n × num_features()`, `y` has `n` targets (class
     /// indices for a classification model). Validates the data and fits the normalisation.
     pub fn context(&self, x: &[f64], y: &[f64]) -> Result<Context<'_>, PredictError> {
-        let n = self.check_rows("context x", x)?;
+        self.context_with_features(x, y, self.num_features())
+    }
+
+    /// As [`Predictor::context`] for data with `d` features per row; `d` must lie in
+    /// [`Predictor::feature_range`]. Queries of the returned context have `d` features too.
+    pub fn context_with_features(
+        &self,
+        x: &[f64],
+        y: &[f64],
+        d: usize,
+    ) -> Result<Context<'_>, PredictError> {
+        self.check_feature_count("context x", d)?;
+        let n = self.check_rows_of("context x", x, d)?;
         if y.len() != n {
             return Err(PredictError::Shape {
                 what: "context y",
@@ -295,7 +357,6 @@ impl Predictor {
                 });
             }
         }
-        let f = self.num_features();
         let norm = &self.metadata.normalisation;
         let features = match &norm.x {
             XNormalisation::None => None,
@@ -303,7 +364,7 @@ impl Predictor {
                 if n == 0 {
                     return Err(PredictError::EmptyContext);
                 }
-                Some(FeatureScaler::fit(x, f)?)
+                Some(FeatureScaler::fit(x, d)?)
             }
             XNormalisation::Fixed { min, max } => {
                 Some(FeatureScaler::fixed(min.clone(), max.clone())?)
@@ -322,6 +383,7 @@ impl Predictor {
             Some(s) => s.transform(x)?,
             None => x.to_vec(),
         };
+        let x_norm = self.pad_features(&x_norm, d);
         let mut cx = Vec::new();
         to_f32("normalised context x", &x_norm, &mut cx)?;
         let mut cy = Vec::new();
@@ -333,6 +395,7 @@ impl Predictor {
         Ok(Context {
             predictor: self,
             n,
+            d,
             features,
             target,
             cache,
@@ -409,6 +472,7 @@ impl Predictor {
 pub struct Context<'p> {
     predictor: &'p Predictor,
     n: usize,
+    d: usize,
     features: Option<FeatureScaler>,
     target: TargetScaler,
     cache: ContextCache,
@@ -432,6 +496,11 @@ impl<'p> Context<'p> {
         self.n
     }
 
+    /// Features per row of the data (at most the model's; see [`Predictor::feature_range`]).
+    pub fn num_features(&self) -> usize {
+        self.d
+    }
+
     /// Whether the context is empty (the model then predicts from the prior alone).
     pub fn is_empty(&self) -> bool {
         self.n == 0
@@ -452,11 +521,12 @@ impl<'p> Context<'p> {
     pub fn logits(&mut self, x_query: &[f64]) -> Result<Vec<f32>, PredictError> {
         let p = self.predictor;
         let f = p.num_features();
-        let m = p.check_rows("query x", x_query)?;
+        let m = p.check_rows_of("query x", x_query, self.d)?;
         let xq = match &self.features {
             Some(s) => s.transform(x_query)?,
             None => x_query.to_vec(),
         };
+        let xq = p.pad_features(&xq, self.d);
         to_f32("normalised query x", &xq, &mut self.query)?;
         let width = p.head.width();
         let mut out = Vec::with_capacity(m * width);

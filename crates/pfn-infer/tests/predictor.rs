@@ -8,6 +8,7 @@ use pfn_infer::{
     default_context_sizes, evaluate_prior_nll, PredictError, Predictor, PriorNllOptions,
 };
 use pfn_model::Workspace;
+use pfn_prior::FeatureScaling;
 use pfn_train::{
     load_model, save_model, InputNormalisation, ModelArtifact, RunConfig, RunOptions, TensorRef,
     Trainer, XNormalisation, YNormalisation,
@@ -209,6 +210,7 @@ fn normalisation_is_applied_and_undone() {
     let norm = InputNormalisation {
         x: XNormalisation::ContextMinMax,
         y: YNormalisation::ContextStandardise,
+        feature_padding: None,
     };
     let p = with_normalisation(norm);
     let raw = predictor();
@@ -328,4 +330,65 @@ fn prior_nll_evaluation_scores_the_model_against_the_exact_gp() {
         assert!((a.pfn.mean - b.pfn.mean).abs() < 1e-5);
         assert_eq!(a.gp, b.gp);
     }
+}
+
+/// An untrained 3-feature model (2 steps on the ridge prior) with `padding` recorded.
+fn three_feature_model(padding: Option<FeatureScaling>) -> Predictor {
+    let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/tiny.toml");
+    let mut config = RunConfig::load(cfg).unwrap();
+    config.prior.name = "ridge".into();
+    config.prior.num_features = 3;
+    config.budget.steps = Some(2);
+    config.optimizer.warmup_steps = Some(1);
+    config.budget.validation_every = None;
+    config.budget.checkpoint_every = None;
+    config.budget.validation_datasets = 4;
+    let mut trainer = Trainer::new(config).unwrap();
+    trainer.run(&RunOptions::default(), &mut ()).unwrap();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pfn-infer-pad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("three.pfn");
+    trainer.save_model(&path).unwrap();
+    let mut art = load_model(&path).unwrap();
+    art.metadata.normalisation.feature_padding = padding;
+    Predictor::with_threads(&art, 1).unwrap()
+}
+
+#[test]
+fn fewer_features_are_padded_and_scaled_as_in_training() {
+    let p = three_feature_model(Some(FeatureScaling::Sqrt));
+    assert_eq!(p.feature_range(), (1, 3));
+    // Two features: padded to [a·s, b·s, 0] with s = sqrt(3/2), as VariableFeatures trains.
+    let x2 = [0.1, 0.7, 0.4, 0.2, 0.9, 0.5];
+    let y = [0.3, -0.2, 0.8];
+    let q2 = [0.25, 0.75, 0.6, 0.1];
+    let s = (3.0f64 / 2.0).sqrt();
+    let pad = |v: &[f64]| -> Vec<f64> {
+        v.chunks(2)
+            .flat_map(|r| [r[0] * s, r[1] * s, 0.0])
+            .collect()
+    };
+    let mut small = p.context_with_features(&x2, &y, 2).unwrap();
+    assert_eq!(small.num_features(), 2);
+    let a = small.logits(&q2).unwrap();
+    let b = p.context(&pad(&x2), &y).unwrap().logits(&pad(&q2)).unwrap();
+    assert_eq!(a, b);
+    // Rows must have the context's width; widths outside 1..=3 are refused.
+    assert!(small.logits(&[0.1, 0.2, 0.3]).is_err());
+    assert!(matches!(
+        p.context_with_features(&[0.1; 8], &[0.0, 1.0], 4),
+        Err(PredictError::FeatureCount { got: 4, .. })
+    ));
+    // Without padding recorded only the full width is accepted.
+    let strict = three_feature_model(None);
+    assert_eq!(strict.feature_range(), (3, 3));
+    assert!(matches!(
+        strict.context_with_features(&x2, &y, 2),
+        Err(PredictError::FeatureCount {
+            expected: 3,
+            got: 2,
+            ..
+        })
+    ));
 }

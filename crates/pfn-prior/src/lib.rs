@@ -6,7 +6,8 @@
 //! `(seed, batch_index, batch, seq_len, num_features)` whatever the thread count.
 //!
 //! Priors: [`GpPrior`] (fixed hyperparameters), [`GpHyperPrior`] (Gamma hyper-priors), [`LinearPrior`]
-//! (ridge and the 1-D toy), [`MlpPrior`] (random MLP / "BNN"), and the wrappers [`Binarized`]
+//! (ridge and the 1-D toy), [`MlpPrior`] (random MLP / "BNN"), [`BnnClassificationPrior`] (the paper's
+//! Fig. 5 BNN classification prior, shared with the baselines), and the wrappers [`Binarized`]
 //! (classification) and [`VariableFeatures`] (zero-padding). [`prior_by_name`] builds the named priors
 //! of [`PRIORS`]; [`split`] samples split points. Nothing here depends on a neural-network crate.
 //!
@@ -53,6 +54,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bnn_classification;
 pub mod classification;
 pub mod error;
 mod fastmath;
@@ -70,6 +72,9 @@ pub mod registry;
 pub mod rng;
 pub mod split;
 
+pub use bnn_classification::{
+    BnnArchitecture, BnnClassificationPrior, BnnDataset, ContextNormalization,
+};
 pub use classification::{BinarizeRule, Binarized};
 pub use error::PriorError;
 pub use features::{FeatureDraw, FeatureScaling, VariableFeatures};

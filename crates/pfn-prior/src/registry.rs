@@ -1,9 +1,11 @@
 //! Named priors for the command line: [`prior_by_name`] and the [`PRIORS`] table used by `--help`.
 
+use crate::bnn_classification::{BnnArchitecture, BnnClassificationPrior};
 use crate::classification::{BinarizeRule, Binarized};
 use crate::error::PriorError;
+use crate::features::VariableFeatures;
 use crate::gp::GpPrior;
-use crate::gp_hyper::GpHyperPrior;
+use crate::gp_hyper::{GpHyperPrior, GpHyperPriorConfig};
 use crate::linear::LinearPrior;
 use crate::mlp::{MlpConfig, MlpPrior};
 use crate::prior::Prior;
@@ -21,6 +23,10 @@ pub const PRIORS: &[(&str, &str)] = &[
     (
         "gp-hyper",
         "GP, Matérn-5/2 ARD, per-dataset Gamma hyper-priors noise (1e-4,1) floored at 1e-4, outputscale (2,0.15), lengthscale (3,6) (paper Fig. 4b); 1 feature by default",
+    ),
+    (
+        "gp-hyper-5d",
+        "GP, Matérn-5/2 ARD, hyper-priors as gp-hyper but noise Gamma(0.5,0.25); 1..=5 used features per dataset (zero-padded, used columns scaled by sqrt(5/d)); the shipped general-purpose regression prior, trained with y standardised by the context",
     ),
     (
         "gp-hyper-code",
@@ -50,6 +56,14 @@ pub const PRIORS: &[(&str, &str)] = &[
         "bnn-binary",
         "bnn with labels 1[y > per-dataset median]",
     ),
+    (
+        "bnn-classification-small",
+        "paper Fig. 5a: 2-layer linear BNN (3 features, 5 hidden, no nonlinearity), all weights N(0,1), x ~ N(0,I), labels ~ softmax of its 2 logits; x z-normalised over the sequence; 2 classes, exactly 3 features",
+    ),
+    (
+        "bnn-classification-big",
+        "paper Fig. 5b: as bnn-classification-small with 8 features and 64 hidden units; 2 classes, exactly 8 features",
+    ),
 ];
 
 /// The registered names, comma-separated.
@@ -68,6 +82,9 @@ pub fn prior_by_name(name: &str) -> Result<Box<dyn Prior>, PriorError> {
         "gp-5d" => Box::new(GpPrior::paper_5d()),
         "gp-hyper" => Box::new(GpHyperPrior::paper()),
         "gp-hyper-code" => Box::new(GpHyperPrior::reference_code()),
+        "gp-hyper-5d" => Box::new(VariableFeatures::with_defaults(GpHyperPrior::new(
+            GpHyperPriorConfig::regression(),
+        )?)?),
         "ridge" => Box::new(LinearPrior::ridge()),
         "linear-1d" => Box::new(LinearPrior::linear_1d()),
         "bnn" => Box::new(MlpPrior::new(MlpConfig::default())?),
@@ -77,6 +94,12 @@ pub fn prior_by_name(name: &str) -> Result<Box<dyn Prior>, PriorError> {
             MlpPrior::new(MlpConfig::default())?,
             BinarizeRule::Median,
         )),
+        "bnn-classification-small" => Box::new(BnnClassificationPrior::pfn_training(
+            BnnArchitecture::SMALL,
+        )?),
+        "bnn-classification-big" => {
+            Box::new(BnnClassificationPrior::pfn_training(BnnArchitecture::BIG)?)
+        }
         _ => {
             return Err(PriorError::UnknownPrior {
                 name: name.to_string(),

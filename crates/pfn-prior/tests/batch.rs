@@ -69,7 +69,19 @@ fn every_registered_prior_samples_with_its_default_features() {
         assert_eq!(b.x.len(), 4 * 30 * f);
         assert_eq!(b.y.len(), 120);
         assert_eq!(b.target_y.len(), 120);
-        assert_eq!(b.features_used, vec![f; 4]);
+        // Priors with a variable number of used features draw it in their range; the others use
+        // every column.
+        let (lo, _) = prior.feature_range();
+        if name.ends_with("-5d") && lo < f {
+            assert!(b.features_used.iter().all(|&u| (lo..=f).contains(&u)), "{name}");
+            // Unused columns are zero.
+            for (d, &u) in b.features_used.iter().enumerate() {
+                let x = b.x_of(d);
+                assert!(x.chunks(f).all(|row| row[u..].iter().all(|&v| v == 0.0)));
+            }
+        } else {
+            assert_eq!(b.features_used, vec![f; 4], "{name}");
+        }
         assert_eq!(b.hyperparameters.len(), 4);
         assert!(b
             .x
@@ -88,6 +100,7 @@ fn every_registered_prior_samples_with_its_default_features() {
         ("gp-1d", 1),
         ("gp-5d", 5),
         ("gp-hyper", 1),
+        ("gp-hyper-5d", 5),
         ("linear-1d", 1),
         ("bnn", 3),
     ];

@@ -219,12 +219,22 @@ function renderModelInfo() {
   const lines = [
     `prior ${m.prior}${m.prior_description ? ': ' + m.prior_description : ''}`,
     `up to ${m.max_context} context points · ${m.buckets} buckets${m.full_support ? ' (full support)' : ''}`,
-    `trained x range ${m.trained_x_range ? '[' + m.trained_x_range.join(', ') + ']' : 'not fixed'}`,
+    `trained x range ${m.trained_x_range ? '[' + m.trained_x_range.join(', ') + ']' : m.x_normalisation === 'context_min_max' ? 'not fixed (x is scaled with the context points)' : 'not fixed'}`,
     `training: ${m.training.steps} steps, ${m.training.datasets} datasets`,
   ];
-  if (m.reference_gp) lines.push(`GP overlay: ${m.reference_gp === 'exact' ? 'exact posterior' : 'type-II MAP (approximate)'}`);
+  if (m.feature_range && m.feature_range[1] > 1) {
+    lines.push(`takes ${m.feature_range[0]} to ${m.feature_range[1]} input features; the demo uses 1`);
+  }
+  if (m.reference_gp) lines.push(`GP overlay: ${gpOverlayText(m.reference_gp)}`);
   for (const l of lines) box.append(el('div', {}, l));
   if (!m.supported) box.append(el('div', { class: 'bad' }, `cannot be plotted: ${m.unsupported_reason}`));
+}
+
+function gpOverlayText(kind) {
+  if (kind === 'exact') return 'exact posterior';
+  if (kind === 'type2_map') return 'type-II MAP (approximate)';
+  if (kind === 'type2_ml') return 'GP (type-II ML) fitted to the context as the PFN scales it (approximate)';
+  return kind;
 }
 
 function renderComparison() {
@@ -233,7 +243,7 @@ function renderComparison() {
   const r = state.result;
   if (!r || !r.gp) return;
   const c = r.gp.comparison;
-  box.append(el('h2', {}, r.gp.kind === 'exact' ? 'PFN vs exact GP' : 'PFN vs GP (type-II MAP)'));
+  box.append(el('h2', {}, r.gp.kind === 'exact' ? 'PFN vs exact GP' : `PFN vs ${r.gp.label}`));
   const t = el('table');
   const rows = [
     ['cmp-mean-kl', 'mean KL(GP‖PFN)', c.mean_kl],
@@ -550,7 +560,10 @@ function updateTooltip() {
     line([b('gp', 'GP '), document.createTextNode(`mean ${fmt(r.gp.mean[j])}, std ${fmt(r.gp.std[j])}`)]);
     line([document.createTextNode(`KL(GP‖PFN) ${fmt(r.gp.comparison.kl[j])} nats`)]);
   }
-  if (r.out_of_range.query_x.includes(j)) line([document.createTextNode('outside the trained range')]);
+  if (r.out_of_range.query_x.includes(j)) {
+    const minMax = state.model && state.model.x_normalisation === 'context_min_max';
+    line([document.createTextNode(minMax ? "outside the context points' x range (extrapolation)" : 'outside the trained range')]);
+  }
   tip.hidden = false;
   const a = plotArea();
   const left = state.hover.px + 14 + tip.offsetWidth > a.left + a.width ? state.hover.px - 14 - tip.offsetWidth : state.hover.px + 14;
@@ -582,6 +595,20 @@ function requestBody() {
 
 async function refresh() {
   if (!state.model) return;
+  if (state.model.needs_context && state.points.length === 0 && !state.inflight) {
+    // The model scales x and y with the context points: nothing to show until there is one.
+    state.pending = false;
+    state.result = null;
+    state.heatImage = null;
+    state.resultPoints = [];
+    state.error = null;
+    renderReadout(null);
+    renderWarnings();
+    renderComparison();
+    draw();
+    setStatus('click to add a point: this model scales its inputs with the context points, so it needs at least one', 'empty');
+    return;
+  }
   if (state.inflight) {
     state.pending = true;
     return;
@@ -642,6 +669,7 @@ function selectModel(name) {
   state.heatImage = null;
   syncViewInputs();
   renderModelInfo();
+  $('legend-gp').textContent = `${m.reference_gp_label || 'GP'} mean and intervals (dashed)`;
   draw();
   if (m.supported) refresh();
   else {

@@ -359,8 +359,10 @@ pub struct HyperSummary {
 /// The reference GP overlay.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GpOverlay {
-    /// `exact` or `type2_map`.
+    /// `exact`, `type2_map` or `type2_ml`.
     pub kind: String,
+    /// Legend label: `GP (exact)`, `GP (type-II MAP)` or `GP (type-II ML)`.
+    pub label: String,
     /// What it is, for people.
     pub description: String,
     /// Its hyperparameters.

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use pfn_train::{load_model, ModelArtifact, OutputHead, XNormalisation, YNormalisation};
+use pfn_train::{
+    load_model, ModelArtifact, ModelMetadata, OutputHead, XNormalisation, YNormalisation,
+};
 use serde::Serialize;
 
 use crate::error::ServeError;
@@ -42,8 +44,14 @@ pub struct ModelInfo {
     pub prior: String,
     /// One-line description of that prior (empty if it is not in the registry).
     pub prior_description: String,
-    /// Input features per point.
+    /// Input features of the network.
     pub num_features: usize,
+    /// Smallest and largest number of features the model accepts (`[1, 5]` for a model trained
+    /// with a variable number of features); the demo sends one.
+    pub feature_range: [usize; 2],
+    /// Whether the model scales its inputs with the context (x min-max or y standardised), so
+    /// that it needs at least one context point.
+    pub needs_context: bool,
     /// Largest number of context points the model was trained with (the request limit).
     pub max_context: usize,
     /// Points per training dataset.
@@ -61,15 +69,17 @@ pub struct ModelInfo {
     pub x_normalisation: String,
     /// `none` or `context_standardise`.
     pub y_normalisation: String,
-    /// `exact`, `type2_map` or `null`: the GP overlaid on this model's predictions.
+    /// `exact`, `type2_map`, `type2_ml` or `null`: the GP overlaid on this model's predictions.
     pub reference_gp: Option<String>,
+    /// Legend label of that GP (`GP (exact)`, `GP (type-II MAP)`, `GP (type-II ML)`).
+    pub reference_gp_label: Option<String>,
     /// Training budget.
     pub training: TrainingSummary,
     /// Final validation loss stored in the artifact, if any.
     pub final_validation_loss: Option<f64>,
     /// The first 12 hex digits of the artifact's content digest (empty for in-memory models).
     pub digest: String,
-    /// Whether `/api/predict` accepts this model (1 feature and a Riemann head).
+    /// Whether `/api/predict` accepts this model (it accepts 1 feature and has a Riemann head).
     pub supported: bool,
     /// Why not, when `supported` is false.
     pub unsupported_reason: Option<String>,
@@ -122,6 +132,19 @@ fn prior_input_range(prior: &str) -> Option<[f64; 2]> {
     }
 }
 
+/// File extensions of model artifacts.
+pub const MODEL_EXTENSIONS: [&str; 2] = ["pfn", "safetensors"];
+
+/// The feature counts a model accepts, by the rule of `pfn_infer::Predictor::feature_range`:
+/// exactly the network's, or 1 up to it for a model trained with a variable number of features.
+fn feature_range(meta: &ModelMetadata) -> (usize, usize) {
+    let f = meta.architecture.num_features;
+    match meta.normalisation.feature_padding {
+        Some(_) => (1, f),
+        None => (f, f),
+    }
+}
+
 fn prior_description(prior: &str) -> String {
     pfn_prior::PRIORS
         .iter()
@@ -151,7 +174,8 @@ impl ModelCatalog {
         Self::default()
     }
 
-    /// Loads every `*.safetensors` model artifact in `dir` (not recursive), named by file stem,
+    /// Loads every model artifact (`*.pfn`, `*.safetensors`) in `dir` (not recursive), named by
+    /// file stem (the first file in name order wins when two files share a stem),
     /// each computing on `threads` threads (0: all cores). Files that fail to load or verify are
     /// recorded in [`ModelCatalog::skipped`]; an unreadable directory is an error.
     pub fn load_dir(dir: &Path, threads: usize) -> Result<Self, ServeError> {
@@ -162,7 +186,11 @@ impl ModelCatalog {
         let mut files: Vec<_> = read
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "safetensors"))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .is_some_and(|e| MODEL_EXTENSIONS.iter().any(|m| e == *m))
+            })
             .collect();
         files.sort();
         let mut catalog = Self::new();
@@ -190,8 +218,8 @@ impl ModelCatalog {
     }
 
     /// Adds a model from an artifact, answered by a `pfn_infer::Predictor` on `threads` threads
-    /// (0: all cores). Models with more than one feature or a class head are listed but marked
-    /// unsupported. A duplicate name is an error.
+    /// (0: all cores) with one input feature. Models that do not accept one feature, and
+    /// classification models, are listed but marked unsupported. A duplicate name is an error.
     pub fn add_artifact(
         &mut self,
         name: &str,
@@ -232,17 +260,18 @@ impl ModelCatalog {
             }
             _ => [-3.0, 3.0],
         };
+        let (min_features, max_features) = feature_range(meta);
         let mut unsupported = Vec::new();
-        if num_features != 1 {
+        if min_features > 1 {
             unsupported.push(format!(
-                "the demo plots 1-D inputs, this model has {num_features} features"
+                "the demo plots 1-D inputs, this model takes exactly {num_features} features"
             ));
         }
         if buckets == 0 {
             unsupported.push("it has a classification head".to_string());
         }
         let backend: Option<Arc<dyn PosteriorModel>> = if unsupported.is_empty() {
-            match PredictorModel::new(artifact, threads) {
+            match PredictorModel::with_features(artifact, threads, 1) {
                 Ok(m) => Some(Arc::new(m)),
                 Err(e) => {
                     return Err(ServeError::BadModel {
@@ -260,6 +289,9 @@ impl ModelCatalog {
             prior: meta.prior.clone(),
             prior_description: prior_description(&meta.prior),
             num_features,
+            feature_range: [min_features, max_features],
+            needs_context: meta.normalisation.x == XNormalisation::ContextMinMax
+                || meta.normalisation.y == YNormalisation::ContextStandardise,
             max_context: meta.config.prior.max_context(),
             seq_len: meta.config.prior.seq_len,
             buckets,
@@ -279,6 +311,7 @@ impl ModelCatalog {
             }
             .to_string(),
             reference_gp: reference.as_ref().map(|r| r.kind().to_string()),
+            reference_gp_label: reference.as_ref().map(|r| r.label().to_string()),
             training: TrainingSummary {
                 steps: meta.training.steps,
                 datasets: meta.training.datasets,

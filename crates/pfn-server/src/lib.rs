@@ -48,7 +48,7 @@ pub struct ServeConfig {
     /// Address to listen on, e.g. `127.0.0.1:8080` (port 0: any free port; the chosen address is
     /// printed).
     pub addr: String,
-    /// Directory of `*.safetensors` model artifacts.
+    /// Directory of model artifacts (`*.pfn`, `*.safetensors`).
     pub models_dir: PathBuf,
     /// Also serve a tiny gp-1d model trained at start-up (a few seconds).
     pub demo: bool,
@@ -73,7 +73,7 @@ impl Default for ServeConfig {
 /// Loads the models `config` asks for. A missing models directory is an error unless `demo` is
 /// set; a catalog with no servable model is an error.
 pub fn load_catalog(config: &ServeConfig) -> Result<ModelCatalog, ServeError> {
-    let hint = "pass --models DIR with model artifacts (*.safetensors), or --demo to serve a tiny model trained at start-up";
+    let hint = "pass --models DIR with model artifacts (*.pfn, *.safetensors), or --demo to serve a tiny model trained at start-up";
     let mut catalog = match ModelCatalog::load_dir(&config.models_dir, config.threads) {
         Ok(c) => c,
         Err(ServeError::ModelsDir { source, .. })

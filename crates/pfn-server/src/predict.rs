@@ -101,6 +101,7 @@ fn out_of_range(entry: &ModelEntry, req: &ValidRequest, warnings: &mut Vec<Strin
 /// The GP's predictive at the query points, if the model has a reference and it can be fitted.
 struct GpPart {
     kind: String,
+    label: String,
     description: String,
     hyper: HyperSummary,
     mean: Vec<f64>,
@@ -126,7 +127,7 @@ fn fit_gp(entry: &ModelEntry, req: &ValidRequest, warnings: &mut Vec<String>) ->
             return None;
         }
     };
-    let pred = match fitted.gp.predict(&req.query) {
+    let pred = match fitted.predict(&req.query) {
         Ok(p) => p,
         Err(e) => {
             warnings.push(format!("reference GP prediction failed: {e}"));
@@ -136,6 +137,7 @@ fn fit_gp(entry: &ModelEntry, req: &ValidRequest, warnings: &mut Vec<String>) ->
     let h = fitted.gp.hyper();
     Some(GpPart {
         kind: fitted.kind.to_string(),
+        label: reference.label().to_string(),
         description: fitted.description,
         hyper: HyperSummary {
             kernel: match h.kind {
@@ -296,6 +298,7 @@ pub fn predict(entry: &ModelEntry, req: &ValidRequest) -> Result<PredictResponse
         };
         GpOverlay {
             kind: g.kind,
+            label: g.label,
             description: g.description,
             hyper: g.hyper,
             mean: g.mean,

@@ -7,6 +7,10 @@
 //! with the edge-bucket widths), so densities, quantiles and moments come out in the caller's
 //! units. Quantiles use the exact inverse cdf, half-normal tails included
 //! ([`IcdfConvention::ExactTails`]), so wide intervals are not clipped at the outer borders.
+//!
+//! A model trained with a variable number of features (`Predictor::feature_range`, e.g. the
+//! general-purpose `gp-hyper` model, 1 to 5) can be served with fewer features than its network
+//! has ([`PredictorModel::with_features`]); the demo serves every model with one.
 
 use pfn_distribution::{BarDistribution, IcdfConvention};
 use pfn_infer::{PredictError, Predictor};
@@ -19,6 +23,7 @@ use crate::posterior::{PosteriorError, PosteriorModel, QueryPredictives};
 pub struct PredictorModel {
     predictor: Predictor,
     head: BarDistribution,
+    features: usize,
 }
 
 /// Why an artifact cannot be served.
@@ -30,17 +35,51 @@ pub enum PredictorModelError {
     /// A classification head.
     #[error("the model has a classification head ({0} classes); only Riemann (regression) heads can be served")]
     ClassificationHead(usize),
+    /// A feature count outside the model's range.
+    #[error("the model takes {} features, not {asked}", if .range.0 == .range.1 { .range.0.to_string() } else { format!("{} to {}", .range.0, .range.1) })]
+    FeatureCount {
+        /// Features asked for.
+        asked: usize,
+        /// The model's `(min, max)`.
+        range: (usize, usize),
+    },
 }
 
 impl PredictorModel {
-    /// Builds the predictor of `artifact`, computing on `threads` threads (0: all cores).
+    /// Builds the predictor of `artifact`, computing on `threads` threads (0: all cores), for
+    /// inputs with as many features as the network has.
     pub fn new(artifact: &ModelArtifact, threads: usize) -> Result<Self, PredictorModelError> {
+        Self::with_features(
+            artifact,
+            threads,
+            artifact.metadata.architecture.num_features,
+        )
+    }
+
+    /// As [`PredictorModel::new`] for inputs with `features` features, which must lie in the
+    /// model's `Predictor::feature_range`.
+    pub fn with_features(
+        artifact: &ModelArtifact,
+        threads: usize,
+        features: usize,
+    ) -> Result<Self, PredictorModelError> {
         let predictor = Predictor::with_threads(artifact, threads)?;
         let head = match predictor.head() {
             Head::Riemann(dist) => dist.clone(),
             Head::Classes { n_out } => return Err(PredictorModelError::ClassificationHead(*n_out)),
         };
-        Ok(Self { predictor, head })
+        let range = predictor.feature_range();
+        if features < range.0 || features > range.1 {
+            return Err(PredictorModelError::FeatureCount {
+                asked: features,
+                range,
+            });
+        }
+        Ok(Self {
+            predictor,
+            head,
+            features,
+        })
     }
 
     /// The predictor.
@@ -63,7 +102,7 @@ fn posterior_error(e: PredictError) -> PosteriorError {
 
 impl PosteriorModel for PredictorModel {
     fn num_features(&self) -> usize {
-        self.predictor.num_features()
+        self.features
     }
 
     fn predict(
@@ -74,7 +113,7 @@ impl PosteriorModel for PredictorModel {
     ) -> Result<QueryPredictives, PosteriorError> {
         let mut context = self
             .predictor
-            .context(context_x, context_y)
+            .context_with_features(context_x, context_y, self.features)
             .map_err(posterior_error)?;
         let logits = context.logits(query_x).map_err(posterior_error)?;
         let target = context.target_scaler();

@@ -7,6 +7,13 @@
 //!   hyperparameters, which has no closed form. The overlay uses the type-II MAP hyperparameters
 //!   (maximum of log marginal likelihood + log hyper-prior, Matérn-5/2 ARD, noise floored at 1e-4 as
 //!   in the prior) and is labelled as an approximation.
+//! * `gp-hyper-5d` (the general-purpose regression prior, trained on data scaled with the context:
+//!   x min-max to [0, 1], y standardised): the GP is fitted the same way the model sees the data.
+//!   In that normalised space the hyperparameters of a Matérn-5/2 ARD GP are fitted by type-II
+//!   maximum likelihood (no hyper-prior: the prior's Gamma hyper-priors are stated for raw prior
+//!   data, not for standardised targets), then the GP is mapped back exactly (lengthscales times
+//!   the context's x range, outputscale and noise times the y variance, mean plus the y mean).
+//!   Labelled "GP (type-II ML)", an approximation of the hyper-prior posterior.
 //! * any other prior: no overlay.
 
 use pfn_gp::{
@@ -17,6 +24,15 @@ use pfn_prior::GpPrior;
 
 /// Noise floor of the hyper-prior GPs (as `pfn_prior::GpHyperPrior`).
 const HYPER_NOISE_FLOOR: f64 = 1e-4;
+
+/// Bounds of the type-II ML fit in the normalised space (x in [0, 1], y standardised): lengthscales
+/// from a hundredth to a hundred times the context's x range, outputscale and noise variance up to
+/// a hundred and ten times the context's y variance; the noise floor is 1e-4 of that variance.
+const NORMALISED_BOUNDS: HyperBounds = HyperBounds {
+    lengthscale: (1e-2, 1e2),
+    outputscale: (1e-3, 1e2),
+    noise: (1e-4, 10.0),
+};
 
 /// How the reference GP's hyperparameters are obtained.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,17 +46,73 @@ pub enum ReferenceGp {
         /// The hyper-prior.
         prior: HyperPrior,
     },
+    /// Type-II maximum likelihood (ARD) on the context scaled as the model scales it (x min-max
+    /// to [0, 1], y standardised), mapped back to the caller's units; see the module docs.
+    ContextScaledTypeTwoMl {
+        /// The kernel family of the prior.
+        kind: KernelKind,
+    },
 }
 
 /// A reference GP conditioned on a context.
 #[derive(Debug, Clone)]
 pub struct FittedReference {
-    /// The conditioned GP.
+    /// The conditioned zero-mean GP, in the caller's units, on the targets minus `mean_offset`.
     pub gp: ExactGp,
-    /// `exact` or `type2_map`.
+    /// Constant prior mean of the GP (0, or the context's y mean for a context-scaled fit).
+    pub mean_offset: f64,
+    /// `exact`, `type2_map` or `type2_ml`.
     pub kind: &'static str,
     /// A one-line description for people.
     pub description: String,
+}
+
+/// Predictive mean and observation variance at query points, in the caller's units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferencePrediction {
+    /// Predictive mean.
+    pub mean: Vec<f64>,
+    /// Predictive variance of a noisy observation.
+    pub var_y: Vec<f64>,
+}
+
+impl FittedReference {
+    /// The GP's predictive at the rows of `x_query`.
+    pub fn predict(&self, x_query: &[f64]) -> Result<ReferencePrediction, GpError> {
+        let p = self.gp.predict(x_query)?;
+        Ok(ReferencePrediction {
+            mean: p.mean.iter().map(|m| m + self.mean_offset).collect(),
+            var_y: p.var_y,
+        })
+    }
+}
+
+/// Per-feature ranges `max − min` of row-major `x` (1 for a constant feature, as
+/// `pfn_infer::FeatureScaler`), and the mean and population standard deviation of `y` (1 when it
+/// is 0, as `pfn_infer::TargetScaler`).
+fn context_scales(x: &[f64], y: &[f64], d: usize) -> (Vec<f64>, f64, f64) {
+    let ranges = (0..d)
+        .map(|j| {
+            let (lo, hi) = x
+                .iter()
+                .skip(j)
+                .step_by(d)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                    (a.min(v), b.max(v))
+                });
+            let r = hi - lo;
+            if r > 0.0 && r.is_finite() {
+                r
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let n = y.len() as f64;
+    let mean = y.iter().sum::<f64>() / n;
+    let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let sd = if sd > 0.0 && sd.is_finite() { sd } else { 1.0 };
+    (ranges, mean, sd)
 }
 
 impl ReferenceGp {
@@ -57,15 +129,29 @@ impl ReferenceGp {
                 kind: KernelKind::Matern52,
                 prior: HyperPrior::reference_code(),
             }),
+            "gp-hyper-5d" => Some(Self::ContextScaledTypeTwoMl {
+                kind: KernelKind::Matern52,
+            }),
             _ => None,
         }
     }
 
-    /// `exact` or `type2_map`.
+    /// `exact`, `type2_map` or `type2_ml`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Exact(_) => "exact",
             Self::TypeTwoMap { .. } => "type2_map",
+            Self::ContextScaledTypeTwoMl { .. } => "type2_ml",
+        }
+    }
+
+    /// The label people see for the overlay: `GP (exact)`, `GP (type-II MAP)` or
+    /// `GP (type-II ML)`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Exact(_) => "GP (exact)",
+            Self::TypeTwoMap { .. } => "GP (type-II MAP)",
+            Self::ContextScaledTypeTwoMl { .. } => "GP (type-II ML)",
         }
     }
 
@@ -84,6 +170,72 @@ impl ReferenceGp {
                 );
                 Ok(Some(FittedReference {
                     gp,
+                    mean_offset: 0.0,
+                    kind: self.kind(),
+                    description,
+                }))
+            }
+            Self::ContextScaledTypeTwoMl { kind } => {
+                if y.is_empty() {
+                    return Ok(None);
+                }
+                if d == 0 || x.len() != y.len() * d {
+                    return Err(GpError::Shape(format!(
+                        "{} x values for {} targets with {d} features",
+                        x.len(),
+                        y.len()
+                    )));
+                }
+                let (ranges, mean, sd) = context_scales(x, y, d);
+                let lows: Vec<f64> = (0..d)
+                    .map(|j| {
+                        x.iter()
+                            .skip(j)
+                            .step_by(d)
+                            .copied()
+                            .fold(f64::INFINITY, f64::min)
+                    })
+                    .collect();
+                let xs: Vec<f64> = x
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (v - lows[i % d]) / ranges[i % d])
+                    .collect();
+                let ys: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
+                let opts = Type2Options {
+                    restarts: 4,
+                    seed: 0,
+                    bounds: NORMALISED_BOUNDS,
+                    starts: StartDistribution::default(),
+                    prior: None,
+                    ..Type2Options::default()
+                };
+                let fit = fit_type2(&xs, &ys, d, *kind, true, &opts)?;
+                let var = sd * sd;
+                let h = &fit.hyper;
+                let hyper = GpHyper::new(
+                    h.kind,
+                    h.lengthscales
+                        .iter()
+                        .zip(&ranges)
+                        .map(|(l, r)| l * r)
+                        .collect(),
+                    h.outputscale * var,
+                    h.noise * var,
+                )?;
+                let centred: Vec<f64> = y.iter().map(|v| v - mean).collect();
+                let gp = ExactGp::fit(x, &centred, d, &hyper)?;
+                let description = format!(
+                    "GP with type-II ML hyperparameters fitted to the context scaled as the PFN scales it (an approximation: the PFN integrates over the hyper-prior): {} kernel, lengthscale {}, outputscale {:.4}, noise {:.3e}, constant mean {:.4} (the context's)",
+                    kernel_name(hyper.kind),
+                    join(&hyper.lengthscales),
+                    hyper.outputscale,
+                    hyper.noise,
+                    mean
+                );
+                Ok(Some(FittedReference {
+                    gp,
+                    mean_offset: mean,
                     kind: self.kind(),
                     description,
                 }))
@@ -115,6 +267,7 @@ impl ReferenceGp {
                 );
                 Ok(Some(FittedReference {
                     gp,
+                    mean_offset: 0.0,
                     kind: self.kind(),
                     description,
                 }))
@@ -174,5 +327,83 @@ mod tests {
         let fitted = r.fit(&x, &y, 1).unwrap().unwrap();
         assert_eq!(fitted.kind, "type2_map");
         assert!(fitted.gp.hyper().noise >= HYPER_NOISE_FLOOR * (1.0 - 1e-9));
+    }
+
+    /// The context-scaled fit equals a GP fitted and predicting in the normalised space, mapped
+    /// back by hand; it follows data in arbitrary units.
+    #[test]
+    fn context_scaled_type2_ml_is_the_normalised_gp_mapped_back() {
+        let r = ReferenceGp::for_prior("gp-hyper-5d").unwrap();
+        assert_eq!(r.kind(), "type2_ml");
+        assert_eq!(r.label(), "GP (type-II ML)");
+        assert!(r.fit(&[], &[], 1).unwrap().is_none());
+        // Data far from [0, 1] and unit scale: x in [100, 140], y around 50 with spread ~8.
+        let x = [100.0, 104.0, 111.0, 118.0, 125.0, 131.0, 140.0];
+        let y = [50.0, 56.5, 58.0, 49.0, 41.5, 44.0, 52.0];
+        let fitted = r.fit(&x, &y, 1).unwrap().unwrap();
+        let q = [95.0, 107.0, 121.0, 150.0];
+        let ours = fitted.predict(&q).unwrap();
+
+        let (lo, range) = (100.0, 40.0);
+        let mean = y.iter().sum::<f64>() / 7.0;
+        let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 7.0).sqrt();
+        let xs: Vec<f64> = x.iter().map(|v| (v - lo) / range).collect();
+        let ys: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
+        let opts = Type2Options {
+            restarts: 4,
+            seed: 0,
+            bounds: NORMALISED_BOUNDS,
+            starts: StartDistribution::default(),
+            prior: None,
+            ..Type2Options::default()
+        };
+        let fit = fit_type2(&xs, &ys, 1, KernelKind::Matern52, true, &opts).unwrap();
+        let gp = ExactGp::fit(&xs, &ys, 1, &fit.hyper).unwrap();
+        let qs: Vec<f64> = q.iter().map(|v| (v - lo) / range).collect();
+        let p = gp.predict(&qs).unwrap();
+        for j in 0..q.len() {
+            let m = mean + sd * p.mean[j];
+            let v = sd * sd * p.var_y[j];
+            assert!(
+                (ours.mean[j] - m).abs() < 1e-8 * (1.0 + m.abs()),
+                "mean {j}: {} vs {m}",
+                ours.mean[j]
+            );
+            assert!(
+                (ours.var_y[j] - v).abs() < 1e-8 * v,
+                "var {j}: {} vs {v}",
+                ours.var_y[j]
+            );
+        }
+        // Far outside the context the GP returns to the context mean, not to 0.
+        let far = fitted.predict(&[1e4]).unwrap();
+        assert!(
+            (far.mean[0] - mean).abs() < 1e-6,
+            "{} vs {mean}",
+            far.mean[0]
+        );
+        // Lengthscales in the caller's units: the normalised ones times the x range.
+        let l = fitted.gp.hyper().lengthscales[0];
+        assert!((l - fit.hyper.lengthscales[0] * range).abs() < 1e-9 * l);
+    }
+
+    #[test]
+    fn context_scaled_fit_survives_one_point_and_constant_targets() {
+        let r = ReferenceGp::for_prior("gp-hyper-5d").unwrap();
+        let one = r.fit(&[3.0], &[7.0], 1).unwrap().unwrap();
+        let p = one.predict(&[3.0, 4.0]).unwrap();
+        assert!(p.mean.iter().chain(&p.var_y).all(|v| v.is_finite()));
+        assert!((p.mean[0] - 7.0).abs() < 1.0, "{:?}", p.mean);
+        let flat = r
+            .fit(&[0.0, 1.0, 2.0], &[5.0, 5.0, 5.0], 1)
+            .unwrap()
+            .unwrap();
+        let p = flat.predict(&[0.5, 1.5]).unwrap();
+        assert!(
+            p.mean.iter().all(|m| (m - 5.0).abs() < 1e-3),
+            "{:?}",
+            p.mean
+        );
+        assert!(p.var_y.iter().all(|v| v.is_finite() && *v > 0.0));
     }
 }

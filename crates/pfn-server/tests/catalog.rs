@@ -18,20 +18,32 @@ fn fresh_dir(name: &str) -> PathBuf {
 fn a_directory_is_loaded_and_bad_files_are_skipped_with_their_reason() {
     let dir = fresh_dir("catalog");
     save_demo_model(common::tiny_artifact(), dir.join("good.safetensors")).unwrap();
+    // `pfn train` writes `.pfn` files (the shipped models/*.pfn): served too.
+    save_demo_model(common::tiny_artifact(), dir.join("shipped.pfn")).unwrap();
+    // Two files with one stem: the first in name order (`.pfn`) is served, the other skipped.
+    save_demo_model(common::tiny_artifact(), dir.join("shipped.safetensors")).unwrap();
     std::fs::write(dir.join("broken.safetensors"), b"not a model at all").unwrap();
     std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
+    std::fs::write(dir.join("shipped.pfn.ckpt"), b"a checkpoint, ignored").unwrap();
     let catalog = ModelCatalog::load_dir(&dir, 1).unwrap();
-    assert_eq!(catalog.len(), 1);
+    assert_eq!(catalog.len(), 2);
     let good = catalog.get("good").expect("good model");
     assert!(good.info.supported);
     assert_eq!(good.info.digest.len(), 12);
-    assert_eq!(catalog.skipped().len(), 1);
-    assert!(catalog.skipped()[0].file.ends_with("broken.safetensors"));
-    assert!(
-        catalog.skipped()[0].error.contains("not a pfn model file"),
-        "{:?}",
-        catalog.skipped()
-    );
+    let shipped = catalog.get("shipped").expect("the .pfn model");
+    assert!(shipped.info.supported);
+    assert_eq!(shipped.info.feature_range, [1, 1]);
+    assert!(!shipped.info.needs_context);
+    let skipped: Vec<(&str, &str)> = catalog
+        .skipped()
+        .iter()
+        .map(|s| (s.file.as_str(), s.error.as_str()))
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped[0].0.ends_with("broken.safetensors"));
+    assert!(skipped[0].1.contains("not a pfn model file"), "{skipped:?}");
+    assert!(skipped[1].0.ends_with("shipped.safetensors"));
+    assert!(skipped[1].1.contains("shipped"), "{skipped:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

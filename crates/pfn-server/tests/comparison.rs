@@ -79,6 +79,8 @@ fn entry(shift: f64) -> ModelEntry {
             prior: "gp-1d".into(),
             prior_description: String::new(),
             num_features: 1,
+            feature_range: [1, 1],
+            needs_context: false,
             max_context: 10,
             seq_len: 11,
             buckets: 6400,
@@ -88,6 +90,7 @@ fn entry(shift: f64) -> ModelEntry {
             x_normalisation: "none".into(),
             y_normalisation: "none".into(),
             reference_gp: Some("exact".into()),
+            reference_gp_label: Some("GP (exact)".into()),
             training: TrainingSummary {
                 steps: 0,
                 datasets: 0,

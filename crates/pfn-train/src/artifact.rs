@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use pfn_prior::FeatureScaling;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -277,6 +278,13 @@ pub struct InputNormalisation {
     pub x: XNormalisation,
     /// Targets.
     pub y: YNormalisation,
+    /// Set for models trained with a variable number of used features
+    /// (`pfn_prior::VariableFeatures`): such a model also accepts `d` features for any `d` up to
+    /// its `num_features`; after `x` is normalised, the `d` given columns are multiplied by
+    /// `scaling.factor(d, num_features)` and the remaining columns are zero, exactly as in training.
+    /// `None`: exactly `num_features` columns are required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_padding: Option<FeatureScaling>,
 }
 
 impl Default for InputNormalisation {
@@ -284,6 +292,7 @@ impl Default for InputNormalisation {
         Self {
             x: XNormalisation::None,
             y: YNormalisation::None,
+            feature_padding: None,
         }
     }
 }

@@ -4,6 +4,8 @@
 use pfn_distribution::{quantile_borders, DistributionError};
 use pfn_prior::{Prior, PriorError};
 
+use crate::loader::BatchPlan;
+use crate::normalisation::standardise_targets_by_context;
 use crate::seeds::borders_seed;
 
 /// Values sampled per prior call when collecting border samples.
@@ -51,6 +53,35 @@ pub fn sample_border_values(
     Ok(values)
 }
 
+/// The first `samples` *query* targets of batches drawn as `plan` draws training batches (split,
+/// target standardisation) but with `borders_seed(run_seed)`: the values a plan whose targets are
+/// transformed per batch ([`BatchPlan::standardises_targets`]) actually trains on.
+pub fn sample_plan_query_values(plan: &BatchPlan, samples: usize) -> Result<Vec<f32>, PriorError> {
+    let seed = borders_seed(plan.run_seed());
+    let seq_len = plan.seq_len();
+    let mut values = Vec::with_capacity(samples);
+    let mut index = 0u64;
+    while values.len() < samples {
+        let n = plan.split().sample_for_batch(seed, index);
+        let mut batch = plan.prior().sample_batch(
+            seed,
+            index,
+            plan.batch_size(),
+            seq_len,
+            plan.num_features(),
+        )?;
+        if plan.standardises_targets() {
+            standardise_targets_by_context(&mut batch, n);
+        }
+        for t in batch.target_y.chunks_exact(seq_len) {
+            let take = (samples - values.len()).min(seq_len - n);
+            values.extend_from_slice(&t[n..n + take]);
+        }
+        index += 1;
+    }
+    Ok(values)
+}
+
 /// `buckets + 1` equal-mass borders from `samples` prior values (see [`sample_border_values`] and
 /// `pfn_distribution::quantile_borders`); outer borders are the sample min and max.
 pub fn estimate_borders(
@@ -62,7 +93,12 @@ pub fn estimate_borders(
     num_features: usize,
 ) -> Result<Vec<f64>, BordersError> {
     let values = sample_border_values(prior, run_seed, samples, seq_len, num_features)?;
-    let borders = quantile_borders(&values, buckets, None)?;
+    borders_from_values(&values, buckets)
+}
+
+/// `buckets + 1` equal-mass borders of `values`; errors when ties leave fewer distinct buckets.
+pub fn borders_from_values(values: &[f32], buckets: usize) -> Result<Vec<f64>, BordersError> {
+    let borders = quantile_borders(values, buckets, None)?;
     if borders.len() != buckets + 1 {
         return Err(BordersError::TooFewDistinct {
             got: borders.len() - 1,

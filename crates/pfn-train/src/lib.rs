@@ -36,19 +36,28 @@ pub use artifact::{
     OutputHead, TensorRef, TrainState, TrainingSpent, XNormalisation, YNormalisation,
 };
 pub use atomic::write_atomically;
-pub use bucket_borders::{estimate_borders, BordersError};
+pub use bucket_borders::{
+    borders_from_values, estimate_borders, sample_border_values, sample_plan_query_values,
+    BordersError,
+};
 pub use config::{ConfigError, HeadKind, RunConfig, SplitDistribution};
 pub use head::Head;
 pub use loader::{
     prior_from_config, BatchLoader, BatchPlan, Delivered, LoaderError, LoaderOptions, LoaderStats,
     TrainBatch,
 };
-pub use normalisation::normalisation_for_prior;
+pub use normalisation::{
+    context_statistics, normalisation_for_prior, standardise_targets_by_context,
+    targets_standardised_in_training,
+};
 pub use observer::{
     StartInfo, StepReport, StopReason, TrainObserver, TrainSummary, ValidationReport,
 };
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use seeds::{borders_seed, init_seed, validation_seed};
-pub use trainer::{config_difference, RunOptions, StepRecord, TrainError, Trainer};
+pub use trainer::{
+    config_difference, RunOptions, StepRecord, TrainError, Trainer, EXTENSION_CHANGES,
+    RESUMABLE_CHANGES,
+};
 pub use validation::{ValidationError, ValidationSet};
 pub use weights::{model_from_tensors, pfn_config, WeightsError};

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use pfn_prior::{prior_by_name, Batch, Prior, PriorError, SplitSampler};
 
 use crate::config::RunConfig;
+use crate::normalisation::{standardise_targets_by_context, targets_standardised_in_training};
 use crate::seeds::validation_seed;
 
 /// Errors from building a batch plan or from the background loader.
@@ -101,6 +102,7 @@ pub struct BatchPlan {
     seq_len: usize,
     num_features: usize,
     split: SplitSampler,
+    standardise_targets: bool,
 }
 
 impl std::fmt::Debug for BatchPlan {
@@ -192,7 +194,27 @@ impl BatchPlan {
             seq_len,
             num_features,
             split,
+            standardise_targets: targets_standardised_in_training(prior_name),
         })
+    }
+
+    /// Whether every delivered batch has its targets standardised with the statistics of its
+    /// context (see [`crate::normalisation`]); decided by the prior's name.
+    pub fn standardises_targets(&self) -> bool {
+        self.standardise_targets
+    }
+
+    /// Applies the plan's target transform to a freshly sampled batch with `n_context` context
+    /// points.
+    fn finish(&self, index: u64, single_eval_pos: usize, mut batch: Batch) -> TrainBatch {
+        if self.standardise_targets {
+            standardise_targets_by_context(&mut batch, single_eval_pos);
+        }
+        TrainBatch {
+            index,
+            single_eval_pos,
+            batch,
+        }
     }
 
     /// The first micro-batch index of optimizer step `step` with `accumulation_steps`
@@ -253,11 +275,7 @@ impl BatchPlan {
                 self.num_features,
             )
             .map_err(|source| LoaderError::Sample { index, source })?;
-        Ok(TrainBatch {
-            index,
-            single_eval_pos: self.split_for(index),
-            batch,
-        })
+        Ok(self.finish(index, self.split_for(index), batch))
     }
 
     /// Samples batch `index` of the held-out validation set (seed
@@ -275,11 +293,7 @@ impl BatchPlan {
                 self.num_features,
             )
             .map_err(|source| LoaderError::Sample { index, source })?;
-        Ok(TrainBatch {
-            index,
-            single_eval_pos: self.split.sample_for_batch(seed, index),
-            batch,
-        })
+        Ok(self.finish(index, self.split.sample_for_batch(seed, index), batch))
     }
 }
 

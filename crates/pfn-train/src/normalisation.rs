@@ -12,13 +12,82 @@
 //!   after the prior's own z-normalisation; the artifact format has no per-context z-score for
 //!   `x`, so features are passed through unchanged (supply z-scored features).
 //! * Classification priors produce class labels: `y` is never transformed.
+//! * `gp-hyper-5d`, the general-purpose regression prior, is the exception to "as the prior
+//!   produces it": the model is trained the way it is used. Every training and validation dataset
+//!   has its `y` and `target_y` standardised with the mean and standard deviation of its *context*
+//!   points ([`standardise_targets_by_context`], the same rule as `pfn_infer::TargetScaler`), and
+//!   the bucket borders are estimated from such standardised query targets. At inference, x is
+//!   mapped to [0, 1] with the context min/max, `y` standardised by the context, and a dataset with
+//!   `d < 5` features is zero-padded with its columns scaled by `sqrt(5 / d)`, as
+//!   `VariableFeatures` does in training.
 //!
 //! Unknown (user-registered) names fall back to no normalisation.
 
+use pfn_prior::{Batch, FeatureScaling};
+
 use crate::artifact::{InputNormalisation, XNormalisation, YNormalisation};
+
+/// Whether the trainer standardises the targets of prior `prior_name` with their context statistics
+/// (see the module docs).
+pub fn targets_standardised_in_training(prior_name: &str) -> bool {
+    prior_name == "gp-hyper-5d"
+}
+
+/// Mean and standard deviation of context targets, by the rule of `pfn_infer::TargetScaler::fit`:
+/// population standard deviation, replaced by 1 when it is 0 or not finite. `None` for an empty
+/// context.
+pub fn context_statistics(context_y: &[f32]) -> Option<(f64, f64)> {
+    if context_y.is_empty() {
+        return None;
+    }
+    let n = context_y.len() as f64;
+    let mean = context_y.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = context_y
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let std = var.sqrt();
+    let std = if std > 0.0 && std.is_finite() {
+        std
+    } else {
+        1.0
+    };
+    Some((mean, std))
+}
+
+/// Standardises `y` and `target_y` of every dataset of `batch` with the statistics
+/// ([`context_statistics`]) of its first `n_context` values of `y`. With no context the batch is left
+/// unchanged (a model with context-standardised targets is never asked to predict without
+/// context).
+pub fn standardise_targets_by_context(batch: &mut Batch, n_context: usize) {
+    let len = batch.seq_len;
+    if n_context == 0 || len == 0 {
+        return;
+    }
+    for (y, t) in batch
+        .y
+        .chunks_exact_mut(len)
+        .zip(batch.target_y.chunks_exact_mut(len))
+    {
+        let Some((mean, std)) = context_statistics(&y[..n_context.min(len)]) else {
+            continue;
+        };
+        for v in y.iter_mut().chain(t.iter_mut()) {
+            *v = ((f64::from(*v) - mean) / std) as f32;
+        }
+    }
+}
 
 /// The normalisation for a model trained on the registry prior `prior_name`.
 pub fn normalisation_for_prior(prior_name: &str) -> InputNormalisation {
+    if prior_name == "gp-hyper-5d" {
+        return InputNormalisation {
+            x: XNormalisation::ContextMinMax,
+            y: YNormalisation::ContextStandardise,
+            feature_padding: Some(FeatureScaling::Sqrt),
+        };
+    }
     let y = match prior_name {
         "bnn" => YNormalisation::ContextStandardise,
         _ => YNormalisation::None,
@@ -26,6 +95,7 @@ pub fn normalisation_for_prior(prior_name: &str) -> InputNormalisation {
     InputNormalisation {
         x: XNormalisation::None,
         y,
+        feature_padding: None,
     }
 }
 
@@ -42,6 +112,8 @@ mod tests {
             "ridge",
             "gp-1d-binary",
             "bnn-binary",
+            "bnn-classification-small",
+            "bnn-classification-big",
         ] {
             assert_eq!(
                 normalisation_for_prior(name),
@@ -53,5 +125,35 @@ mod tests {
             normalisation_for_prior("bnn").y,
             YNormalisation::ContextStandardise
         );
+        let general = normalisation_for_prior("gp-hyper-5d");
+        assert_eq!(general.x, XNormalisation::ContextMinMax);
+        assert_eq!(general.y, YNormalisation::ContextStandardise);
+        assert_eq!(general.feature_padding, Some(FeatureScaling::Sqrt));
+        assert!(targets_standardised_in_training("gp-hyper-5d"));
+        assert!(!targets_standardised_in_training("gp-hyper"));
+    }
+
+    #[test]
+    fn context_standardisation_uses_only_the_context() {
+        let y = vec![1.0, 3.0, 100.0, -7.0, 5.0, 5.0, 5.0, 6.0];
+        let mut batch = Batch {
+            batch_size: 2,
+            seq_len: 4,
+            num_features: 1,
+            x: vec![0.0; 8],
+            target_y: y.clone(),
+            y,
+            ..Batch::default()
+        };
+        standardise_targets_by_context(&mut batch, 2);
+        // Dataset 0: context {1, 3}: mean 2, population std 1.
+        assert_eq!(&batch.y[..4], &[-1.0, 1.0, 98.0, -9.0]);
+        assert_eq!(batch.y, batch.target_y);
+        // Dataset 1: constant context: std falls back to 1.
+        assert_eq!(&batch.y[4..], &[0.0, 0.0, 0.0, 1.0]);
+        let before = batch.clone();
+        standardise_targets_by_context(&mut batch, 0);
+        assert_eq!(batch, before);
+        assert_eq!(context_statistics(&[]), None);
     }
 }

@@ -30,7 +30,9 @@ use crate::artifact::{
     save_checkpoint, save_model, Architecture, ArtifactError, Checkpoint, InputNormalisation,
     ModelMetadata, TrainState, TrainingSpent,
 };
-use crate::bucket_borders::{estimate_borders, BordersError};
+use crate::bucket_borders::{
+    borders_from_values, estimate_borders, sample_plan_query_values, BordersError,
+};
 use crate::config::{ConfigError, HeadKind, RunConfig};
 use crate::head::Head;
 use crate::loader::{BatchLoader, BatchPlan, LoaderError, LoaderOptions, LoaderStats, TrainBatch};
@@ -60,6 +62,19 @@ pub const RESUMABLE_CHANGES: &[&str] = &[
     "budget.checkpoint_every",
     "budget.validation_every",
     "budget.max_minutes",
+];
+
+/// Configuration keys that may also differ when a finished (or stopped) run is *extended* with
+/// [`Trainer::extend`]: the budget and the learning-rate schedule. The schedule is evaluated at the
+/// checkpoint's step under the new configuration, so a longer cosine schedule raises the rate
+/// again (a warm restart); an extended run is not bit-identical to one trained with the larger
+/// budget from the start.
+pub const EXTENSION_CHANGES: &[&str] = &[
+    "budget.steps",
+    "optimizer.lr",
+    "optimizer.warmup_steps",
+    "optimizer.schedule",
+    "optimizer.min_lr",
 ];
 
 /// Errors of the training loop.
@@ -279,14 +294,20 @@ impl Trainer {
         let plan = BatchPlan::from_config(&config)?;
         let head = match config.model.head() {
             HeadKind::Riemann { buckets } => {
-                let borders = estimate_borders(
-                    plan.prior().as_ref(),
-                    config.run.seed,
-                    config.borders.samples,
-                    buckets,
-                    config.prior.seq_len,
-                    config.prior.num_features,
-                )?;
+                let borders = if plan.standardises_targets() {
+                    let values = sample_plan_query_values(&plan, config.borders.samples)
+                        .map_err(BordersError::Prior)?;
+                    borders_from_values(&values, buckets)?
+                } else {
+                    estimate_borders(
+                        plan.prior().as_ref(),
+                        config.run.seed,
+                        config.borders.samples,
+                        buckets,
+                        config.prior.seq_len,
+                        config.prior.num_features,
+                    )?
+                };
                 let support = if config.borders.full_support {
                     Support::Full
                 } else {
@@ -317,15 +338,48 @@ impl Trainer {
     /// Continues the run saved in `checkpoint` with `config`, which must equal the checkpoint's
     /// configuration except for the keys in [`RESUMABLE_CHANGES`].
     pub fn resume(config: RunConfig, checkpoint: Checkpoint) -> Result<Self, TrainError> {
+        Self::resume_allowing(config, checkpoint, RESUMABLE_CHANGES)
+    }
+
+    /// Continues the run saved in `checkpoint` with a larger budget: as [`Trainer::resume`], but the
+    /// keys of [`EXTENSION_CHANGES`] may change too, and `budget.steps` (when set) must exceed the
+    /// checkpoint's step. Data and model are unchanged: batch `i` is the same batch as in the
+    /// original run.
+    pub fn extend(config: RunConfig, checkpoint: Checkpoint) -> Result<Self, TrainError> {
+        let done = checkpoint.state.step;
+        if let Some(steps) = config.budget.steps {
+            if steps <= done {
+                return Err(TrainError::Config(ConfigError::Invalid {
+                    file: "<config>".into(),
+                    key: "budget.steps".into(),
+                    problem: format!(
+                        "extending needs more steps than the checkpoint's {done}, got {steps}"
+                    ),
+                }));
+            }
+        }
+        let allowed: Vec<&str> = RESUMABLE_CHANGES
+            .iter()
+            .chain(EXTENSION_CHANGES)
+            .copied()
+            .collect();
+        Self::resume_allowing(config, checkpoint, &allowed)
+    }
+
+    fn resume_allowing(
+        config: RunConfig,
+        checkpoint: Checkpoint,
+        allowed: &[&str],
+    ) -> Result<Self, TrainError> {
         config.validate()?;
         if let Some((key, checkpoint_value, given)) =
-            config_difference(&checkpoint.metadata.config, &config, RESUMABLE_CHANGES)
+            config_difference(&checkpoint.metadata.config, &config, allowed)
         {
             return Err(TrainError::ConfigMismatch {
                 key,
                 checkpoint: checkpoint_value,
                 given,
-                allowed: RESUMABLE_CHANGES.join(", "),
+                allowed: allowed.join(", "),
             });
         }
         let meta = &checkpoint.metadata;

@@ -79,6 +79,7 @@ fn metadata() -> ModelMetadata {
         InputNormalisation {
             x: XNormalisation::ContextMinMax,
             y: YNormalisation::ContextStandardise,
+            feature_padding: Some(pfn_prior::FeatureScaling::Sqrt),
         },
         TrainingSpent {
             steps: 7,

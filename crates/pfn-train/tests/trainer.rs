@@ -267,6 +267,106 @@ fn shipped_configs_are_valid() {
             names.push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
     }
-    names.sort();
-    assert_eq!(names, ["gp-1d.toml", "gp-5d.toml", "tiny.toml"]);
+    for shipped in ["gp-1d.toml", "gp-5d.toml", "gp-hyper.toml", "tiny.toml"] {
+        assert!(names.iter().any(|n| n == shipped), "{shipped} in {names:?}");
+    }
+}
+
+#[test]
+fn general_regression_prior_is_trained_on_context_standardised_targets() {
+    use pfn_prior::{prior_by_name, SplitSampler};
+    let name = "gp-hyper-5d";
+    let prior: std::sync::Arc<dyn pfn_prior::Prior> = prior_by_name(name).unwrap().into();
+    let plan = pfn_train::BatchPlan::new(
+        prior.clone(),
+        name,
+        3,
+        8,
+        40,
+        5,
+        SplitSampler::uniform(5, 30).unwrap(),
+    )
+    .unwrap();
+    assert!(plan.standardises_targets());
+    let raw = prior.sample_batch(3, 0, 8, 40, 5).unwrap();
+    let tb = plan.sample(0).unwrap();
+    let n = tb.single_eval_pos;
+    for b in 0..8 {
+        let ctx = &tb.batch.y_of(b)[..n];
+        let mean = ctx.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
+        let var = ctx
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n as f64;
+        assert!(mean.abs() < 1e-5, "{mean}");
+        assert!((var - 1.0).abs() < 1e-4, "{var}");
+        // The same affine map on the queries, and target_y follows y.
+        let (r, t) = (raw.y_of(b), tb.batch.y_of(b));
+        let scale = f64::from(t[0] - t[1]) / f64::from(r[0] - r[1]);
+        let shift = f64::from(t[0]) - scale * f64::from(r[0]);
+        for k in n..40 {
+            let want = shift + scale * f64::from(r[k]);
+            assert!((f64::from(t[k]) - want).abs() < 1e-3 * (1.0 + want.abs()));
+        }
+        assert_eq!(tb.batch.y_of(b), tb.batch.target_y_of(b));
+    }
+    // Other priors are delivered as sampled.
+    let gp = pfn_train::BatchPlan::new(
+        prior_by_name("gp-1d").unwrap().into(),
+        "gp-1d",
+        3,
+        2,
+        10,
+        1,
+        SplitSampler::uniform(1, 5).unwrap(),
+    )
+    .unwrap();
+    assert!(!gp.standardises_targets());
+}
+
+#[test]
+fn extending_a_finished_run_continues_the_same_batches() {
+    // With a constant schedule, a 6-step run extended to 12 steps equals a 12-step run.
+    let constant = |steps| {
+        let mut c = short(steps, 1);
+        c.optimizer.schedule = pfn_train::ScheduleKind::Constant;
+        c.validate().unwrap();
+        c
+    };
+    let dir = temp_dir("extend");
+    let ckpt = dir.join("run.ckpt");
+    let mut straight = Trainer::new(constant(12)).unwrap();
+    straight.run(&RunOptions::default(), &mut ()).unwrap();
+
+    let mut first = Trainer::new(constant(6)).unwrap();
+    let s = first
+        .run(
+            &RunOptions {
+                checkpoint_path: Some(ckpt.clone()),
+                ..RunOptions::default()
+            },
+            &mut (),
+        )
+        .unwrap();
+    assert_eq!(s.stop, StopReason::StepBudget);
+    // A plain resume may not change the budget; an extension may, but only upwards.
+    let e = Trainer::resume(constant(12), load_checkpoint(&ckpt).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("budget.steps"), "{e}");
+    let e = Trainer::extend(constant(6), load_checkpoint(&ckpt).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("more steps"), "{e}");
+    // Other keys stay locked.
+    let mut other = constant(12);
+    other.budget.batch_size += 1;
+    let e = Trainer::extend(other, load_checkpoint(&ckpt).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("budget.batch_size"), "{e}");
+
+    let mut extended = Trainer::extend(constant(12), load_checkpoint(&ckpt).unwrap()).unwrap();
+    assert_eq!(extended.step(), 6);
+    extended.run(&RunOptions::default(), &mut ()).unwrap();
+    let tail: Vec<f64> = extended.history().iter().map(|r| r.loss).collect();
+    let full: Vec<f64> = straight.history().iter().map(|r| r.loss).collect();
+    assert_eq!(bits(&tail), bits(&full[6..]));
+    assert_eq!(extended.model().params(), straight.model().params());
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -3,23 +3,21 @@
 //!
 //! `fc1 = Linear(F, H)`, `fc2 = Linear(H, 2)` applied one after the other with **no nonlinearity
 //! between them**, every weight and bias `~ N(0, 1)`, and `y ~ Categorical(softmax(logits))`.
-//!
-//! # Parameter layout
-//!
-//! `theta` (length `H F + H + 2 H + 2`) holds, in PyTorch's order:
-//! `fc1.weight` (`H x F`, row-major: entry `h * F + f`), `fc1.bias` (`H`), `fc2.weight` (`2 x H`,
-//! row-major: entry `k * H + h`), `fc2.bias` (`2`).
+//! The architecture, the parameter layout and the collapsed forward pass live in
+//! [`pfn_prior::bnn_classification`] (shared with the PFN training prior) and are re-exported here.
 //!
 //! # Collapsed evaluation
 //!
 //! Because the network is linear, `p(y = 1 | x) = sigmoid(delta(x))` with
-//! `delta(x) = a . x + e`, `v = fc2.weight[1] - fc2.weight[0]`, `a = fc1.weight^T v` and
-//! `e = fc1.bias . v + fc2.bias[1] - fc2.bias[0]`. The log likelihood and its gradient are
+//! `delta(x) = a . x + e` ([`BnnArchitecture::collapse`]). The log likelihood and its gradient are
 //! computed through `(a, e)` in `O(n F + H F)` and mapped back to the weights by the chain rule;
 //! [`forward_logits`] keeps the layer-by-layer forward pass as the reference.
 //!
 //! Inference is in f64 (NUTS needs accurate energies); the paper's neural model (the PFN) is the
 //! f32 part of the project.
+
+pub use pfn_prior::bnn_classification::{class1_probabilities_unchecked, BnnArchitecture};
+use pfn_prior::bnn_classification::{BnnLayers, CollapsedBnn};
 
 use crate::error::{check_finite, check_matrix, BaselineError};
 use crate::logistic::{log_sigmoid, sigmoid};
@@ -27,110 +25,22 @@ use crate::nuts::{DensityError, LogDensity};
 
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
-/// Sizes of the BNN: `F` input features and `H` hidden units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BnnArchitecture {
-    /// Number of input features `F`.
-    pub features: usize,
-    /// Number of hidden units `H`.
-    pub hidden: usize,
-}
-
-impl BnnArchitecture {
-    /// The paper's small BNN (Fig. 5a): 3 features, 5 hidden units.
-    pub const SMALL: Self = Self {
-        features: 3,
-        hidden: 5,
-    };
-    /// The paper's big BNN (Fig. 5b): 8 features, 64 hidden units.
-    pub const BIG: Self = Self {
-        features: 8,
-        hidden: 64,
-    };
-
-    /// A validated architecture (both sizes at least 1).
-    pub fn new(features: usize, hidden: usize) -> Result<Self, BaselineError> {
-        let a = Self { features, hidden };
-        a.validate()?;
-        Ok(a)
+/// Checks the length and finiteness of a parameter vector of `arch`.
+pub(crate) fn check_params(arch: &BnnArchitecture, theta: &[f64]) -> Result<(), BaselineError> {
+    arch.validate()?;
+    if theta.len() != arch.num_params() {
+        return Err(BaselineError::shape(
+            "theta",
+            format!(
+                "{} parameters (F = {}, H = {})",
+                arch.num_params(),
+                arch.features,
+                arch.hidden
+            ),
+            format!("{} values", theta.len()),
+        ));
     }
-
-    /// Checks that both sizes are at least 1.
-    pub fn validate(&self) -> Result<(), BaselineError> {
-        if self.features == 0 {
-            return Err(BaselineError::option("features", "must be at least 1"));
-        }
-        if self.hidden == 0 {
-            return Err(BaselineError::option("hidden", "must be at least 1"));
-        }
-        Ok(())
-    }
-
-    /// Number of weights and biases: `H F + H + 2 H + 2`.
-    pub fn num_params(&self) -> usize {
-        self.hidden * self.features + 3 * self.hidden + 2
-    }
-
-    /// Names of the parameters in layout order, e.g. `fc1.weight[2,0]`, `fc2.bias[1]`.
-    pub fn parameter_names(&self) -> Vec<String> {
-        let (f, h) = (self.features, self.hidden);
-        let mut names = Vec::with_capacity(self.num_params());
-        for i in 0..h {
-            for j in 0..f {
-                names.push(format!("fc1.weight[{i},{j}]"));
-            }
-        }
-        names.extend((0..h).map(|i| format!("fc1.bias[{i}]")));
-        for k in 0..2 {
-            names.extend((0..h).map(|i| format!("fc2.weight[{k},{i}]")));
-        }
-        names.extend((0..2).map(|k| format!("fc2.bias[{k}]")));
-        names
-    }
-
-    /// Checks the length and finiteness of a parameter vector.
-    pub fn check_params(&self, theta: &[f64]) -> Result<(), BaselineError> {
-        self.validate()?;
-        if theta.len() != self.num_params() {
-            return Err(BaselineError::shape(
-                "theta",
-                format!(
-                    "{} parameters (F = {}, H = {})",
-                    self.num_params(),
-                    self.features,
-                    self.hidden
-                ),
-                format!("{} values", theta.len()),
-            ));
-        }
-        check_finite("theta", theta)
-    }
-
-    /// The parameter blocks `(fc1.weight, fc1.bias, fc2.weight, fc2.bias)` of `theta`.
-    fn split<'a>(&self, theta: &'a [f64]) -> (&'a [f64], &'a [f64], &'a [f64], &'a [f64]) {
-        let (f, h) = (self.features, self.hidden);
-        let (w1, rest) = theta.split_at(h * f);
-        let (b1, rest) = rest.split_at(h);
-        let (w2, b2) = rest.split_at(2 * h);
-        (w1, b1, w2, b2)
-    }
-
-    /// The collapsed logit difference `delta(x) = a . x + e` (see the module documentation):
-    /// returns `(a, e, v)`.
-    fn collapse(&self, theta: &[f64]) -> (Vec<f64>, f64, Vec<f64>) {
-        let (f, h) = (self.features, self.hidden);
-        let (w1, b1, w2, b2) = self.split(theta);
-        let v: Vec<f64> = (0..h).map(|i| w2[h + i] - w2[i]).collect();
-        let mut a = vec![0.0; f];
-        let mut e = b2[1] - b2[0];
-        for (i, vi) in v.iter().enumerate() {
-            for (aj, w) in a.iter_mut().zip(&w1[i * f..(i + 1) * f]) {
-                *aj += vi * w;
-            }
-            e += vi * b1[i];
-        }
-        (a, e, v)
-    }
+    check_finite("theta", theta)
 }
 
 /// Labelled inputs of a BNN: `x` row-major `n x F`, labels in {0, 1}.
@@ -212,10 +122,15 @@ pub fn forward_logits(
     theta: &[f64],
     x: &[f64],
 ) -> Result<Vec<[f64; 2]>, BaselineError> {
-    arch.check_params(theta)?;
+    check_params(arch, theta)?;
     check_matrix("x", x, arch.features)?;
     let (f, h) = (arch.features, arch.hidden);
-    let (w1, b1, w2, b2) = arch.split(theta);
+    let BnnLayers {
+        fc1_weight: w1,
+        fc1_bias: b1,
+        fc2_weight: w2,
+        fc2_bias: b2,
+    } = arch.layers(theta);
     let mut hidden = vec![0.0; h];
     Ok(x.chunks_exact(f)
         .map(|row| {
@@ -247,21 +162,9 @@ pub fn class1_probabilities(
     theta: &[f64],
     x: &[f64],
 ) -> Result<Vec<f64>, BaselineError> {
-    arch.check_params(theta)?;
+    check_params(arch, theta)?;
     check_matrix("x", x, arch.features)?;
     Ok(class1_probabilities_unchecked(arch, theta, x))
-}
-
-/// [`class1_probabilities`] without validation (inputs already checked).
-pub(crate) fn class1_probabilities_unchecked(
-    arch: &BnnArchitecture,
-    theta: &[f64],
-    x: &[f64],
-) -> Vec<f64> {
-    let (a, e, _) = arch.collapse(theta);
-    x.chunks_exact(arch.features)
-        .map(|row| sigmoid(e + a.iter().zip(row).map(|(p, q)| p * q).sum::<f64>()))
-        .collect()
 }
 
 /// The log joint density `log p(theta) + sum_i log p(y_i | x_i, theta)` of the BNN on `data`, as a
@@ -313,7 +216,7 @@ impl BnnPosterior {
         theta: &[f64],
         grad: &mut [f64],
     ) -> Result<f64, BaselineError> {
-        self.arch.check_params(theta)?;
+        check_params(&self.arch, theta)?;
         if grad.len() != theta.len() {
             return Err(BaselineError::shape(
                 "grad",
@@ -327,7 +230,11 @@ impl BnnPosterior {
     /// The unchecked evaluation (lengths are guaranteed by the callers).
     fn eval(&mut self, theta: &[f64], grad: &mut [f64]) -> f64 {
         let (f, h) = (self.arch.features, self.arch.hidden);
-        let (a, e, v) = self.arch.collapse(theta);
+        let CollapsedBnn {
+            slope: a,
+            offset: e,
+            output_difference: v,
+        } = self.arch.collapse(theta);
         // Likelihood through delta = a . x + e.
         let mut log_lik = 0.0;
         let mut grad_e = 0.0;
@@ -346,7 +253,11 @@ impl BnnPosterior {
             }
         }
         // Chain rule back to the weights.
-        let (w1, b1, _, _) = self.arch.split(theta);
+        let BnnLayers {
+            fc1_weight: w1,
+            fc1_bias: b1,
+            ..
+        } = self.arch.layers(theta);
         let (gw1, rest) = grad.split_at_mut(h * f);
         let (gb1, rest) = rest.split_at_mut(h);
         let (gw2, gb2) = rest.split_at_mut(2 * h);

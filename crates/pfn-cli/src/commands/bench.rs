@@ -3,14 +3,26 @@
 //! keys as `shared/bench/torch_reference.py`, so the two can be compared line by line. The reference's
 //! attention takes keys from the context only, so query self-attention is off unless
 //! `--query-self-attention` is given.
+//!
+//! Besides the reference's keys, the JSON line reports the matrix-product FLOPs that the engine
+//! executes per training step and per inference pass, the achieved GFLOP/s, and how much CPU time the
+//! process got per second of wall time while training (about `--threads` on an idle machine; less
+//! when other processes compete for the cores).
+//!
+//! `pfn bench --sweep` instead measures how the cost grows with context size, query count and model
+//! size, and writes `scaling.csv` and three PNG plots to `--sweep-out`.
 
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use pfn_distribution::{equal_width_borders, BarDistribution};
 use pfn_engine::Engine;
 use pfn_model::{AdamW, AdamWConfig, Batch, ContextCache, PfnConfig, PfnModel, Workspace};
+use pfn_plot::{Figure, Series, PALETTE};
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 /// Arguments of `pfn bench` (defaults: the reference's configuration).
@@ -58,6 +70,13 @@ pub struct Args {
     /// Let each query attend to itself (the paper's code); the reference script does not.
     #[arg(long)]
     pub query_self_attention: bool,
+    /// Measure how cost grows with context size, query count and model size instead (writes
+    /// `scaling.csv` and PNG plots to `--sweep-out`; the model flags give the base model).
+    #[arg(long)]
+    pub sweep: bool,
+    /// Output folder of `--sweep`.
+    #[arg(long, default_value = "docs/results/performance")]
+    pub sweep_out: PathBuf,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -75,8 +94,260 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// Runs the benchmark and prints one JSON line.
+/// CPU seconds used so far by the live threads of this process (Linux `schedstat`), or `None`.
+fn process_cpu_seconds() -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 * 1e-9)
+}
+
+/// Matrix-product FLOPs (2 per multiply-add) that the engine executes for one pass of `batch`
+/// datasets with `n` context and `m` query points: the linear layers over the rows each layer computes
+/// (queries only after the last attention), the first layer's projection folded into the encoder
+/// when that is cheaper, the attention products of every head, and the decoder.
+#[derive(Clone, Copy, Debug, Default)]
+struct Flops {
+    forward: f64,
+    backward: f64,
+}
+
+impl Flops {
+    fn count(c: &PfnConfig, batch: usize, n: usize, m: usize) -> Self {
+        let f = |v: usize| v as f64;
+        let (e, nh, o, fa) = (f(c.emsize), f(c.nhid), f(c.n_out), f(c.num_features + 3));
+        let (tok, ctx, qry) = (f(batch * (n + m)), f(batch * n), f(batch * m));
+        let nl = c.nlayers;
+        let mut fwd = 2.0 * tok * fa * e;
+        let mut bwd = 0.0;
+        for l in 0..nl {
+            let last = l + 1 == nl;
+            let rows = if last { qry } else { tok };
+            let kv_rows = if c.query_self_attention { tok } else { ctx };
+            let proj_rows = rows + 2.0 * kv_rows;
+            let fold = l == 0 && c.num_features + 3 < c.emsize && {
+                let r = (rows + kv_rows) as usize;
+                r * (c.emsize - c.num_features - 3) > 3 * c.emsize * (c.num_features + 3)
+            };
+            let per_token_attn = 4.0 * e * f(n) * f(batch);
+            let attn = per_token_attn * if last { f(m) } else { f(n + m) };
+            let dense = 2.0 * rows * e * e + 4.0 * rows * e * nh;
+            if fold {
+                fwd += 2.0 * 3.0 * e * e * fa + 2.0 * proj_rows * e * fa;
+            } else {
+                fwd += 2.0 * proj_rows * e * e;
+            }
+            fwd += attn + dense;
+            bwd += 2.0 * attn + 2.0 * dense;
+            if l == 0 {
+                // reassociated encoder gradient and the weight gradient from the encoder input
+                bwd += 2.0 * proj_rows * e * fa + 2.0 * rows * e * fa + 4.0 * 3.0 * e * e * fa;
+            } else {
+                bwd += 4.0 * proj_rows * e * e;
+            }
+        }
+        let dec = 2.0 * qry * e * nh + 2.0 * qry * nh * o;
+        Self {
+            forward: fwd + dec,
+            backward: bwd + 2.0 * dec,
+        }
+    }
+
+    fn step(&self) -> f64 {
+        self.forward + self.backward
+    }
+}
+
+/// Per-phase wall time of training steps.
+#[derive(Clone, Copy, Debug, Default)]
+struct PhaseTimes {
+    forward: f64,
+    loss: f64,
+    backward: f64,
+    adamw: f64,
+}
+
+/// A model, optimiser and random batch for timing training steps.
+struct TrainBench {
+    model: PfnModel,
+    opt: AdamW,
+    dist: BarDistribution,
+    ws: Workspace,
+    rng: ChaCha8Rng,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    targets: Vec<f32>,
+    d_logits: Vec<f32>,
+    batch: usize,
+    seq_len: usize,
+    context: usize,
+}
+
+impl TrainBench {
+    fn new(config: PfnConfig, batch: usize, seq_len: usize, context: usize) -> Result<Self> {
+        let model = PfnModel::new(config.clone(), 0)?;
+        let opt = AdamW::new(
+            AdamWConfig {
+                lr: 1e-4,
+                weight_decay: 0.0,
+                ..AdamWConfig::default()
+            },
+            model.num_params(),
+        )?;
+        let buckets = config.n_out;
+        let dist = BarDistribution::full_support(equal_width_borders(buckets, -4.0, 4.0)?)?;
+        let m = seq_len - context;
+        Ok(Self {
+            model,
+            opt,
+            dist,
+            ws: Workspace::training(),
+            rng: ChaCha8Rng::seed_from_u64(1),
+            x: vec![0.0; batch * seq_len * config.num_features],
+            y: vec![0.0; batch * seq_len],
+            targets: vec![0.0; batch * m],
+            d_logits: vec![0.0; batch * m * buckets],
+            batch,
+            seq_len,
+            context,
+        })
+    }
+
+    /// One step on fresh random data; adds the phase times to `times`; returns the mean loss.
+    fn step(&mut self, engine: &Engine, times: &mut PhaseTimes) -> Result<f64> {
+        let (b, t, n) = (self.batch, self.seq_len, self.context);
+        let m = t - n;
+        for v in self.x.iter_mut() {
+            *v = self.rng.random_range(0.0..1.0);
+        }
+        for v in self.y.iter_mut() {
+            *v = self.rng.sample(StandardNormal);
+        }
+        for bi in 0..b {
+            self.targets[bi * m..(bi + 1) * m].copy_from_slice(&self.y[bi * t + n..(bi + 1) * t]);
+        }
+        let batch = Batch {
+            x: &self.x,
+            y: &self.y,
+            batch: b,
+            seq_len: t,
+            single_eval_pos: n,
+        };
+        let s0 = Instant::now();
+        let logits = self.model.forward(engine, &mut self.ws, &batch)?;
+        let s1 = Instant::now();
+        let (dist, targets, d_logits) = (&self.dist, &self.targets, &mut self.d_logits);
+        let loss = engine
+            .install(|| dist.nll_and_grad(logits, targets, d_logits, 1.0 / (b * m) as f32))?;
+        let s2 = Instant::now();
+        self.model.zero_grad();
+        self.model.backward(engine, &mut self.ws, &self.d_logits)?;
+        let s3 = Instant::now();
+        self.opt.step_model(engine, &mut self.model)?;
+        let s4 = Instant::now();
+        times.forward += (s1 - s0).as_secs_f64();
+        times.loss += (s2 - s1).as_secs_f64();
+        times.backward += (s3 - s2).as_secs_f64();
+        times.adamw += (s4 - s3).as_secs_f64();
+        Ok(loss / (b * m) as f64)
+    }
+}
+
+/// Inference latencies in milliseconds (medians and minimum over repetitions).
+#[derive(Clone, Copy, Debug)]
+struct InferTimes {
+    full_median: f64,
+    full_min: f64,
+    encode: f64,
+    queries: f64,
+    one_query: f64,
+}
+
+/// Times inference on one dataset with `n` context and `m` query points: the full forward pass, and
+/// with a cached context the context encoding, all queries, and a single query.
+fn time_inference(
+    engine: &Engine,
+    model: &PfnModel,
+    n: usize,
+    m: usize,
+    reps: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<InferTimes> {
+    let f = model.config().num_features;
+    let xi: Vec<f32> = (0..(n + m) * f).map(|_| rng.random_range(0.0..1.0)).collect();
+    let yi: Vec<f32> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+    let batch = Batch {
+        x: &xi,
+        y: &yi,
+        batch: 1,
+        seq_len: n + m,
+        single_eval_pos: n,
+    };
+    let mut inf = Workspace::inference();
+    let warm = 3.min(reps);
+    let mut lat = Vec::new();
+    for rep in 0..warm + reps {
+        let s = Instant::now();
+        model.forward(engine, &mut inf, &batch)?;
+        if rep >= warm {
+            lat.push(s.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let full_min = lat.iter().cloned().fold(f64::INFINITY, f64::min);
+
+    let mut cache = ContextCache::new();
+    let xq = &xi[n * f..];
+    let (mut enc, mut all_q, mut one_q) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..warm + reps {
+        let s = Instant::now();
+        model.encode_batch_context(engine, &mut inf, &batch, &mut cache)?;
+        let s1 = Instant::now();
+        model.forward_queries(engine, &mut inf, &cache, xq, m)?;
+        let s2 = Instant::now();
+        model.forward_queries(engine, &mut inf, &cache, &xq[..f], 1)?;
+        let s3 = Instant::now();
+        if rep >= warm {
+            enc.push((s1 - s).as_secs_f64() * 1e3);
+            all_q.push((s2 - s1).as_secs_f64() * 1e3);
+            one_q.push((s3 - s2).as_secs_f64() * 1e3);
+        }
+    }
+    Ok(InferTimes {
+        full_median: median(lat),
+        full_min,
+        encode: median(enc),
+        queries: median(all_q),
+        one_query: median(one_q),
+    })
+}
+
+fn engine_for(threads: usize) -> Result<Engine> {
+    Ok(Engine::new(if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    })?)
+}
+
+fn config_of(a: &Args, emsize: usize, nlayers: usize, nhid: usize) -> PfnConfig {
+    PfnConfig {
+        query_self_attention: a.query_self_attention,
+        ..PfnConfig::new(a.features, emsize, a.nhead, nhid, nlayers, a.buckets)
+    }
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let s = 10f64.powi(digits);
+    (v * s).round() / s
+}
+
+/// Runs the benchmark (or the sweep) and prints one JSON line.
 pub fn run(a: &Args) -> Result<()> {
+    if a.sweep {
+        return run_sweep(a);
+    }
     if a.context >= a.seq_len {
         bail!(
             "--context ({}) must be smaller than --seq-len ({})",
@@ -87,163 +358,74 @@ pub fn run(a: &Args) -> Result<()> {
     if a.steps == 0 && a.infer_queries == 0 {
         bail!("nothing to measure: --steps 0 and --infer-queries 0");
     }
-    let engine = Engine::new(if a.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        a.threads
-    })?;
-    let config = PfnConfig {
-        query_self_attention: a.query_self_attention,
-        ..PfnConfig::new(a.features, a.emsize, a.nhead, a.nhid, a.nlayers, a.buckets)
-    };
-    let mut model = PfnModel::new(config.clone(), 0)?;
-    let mut opt = AdamW::new(
-        AdamWConfig {
-            lr: 1e-4,
-            weight_decay: 0.0,
-            ..AdamWConfig::default()
-        },
-        model.num_params(),
-    )?;
-    let dist = BarDistribution::full_support(equal_width_borders(a.buckets, -4.0, 4.0)?)?;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let (b, t, n) = (a.batch, a.seq_len, a.context);
-    let m = t - n;
-    let mut x = vec![0.0f32; b * t * a.features];
-    let mut y = vec![0.0f32; b * t];
-    let mut targets = vec![0.0f32; b * m];
-    let mut d_logits = vec![0.0f32; b * m * a.buckets];
-    let mut ws = Workspace::training();
-    let (mut t_fwd, mut t_loss, mut t_bwd, mut t_opt) = (0.0, 0.0, 0.0, 0.0);
-    let mut step = |timed: bool, rng: &mut rand_chacha::ChaCha8Rng| -> Result<f64> {
-        for v in x.iter_mut() {
-            *v = rng.random_range(0.0..1.0);
-        }
-        for v in y.iter_mut() {
-            *v = rng.sample(StandardNormal);
-        }
-        for bi in 0..b {
-            targets[bi * m..(bi + 1) * m].copy_from_slice(&y[bi * t + n..(bi + 1) * t]);
-        }
-        let batch = Batch {
-            x: &x,
-            y: &y,
-            batch: b,
-            seq_len: t,
-            single_eval_pos: n,
-        };
-        let s0 = Instant::now();
-        let logits = model.forward(&engine, &mut ws, &batch)?;
-        let s1 = Instant::now();
-        let loss = engine
-            .install(|| dist.nll_and_grad(logits, &targets, &mut d_logits, 1.0 / (b * m) as f32))?;
-        let s2 = Instant::now();
-        model.zero_grad();
-        model.backward(&engine, &mut ws, &d_logits)?;
-        let s3 = Instant::now();
-        opt.step_model(&engine, &mut model)?;
-        let s4 = Instant::now();
-        if timed {
-            t_fwd += (s1 - s0).as_secs_f64();
-            t_loss += (s2 - s1).as_secs_f64();
-            t_bwd += (s3 - s2).as_secs_f64();
-            t_opt += (s4 - s3).as_secs_f64();
-        }
-        Ok(loss / (b * m) as f64)
-    };
+    let engine = engine_for(a.threads)?;
+    let config = config_of(a, a.emsize, a.nlayers, a.nhid);
+    let b = a.batch;
+    let mut train = TrainBench::new(config.clone(), b, a.seq_len, a.context)?;
+    let mut times = PhaseTimes::default();
     // `--steps 0` skips the training measurement.
-    let warmup = if a.steps == 0 { 0 } else { 3 };
+    let (warmup, runs_n) = if a.steps == 0 { (0, 0) } else { (3, 5) };
     for _ in 0..warmup {
-        step(false, &mut rng)?;
+        train.step(&engine, &mut PhaseTimes::default())?;
     }
     let mut runs = Vec::new();
     let mut last_loss = f64::NAN;
-    for _ in 0..if a.steps == 0 { 0 } else { 5 } {
+    let cpu0 = process_cpu_seconds();
+    let wall0 = Instant::now();
+    for _ in 0..runs_n {
         let s = Instant::now();
         for _ in 0..a.steps {
-            last_loss = step(true, &mut rng)?;
+            last_loss = train.step(&engine, &mut times)?;
         }
         runs.push(a.steps as f64 / s.elapsed().as_secs_f64());
     }
-    let total_steps = (5 * a.steps).max(1) as f64;
-    let steps_per_s = if runs.is_empty() {
-        f64::NAN
-    } else {
-        median(runs)
+    let cpu_share = match (cpu0, process_cpu_seconds()) {
+        (Some(c0), Some(c1)) if runs_n > 0 => (c1 - c0) / wall0.elapsed().as_secs_f64(),
+        _ => f64::NAN,
     };
-    let train_bytes = ws.allocated_bytes();
+    let total_steps = (runs_n * a.steps).max(1) as f64;
+    let steps_per_s = median(runs);
+    let train_bytes = train.ws.allocated_bytes();
+    let train_flops = Flops::count(&config, b, a.context, a.seq_len - a.context);
+    let model = train.model;
 
-    // Inference: one dataset, context + queries.
     let (ni, mi) = (a.infer_context, a.infer_queries);
-    let xi: Vec<f32> = (0..(ni + mi) * a.features)
-        .map(|_| rng.random_range(0.0..1.0))
-        .collect();
-    let yi: Vec<f32> = (0..ni).map(|_| rng.sample(StandardNormal)).collect();
-    let batch = Batch {
-        x: &xi,
-        y: &yi,
-        batch: 1,
-        seq_len: ni + mi,
-        single_eval_pos: ni,
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let inf = if mi > 0 {
+        Some(time_inference(&engine, &model, ni, mi, 20, &mut rng)?)
+    } else {
+        None
     };
-    let mut inf = Workspace::inference();
-    for _ in 0..3 {
-        model.forward(&engine, &mut inf, &batch)?;
-    }
-    let mut lat = Vec::new();
-    for _ in 0..20 {
-        let s = Instant::now();
-        model.forward(&engine, &mut inf, &batch)?;
-        lat.push(s.elapsed().as_secs_f64() * 1e3);
-    }
-    let min_lat = lat.iter().cloned().fold(f64::INFINITY, f64::min);
-
-    // Cached context: encode once, then all queries, and a single query.
-    let mut cache = ContextCache::new();
-    let xq = &xi[ni * a.features..];
-    let mut enc = Vec::new();
-    let mut all_q = Vec::new();
-    let mut one_q = Vec::new();
-    for rep in 0..23 {
-        let s = Instant::now();
-        model.encode_batch_context(&engine, &mut inf, &batch, &mut cache)?;
-        let s1 = Instant::now();
-        model.forward_queries(&engine, &mut inf, &cache, xq, mi)?;
-        let s2 = Instant::now();
-        model.forward_queries(&engine, &mut inf, &cache, &xq[..a.features], 1)?;
-        let s3 = Instant::now();
-        if rep >= 3 {
-            enc.push((s1 - s).as_secs_f64() * 1e3);
-            all_q.push((s2 - s1).as_secs_f64() * 1e3);
-            one_q.push((s3 - s2).as_secs_f64() * 1e3);
-        }
-    }
-    let r = |v: f64, d: i32| {
-        let s = 10f64.powi(d);
-        (v * s).round() / s
-    };
-    let line = serde_json::json!({
+    let pick = |f: fn(&InferTimes) -> f64| inf.as_ref().map_or(f64::NAN, f);
+    let infer_flops = Flops::count(&config, 1, ni, mi).forward;
+    let ms = |t: f64| round(1e3 * t / total_steps, 1);
+    let report = serde_json::json!({
         "impl": concat!("pfn ", env!("CARGO_PKG_VERSION")),
         "threads": engine.threads(),
         "params": model.num_params(),
-        "train_steps_per_s": r(steps_per_s, 3),
-        "train_datasets_per_s": r(steps_per_s * b as f64, 1),
+        "train_steps_per_s": round(steps_per_s, 3),
+        "train_datasets_per_s": round(steps_per_s * b as f64, 1),
         "step_ms": {
-            "forward": r(1e3 * t_fwd / total_steps, 1),
-            "loss": r(1e3 * t_loss / total_steps, 1),
-            "backward": r(1e3 * t_bwd / total_steps, 1),
-            "adamw": r(1e3 * t_opt / total_steps, 1),
+            "forward": ms(times.forward),
+            "loss": ms(times.loss),
+            "backward": ms(times.backward),
+            "adamw": ms(times.adamw),
         },
-        "infer_ms_median": r(median(lat.clone()), 2),
-        "infer_ms_min": r(min_lat, 2),
+        "infer_ms_median": round(pick(|t| t.full_median), 2),
+        "infer_ms_min": round(pick(|t| t.full_min), 2),
         "cached": {
-            "encode_ms": r(median(enc), 2),
-            "queries_ms": r(median(all_q), 2),
-            "one_query_ms": r(median(one_q), 3),
+            "encode_ms": round(pick(|t| t.encode), 2),
+            "queries_ms": round(pick(|t| t.queries), 2),
+            "one_query_ms": round(pick(|t| t.one_query), 3),
         },
-        "train_workspace_mib": r(train_bytes as f64 / (1024.0 * 1024.0), 0),
-        "peak_rss_mib": r(peak_rss_mib().unwrap_or(f64::NAN), 0),
-        "last_loss": r(last_loss, 4),
+        "train_workspace_mib": round(train_bytes as f64 / (1024.0 * 1024.0), 0),
+        "peak_rss_mib": round(peak_rss_mib().unwrap_or(f64::NAN), 0),
+        "last_loss": round(last_loss, 4),
+        "train_gflop_per_step": round(train_flops.step() * 1e-9, 2),
+        "train_gflops": round(train_flops.step() * steps_per_s * 1e-9, 1),
+        "train_cpu_share": round(cpu_share, 2),
+        "infer_gflop": round(infer_flops * 1e-9, 3),
+        "infer_gflops": round(infer_flops / pick(|t| t.full_median) * 1e-6, 1),
         "config": {
             "features": a.features, "emsize": a.emsize, "nhead": a.nhead, "nhid": a.nhid,
             "nlayers": a.nlayers, "buckets": a.buckets, "batch": a.batch, "seq_len": a.seq_len,
@@ -251,6 +433,299 @@ pub fn run(a: &Args) -> Result<()> {
             "threads": a.threads, "steps": a.steps, "query_self_attention": a.query_self_attention,
         },
     });
-    println!("{line}");
+    println!("{report}");
     Ok(())
+}
+
+/// Datasets per training step in the sweep (small, so that the large points stay quick).
+const SWEEP_TRAIN_BATCH: usize = 8;
+/// Query points per training dataset in the context and model sweeps.
+const SWEEP_TRAIN_QUERIES: usize = 50;
+
+/// One measured point of the sweep.
+struct SweepRow {
+    sweep: &'static str,
+    context: usize,
+    queries: usize,
+    emsize: usize,
+    nlayers: usize,
+    nhid: usize,
+    params: usize,
+    infer: InferTimes,
+    infer_gflop: f64,
+    train_seq_len: usize,
+    train_step_ms: f64,
+    train_gflop: f64,
+}
+
+fn sweep_point(
+    a: &Args,
+    engine: &Engine,
+    sweep: &'static str,
+    (n, m): (usize, usize),
+    (emsize, nlayers, nhid): (usize, usize, usize),
+    train_queries: usize,
+) -> Result<SweepRow> {
+    let config = config_of(a, emsize, nlayers, nhid);
+    let seq = n + train_queries;
+    let mut train = TrainBench::new(config.clone(), SWEEP_TRAIN_BATCH, seq, n)?;
+    let mut times = PhaseTimes::default();
+    train.step(engine, &mut times)?;
+    let mut steps = Vec::new();
+    for _ in 0..3 {
+        let s = Instant::now();
+        train.step(engine, &mut times)?;
+        steps.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    let model = train.model;
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let infer = time_inference(engine, &model, n, m, 5, &mut rng)?;
+    let row = SweepRow {
+        sweep,
+        context: n,
+        queries: m,
+        emsize,
+        nlayers,
+        nhid,
+        params: model.num_params(),
+        infer,
+        infer_gflop: Flops::count(&config, 1, n, m).forward * 1e-9,
+        train_seq_len: seq,
+        train_step_ms: median(steps),
+        train_gflop: Flops::count(&config, SWEEP_TRAIN_BATCH, n, train_queries).step() * 1e-9,
+    };
+    eprintln!(
+        "{sweep:<8} n={n:<5} m={m:<5} E={emsize:<4} L={nlayers:<3} infer {:8.2} ms  cached {:8.2} ms  \
+         one query {:6.3} ms  train step {:8.1} ms",
+        row.infer.full_median, row.infer.queries, row.infer.one_query, row.train_step_ms
+    );
+    Ok(row)
+}
+
+/// Measures the scaling sweep and writes the CSV and plots.
+fn run_sweep(a: &Args) -> Result<()> {
+    let engine = engine_for(a.threads)?;
+    let base = (a.emsize, a.nlayers, a.nhid);
+    let mut rows = Vec::new();
+    for n in [10, 30, 100, 300, 1000] {
+        rows.push(sweep_point(
+            a,
+            &engine,
+            "context",
+            (n, a.infer_queries),
+            base,
+            SWEEP_TRAIN_QUERIES,
+        )?);
+    }
+    for m in [1, 10, 100, 1000, 4000] {
+        rows.push(sweep_point(
+            a,
+            &engine,
+            "queries",
+            (a.infer_context, m),
+            base,
+            m,
+        )?);
+    }
+    for emsize in [128, 256, 512] {
+        for nlayers in [4, 6, 12] {
+            rows.push(sweep_point(
+                a,
+                &engine,
+                "model",
+                (a.infer_context, a.infer_queries),
+                (emsize, nlayers, 2 * emsize),
+                SWEEP_TRAIN_QUERIES,
+            )?);
+        }
+    }
+    std::fs::create_dir_all(&a.sweep_out)
+        .with_context(|| format!("creating {}", a.sweep_out.display()))?;
+    let csv_path = a.sweep_out.join("scaling.csv");
+    std::fs::write(&csv_path, sweep_csv(&rows, engine.threads()))
+        .with_context(|| format!("writing {}", csv_path.display()))?;
+    plot_sweeps(&rows, &a.sweep_out)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "sweep_csv": csv_path.display().to_string(),
+            "points": rows.len(),
+            "threads": engine.threads(),
+            "peak_rss_mib": round(peak_rss_mib().unwrap_or(f64::NAN), 0),
+        })
+    );
+    Ok(())
+}
+
+fn sweep_csv(rows: &[SweepRow], threads: usize) -> String {
+    let mut s = String::from(
+        "sweep,context,queries,emsize,nlayers,nhid,params,threads,infer_full_ms,infer_full_min_ms,\
+         infer_encode_ms,infer_cached_queries_ms,infer_one_query_ms,infer_gflop,train_batch,\
+         train_seq_len,train_step_ms,train_gflop_per_step,train_gflops\n",
+    );
+    for r in rows {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.4},{:.4},{},{},{:.2},{:.3},{:.1}",
+            r.sweep,
+            r.context,
+            r.queries,
+            r.emsize,
+            r.nlayers,
+            r.nhid,
+            r.params,
+            threads,
+            r.infer.full_median,
+            r.infer.full_min,
+            r.infer.encode,
+            r.infer.queries,
+            r.infer.one_query,
+            r.infer_gflop,
+            SWEEP_TRAIN_BATCH,
+            r.train_seq_len,
+            r.train_step_ms,
+            r.train_gflop,
+            r.train_gflop / r.train_step_ms * 1e3,
+        );
+    }
+    s
+}
+
+fn line(label: &str, points: Vec<(f64, f64)>, color: usize, dashed: bool) -> Series {
+    Series::Line {
+        label: label.into(),
+        points,
+        color: PALETTE[color],
+        dashed,
+    }
+}
+
+/// A straight line of slope 1 on the log-log axes (cost proportional to x) through `(x0, y0)`.
+fn linear_guide(x0: f64, y0: f64, x1: f64) -> Series {
+    line(
+        "proportional to x",
+        vec![(x0, y0.log10()), (x1, (y0 * x1 / x0).log10())],
+        7,
+        true,
+    )
+}
+
+fn plot_sweeps(rows: &[SweepRow], out: &Path) -> Result<()> {
+    let pts = |sweep: &str, x: fn(&SweepRow) -> f64, y: fn(&SweepRow) -> f64| -> Vec<(f64, f64)> {
+        rows.iter()
+            .filter(|r| r.sweep == sweep)
+            .map(|r| (x(r), y(r).log10()))
+            .collect()
+    };
+    let y_label = "time, log10(ms)";
+    let series = |sweep: &str, x: fn(&SweepRow) -> f64, train_label: &str| -> Vec<Series> {
+        vec![
+            line(
+                "full forward (1 dataset)",
+                pts(sweep, x, |r| r.infer.full_median),
+                0,
+                false,
+            ),
+            line(
+                "cached context: all queries",
+                pts(sweep, x, |r| r.infer.queries),
+                1,
+                false,
+            ),
+            line(
+                "cached context: encode",
+                pts(sweep, x, |r| r.infer.encode),
+                2,
+                false,
+            ),
+            line(
+                "cached context: one query",
+                pts(sweep, x, |r| r.infer.one_query),
+                3,
+                false,
+            ),
+            line(train_label, pts(sweep, x, |r| r.train_step_ms), 4, false),
+        ]
+    };
+    let ends = |sweep: &str, x: fn(&SweepRow) -> f64| {
+        let first = rows.iter().find(|r| r.sweep == sweep);
+        let last = rows.iter().rev().find(|r| r.sweep == sweep);
+        (first.map(x), last.map(x), first)
+    };
+
+    let train_label = format!(
+        "training step ({SWEEP_TRAIN_BATCH} datasets, {SWEEP_TRAIN_QUERIES} queries each)"
+    );
+    let mut fig = Figure::new(
+        "Cost vs context size (1000 queries; E=256, 4 layers)",
+        "context points",
+        y_label,
+    );
+    fig.log_x = true;
+    fig.series = series("context", |r| r.context as f64, &train_label);
+    if let (Some(x0), Some(x1), Some(r0)) = ends("context", |r| r.context as f64) {
+        fig.series
+            .push(linear_guide(x0, r0.train_step_ms, x1));
+    }
+    save(&fig, &out.join("scaling-context.png"))?;
+
+    let mut fig = Figure::new(
+        "Cost vs query count (50 context points; E=256, 4 layers)",
+        "query points",
+        y_label,
+    );
+    fig.log_x = true;
+    fig.series = series(
+        "queries",
+        |r| r.queries as f64,
+        &format!("training step ({SWEEP_TRAIN_BATCH} datasets, x queries each)"),
+    );
+    if let (Some(x0), Some(x1), Some(r0)) = ends("queries", |r| r.queries as f64) {
+        fig.series.push(linear_guide(x0, r0.infer.queries, x1));
+    }
+    save(&fig, &out.join("scaling-queries.png"))?;
+
+    let mut fig = Figure::new(
+        "Cost vs model size (E in 128/256/512 x 4/6/12 layers; 50 + 1000 points)",
+        "parameters",
+        y_label,
+    );
+    fig.log_x = true;
+    let mut model_rows: Vec<&SweepRow> = rows.iter().filter(|r| r.sweep == "model").collect();
+    model_rows.sort_by_key(|r| r.params);
+    let by_params = |y: fn(&SweepRow) -> f64| -> Vec<(f64, f64)> {
+        model_rows
+            .iter()
+            .map(|r| (r.params as f64, y(r).log10()))
+            .collect()
+    };
+    for (i, (label, y)) in [
+        ("full forward (1 dataset)", (|r: &SweepRow| r.infer.full_median) as fn(&SweepRow) -> f64),
+        ("cached context: all queries", |r: &SweepRow| r.infer.queries),
+        ("cached context: one query", |r: &SweepRow| r.infer.one_query),
+        (train_label.as_str(), |r: &SweepRow| r.train_step_ms),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let color = [0, 1, 3, 4][i];
+        fig.series.push(line(label, by_params(y), color, false));
+        fig.series.push(Series::Points {
+            label: String::new(),
+            points: by_params(y),
+            color: PALETTE[color],
+            radius: 3,
+        });
+    }
+    if let (Some(f), Some(l)) = (model_rows.first(), model_rows.last()) {
+        fig.series
+            .push(linear_guide(f.params as f64, f.train_step_ms, l.params as f64));
+    }
+    save(&fig, &out.join("scaling-model.png"))
+}
+
+fn save(fig: &Figure, path: &Path) -> Result<()> {
+    fig.save(path)
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod eval;
 pub mod import;
+pub mod models;
 pub mod predict;
 pub mod reproduce;
 pub mod sample_prior;

@@ -2,41 +2,62 @@
 //! rows of a training CSV as context.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use pfn_infer::{load_predict_data, PosteriorPredictive, Predictor};
 
-/// Output format of `pfn predict`.
+use crate::model_search::ModelSearch;
+
+/// Format of the predictions file (`--out`), or of standard output when `--format csv|json` is
+/// given without `--out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Comma-separated values with a header line.
+    /// Comma-separated values with a header line: `row`, then mean, median, std, the requested
+    /// quantiles (regression) or the class probabilities and class (classification), then the
+    /// target and its NLL when the test file has the target.
     Csv,
-    /// One JSON document.
+    /// One JSON document: the model, the files, the mean NLL and one object per query with the
+    /// CSV's columns.
     Json,
-    /// An aligned, human-readable table.
+    /// The aligned table shown on the terminal.
     Table,
 }
 
 /// Arguments of `pfn predict`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Output: a table with one line per query (its feature values, the predictive mean, std and the \
+central 90 % interval q0.05..q0.95, plus the true target and its NLL when the test file has the \
+target column) is printed on standard output, followed by the mean test NLL and `predictions: FILE` / \
+`plot: FILE` lines saying where --out and --plot went. --out FILE also writes every column (all \
+--quantiles, the median) as CSV, or as JSON for a .json name (or as --format says). Without --out, \
+--format csv|json prints that format on standard output instead of the table (for pipes); the \
+summary lines then go to standard error.
+
+Models: --model takes a file (models/gp-1d.pfn) or a model name (gp-1d, gp-hyper), looked up as \
+NAME.pfn in $PFN_MODELS when that is set, else in ./models, else in a models/ directory next to the \
+executable or one of its parent directories. The default is gp-hyper, the general-purpose regression \
+model (1 to 5 features, up to 249 context rows); `pfn models` lists what is there.")]
 pub struct Args {
-    /// Trained model file (from `pfn train`).
+    /// Model file, or the name of a model in the models directory (default: gp-hyper).
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: Option<String>,
     /// Context rows: feature columns and the target column (CSV with a header).
     #[arg(long)]
     pub train: PathBuf,
     /// Query rows: the same feature columns, the target optionally (then its NLL is reported).
     #[arg(long)]
     pub test: PathBuf,
-    /// Quantiles to report, comma-separated, each in (0, 1) (regression models).
+    /// Quantiles written to the output file, comma-separated, each in (0, 1) (regression models;
+    /// the terminal table always shows the 90 % interval).
     #[arg(long, default_value = "0.05,0.5,0.95")]
     pub quantiles: String,
-    /// Output format (default: csv or json by the extension of --out, a table on the terminal).
+    /// Format of the --out file (default: json for a .json name, else csv). Without --out, csv or
+    /// json is printed on standard output instead of the table.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Output file (default: standard output).
+    /// Predictions file with every column (CSV, or JSON for a .json name).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Target column of the training file (default: its last column).
@@ -45,9 +66,10 @@ pub struct Args {
     /// Compute threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Plot (`.png` or `.svg`) of the posterior predictive over a grid of the single input feature:
-    /// density heat map, mean, 50 % and 90 % central intervals, context and test points
-    /// (regression models with one feature).
+    /// Plot (`.png` or `.svg`), regression models. One input feature: the posterior predictive
+    /// over a grid of it (density heat map, mean, 50 % and 90 % intervals, context and test
+    /// points). More features: per test query, sorted by predicted mean, the mean with 50 % and
+    /// 90 % intervals and the true target when the test file has it.
     #[arg(long)]
     pub plot: Option<PathBuf>,
 }
@@ -81,25 +103,67 @@ struct Row {
     values: Vec<f64>,
 }
 
+/// Feature columns shown in the terminal table at most (wider data show the row number only).
+const MAX_TABLE_FEATURES: usize = 6;
+
+/// "1 feature", "3 features".
+fn features(n: usize) -> String {
+    format!("{n} feature{}", if n == 1 { "" } else { "s" })
+}
+
+/// "1", "1 to 5".
+fn range_text((lo, hi): (usize, usize)) -> String {
+    if lo == hi {
+        format!("{lo}")
+    } else {
+        format!("{lo} to {hi}")
+    }
+}
+
 /// Runs the subcommand.
 pub fn run(args: &Args) -> Result<()> {
     let quantiles = parse_quantiles(&args.quantiles)?;
-    let predictor = Predictor::with_threads(&pfn_train::load_model(&args.model)?, args.threads)?;
-    let data = load_predict_data(&args.train, &args.test, args.target.as_deref())?;
-    let expected = predictor.num_features();
-    if data.n_features() != expected {
+    if let Some(plot) = &args.plot {
+        let ext = plot
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("png" | "svg")) {
+            bail!(
+                "--plot {}: the file name must end in .png or .svg",
+                plot.display()
+            );
+        }
+    }
+    let model_path = ModelSearch::from_environment().resolve(args.model.as_deref())?;
+    let predictor = Predictor::with_threads(&pfn_train::load_model(&model_path)?, args.threads)?;
+    let regression = predictor.is_regression();
+    if args.plot.is_some() && !regression {
         bail!(
-            "{}: {} feature column{} ({}) besides the target '{}', but the model {} takes {expected}{}",
+            "--plot needs a regression model; {} predicts classes",
+            model_path.display()
+        );
+    }
+    let data = load_predict_data(&args.train, &args.test, args.target.as_deref())?;
+    let (lo, hi) = predictor.feature_range();
+    let d = data.n_features();
+    if d < lo || d > hi {
+        bail!(
+            "{}: {} ({}) besides the target '{}', but the model {} takes {}{}",
             args.train.display(),
-            data.n_features(),
-            if data.n_features() == 1 { "" } else { "s" },
+            if d == 1 {
+                "1 feature column".to_string()
+            } else {
+                format!("{d} feature columns")
+            },
             data.feature_names.join(", "),
             data.target_name,
-            args.model.display(),
-            if data.n_features() > expected {
+            model_path.display(),
+            range_text((lo, hi)),
+            if d > hi {
                 " (more features than the model supports)"
             } else {
-                ""
+                " (fewer features than the model needs)"
             }
         );
     }
@@ -112,13 +176,12 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     let mut context = predictor
-        .context(&data.train_x, &data.train_y)
+        .context_with_features(&data.train_x, &data.train_y, d)
         .with_context(|| format!("{}", args.train.display()))?;
     let preds = context
         .predict(&data.test_x)
         .with_context(|| format!("{}", args.test.display()))?;
 
-    let regression = predictor.is_regression();
     let mut columns: Vec<String> = Vec::new();
     if regression {
         columns.extend(["mean", "median", "std"].map(String::from));
@@ -133,62 +196,261 @@ pub fn run(args: &Args) -> Result<()> {
         columns.push("nll".into());
     }
     let mut rows = Vec::with_capacity(preds.len());
+    let mut table_body = Vec::with_capacity(preds.len());
+    let show_features = d <= MAX_TABLE_FEATURES;
     for (i, pred) in preds.iter().enumerate() {
         let mut values = Vec::with_capacity(columns.len());
+        let mut cells = vec![(i + 1).to_string()];
+        if show_features {
+            cells.extend(
+                data.test_x[i * d..(i + 1) * d]
+                    .iter()
+                    .map(|&v| input_cell(v)),
+            );
+        }
         match pred {
             PosteriorPredictive::Regression(r) => {
                 values.extend([r.mean(), r.median(), r.std()]);
                 values.extend(r.quantiles(&quantiles)?);
+                let (q05, q95) = r.interval(0.9)?;
+                cells.extend([r.mean(), r.std(), q05, q95].map(value_cell));
             }
             PosteriorPredictive::Classification(c) => {
                 values.extend_from_slice(c.probabilities());
                 values.push(c.predicted_class() as f64);
+                cells.extend(c.probabilities().iter().map(|&p| value_cell(p)));
+                cells.push(c.predicted_class().to_string());
             }
         }
         if let Some(y) = &data.test_y {
+            let nll = pred.nll(y[i]);
             values.push(y[i]);
-            values.push(pred.nll(y[i]));
+            values.push(nll);
+            cells.extend([input_cell(y[i]), value_cell(nll)]);
         }
         rows.push(Row { values });
+        table_body.push(cells);
+    }
+    let mut table_header = vec!["row".to_string()];
+    if show_features {
+        table_header.extend(data.feature_names.iter().cloned());
+    }
+    if regression {
+        table_header.extend(["mean", "std", "q0.05", "q0.95"].map(String::from));
+    } else {
+        table_header.extend((0..predictor.head().width()).map(|c| format!("p{c}")));
+        table_header.push("class".into());
+    }
+    if data.test_y.is_some() {
+        table_header.push(data.target_name.clone());
+        table_header.push("nll".into());
     }
 
-    let format = args.format.unwrap_or_else(|| match &args.out {
-        Some(p) if p.extension().is_some_and(|e| e == "json") => Format::Json,
-        Some(_) => Format::Csv,
-        None => Format::Table,
-    });
     let mean_nll = data.test_y.as_ref().map(|_| {
         let nll: Vec<f64> = rows.iter().map(|r| r.values[r.values.len() - 1]).collect();
         nll.iter().sum::<f64>() / nll.len().max(1) as f64
     });
-    let mut text = Vec::new();
-    match format {
-        Format::Csv => write_csv(&mut text, &columns, &rows)?,
-        Format::Json => write_json(
-            &mut text,
-            args,
-            &data.target_name,
-            &columns,
-            &rows,
-            mean_nll,
-        )?,
-        Format::Table => write_table(&mut text, &columns, &rows)?,
-    }
-    match &args.out {
-        Some(path) => {
-            pfn_train::write_atomically(path, |w| w.write_all(&text))
-                .with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("wrote {} predictions to {}", rows.len(), path.display());
+    let file_format = args.format.unwrap_or(match &args.out {
+        Some(p) if p.extension().is_some_and(|e| e == "json") => Format::Json,
+        _ => Format::Csv,
+    });
+    let render = |format: Format| -> Result<Vec<u8>> {
+        let mut text = Vec::new();
+        match format {
+            Format::Csv => write_csv(&mut text, &columns, &rows)?,
+            Format::Json => write_json(
+                &mut text,
+                &model_path,
+                args,
+                &data.target_name,
+                &columns,
+                &rows,
+                mean_nll,
+            )?,
+            Format::Table => write_table(&mut text, &table_header, &table_body)?,
         }
-        None => std::io::stdout().write_all(&text)?,
-    }
+        Ok(text)
+    };
+    // Machine output on stdout (`--format csv|json` without `--out`): the summary goes to stderr.
+    let machine_stdout =
+        args.out.is_none() && matches!(args.format, Some(Format::Csv | Format::Json));
+    let mut summary: Vec<String> = Vec::new();
     if let Some(nll) = mean_nll {
-        eprintln!("mean test NLL: {nll:.4} nats");
+        summary.push(format!(
+            "mean test NLL: {nll:.4} nats per query ({} queries)",
+            rows.len()
+        ));
+    }
+    if let Some(path) = &args.out {
+        let text = render(file_format)?;
+        pfn_train::write_atomically(path, |w| w.write_all(&text))
+            .with_context(|| format!("writing {}", path.display()))?;
+        summary.push(format!("predictions: {}", path.display()));
     }
     if let Some(path) = &args.plot {
-        plot_predictive(path, &mut context, &data, regression)?;
-        eprintln!("plot: {}", path.display());
+        if d == 1 {
+            plot_predictive(path, &mut context, &data)?;
+        } else {
+            plot_by_rank(path, &preds, &data)?;
+        }
+        summary.push(format!("plot: {}", path.display()));
     }
+    let mut stdout = std::io::stdout().lock();
+    if machine_stdout {
+        stdout.write_all(&render(file_format)?)?;
+        for line in &summary {
+            eprintln!("{line}");
+        }
+        return Ok(());
+    }
+    writeln!(
+        stdout,
+        "model: {} (prior {}; takes {}, up to {max_ctx} context rows)",
+        model_path.display(),
+        predictor.metadata().prior,
+        features_range(lo, hi)
+    )?;
+    writeln!(
+        stdout,
+        "context: {} rows of {}, {} ({}), target '{}'; queries: {} rows of {}",
+        data.n_train(),
+        args.train.display(),
+        features(d),
+        data.feature_names.join(", "),
+        data.target_name,
+        rows.len(),
+        args.test.display()
+    )?;
+    writeln!(stdout)?;
+    write_table(&mut stdout, &table_header, &table_body)?;
+    writeln!(stdout)?;
+    if regression {
+        writeln!(
+            stdout,
+            "mean, std: predictive mean and standard deviation; q0.05..q0.95: central 90 % predictive interval{}",
+            if data.test_y.is_some() {
+                format!(
+                    "; {}: the true target; nll: its negative log predictive density (nats)",
+                    data.target_name
+                )
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    for line in &summary {
+        writeln!(stdout, "{line}")?;
+    }
+    Ok(())
+}
+
+/// "1 feature", "1 to 5 features".
+fn features_range(lo: usize, hi: usize) -> String {
+    if lo == hi {
+        features(lo)
+    } else {
+        format!("{lo} to {hi} features")
+    }
+}
+
+/// A number as the table shows a predicted value: 4 decimals, scientific when tiny or huge.
+fn value_cell(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e6) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// A number from the data as the table shows it: as written when short, else as a value.
+fn input_cell(v: f64) -> String {
+    let plain = format!("{v}");
+    if plain.len() <= 9 {
+        plain
+    } else {
+        value_cell(v)
+    }
+}
+
+/// Draws, per test query sorted by predicted mean, the mean and the 50 % / 90 % central intervals,
+/// with the true targets as points when the test file has them (inputs with several features,
+/// where a plot over the input is not possible).
+fn plot_by_rank(
+    path: &std::path::Path,
+    preds: &[PosteriorPredictive<'_>],
+    data: &pfn_infer::PredictData,
+) -> Result<()> {
+    use pfn_plot::{Figure, Series, PALETTE};
+    struct Query {
+        index: usize,
+        mean: f64,
+        i50: (f64, f64),
+        i90: (f64, f64),
+    }
+    let mut queries = Vec::with_capacity(preds.len());
+    for (index, p) in preds.iter().enumerate() {
+        let r = p
+            .as_regression()
+            .context("the model returned class probabilities")?;
+        queries.push(Query {
+            index,
+            mean: r.mean(),
+            i50: r.interval(0.5)?,
+            i90: r.interval(0.9)?,
+        });
+    }
+    queries.sort_by(|a, b| a.mean.total_cmp(&b.mean).then(a.index.cmp(&b.index)));
+    let rank: Vec<f64> = (1..=queries.len()).map(|k| k as f64).collect();
+    let mut fig = Figure::new(
+        &format!(
+            "PFN posterior predictive of '{}' per test query ({} features)",
+            data.target_name,
+            data.n_features()
+        ),
+        "test query, sorted by predicted mean",
+        &data.target_name,
+    );
+    let m = queries.len() as f64;
+    fig.x_range = Some((0.5, m + 0.5));
+    fig.series.push(Series::Band {
+        label: "90 % interval".into(),
+        x: rank.clone(),
+        lower: queries.iter().map(|q| q.i90.0).collect(),
+        upper: queries.iter().map(|q| q.i90.1).collect(),
+        color: PALETTE[0],
+        opacity: 0.15,
+    });
+    fig.series.push(Series::Band {
+        label: "50 % interval".into(),
+        x: rank.clone(),
+        lower: queries.iter().map(|q| q.i50.0).collect(),
+        upper: queries.iter().map(|q| q.i50.1).collect(),
+        color: PALETTE[0],
+        opacity: 0.25,
+    });
+    fig.series.push(Series::Line {
+        label: "PFN mean".into(),
+        points: rank
+            .iter()
+            .zip(&queries)
+            .map(|(&k, q)| (k, q.mean))
+            .collect(),
+        color: PALETTE[0],
+        dashed: false,
+    });
+    if let Some(ty) = &data.test_y {
+        fig.series.push(Series::Points {
+            label: format!("true {}", data.target_name),
+            points: rank
+                .iter()
+                .zip(&queries)
+                .map(|(&k, q)| (k, ty[q.index]))
+                .collect(),
+            color: PALETTE[3],
+            radius: 4,
+        });
+    }
+    fig.save(path)?;
     Ok(())
 }
 
@@ -197,15 +459,8 @@ fn plot_predictive(
     path: &std::path::Path,
     context: &mut pfn_infer::Context<'_>,
     data: &pfn_infer::PredictData,
-    regression: bool,
 ) -> Result<()> {
     use pfn_plot::{Figure, HeatMap, Series, PALETTE};
-    if !regression || data.feature_names.len() != 1 {
-        anyhow::bail!(
-            "--plot needs a regression model with one input feature (this data has {} features)",
-            data.feature_names.len()
-        );
-    }
     let xs_all: Vec<f64> = data.train_x.iter().chain(&data.test_x).cloned().collect();
     let (lo, hi) = xs_all
         .iter()
@@ -342,6 +597,7 @@ fn write_csv(w: &mut impl Write, columns: &[String], rows: &[Row]) -> Result<()>
 
 fn write_json(
     w: &mut impl Write,
+    model: &Path,
     args: &Args,
     target: &str,
     columns: &[String],
@@ -361,7 +617,7 @@ fn write_json(
         })
         .collect();
     let doc = serde_json::json!({
-        "model": args.model.display().to_string(),
+        "model": model.display().to_string(),
         "train": args.train.display().to_string(),
         "test": args.test.display().to_string(),
         "target": target,
@@ -373,23 +629,14 @@ fn write_json(
     Ok(())
 }
 
-fn write_table(w: &mut impl Write, columns: &[String], rows: &[Row]) -> Result<()> {
-    let mut header = vec!["row".to_string()];
-    header.extend(columns.iter().cloned());
-    let body: Vec<Vec<String>> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let mut cells = vec![(i + 1).to_string()];
-            cells.extend(r.values.iter().map(|v| format!("{v:.4}")));
-            cells
-        })
-        .collect();
+/// An aligned table: `header` and `body` cells right-aligned in columns two spaces apart.
+fn write_table(w: &mut impl Write, header: &[String], body: &[Vec<String>]) -> Result<()> {
     let widths: Vec<usize> = (0..header.len())
         .map(|c| {
             body.iter()
-                .map(|r| r[c].len())
-                .chain([header[c].len()])
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .chain([header[c].chars().count()])
                 .max()
                 .unwrap_or(0)
         })
@@ -402,8 +649,8 @@ fn write_table(w: &mut impl Write, columns: &[String], rows: &[Row]) -> Result<(
             .collect::<Vec<_>>()
             .join("  ")
     };
-    writeln!(w, "{}", line(&header))?;
-    for r in &body {
+    writeln!(w, "{}", line(header))?;
+    for r in body {
         writeln!(w, "{}", line(r))?;
     }
     Ok(())

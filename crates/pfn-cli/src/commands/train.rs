@@ -26,6 +26,12 @@ pub struct Args {
     /// except for run.threads and the checkpoint, validation and time settings).
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: continue a finished or stopped run with a larger budget. budget.steps (which
+    /// must exceed the checkpoint's step) and the learning-rate schedule keys (optimizer.lr,
+    /// warmup_steps, schedule, min_lr) may then differ from the checkpoint's; the schedule is
+    /// evaluated at the checkpoint's step, so a longer cosine schedule is a warm restart.
+    #[arg(long, requires = "resume")]
+    pub extend: bool,
     /// Print only the final summary.
     #[arg(long)]
     pub quiet: bool,
@@ -209,8 +215,12 @@ pub fn run(args: &Args) -> Result<()> {
             );
         }
         let checkpoint = load_checkpoint(&ckpt)?;
-        Trainer::resume(config, checkpoint)
-            .with_context(|| format!("resuming from {}", ckpt.display()))?
+        if args.extend {
+            Trainer::extend(config, checkpoint)
+        } else {
+            Trainer::resume(config, checkpoint)
+        }
+        .with_context(|| format!("resuming from {}", ckpt.display()))?
     } else {
         if !args.quiet && std::io::stderr().is_terminal() {
             eprintln!(
