@@ -257,25 +257,31 @@ impl PfnModel {
             let full = r0 == 0 && kv_end == tok;
             let dq = MatRef::new(&d_qkv[r0 * 3 * e..], rows, e, 3 * e, 1);
             let dkv = MatRef::new(&d_qkv[e..], kv_end, 2 * e, 3 * e, 1);
-            if full {
+            // The first layer's weight gradient is formed below from the encoder input.
+            let weights = l > 0;
+            if full && weights {
                 linear_param_grads(g, &lr.in_proj, d_qkv, hin, tok, 3 * e, e);
+            } else if full {
+                col_sums_accumulate(d_qkv, &mut g[lr.in_proj.bias.clone()]);
             } else {
                 let [gw, gb] = ranges_mut(g, [lr.in_proj.weight.clone(), lr.in_proj.bias.clone()]);
-                matmul(
-                    MatMut::row_major(&mut gw[..e * e], e, e),
-                    dq.t(),
-                    MatRef::row_major(&hin[span.clone()], rows, e),
-                    true,
-                    1.0,
-                );
+                if weights {
+                    matmul(
+                        MatMut::row_major(&mut gw[..e * e], e, e),
+                        dq.t(),
+                        MatRef::row_major(&hin[span.clone()], rows, e),
+                        true,
+                        1.0,
+                    );
+                    matmul(
+                        MatMut::row_major(&mut gw[e * e..], 2 * e, e),
+                        dkv.t(),
+                        MatRef::row_major(hin, kv_end, e),
+                        true,
+                        1.0,
+                    );
+                }
                 col_sums_accumulate_strided(&d_qkv[r0 * 3 * e..], rows, 3 * e, &mut gb[..e]);
-                matmul(
-                    MatMut::row_major(&mut gw[e * e..], 2 * e, e),
-                    dkv.t(),
-                    MatRef::row_major(hin, kv_end, e),
-                    true,
-                    1.0,
-                );
                 col_sums_accumulate_strided(&d_qkv[e..], kv_end, 3 * e, &mut gb[e..]);
             }
             if l > 0 {
@@ -333,6 +339,15 @@ impl PfnModel {
                     MatMut::row_major(ga, e, fa),
                     MatRef::row_major(w_in, 3 * e, e).t(),
                     MatRef::row_major(tq, 3 * e, fa),
+                    true,
+                    1.0,
+                );
+                // The input projection's weight gradient [dQ | dKV]^T h0 with h0 = U Wa^T is
+                // (dQ^T U | dKV^T U) Wa^T = tq Wa^T: 3E * E * (F + 3) instead of tokens * 3E * E.
+                matmul(
+                    MatMut::row_major(&mut g[lr.in_proj.weight.clone()], 3 * e, e),
+                    MatRef::row_major(tq, 3 * e, fa),
+                    MatRef::row_major(&ws.enc_w[..e * fa], e, fa).t(),
                     true,
                     1.0,
                 );

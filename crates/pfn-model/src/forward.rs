@@ -238,6 +238,25 @@ impl PfnModel {
         );
 
         let nl = c.nlayers;
+        // The first layer's projections read the encoder output h0 = U Wa^T only through
+        // h0 W_in^T = U (W_in Wa)^T: with the folded (3E, F + 3) weight they cost tokens * 3E * (F + 3)
+        // instead of tokens * 3E * E.
+        let first_rows = {
+            let r0 = if nl == 1 || cached.is_some() { ctx } else { 0 };
+            let kv_end = if c.query_self_attention { tok } else { ctx }.max(enc_r0);
+            (tok - r0) + (kv_end - enc_r0)
+        };
+        let fold_first = nl > 0 && fold_first_projection(e, fa, first_rows);
+        if fold_first {
+            let first = &r.layers[0];
+            matmul(
+                MatMut::row_major(&mut ws.enc_qkv_w[..3 * e * fa], 3 * e, fa),
+                MatRef::row_major(&p[first.in_proj.weight.clone()], 3 * e, e),
+                MatRef::row_major(&ws.enc_w[..e * fa], e, fa),
+                false,
+                1.0,
+            );
+        }
         for l in 0..nl {
             let last = l + 1 == nl;
             // Without context outputs (last layer, or cached context) only query rows are computed.
@@ -260,17 +279,23 @@ impl PfnModel {
 
             // Q for rows [r0, tok), K and V for rows [kv_start, kv_end).
             let qkv = &mut lb.qkv[..tok * 3 * e];
-            let w_in = &p[lr.in_proj.weight.clone()];
             let b_in = &p[lr.in_proj.bias.clone()];
+            // The projection's input (tokens, k) and weight (3E, k): h and W_in, or the encoder input
+            // and the folded weight in the first layer.
+            let (src, w_in, k): (&[f32], &[f32], usize) = if l == 0 && fold_first {
+                (&ws.enc_in[..tok * fa], &ws.enc_qkv_w[..3 * e * fa], fa)
+            } else {
+                (hin, &p[lr.in_proj.weight.clone()], e)
+            };
             if r0 == 0 && kv_start == 0 && kv_end == tok {
                 broadcast_rows(qkv, b_in);
-                linear_into(qkv, hin, w_in, tok, 3 * e, e, true);
+                linear_into(qkv, src, w_in, tok, 3 * e, k, true);
             } else {
                 broadcast_rows_strided(&mut qkv[r0 * 3 * e..], rows, 3 * e, &b_in[..e]);
                 matmul(
                     MatMut::new(&mut qkv[r0 * 3 * e..], rows, e, 3 * e, 1),
-                    MatRef::row_major(&hin[r0 * e..], rows, e),
-                    MatRef::row_major(&w_in[..e * e], e, e).t(),
+                    MatRef::row_major(&src[r0 * k..], rows, k),
+                    MatRef::row_major(&w_in[..e * k], e, k).t(),
                     true,
                     1.0,
                 );
@@ -279,8 +304,8 @@ impl PfnModel {
                 broadcast_rows_strided(kv_dst, kv_rows, 3 * e, &b_in[e..]);
                 matmul(
                     MatMut::new(kv_dst, kv_rows, 2 * e, 3 * e, 1),
-                    MatRef::row_major(&hin[kv_start * e..], kv_rows, e),
-                    MatRef::row_major(&w_in[e * e..], 2 * e, e).t(),
+                    MatRef::row_major(&src[kv_start * k..], kv_rows, k),
+                    MatRef::row_major(&w_in[e * k..], 2 * e, k).t(),
                     true,
                     1.0,
                 );
@@ -368,6 +393,12 @@ impl PfnModel {
     }
 }
 
+/// Whether computing a projection of `rows` rows from the encoder input (width `fa`) through a folded
+/// (3E, fa) weight, which itself costs 3E * E * fa, is cheaper than from the (rows, E) hidden state.
+pub(crate) fn fold_first_projection(e: usize, fa: usize, rows: usize) -> bool {
+    fa < e && rows * (e - fa) > 3 * e * fa
+}
+
 fn norm<'a>(p: &'a [f32], r: &NormRanges, eps: f32) -> LayerNormParams<'a> {
     LayerNormParams {
         gamma: &p[r.gamma.clone()],
@@ -385,5 +416,25 @@ fn pair<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
     } else {
         let (lo, hi) = v.split_at_mut(a);
         (&mut hi[0], &mut lo[b])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_first_projection;
+
+    #[test]
+    fn folding_pays_off_only_for_narrow_inputs_and_many_rows() {
+        // The default benchmark model (emsize 256, one feature): training and 1000-query inference
+        // fold, a single cached query does not (building the folded weight would dominate).
+        assert!(fold_first_projection(256, 4, 6400));
+        assert!(fold_first_projection(256, 4, 1000));
+        assert!(!fold_first_projection(256, 4, 1));
+        // break-even: rows (E - fa) > 3 E fa
+        assert!(!fold_first_projection(8, 6, 72));
+        assert!(fold_first_projection(8, 6, 73));
+        // inputs as wide as the model never fold
+        assert!(!fold_first_projection(16, 16, 1_000_000));
+        assert!(!fold_first_projection(16, 20, 1_000_000));
     }
 }

@@ -75,6 +75,9 @@ pub struct Workspace {
     pub(crate) enc_in: Vec<f32>,
     /// The combined encoder weight (E, F + 3): [W_x | w_y | b_y | b_x].
     pub(crate) enc_w: Vec<f32>,
+    /// The first layer's input projection folded into the encoder, (3E, F + 3): `W_in [W_x | w_y | b_y
+    /// | b_x]`, so that the first layer's Q, K and V come from the encoder input in one thin product.
+    pub(crate) enc_qkv_w: Vec<f32>,
     /// Gradient of the combined encoder weight.
     pub(crate) enc_grad: Vec<f32>,
     /// Scratch (3E, F + 3) for the reassociated input gradient of the first layer.
@@ -111,6 +114,7 @@ impl Workspace {
             state: None,
             enc_in: Vec::new(),
             enc_w: Vec::new(),
+            enc_qkv_w: Vec::new(),
             enc_grad: Vec::new(),
             enc_tmp: Vec::new(),
             hidden: Vec::new(),
@@ -174,6 +178,7 @@ impl Workspace {
         let rest = [
             &self.enc_in,
             &self.enc_w,
+            &self.enc_qkv_w,
             &self.enc_grad,
             &self.enc_tmp,
             &self.tmp,
@@ -217,6 +222,7 @@ impl Workspace {
         self.layers.resize_with(n_layers, LayerBuffers::default);
         grow(&mut self.enc_in, tok * (f + 3));
         grow(&mut self.enc_w, e * (f + 3));
+        grow(&mut self.enc_qkv_w, 3 * e * (f + 3));
         for h in &mut self.hidden {
             grow(h, tok * e);
         }

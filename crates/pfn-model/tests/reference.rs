@@ -143,6 +143,20 @@ fn one_query_and_one_context_point() {
 }
 
 #[test]
+fn first_layer_projection_folded_into_the_encoder() {
+    // With one feature (encoder input width 4) and emsize 16, the first layer's Q/K/V come from the
+    // encoder input through the folded weight once a layer has more than 16 projected rows (here 36);
+    // the backward forms that layer's weight gradient from the encoder input in every case.
+    for (query_self, seed) in [(true, 10), (false, 11)] {
+        let config = PfnConfig {
+            query_self_attention: query_self,
+            ..PfnConfig::new(1, 16, 2, 12, 2, 5)
+        };
+        check(config, 3, 8, 4, seed);
+    }
+}
+
+#[test]
 fn zero_layers_is_encoder_plus_decoder() {
     check(tiny(true, 0), 2, 5, 3, 9);
 }

@@ -73,7 +73,10 @@ fn every_registered_prior_samples_with_its_default_features() {
         // every column.
         let (lo, _) = prior.feature_range();
         if name.ends_with("-5d") && lo < f {
-            assert!(b.features_used.iter().all(|&u| (lo..=f).contains(&u)), "{name}");
+            assert!(
+                b.features_used.iter().all(|&u| (lo..=f).contains(&u)),
+                "{name}"
+            );
             // Unused columns are zero.
             for (d, &u) in b.features_used.iter().enumerate() {
                 let x = b.x_of(d);
