@@ -20,6 +20,7 @@ use pfn_gp::{
     fit_type2, ExactGp, GpError, GpHyper, HyperBounds, HyperPrior, KernelKind, StartDistribution,
     Type2Options,
 };
+use pfn_infer::{FeatureScaler, TargetScaler};
 use pfn_prior::GpPrior;
 
 /// Noise floor of the hyper-prior GPs (as `pfn_prior::GpHyperPrior`).
@@ -85,34 +86,6 @@ impl FittedReference {
             var_y: p.var_y,
         })
     }
-}
-
-/// Per-feature ranges `max − min` of row-major `x` (1 for a constant feature, as
-/// `pfn_infer::FeatureScaler`), and the mean and population standard deviation of `y` (1 when it
-/// is 0, as `pfn_infer::TargetScaler`).
-fn context_scales(x: &[f64], y: &[f64], d: usize) -> (Vec<f64>, f64, f64) {
-    let ranges = (0..d)
-        .map(|j| {
-            let (lo, hi) = x
-                .iter()
-                .skip(j)
-                .step_by(d)
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                    (a.min(v), b.max(v))
-                });
-            let r = hi - lo;
-            if r > 0.0 && r.is_finite() {
-                r
-            } else {
-                1.0
-            }
-        })
-        .collect();
-    let n = y.len() as f64;
-    let mean = y.iter().sum::<f64>() / n;
-    let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-    let sd = if sd > 0.0 && sd.is_finite() { sd } else { 1.0 };
-    (ranges, mean, sd)
 }
 
 impl ReferenceGp {
@@ -186,22 +159,21 @@ impl ReferenceGp {
                         y.len()
                     )));
                 }
-                let (ranges, mean, sd) = context_scales(x, y, d);
-                let lows: Vec<f64> = (0..d)
-                    .map(|j| {
-                        x.iter()
-                            .skip(j)
-                            .step_by(d)
-                            .copied()
-                            .fold(f64::INFINITY, f64::min)
-                    })
-                    .collect();
-                let xs: Vec<f64> = x
+                // The PFN's own context normalisation (x to [0, 1] by the context min/max, y
+                // standardised), so the fit sees the data as the model does.
+                let scale_err = |e: pfn_infer::NormaliseError| GpError::Shape(e.to_string());
+                let features = FeatureScaler::fit(x, d).map_err(scale_err)?;
+                let target = TargetScaler::fit(y).map_err(scale_err)?;
+                let xs = features.transform(x).map_err(scale_err)?;
+                let ys = target.transform_all(y);
+                // Unit scale for a constant feature, as the scaler maps it.
+                let ranges: Vec<f64> = features
+                    .min
                     .iter()
-                    .enumerate()
-                    .map(|(i, v)| (v - lows[i % d]) / ranges[i % d])
+                    .zip(&features.max)
+                    .map(|(lo, hi)| if hi > lo { hi - lo } else { 1.0 })
                     .collect();
-                let ys: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
+                let (mean, sd) = (target.mean, target.std);
                 let opts = Type2Options {
                     restarts: 4,
                     seed: 0,
