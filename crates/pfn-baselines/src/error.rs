@@ -112,7 +112,7 @@ pub(crate) fn check_matrix(
             format!("`{what}` needs at least one column, got d = 0"),
         ));
     }
-    if values.len() % cols != 0 {
+    if !values.len().is_multiple_of(cols) {
         return Err(BaselineError::shape(
             what,
             format!("a multiple of {cols} values (rows x {cols} columns)"),

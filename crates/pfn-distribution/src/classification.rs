@@ -175,7 +175,7 @@ fn rows_of(logits: &[f32], num_classes: usize) -> Result<usize> {
             domain: "at least 1",
         });
     }
-    if logits.len() % num_classes != 0 {
+    if !logits.len().is_multiple_of(num_classes) {
         return Err(DistributionError::ShapeMismatch {
             argument: "logits",
             expected: (logits.len() / num_classes + 1) * num_classes,

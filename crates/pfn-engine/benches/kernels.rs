@@ -20,6 +20,7 @@ use criterion::{
 use pfn_engine::gelu::{bias_gelu_forward, gelu_backward};
 use pfn_engine::layer_norm::{layer_norm_backward, residual_layer_norm_forward};
 use pfn_engine::softmax::{softmax_backward_rows, softmax_rows};
+use pfn_engine::{linear_bf16, Bf16Epilogue, PackedBf16Linear};
 use pfn_engine::{
     matmul, pfn_attention_backward, pfn_attention_forward, Engine, LayerNormParams, MatMut, MatRef,
     PfnAttention,
@@ -183,6 +184,50 @@ fn matmul_infer(c: &mut Criterion) {
     );
 }
 
+/// The inference shapes of `matmul_infer` as bf16 linear layers (`x W^T`, operands rounded to bf16,
+/// f32 accumulation; the native AVX-512 BF16 kernel where the CPU has it).
+fn linear_bf16_infer(c: &mut Criterion) {
+    let engine = engine();
+    let mut g = c.benchmark_group(if pfn_engine::bf16::native_available() {
+        "linear_bf16_infer"
+    } else {
+        "linear_bf16_infer (emulated)"
+    });
+    quick(&mut g);
+    for (label, m, n, k) in [
+        ("qkv_proj", 1000, 768, 256),
+        ("q_proj / out_proj", 1000, 256, 256),
+        ("kv_proj (ctx)", 50, 512, 256),
+        ("ff1 / dec_hidden", 1000, 512, 256),
+        ("ff2", 1000, 256, 512),
+        ("dec_out", 1000, 1000, 512),
+        ("one query dec_out", 1, 1000, 512),
+        ("one query ff1", 1, 512, 256),
+    ] {
+        let x = random(m * k, 1);
+        let w = PackedBf16Linear::pack(&random(n * k, 2), n, k);
+        let mut dst = vec![0.0f32; m * n];
+        g.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+        g.bench_function(format!("{label} {m}x{n}x{k}"), |bench| {
+            bench.iter(|| {
+                engine.install(|| {
+                    linear_bf16(
+                        &mut dst,
+                        n,
+                        black_box(&x),
+                        k,
+                        m,
+                        &w,
+                        false,
+                        Bf16Epilogue::None,
+                    )
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
 fn attention(c: &mut Criterion) {
     let engine = engine();
     let mut g = c.benchmark_group("attention");
@@ -323,6 +368,7 @@ criterion_group!(
     matmul_peak,
     matmul_train,
     matmul_infer,
+    linear_bf16_infer,
     attention,
     elementwise
 );

@@ -7,7 +7,7 @@ use crate::simd::multiversion;
 
 fn check_rows(len: usize, cols: usize, what: &str) -> usize {
     assert!(
-        cols > 0 && len % cols == 0,
+        cols > 0 && len.is_multiple_of(cols),
         "{what}: buffer of {len} is not a whole number of rows of {cols}"
     );
     len / cols

@@ -24,7 +24,7 @@ multiversion! {
 }
 
 multiversion! {
-    fn bias_gelu_inplace_block(x: &mut [f32], bias: &[f32]) {
+    pub(crate) fn bias_gelu_inplace_block(x: &mut [f32], bias: &[f32]) {
         let cols = bias.len();
         for r in x.chunks_exact_mut(cols) {
             for (v, b) in r.iter_mut().zip(bias) {
@@ -44,7 +44,7 @@ multiversion! {
 
 fn rows_of(len: usize, cols: usize) -> usize {
     assert!(
-        cols > 0 && len % cols == 0,
+        cols > 0 && len.is_multiple_of(cols),
         "bias length {cols} does not divide the buffer of {len}"
     );
     len / cols

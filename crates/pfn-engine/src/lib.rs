@@ -7,6 +7,7 @@
 //! - [`matmul`] multiplies strided matrix views through `gemm` (transposes are views, not copies).
 //! - [`gelu`], [`layer_norm`], [`softmax`], [`attention`], [`reduce`], [`elementwise`], [`optim`]:
 //!   fused element-wise kernels with explicit backward passes.
+//! - [`bf16`]: bf16 linear layers for inference (AVX-512 BF16 kernel, emulated elsewhere).
 //! - [`math`]: the vectorisable scalar functions (exp, erf, GELU) the kernels are built on.
 //!
 //! The kernel boundary is this set of free functions over `&[f32]` / `&mut [f32]` plus the matrix
@@ -21,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod attention;
+pub mod bf16;
 pub mod elementwise;
 pub mod engine;
 pub mod error;
@@ -36,6 +38,7 @@ mod parallel;
 mod simd;
 
 pub use attention::{pfn_attention_backward, pfn_attention_forward, PfnAttention};
+pub use bf16::{linear_bf16, Bf16Epilogue, PackedBf16Linear};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use layer_norm::LayerNormParams;

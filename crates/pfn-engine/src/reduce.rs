@@ -159,7 +159,7 @@ multiversion! {
 pub fn col_sums_accumulate(src: &[f32], dst: &mut [f32]) {
     let cols = dst.len();
     assert!(
-        cols > 0 && src.len() % cols == 0,
+        cols > 0 && src.len().is_multiple_of(cols),
         "col_sums_accumulate: {} is not a whole number of rows of {cols}",
         src.len()
     );
@@ -194,7 +194,7 @@ pub fn col_sums_accumulate_strided(src: &[f32], rows: usize, row_stride: usize, 
 pub fn col_dots_accumulate(a: &[f32], b: &[f32], dst: &mut [f32]) {
     let cols = dst.len();
     assert!(
-        a.len() == b.len() && cols > 0 && a.len() % cols == 0,
+        a.len() == b.len() && cols > 0 && a.len().is_multiple_of(cols),
         "col_dots_accumulate: lengths {} and {} with {cols} columns",
         a.len(),
         b.len()

@@ -60,7 +60,7 @@ multiversion! {
 /// If `cols` is 0 or does not divide `x.len()`.
 pub fn softmax_rows(x: &mut [f32], cols: usize) {
     assert!(
-        cols > 0 && x.len() % cols == 0,
+        cols > 0 && x.len().is_multiple_of(cols),
         "softmax_rows: {} is not a whole number of rows of {cols}",
         x.len()
     );
@@ -75,7 +75,7 @@ pub fn softmax_rows(x: &mut [f32], cols: usize) {
 /// If the lengths differ, or `cols` is 0 or does not divide them.
 pub fn softmax_backward_rows(p: &[f32], grad: &mut [f32], cols: usize) {
     assert!(
-        cols > 0 && p.len() == grad.len() && p.len() % cols == 0,
+        cols > 0 && p.len() == grad.len() && p.len().is_multiple_of(cols),
         "softmax_backward_rows: inconsistent lengths"
     );
     let chunk = rows_per_task(p.len() / cols, cols) * cols;

@@ -9,7 +9,7 @@ pub(crate) fn check_inputs(name: &str, x: &[f64], d: usize) -> Result<usize, GpE
             "{name}: input dimension d must be >= 1, got 0"
         )));
     }
-    if x.len() % d != 0 {
+    if !x.len().is_multiple_of(d) {
         return Err(GpError::Shape(format!(
             "{name} has {} values, which is not a multiple of d = {d}",
             x.len()

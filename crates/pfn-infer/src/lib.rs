@@ -20,6 +20,7 @@ pub mod prior_nll;
 pub mod table;
 
 pub use normalize::{FeatureScaler, NormaliseError, TargetScaler};
+pub use pfn_model::Precision;
 pub use predictive::{ClassPredictive, PosteriorPredictive, RegressionPredictive};
 pub use predictor::{Context, PredictError, Predictor, DEFAULT_QUERY_BATCH};
 pub use prior_nll::{

@@ -70,7 +70,7 @@ fn check_finite(what: &'static str, v: &[f64]) -> Result<(), NormaliseError> {
 }
 
 fn check_rows(what: &'static str, len: usize, n_features: usize) -> Result<(), NormaliseError> {
-    if n_features == 0 || len % n_features != 0 {
+    if n_features == 0 || !len.is_multiple_of(n_features) {
         return Err(NormaliseError::Shape {
             what,
             len,

@@ -110,7 +110,7 @@ impl PfnConfig {
                 reason: "the parameter count overflows".into(),
             });
         }
-        if self.emsize % self.nhead != 0 {
+        if !self.emsize.is_multiple_of(self.nhead) {
             return Err(ModelError::InvalidConfig {
                 field: "nhead",
                 reason: format!("{} does not divide emsize {}", self.nhead, self.emsize),

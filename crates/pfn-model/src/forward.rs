@@ -12,13 +12,15 @@ use pfn_engine::elementwise::{broadcast_rows, broadcast_rows_strided};
 use pfn_engine::gelu::{bias_gelu_forward, bias_gelu_inplace};
 use pfn_engine::layer_norm::residual_layer_norm_forward;
 use pfn_engine::{
-    matmul, pfn_attention_forward, Engine, LayerNormParams, MatMut, MatRef, PfnAttention,
+    linear_bf16, matmul, pfn_attention_forward, Bf16Epilogue, Engine, LayerNormParams, MatMut,
+    MatRef, PfnAttention,
 };
 
 use crate::config::PfnConfig;
 use crate::error::{ModelError, Result};
 use crate::model::PfnModel;
 use crate::params::{LinearRanges, NormRanges};
+use crate::precision::Precision;
 use crate::workspace::{Batch, Dims, Mode, Workspace};
 
 /// `dst (rows x out) (+)= src (rows x in) * W^T` for a PyTorch-layout weight W (out, in).
@@ -172,6 +174,8 @@ impl PfnModel {
         let (e, f, nh, o) = (c.emsize, c.num_features, c.nhid, c.n_out);
         let (n, m, tok, ctx, qry) = (d.n, d.m, d.tokens, d.ctx_rows, d.qry_rows);
         let train = ws.mode == Mode::Training;
+        // bf16 weights for the large products of an inference pass (training is always f32).
+        let bf = (!train && self.precision == Precision::Bf16).then(|| self.bf16_weights());
         let t = n + m;
         let cached = match src {
             Source::Queries { cache_kv, .. } => Some(cache_kv),
@@ -287,7 +291,30 @@ impl PfnModel {
             } else {
                 (hin, &p[lr.in_proj.weight.clone()], e)
             };
-            if r0 == 0 && kv_start == 0 && kv_end == tok {
+            let kv_rows = kv_end - kv_start;
+            let layer_bf = bf.map(|b| &b.layers[l]);
+            if let (Some(lw), false) = (layer_bf, l == 0 && fold_first) {
+                linear_bf16(
+                    &mut qkv[r0 * 3 * e..],
+                    3 * e,
+                    &src[r0 * k..],
+                    k,
+                    rows,
+                    &lw.q,
+                    false,
+                    Bf16Epilogue::Bias(&b_in[..e]),
+                );
+                linear_bf16(
+                    &mut qkv[kv_start * 3 * e + e..],
+                    3 * e,
+                    &src[kv_start * k..],
+                    k,
+                    kv_rows,
+                    &lw.kv,
+                    false,
+                    Bf16Epilogue::Bias(&b_in[e..]),
+                );
+            } else if r0 == 0 && kv_start == 0 && kv_end == tok {
                 broadcast_rows(qkv, b_in);
                 linear_into(qkv, src, w_in, tok, 3 * e, k, true);
             } else {
@@ -299,7 +326,6 @@ impl PfnModel {
                     true,
                     1.0,
                 );
-                let kv_rows = kv_end - kv_start;
                 let kv_dst = &mut qkv[kv_start * 3 * e + e..];
                 broadcast_rows_strided(kv_dst, kv_rows, 3 * e, &b_in[e..]);
                 matmul(
@@ -330,15 +356,20 @@ impl PfnModel {
             // x1 = LN1(h + out_proj(attn))
             let span = r0 * e..tok * e;
             let tmp = &mut ws.tmp[span.clone()];
-            linear_into(
-                tmp,
-                &attn[span.clone()],
-                &p[lr.out_proj.weight.clone()],
-                rows,
-                e,
-                e,
-                false,
-            );
+            if let Some(lw) = layer_bf {
+                let a = &attn[span.clone()];
+                linear_bf16(tmp, e, a, e, rows, &lw.out_proj, false, Bf16Epilogue::None);
+            } else {
+                linear_into(
+                    tmp,
+                    &attn[span.clone()],
+                    &p[lr.out_proj.weight.clone()],
+                    rows,
+                    e,
+                    e,
+                    false,
+                );
+            }
             let h1 = &mut lb.h1[span.clone()];
             residual_layer_norm_forward(
                 &hin[span.clone()],
@@ -357,11 +388,27 @@ impl PfnModel {
                 let pre = &mut lb.ff_deriv[fspan];
                 linear_into(pre, h1, &p[lr.linear1.weight.clone()], rows, nh, e, false);
                 bias_gelu_forward(pre, &p[lr.linear1.bias.clone()], act);
+            } else if let Some(lw) = layer_bf {
+                let b1 = Bf16Epilogue::BiasGelu(&p[lr.linear1.bias.clone()]);
+                linear_bf16(act, nh, h1, e, rows, &lw.linear1, false, b1);
             } else {
                 linear_into(act, h1, &p[lr.linear1.weight.clone()], rows, nh, e, false);
                 bias_gelu_inplace(act, &p[lr.linear1.bias.clone()]);
             }
-            linear_into(tmp, act, &p[lr.linear2.weight.clone()], rows, e, nh, false);
+            if let Some(lw) = layer_bf {
+                linear_bf16(
+                    tmp,
+                    e,
+                    act,
+                    nh,
+                    rows,
+                    &lw.linear2,
+                    false,
+                    Bf16Epilogue::None,
+                );
+            } else {
+                linear_into(tmp, act, &p[lr.linear2.weight.clone()], rows, e, nh, false);
+            }
             residual_layer_norm_forward(
                 h1,
                 tmp,
@@ -382,14 +429,22 @@ impl PfnModel {
             let pre = &mut ws.dec_deriv[..qry * nh];
             linear_into(pre, hq, &p[dh.weight.clone()], qry, nh, e, false);
             bias_gelu_forward(pre, &p[dh.bias.clone()], act);
+        } else if let Some(b) = bf {
+            let epi = Bf16Epilogue::BiasGelu(&p[dh.bias.clone()]);
+            linear_bf16(act, nh, hq, e, qry, &b.decoder_hidden, false, epi);
         } else {
             linear_into(act, hq, &p[dh.weight.clone()], qry, nh, e, false);
             bias_gelu_inplace(act, &p[dh.bias.clone()]);
         }
         let logits = &mut ws.logits[..qry * o];
         let dout: &LinearRanges = &r.decoder_output;
-        broadcast_rows(logits, &p[dout.bias.clone()]);
-        linear_into(logits, act, &p[dout.weight.clone()], qry, o, nh, true);
+        if let Some(b) = bf {
+            let epi = Bf16Epilogue::Bias(&p[dout.bias.clone()]);
+            linear_bf16(logits, o, act, nh, qry, &b.decoder_output, false, epi);
+        } else {
+            broadcast_rows(logits, &p[dout.bias.clone()]);
+            linear_into(logits, act, &p[dout.weight.clone()], qry, o, nh, true);
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`Workspace`]: the reusable activation buffers of a training or inference pass.
 //! - [`ContextCache`]: keys and values of an encoded context, for answering queries without
 //!   recomputing the context ([`PfnModel::encode_context`], [`PfnModel::forward_queries`]).
+//! - [`Precision`]: f32 or bf16 matrix products for inference ([`PfnModel::set_inference_precision`]).
 //! - [`AdamW`], [`clip_grad_norm`]: the optimiser over the flat buffers.
 //! - [`io`]: our safetensors format and the import of the paper's PyTorch `state_dict`.
 //!
@@ -40,6 +41,7 @@ pub mod io;
 pub mod model;
 pub mod optim;
 pub mod params;
+pub mod precision;
 pub mod workspace;
 
 pub use cache::ContextCache;
@@ -48,4 +50,5 @@ pub use error::{ModelError, Result};
 pub use model::PfnModel;
 pub use optim::{clip_grad_norm, AdamW, AdamWConfig};
 pub use params::{ParamInfo, ParamLayout};
+pub use precision::Precision;
 pub use workspace::{Batch, Mode, Workspace};

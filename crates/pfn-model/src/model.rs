@@ -6,6 +6,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::PfnConfig;
 use crate::error::{ModelError, Result};
 use crate::params::{ParamInfo, ParamLayout};
+use crate::precision::{Bf16Weights, Precision};
+use std::sync::OnceLock;
 
 /// A PFN: its configuration and its parameters and gradients, each in one flat f32 buffer laid out by
 /// [`ParamLayout`].
@@ -18,6 +20,11 @@ pub struct PfnModel {
     pub(crate) layout: ParamLayout,
     pub(crate) params: Vec<f32>,
     pub(crate) grads: Vec<f32>,
+    /// The arithmetic of inference passes.
+    pub(crate) precision: Precision,
+    /// The bf16 packing of the weights, built on the first bf16 pass and dropped by every `&mut`
+    /// access to the parameters.
+    pub(crate) bf16: OnceLock<Bf16Weights>,
 }
 
 impl PfnModel {
@@ -60,7 +67,25 @@ impl PfnModel {
             layout,
             params: vec![0.0; n],
             grads: vec![0.0; n],
+            precision: Precision::F32,
+            bf16: OnceLock::new(),
         })
+    }
+
+    /// The arithmetic of inference passes (workspaces in [`crate::Mode::Inference`]); training
+    /// passes are always f32. See [`crate::precision`].
+    pub fn set_inference_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+
+    /// The arithmetic of inference passes.
+    pub fn inference_precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The bf16 packing of the current weights (built on first use).
+    pub(crate) fn bf16_weights(&self) -> &Bf16Weights {
+        self.bf16.get_or_init(|| Bf16Weights::pack(self))
     }
 
     /// The configuration.
@@ -85,6 +110,7 @@ impl PfnModel {
 
     /// All parameters, flat and mutable.
     pub fn params_mut(&mut self) -> &mut [f32] {
+        self.bf16 = OnceLock::new();
         &mut self.params
     }
 
@@ -100,6 +126,7 @@ impl PfnModel {
 
     /// Parameters (mutable) and gradients together, e.g. for an optimiser step.
     pub fn params_and_grads_mut(&mut self) -> (&mut [f32], &mut [f32]) {
+        self.bf16 = OnceLock::new();
         (&mut self.params, &mut self.grads)
     }
 
@@ -123,6 +150,7 @@ impl PfnModel {
     /// The parameter tensor called `name`, mutable.
     pub fn param_mut(&mut self, name: &str) -> Result<&mut [f32]> {
         let r = self.info(name)?.range();
+        self.bf16 = OnceLock::new();
         Ok(&mut self.params[r])
     }
 

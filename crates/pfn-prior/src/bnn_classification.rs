@@ -361,7 +361,7 @@ fn check_rows(what: &str, x: &[f64], features: usize) -> Result<usize, PriorErro
             format!("`{what}` needs at least one feature column, got 0"),
         ));
     }
-    if x.len() % features != 0 {
+    if !x.len().is_multiple_of(features) {
         return Err(PriorError::invalid(
             what,
             format!(

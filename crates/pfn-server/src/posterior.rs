@@ -31,7 +31,7 @@ impl QueryPredictives {
     /// Wraps a distribution and one row of `distribution.num_buckets()` logits per query.
     pub fn new(distribution: BarDistribution, logits: Vec<f32>) -> Result<Self, PosteriorError> {
         let k = distribution.num_buckets();
-        if k == 0 || logits.len() % k != 0 {
+        if k == 0 || !logits.len().is_multiple_of(k) {
             return Err(PosteriorError::Model(format!(
                 "{} logits are not a whole number of rows of {k} buckets",
                 logits.len()

@@ -666,7 +666,7 @@ impl RunConfig {
         positive(file, "model.nlayers", m.nlayers)?;
         positive(file, "model.nhead", m.nhead)?;
         positive(file, "model.nhid", m.nhid)?;
-        if m.emsize % m.nhead != 0 {
+        if !m.emsize.is_multiple_of(m.nhead) {
             return Err(invalid(
                 file,
                 "model.emsize",

@@ -806,7 +806,7 @@ impl Trainer {
                     .config
                     .budget
                     .validation_every
-                    .is_some_and(|v| self.state.step % v == 0)
+                    .is_some_and(|v| self.state.step.is_multiple_of(v))
                 {
                     let t0 = Instant::now();
                     let report = self.validate_and_record()?;
@@ -817,7 +817,7 @@ impl Trainer {
                     self.config.budget.checkpoint_every,
                     &options.checkpoint_path,
                 ) {
-                    if self.state.step % every == 0 {
+                    if self.state.step.is_multiple_of(every) {
                         let t0 = Instant::now();
                         self.state.seconds = elapsed(&session);
                         self.save_checkpoint(path)?;

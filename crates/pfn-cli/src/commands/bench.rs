@@ -19,7 +19,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use pfn_distribution::{equal_width_borders, BarDistribution};
 use pfn_engine::Engine;
-use pfn_model::{AdamW, AdamWConfig, Batch, ContextCache, PfnConfig, PfnModel, Workspace};
+use pfn_model::{
+    AdamW, AdamWConfig, Batch, ContextCache, PfnConfig, PfnModel, Precision, Workspace,
+};
 use pfn_plot::{Figure, Series, PALETTE};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -337,6 +339,64 @@ fn time_inference(
     })
 }
 
+/// How far bf16 inference moves the predictions of the f32 model.
+struct Bf16Deviation {
+    max_abs_logit: f64,
+    /// Mean over queries of KL(f32 predictive || bf16 predictive) over the buckets.
+    mean_kl: f64,
+    max_kl: f64,
+}
+
+/// Runs one random dataset (n context, m queries; not the timing data) through the model in f32 and
+/// in bf16 (left set afterwards).
+fn bf16_deviation(
+    engine: &Engine,
+    model: &mut PfnModel,
+    n: usize,
+    m: usize,
+) -> Result<Bf16Deviation> {
+    let f = model.config().num_features;
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let x: Vec<f32> = (0..(n + m) * f)
+        .map(|_| rng.random_range(0.0..1.0))
+        .collect();
+    let y: Vec<f32> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+    let batch = Batch {
+        x: &x,
+        y: &y,
+        batch: 1,
+        seq_len: n + m,
+        single_eval_pos: n,
+    };
+    let mut ws = Workspace::inference();
+    model.set_inference_precision(Precision::F32);
+    let exact = model.forward(engine, &mut ws, &batch)?.to_vec();
+    model.set_inference_precision(Precision::Bf16);
+    let approx = model.forward(engine, &mut ws, &batch)?;
+    let o = model.config().n_out;
+    let log_softmax = |row: &[f32]| -> Vec<f64> {
+        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let lse = mx + row.iter().map(|&v| (v as f64 - mx).exp()).sum::<f64>().ln();
+        row.iter().map(|&v| v as f64 - lse).collect()
+    };
+    let (mut max_abs, mut kl_sum, mut kl_max) = (0.0f64, 0.0, 0.0f64);
+    for (a, b) in exact.chunks_exact(o).zip(approx.chunks_exact(o)) {
+        for (u, v) in a.iter().zip(b) {
+            max_abs = max_abs.max((u - v).abs() as f64);
+        }
+        let (la, lb) = (log_softmax(a), log_softmax(b));
+        let kl: f64 = la.iter().zip(&lb).map(|(p, q)| p.exp() * (p - q)).sum();
+        kl_sum += kl;
+        kl_max = kl_max.max(kl);
+    }
+    let queries = (exact.len() / o).max(1) as f64;
+    Ok(Bf16Deviation {
+        max_abs_logit: max_abs,
+        mean_kl: kl_sum / queries,
+        max_kl: kl_max,
+    })
+}
+
 fn engine_for(threads: usize) -> Result<Engine> {
     Ok(Engine::new(if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -401,7 +461,7 @@ pub fn run(a: &Args) -> Result<()> {
     let steps_per_s = median(runs);
     let train_bytes = train.ws.allocated_bytes();
     let train_flops = Flops::count(&config, b, a.context, a.seq_len - a.context);
-    let model = train.model;
+    let mut model = train.model;
 
     let (ni, mi) = (a.infer_context, a.infer_queries);
     let mut rng = ChaCha8Rng::seed_from_u64(2);
@@ -411,6 +471,29 @@ pub fn run(a: &Args) -> Result<()> {
         None
     };
     let pick = |f: fn(&InferTimes) -> f64| inf.as_ref().map_or(f64::NAN, f);
+    // The same passes with bf16 matrix products, and how far their predictions move.
+    let bf16 = if mi > 0 {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        model.set_inference_precision(Precision::Bf16);
+        let t = time_inference(&engine, &model, ni, mi, 20, &mut rng)?;
+        let d = bf16_deviation(&engine, &mut model, ni, mi)?;
+        serde_json::json!({
+            "native": pfn_engine::bf16::native_available(),
+            "infer_ms_median": round(t.full_median, 2),
+            "infer_ms_min": round(t.full_min, 2),
+            "cached": {
+                "encode_ms": round(t.encode, 2),
+                "queries_ms": round(t.queries, 2),
+                "one_query_ms": round(t.one_query, 3),
+                "one_query_hot_ms": round(t.one_query_hot, 3),
+            },
+            "max_abs_logit_diff": round(d.max_abs_logit, 5),
+            "mean_kl_nats": d.mean_kl,
+            "max_kl_nats": d.max_kl,
+        })
+    } else {
+        serde_json::Value::Null
+    };
     let infer_flops = Flops::count(&config, 1, ni, mi).forward;
     let ms = |t: f64| round(1e3 * t / total_steps, 1);
     let report = serde_json::json!({
@@ -433,6 +516,7 @@ pub fn run(a: &Args) -> Result<()> {
             "one_query_ms": round(pick(|t| t.one_query), 3),
             "one_query_hot_ms": round(pick(|t| t.one_query_hot), 3),
         },
+        "bf16": bf16,
         "train_workspace_mib": round(train_bytes as f64 / (1024.0 * 1024.0), 0),
         "peak_rss_mib": round(peak_rss_mib().unwrap_or(f64::NAN), 0),
         "last_loss": round(last_loss, 4),

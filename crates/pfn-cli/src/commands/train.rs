@@ -151,7 +151,7 @@ impl TrainObserver for Progress {
             bar.set_message(step_message(r));
             return;
         }
-        let due = (r.step - self.start_step) % self.log_every_steps == 0
+        let due = (r.step - self.start_step).is_multiple_of(self.log_every_steps)
             || self.last_log.elapsed() >= Duration::from_secs(30)
             || r.total_steps == Some(r.step);
         if due {
