@@ -25,6 +25,7 @@
 
 use rayon::prelude::*;
 
+use crate::bf16::{linear_bf16, linear_bf16_raw, native_available, Bf16Epilogue, PackedBf16Linear};
 use crate::matmul::matmul_raw;
 use crate::parallel::SharedMut;
 use crate::simd::{self, multiversion};
@@ -129,6 +130,66 @@ impl PfnAttention {
     }
 }
 
+/// The query rows of one (dataset, head) block, for the query's own key and value.
+struct SelfRows<'a> {
+    qkv: &'a [f32],
+    e3: usize,
+    /// First query row.
+    row0: usize,
+    /// Number of query rows.
+    m: usize,
+    dh: usize,
+}
+
+impl SelfRows<'_> {
+    #[inline(always)]
+    fn get(&self, j: usize, col: usize) -> &[f32] {
+        let at = (self.row0 + j) * self.e3 + col;
+        &self.qkv[at..at + self.dh]
+    }
+}
+
+multiversion! {
+    /// The self logit of every query: `p[j][n] = q_j . k_j * scale` (rows of width `w`).
+    fn self_scores(
+        rows: &SelfRows<'_>,
+        q_col: usize,
+        k_col: usize,
+        scale: f32,
+        p: &mut [f32],
+        w: usize,
+        n: usize,
+    ) {
+        for j in 0..rows.m {
+            p[j * w + n] = simd::dot(rows.get(j, q_col), rows.get(j, k_col)) * scale;
+        }
+    }
+}
+
+multiversion! {
+    /// Adds every query's own value, weighted by its self probability `p[j][n]`, to its output row
+    /// (`out` points at the first query's output in this head's columns, rows `e` apart).
+    fn add_self_values(
+        rows: &SelfRows<'_>,
+        v_col: usize,
+        p: &[f32],
+        w: usize,
+        n: usize,
+        out: *mut f32,
+        e: usize,
+    ) {
+        for j in 0..rows.m {
+            let ps = p[j * w + n];
+            // SAFETY: the caller's task owns these `dh` output values of query j (its head's
+            // columns), and `out` points inside the output buffer.
+            let o = unsafe { std::slice::from_raw_parts_mut(out.add(j * e), rows.dh) };
+            for (ov, vv) in o.iter_mut().zip(rows.get(j, v_col)) {
+                *ov += ps * *vv;
+            }
+        }
+    }
+}
+
 /// Forward: writes the attention output (before the output projection) of every needed token to
 /// `out` (tokens, E) and the probabilities to `probs`.
 ///
@@ -137,6 +198,32 @@ impl PfnAttention {
 /// # Panics
 /// If the buffer lengths do not match the geometry.
 pub fn pfn_attention_forward(geo: &PfnAttention, qkv: &[f32], probs: &mut [f32], out: &mut [f32]) {
+    attention_forward(geo, qkv, probs, out, false)
+}
+
+/// [`pfn_attention_forward`] for inference with the query rows' two products (scores against the
+/// context keys, and the weighted sum of the context values) in bf16 with f32 accumulation (see
+/// [`crate::bf16`]); the softmax, the query's own key and value, and the context rows stay f32.
+/// Without the native bf16 kernel (no AVX-512 BF16) this is [`pfn_attention_forward`].
+///
+/// # Panics
+/// If the buffer lengths do not match the geometry.
+pub fn pfn_attention_forward_bf16(
+    geo: &PfnAttention,
+    qkv: &[f32],
+    probs: &mut [f32],
+    out: &mut [f32],
+) {
+    attention_forward(geo, qkv, probs, out, true)
+}
+
+fn attention_forward(
+    geo: &PfnAttention,
+    qkv: &[f32],
+    probs: &mut [f32],
+    out: &mut [f32],
+    bf16: bool,
+) {
     geo.check(qkv.len(), probs.len(), out.len(), "pfn_attention_forward");
     let (n, m, dh, e) = (geo.n_ctx, geo.n_qry, geo.head_dim, geo.emsize());
     let (e3, w) = (3 * e, geo.prob_width());
@@ -149,6 +236,7 @@ pub fn pfn_attention_forward(geo: &PfnAttention, qkv: &[f32], probs: &mut [f32],
     let t = geo.seq_len();
     let out_ptr = SharedMut(out.as_mut_ptr());
     let qkv_ptr = qkv.as_ptr() as usize;
+    let qkv_len = qkv.len();
     probs
         .par_chunks_mut(t * w)
         .enumerate()
@@ -180,7 +268,23 @@ pub fn pfn_attention_forward(geo: &PfnAttention, qkv: &[f32], probs: &mut [f32],
                         scale,
                     );
                 }
-                if m > 0 && n > 0 {
+                // The query rows in bf16: the keys (scaled) and the transposed values of this
+                // (dataset, head) packed as the weights of two linear layers.
+                let bf16_pv = if bf16 && m > 0 && n > 0 && native_available() {
+                    let keys = PackedBf16Linear::from_fn(n, dh, |i, c| {
+                        *at(blk.ctx_row + i, blk.k_col + c) * scale
+                    });
+                    let queries =
+                        std::slice::from_raw_parts(at(blk.qry_row, blk.q_col), (m - 1) * e3 + dh);
+                    let scores = &mut p[n * w..];
+                    linear_bf16(scores, w, queries, e3, m, &keys, false, Bf16Epilogue::None);
+                    Some(PackedBf16Linear::from_fn(dh, n, |c, i| {
+                        *at(blk.ctx_row + i, blk.v_col + c)
+                    }))
+                } else {
+                    None
+                };
+                if m > 0 && n > 0 && bf16_pv.is_none() {
                     matmul_raw(
                         m,
                         n,
@@ -198,12 +302,16 @@ pub fn pfn_attention_forward(geo: &PfnAttention, qkv: &[f32], probs: &mut [f32],
                         scale,
                     );
                 }
+                let qkv_all = std::slice::from_raw_parts(qkv, qkv_len);
                 if geo.query_self {
-                    for j in 0..m {
-                        let q = std::slice::from_raw_parts(at(blk.qry_row + j, blk.q_col), dh);
-                        let k = std::slice::from_raw_parts(at(blk.qry_row + j, blk.k_col), dh);
-                        p[(n + j) * w + n] = simd::dot(q, k) * scale;
-                    }
+                    let rows = SelfRows {
+                        qkv: qkv_all,
+                        e3,
+                        row0: blk.qry_row,
+                        m,
+                        dh,
+                    };
+                    self_scores(&rows, blk.q_col, blk.k_col, scale, &mut p[n * w..], w, n);
                 }
                 if geo.context_outputs {
                     softmax_rows_range(&mut p[..n * w], w, n, n);
@@ -227,7 +335,13 @@ pub fn pfn_attention_forward(geo: &PfnAttention, qkv: &[f32], probs: &mut [f32],
                         1.0,
                     );
                 }
-                if m > 0 {
+                if let Some(values) = &bf16_pv {
+                    // Straight into this head's columns of the output rows (other tasks write the
+                    // other heads' columns of the same rows, hence the raw destination).
+                    let weights = &p[n * w..];
+                    let o = out_at(blk.qry_row);
+                    linear_bf16_raw(o, e, weights, w, m, values, false, Bf16Epilogue::None);
+                } else if m > 0 {
                     matmul_raw(
                         m,
                         dh,
@@ -244,16 +358,16 @@ pub fn pfn_attention_forward(geo: &PfnAttention, qkv: &[f32], probs: &mut [f32],
                         1,
                         1.0,
                     );
-                    if geo.query_self {
-                        for j in 0..m {
-                            let ps = p[(n + j) * w + n];
-                            let v = std::slice::from_raw_parts(at(blk.qry_row + j, blk.v_col), dh);
-                            let o = std::slice::from_raw_parts_mut(out_at(blk.qry_row + j), dh);
-                            for (ov, vv) in o.iter_mut().zip(v) {
-                                *ov += ps * *vv;
-                            }
-                        }
-                    }
+                }
+                if m > 0 && geo.query_self {
+                    let rows = SelfRows {
+                        qkv: qkv_all,
+                        e3,
+                        row0: blk.qry_row,
+                        m,
+                        dh,
+                    };
+                    add_self_values(&rows, blk.v_col, &p[n * w..], w, n, out_at(blk.qry_row), e);
                 }
             }
         });
@@ -595,6 +709,37 @@ mod tests {
         let q64: Vec<f64> = qkv.iter().map(|&v| v as f64).collect();
         let want = reference(&geo, &q64);
         let valid_out = |row: usize| context_outputs || row >= batch * n;
+        // The bf16 variant: context rows bit-identical to f32, query rows within the bf16 error.
+        // Scores move by at most 2^-7 sum |q k| / sqrt(d) (< 0.03 here), so the probabilities by
+        // < 6 % and the outputs (|v| < 1.5) by < 0.1 with the rounding of p and v.
+        let mut probs16 = vec![0.0; geo.probs_len()];
+        let mut out16 = vec![f32::NAN; geo.tokens() * e];
+        engine.install(|| pfn_attention_forward_bf16(&geo, &qkv, &mut probs16, &mut out16));
+        for row in 0..geo.tokens() {
+            for c in 0..e {
+                let i = row * e + c;
+                if row < batch * n {
+                    assert!(
+                        out16[i].to_bits() == out[i].to_bits(),
+                        "bf16 context row {row} differs"
+                    );
+                } else {
+                    assert!(
+                        (out16[i] as f64 - want[i]).abs() < 0.1,
+                        "bf16 out[{row},{c}] {} vs {}",
+                        out16[i],
+                        want[i]
+                    );
+                }
+            }
+        }
+        if n > 0 && m > 0 && crate::bf16::native_available() {
+            let q0 = batch * n * e;
+            assert!(
+                out16[q0..].iter().zip(&out[q0..]).any(|(a, b)| a != b),
+                "the bf16 products were not used"
+            );
+        }
         for row in 0..geo.tokens() {
             for c in 0..e {
                 let i = row * e + c;

@@ -106,24 +106,36 @@ impl PackedBf16Linear {
             "PackedBf16Linear::pack: weight of {} values is not {out} x {inp}",
             w.len()
         );
+        Self::from_fn(out, inp, |j, k| w[j * inp + k])
+    }
+
+    /// Packs the weight whose element (j, k), output j and input k, is `weight(j, k)`.
+    pub fn from_fn(out: usize, inp: usize, weight: impl Fn(usize, usize) -> f32) -> Self {
         let pairs = inp.div_ceil(2);
         let data = if native_available() {
             let panels = out.div_ceil(NR);
             let mut d = vec![0u32; panels * pairs * NR];
             for j in 0..out {
                 let (panel, c) = (j / NR, j % NR);
-                let row = &w[j * inp..(j + 1) * inp];
                 for p in 0..pairs {
-                    let lo = u32::from(to_bf16_bits(row[2 * p]));
-                    let hi = row
-                        .get(2 * p + 1)
-                        .map_or(0, |&v| u32::from(to_bf16_bits(v)));
+                    let lo = u32::from(to_bf16_bits(weight(j, 2 * p)));
+                    let hi = if 2 * p + 1 < inp {
+                        u32::from(to_bf16_bits(weight(j, 2 * p + 1)))
+                    } else {
+                        0
+                    };
                     d[(panel * pairs + p) * NR + c] = lo | (hi << 16);
                 }
             }
             Packed::Native(d)
         } else {
-            Packed::Emulated(w.iter().map(|&v| round_to_bf16(v)).collect())
+            let mut d = vec![0.0f32; out * inp];
+            for j in 0..out {
+                for k in 0..inp {
+                    d[j * inp + k] = round_to_bf16(weight(j, k));
+                }
+            }
+            Packed::Emulated(d)
         };
         Self {
             out,
@@ -200,16 +212,65 @@ pub fn linear_bf16(
     }
     match &w.data {
         Packed::Native(panels) => {
+            // SAFETY: the destination was checked to hold the (rows, out) matrix.
             #[cfg(target_arch = "x86_64")]
-            native::linear(
-                dst, dst_stride, src, src_stride, rows, w, panels, accumulate, epilogue,
-            );
+            unsafe {
+                native::linear(
+                    dst.as_mut_ptr(),
+                    dst_stride,
+                    src,
+                    src_stride,
+                    rows,
+                    w,
+                    panels,
+                    accumulate,
+                    epilogue,
+                );
+            }
             #[cfg(not(target_arch = "x86_64"))]
             unreachable!("native bf16 weights on a non-x86 target: {}", panels.len());
         }
         Packed::Emulated(rounded) => emulated(
             dst, dst_stride, src, src_stride, rows, w, rounded, accumulate, epilogue,
         ),
+    }
+}
+
+/// [`linear_bf16`] into a raw destination, for kernels whose tasks write disjoint columns of shared
+/// rows. Returns false (and does nothing) when `w` is not natively packed.
+///
+/// # Safety
+/// `dst` must be valid for reads and writes of the (rows, out) matrix with row stride `dst_stride`,
+/// and nothing else may access those elements during the call.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn linear_bf16_raw(
+    dst: *mut f32,
+    dst_stride: usize,
+    src: &[f32],
+    src_stride: usize,
+    rows: usize,
+    w: &PackedBf16Linear,
+    accumulate: bool,
+    epilogue: Bf16Epilogue<'_>,
+) -> bool {
+    assert!(
+        fits(src.len(), rows, w.inp, src_stride) && dst_stride >= w.out,
+        "linear_bf16_raw: inconsistent shapes"
+    );
+    match &w.data {
+        #[cfg(target_arch = "x86_64")]
+        Packed::Native(panels) => {
+            if rows > 0 && w.out > 0 {
+                // SAFETY: forwarded from the caller.
+                unsafe {
+                    native::linear(
+                        dst, dst_stride, src, src_stride, rows, w, panels, accumulate, epilogue,
+                    )
+                };
+            }
+            true
+        }
+        _ => false,
     }
 }
 
@@ -302,8 +363,12 @@ mod native {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn linear(
-        dst: &mut [f32],
+    ///
+    /// # Safety
+    /// `dst` must be valid for reads and writes of the (rows, out) matrix with row stride
+    /// `dst_stride`, and nothing else may access those elements during the call.
+    pub(super) unsafe fn linear(
+        dst: *mut f32,
         dst_stride: usize,
         src: &[f32],
         src_stride: usize,
@@ -317,7 +382,7 @@ mod native {
         let (block_rows, chunk_panels) = split(rows, n_panels, rayon::current_num_threads());
         let row_blocks = rows.div_ceil(block_rows);
         let col_chunks = n_panels.div_ceil(chunk_panels);
-        let out = DstPtr(dst.as_mut_ptr());
+        let out = DstPtr(dst);
         let task = |t: usize| {
             let (rb, cc) = (t / col_chunks, t % col_chunks);
             let r0 = rb * block_rows;
@@ -383,8 +448,34 @@ mod native {
         }
     }
 
+    /// Rounds a row to bf16 pairs with `vcvtne2ps2bf16` (round to nearest even, as
+    /// [`to_bf16_bits`], except that the instruction flushes f32 subnormals to zero).
+    fn round_row(src: &[f32], dst: &mut [u32]) {
+        assert!(dst.len() >= src.len().div_ceil(2));
+        let full = src.len() / 32;
+        // SAFETY: the native kernel only runs where AVX-512 F and BF16 exist; 32 floats in and 16
+        // pairs out per step stay inside both slices.
+        unsafe {
+            round_row_avx512(src.as_ptr(), dst.as_mut_ptr(), full);
+        }
+        round_row_scalar(&src[32 * full..], &mut dst[16 * full..]);
+    }
+
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn round_row_avx512(src: *const f32, dst: *mut u32, blocks: usize) {
+        for i in 0..blocks {
+            // SAFETY: see `round_row`.
+            unsafe {
+                let lo = _mm512_loadu_ps(src.add(32 * i));
+                let hi = _mm512_loadu_ps(src.add(32 * i + 16));
+                let packed: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+                _mm512_storeu_si512(dst.add(16 * i).cast(), packed);
+            }
+        }
+    }
+
     crate::simd::multiversion! {
-        fn round_row(src: &[f32], dst: &mut [u32]) {
+        fn round_row_scalar(src: &[f32], dst: &mut [u32]) {
             let full = src.len() / 2;
             for (d, s) in dst[..full].iter_mut().zip(src.chunks_exact(2)) {
                 *d = u32::from(to_bf16_bits(s[0])) | (u32::from(to_bf16_bits(s[1])) << 16);

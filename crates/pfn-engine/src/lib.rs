@@ -8,6 +8,7 @@
 //! - [`gelu`], [`layer_norm`], [`softmax`], [`attention`], [`reduce`], [`elementwise`], [`optim`]:
 //!   fused element-wise kernels with explicit backward passes.
 //! - [`bf16`]: bf16 linear layers for inference (AVX-512 BF16 kernel, emulated elsewhere).
+//! - [`thin_linear`]: linear layers with a handful of inputs (the encoders).
 //! - [`math`]: the vectorisable scalar functions (exp, erf, GELU) the kernels are built on.
 //!
 //! The kernel boundary is this set of free functions over `&[f32]` / `&mut [f32]` plus the matrix
@@ -33,14 +34,18 @@ pub mod matmul;
 pub mod optim;
 pub mod reduce;
 pub mod softmax;
+pub mod thin_linear;
 
 mod parallel;
 mod simd;
 
-pub use attention::{pfn_attention_backward, pfn_attention_forward, PfnAttention};
+pub use attention::{
+    pfn_attention_backward, pfn_attention_forward, pfn_attention_forward_bf16, PfnAttention,
+};
 pub use bf16::{linear_bf16, Bf16Epilogue, PackedBf16Linear};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use layer_norm::LayerNormParams;
 pub use matmul::{matmul, matmul_with, MatMut, MatRef, Threads};
 pub use optim::{adamw_update, AdamWStep};
+pub use thin_linear::thin_linear;

@@ -12,8 +12,8 @@ use pfn_engine::elementwise::{broadcast_rows, broadcast_rows_strided};
 use pfn_engine::gelu::{bias_gelu_forward, bias_gelu_inplace};
 use pfn_engine::layer_norm::residual_layer_norm_forward;
 use pfn_engine::{
-    linear_bf16, matmul, pfn_attention_forward, Bf16Epilogue, Engine, LayerNormParams, MatMut,
-    MatRef, PfnAttention,
+    linear_bf16, matmul, pfn_attention_forward, pfn_attention_forward_bf16, thin_linear,
+    Bf16Epilogue, Engine, LayerNormParams, MatMut, MatRef, PfnAttention,
 };
 
 use crate::config::PfnConfig;
@@ -231,15 +231,13 @@ impl PfnModel {
             dst[f + 1] = by[i];
             dst[f + 2] = bx[i];
         }
-        linear_into(
-            &mut ws.hidden[0][enc_r0 * e..tok * e],
-            &u[enc_r0 * fa..],
-            wa,
-            tok - enc_r0,
-            e,
-            fa,
-            false,
-        );
+        let h0 = &mut ws.hidden[0][enc_r0 * e..tok * e];
+        if bf.is_some() {
+            // bf16 inference: the thin product without gemm's packing (exact f32 arithmetic).
+            thin_linear(h0, e, &u[enc_r0 * fa..], fa, tok - enc_r0, wa, e, fa, None);
+        } else {
+            linear_into(h0, &u[enc_r0 * fa..], wa, tok - enc_r0, e, fa, false);
+        }
 
         let nl = c.nlayers;
         // The first layer's projections read the encoder output h0 = U Wa^T only through
@@ -314,6 +312,33 @@ impl PfnModel {
                     false,
                     Bf16Epilogue::Bias(&b_in[e..]),
                 );
+            } else if bf.is_some() && l == 0 && fold_first {
+                let q_dst = &mut qkv[r0 * 3 * e..];
+                thin_linear(
+                    q_dst,
+                    3 * e,
+                    &src[r0 * k..],
+                    k,
+                    rows,
+                    &w_in[..e * k],
+                    e,
+                    k,
+                    Some(&b_in[..e]),
+                );
+                let kv_dst = &mut qkv[kv_start * 3 * e + e..];
+                let kv_src = &src[kv_start * k..];
+                let kv_w = &w_in[e * k..3 * e * k];
+                thin_linear(
+                    kv_dst,
+                    3 * e,
+                    kv_src,
+                    k,
+                    kv_rows,
+                    kv_w,
+                    2 * e,
+                    k,
+                    Some(&b_in[e..]),
+                );
             } else if r0 == 0 && kv_start == 0 && kv_end == tok {
                 broadcast_rows(qkv, b_in);
                 linear_into(qkv, src, w_in, tok, 3 * e, k, true);
@@ -351,7 +376,11 @@ impl PfnModel {
             }
             let probs = &mut lb.probs[..geo.probs_len()];
             let attn = &mut lb.attn[..tok * e];
-            pfn_attention_forward(&geo, qkv, probs, attn);
+            if bf.is_some() {
+                pfn_attention_forward_bf16(&geo, qkv, probs, attn);
+            } else {
+                pfn_attention_forward(&geo, qkv, probs, attn);
+            }
 
             // x1 = LN1(h + out_proj(attn))
             let span = r0 * e..tok * e;
