@@ -6,7 +6,9 @@
 //! held-out seed, `q = max(context_sizes)`. For every context size `n`, the context is the first
 //! `n` points of each dataset and the query is point `q` (the same held-out point for every `n`);
 //! the score is the negative log predictive density of its target. The PFN sees the prior data
-//! exactly as in training (no normalisation). When every dataset records GP hyperparameters, the
+//! exactly as in training: raw, or, for priors trained on context-standardised targets
+//! (`gp-hyper-5d`), with the context and the target standardised by the context mean and std and the
+//! density mapped back to the raw target (the log std added to the NLL). When every dataset records GP hyperparameters, the
 //! exact GP predictive with those (true) hyperparameters is scored on the same points (in f64, on
 //! the same f32-rounded inputs the prior drew the targets from), and the paired difference
 //! PFN − GP is the gap in nats: the expected KL divergence from the true posterior predictive.
@@ -17,6 +19,7 @@ use pfn_gp::{sequential_predictive, GpError, GpHyper};
 use pfn_model::Workspace;
 use pfn_prior::rng::derive_key;
 use pfn_prior::{prior_by_name, Batch, Hyperparameters, PriorError};
+use pfn_train::{context_statistics, targets_standardised_in_training};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -168,6 +171,20 @@ fn gp_hyper(h: &Hyperparameters) -> Option<&GpHyper> {
     }
 }
 
+/// Standardises a dataset's context targets and its query target with the context mean and std (the
+/// rule of training, `pfn_train::context_statistics`) and returns ln(std), the amount to add to the
+/// NLL of the standardised target to score the raw one (0 and nothing changed for an empty context).
+fn standardise_by_context(context: &mut [f32], target: &mut f32) -> f64 {
+    let Some((mean, std)) = context_statistics(context) else {
+        return 0.0;
+    };
+    for v in context.iter_mut() {
+        *v = ((f64::from(*v) - mean) / std) as f32;
+    }
+    *target = ((f64::from(*target) - mean) / std) as f32;
+    std.ln()
+}
+
 /// The points `0..n` and `q` of dataset `b`: (x as f32, y context, target of `q`).
 fn subset(batch: &Batch, b: usize, n: usize, q: usize, x: &mut Vec<f32>, y: &mut Vec<f32>) -> f32 {
     let f = batch.num_features;
@@ -232,6 +249,8 @@ pub fn evaluate_prior_nll(
     let t0 = Instant::now();
     let mut ws = Workspace::inference();
     let (mut x, mut y, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+    let mut log_scales: Vec<f64> = Vec::new();
+    let standardise = targets_standardised_in_training(&prior_name) && predictor.is_regression();
     let items: Vec<(&Batch, usize)> = batches
         .iter()
         .flat_map(|batch| (0..batch.batch_size).map(move |b| (batch, b)))
@@ -242,8 +261,19 @@ pub fn evaluate_prior_nll(
             x.clear();
             y.clear();
             targets.clear();
+            log_scales.clear();
             for &(batch, b) in chunk {
-                targets.push(subset(batch, b, n, q, &mut x, &mut y));
+                let start = y.len();
+                let mut target = subset(batch, b, n, q, &mut x, &mut y);
+                // Priors trained on context-standardised targets are scored the same way; the
+                // density of the raw target is that of the standardised one divided by the std.
+                let log_scale = if standardise {
+                    standardise_by_context(&mut y[start..start + n], &mut target)
+                } else {
+                    0.0
+                };
+                log_scales.push(log_scale);
+                targets.push(target);
             }
             let mb = pfn_model::Batch {
                 x: &x,
@@ -260,7 +290,7 @@ pub fn evaluate_prior_nll(
                 .engine()
                 .install(|| predictor.head().row_losses(logits, &targets))
                 .map_err(PredictError::from)?;
-            pfn[si].extend(losses);
+            pfn[si].extend(losses.iter().zip(&log_scales).map(|(l, s)| l + s));
         }
     }
     let pfn_seconds = t0.elapsed().as_secs_f64();
@@ -345,6 +375,30 @@ mod tests {
         assert_eq!(default_context_sizes(19), vec![0, 1, 2, 3, 5, 10, 19]);
         assert_eq!(default_context_sizes(10), vec![0, 1, 2, 3, 5, 10]);
         assert_eq!(default_context_sizes(0), vec![0]);
+    }
+
+    #[test]
+    fn context_standardisation_for_scoring() {
+        let mut ctx = vec![1.0f32, 3.0, 5.0, 7.0];
+        let mut target = 9.0f32;
+        let ls = standardise_by_context(&mut ctx, &mut target);
+        // mean 4, population std sqrt(5)
+        let sd = 5f64.sqrt();
+        assert!((ls - sd.ln()).abs() < 1e-12);
+        for (v, raw) in ctx.iter().zip([1.0, 3.0, 5.0, 7.0]) {
+            assert!((f64::from(*v) - (raw - 4.0) / sd).abs() < 1e-6);
+        }
+        assert!((f64::from(target) - 5.0 / sd).abs() < 1e-6);
+        // A Gaussian predictive: NLL of the raw target = NLL of the standardised one + ln(std).
+        let nll =
+            |y: f64, m: f64, s: f64| 0.5 * ((y - m) / s).powi(2) + s.ln() + 0.9189385332046727;
+        let raw = nll(9.0, 4.0, 2.0 * sd);
+        let standardised = nll(f64::from(target), 0.0, 2.0);
+        assert!((raw - (standardised + ls)).abs() < 1e-6);
+        // no context: nothing changes
+        let mut t = 2.5f32;
+        assert_eq!(standardise_by_context(&mut [], &mut t), 0.0);
+        assert_eq!(t, 2.5);
     }
 
     #[test]
