@@ -35,6 +35,29 @@ multiversion! {
 }
 
 multiversion! {
+    fn bias_gelu_keep_input_block(pre: &mut [f32], bias: &[f32], act: &mut [f32]) {
+        let cols = bias.len();
+        for (p, a) in pre.chunks_exact_mut(cols).zip(act.chunks_exact_mut(cols)) {
+            for ((p, a), b) in p.iter_mut().zip(a.iter_mut()).zip(bias) {
+                let z = *p + *b;
+                *p = z;
+                *a = gelu(z);
+            }
+        }
+    }
+}
+
+multiversion! {
+    fn gelu_recompute_block(z: &mut [f32], act: &mut [f32]) {
+        for (zv, a) in z.iter_mut().zip(act.iter_mut()) {
+            let (g, d) = gelu_and_grad(*zv);
+            *a = g;
+            *zv = d;
+        }
+    }
+}
+
+multiversion! {
     fn mul_block(grad: &mut [f32], deriv: &[f32]) {
         for (g, d) in grad.iter_mut().zip(deriv) {
             *g *= *d;
@@ -68,6 +91,45 @@ pub fn bias_gelu_forward(pre: &mut [f32], bias: &[f32], act: &mut [f32]) {
     pre.par_chunks_mut(chunk)
         .zip(act.par_chunks_mut(chunk))
         .for_each(|(p, a)| bias_gelu_block(p, bias, a));
+}
+
+/// Training forward that keeps the GELU input instead of the derivative (for memory-lean training):
+/// `pre += bias`, then `act = GELU(pre)`. [`gelu_recompute`] later turns `pre` into the derivative and
+/// rebuilds `act`, bit for bit as [`bias_gelu_forward`] would have left them.
+///
+/// # Panics
+/// If the lengths do not agree.
+pub fn bias_gelu_keep_input(pre: &mut [f32], bias: &[f32], act: &mut [f32]) {
+    assert_eq!(
+        pre.len(),
+        act.len(),
+        "bias_gelu_keep_input: length mismatch"
+    );
+    if pre.is_empty() {
+        return;
+    }
+    let cols = bias.len();
+    let rows = rows_of(pre.len(), cols);
+    let chunk = rows_per_task(rows, cols) * cols;
+    pre.par_chunks_mut(chunk)
+        .zip(act.par_chunks_mut(chunk))
+        .for_each(|(p, a)| bias_gelu_keep_input_block(p, bias, a));
+}
+
+/// From the GELU input `z` kept by [`bias_gelu_keep_input`]: `act = GELU(z)` and `z` replaced by
+/// GELU'(z), the derivative [`gelu_backward`] consumes.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn gelu_recompute(z: &mut [f32], act: &mut [f32]) {
+    assert_eq!(z.len(), act.len(), "gelu_recompute: length mismatch");
+    if z.is_empty() {
+        return;
+    }
+    let chunk = rows_per_task(z.len().div_ceil(1024), 1024) * 1024;
+    z.par_chunks_mut(chunk)
+        .zip(act.par_chunks_mut(chunk))
+        .for_each(|(zc, a)| gelu_recompute_block(zc, a));
 }
 
 /// Inference forward: `x = GELU(x + bias)` in place.
@@ -125,9 +187,33 @@ pub fn gelu_backward(grad: &mut [f32], deriv: &[f32], dbias: Option<&mut [f32]>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
 
     fn gelu64(x: f64) -> f64 {
         0.5 * x * libm::erfc(-x / std::f64::consts::SQRT_2)
+    }
+
+    #[test]
+    fn keeping_the_input_and_recomputing_is_bit_identical() {
+        let engine = crate::Engine::new(2).unwrap();
+        let cols = 13;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
+        let pre: Vec<f32> = (0..cols * 500)
+            .map(|_| rng.random_range(-6.0..6.0))
+            .collect();
+        let bias: Vec<f32> = (0..cols).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (mut deriv, mut act) = (pre.clone(), vec![0.0; pre.len()]);
+        let (mut z, mut act_kept, mut act_again) =
+            (pre.clone(), vec![0.0; pre.len()], vec![0.0; pre.len()]);
+        engine.install(|| {
+            bias_gelu_forward(&mut deriv, &bias, &mut act);
+            bias_gelu_keep_input(&mut z, &bias, &mut act_kept);
+            gelu_recompute(&mut z, &mut act_again);
+        });
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(u, v)| u.to_bits() == v.to_bits());
+        assert!(same(&act, &act_kept));
+        assert!(same(&act, &act_again));
+        assert!(same(&deriv, &z));
     }
 
     #[test]

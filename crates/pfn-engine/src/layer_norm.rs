@@ -65,6 +65,41 @@ multiversion! {
     }
 }
 
+multiversion! {
+    fn output_block(xhat: &[f32], gamma: &[f32], beta: &[f32], out: &mut [f32]) {
+        let cols = gamma.len();
+        for (o, h) in out.chunks_exact_mut(cols).zip(xhat.chunks_exact(cols)) {
+            for (((o, h), g), b) in o.iter_mut().zip(h).zip(gamma).zip(beta) {
+                *o = *g * *h + *b;
+            }
+        }
+    }
+}
+
+/// The LayerNorm output `out = gamma * xhat + beta` from the normalised values kept by
+/// [`residual_layer_norm_forward`]: bit for bit the `out` that call wrote (the same two roundings), so
+/// training may keep only `xhat` and rebuild the output when the backward pass needs it.
+///
+/// # Panics
+/// If the lengths do not agree.
+pub fn layer_norm_output(xhat: &[f32], params: LayerNormParams<'_>, out: &mut [f32]) {
+    let cols = params.gamma.len();
+    assert!(
+        cols > 0
+            && params.beta.len() == cols
+            && xhat.len() == out.len()
+            && xhat.len().is_multiple_of(cols),
+        "layer_norm_output: inconsistent lengths"
+    );
+    if out.is_empty() {
+        return;
+    }
+    let chunk = rows_per_task(xhat.len() / cols, cols) * cols;
+    out.par_chunks_mut(chunk)
+        .zip(xhat.par_chunks(chunk))
+        .for_each(|(o, h)| output_block(h, params.gamma, params.beta, o));
+}
+
 /// Training forward: `out = LayerNorm(x + branch + branch_bias)` over row-major rows of
 /// `params.gamma.len()` columns, storing the normalised values in `xhat` and 1/std per row in `rstd`.
 ///
@@ -255,6 +290,35 @@ mod tests {
             }
         }
         (loss, out)
+    }
+
+    #[test]
+    fn output_rebuilt_from_xhat_is_bit_identical() {
+        let engine = crate::Engine::new(2).unwrap();
+        let (rows, cols) = (300, 37);
+        let x = random(rows * cols, 11, 2.0);
+        let br = random(rows * cols, 12, 1.0);
+        let gamma = random(cols, 13, 1.5);
+        let beta = random(cols, 14, 0.5);
+        let params = LayerNormParams {
+            gamma: &gamma,
+            beta: &beta,
+            eps: 1e-5,
+        };
+        let (mut out, mut xhat, mut rstd) = (
+            vec![0.0; rows * cols],
+            vec![0.0; rows * cols],
+            vec![0.0; rows],
+        );
+        let mut rebuilt = vec![f32::NAN; rows * cols];
+        engine.install(|| {
+            residual_layer_norm_forward(&x, &br, None, params, &mut out, &mut xhat, &mut rstd);
+            layer_norm_output(&xhat, params, &mut rebuilt);
+        });
+        assert!(out
+            .iter()
+            .zip(&rebuilt)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]

@@ -2,13 +2,13 @@
 
 use std::ops::Range;
 
-use pfn_engine::gelu::gelu_backward;
-use pfn_engine::layer_norm::layer_norm_backward;
+use pfn_engine::gelu::{gelu_backward, gelu_recompute};
+use pfn_engine::layer_norm::{layer_norm_backward, layer_norm_output};
 use pfn_engine::reduce::{col_sums_accumulate, col_sums_accumulate_strided};
 use pfn_engine::{matmul, pfn_attention_backward, Engine, MatMut, MatRef};
 
 use crate::error::{ModelError, Result};
-use crate::forward::attention_geometry;
+use crate::forward::{attention_geometry, norm};
 use crate::model::PfnModel;
 use crate::params::{LinearRanges, NormRanges};
 use crate::workspace::{Dims, Mode, Workspace};
@@ -151,10 +151,22 @@ impl PfnModel {
         let (tok, ctx, qry) = (d.tokens, d.ctx_rows, d.qry_rows);
         let nl = c.nlayers;
 
-        // Decoder.
+        // Decoder. Its input, the last layer's output, is rebuilt from that layer's xhat2 (only
+        // the query rows exist).
         let d_h = &mut ws.d_hidden[..tok * e];
         {
-            let hq = &ws.hidden[nl][ctx * e..tok * e];
+            let hq: &[f32] = if nl == 0 {
+                &ws.hidden[0][ctx * e..tok * e]
+            } else {
+                let lr = &r.layers[nl - 1];
+                let out = &mut ws.tmp[ctx * e..tok * e];
+                layer_norm_output(
+                    &ws.layers[nl - 1].xhat2[ctx * e..tok * e],
+                    norm(p, &lr.norm2, c.layer_norm_eps),
+                    out,
+                );
+                out
+            };
             let act = &ws.dec_act[..qry * nh];
             let d_dec = &mut ws.d_dec[..qry * nh];
             let (dh, dout) = (&r.decoder_hidden, &r.decoder_output);
@@ -184,9 +196,9 @@ impl PfnModel {
             let r0 = if last { ctx } else { 0 };
             let rows = tok - r0;
             let kv_end = if c.query_self_attention { tok } else { ctx };
-            let lb = &ws.layers[l];
+            let (earlier, rest) = ws.layers.split_at_mut(l);
+            let lb = &mut rest[0];
             let lr = &r.layers[l];
-            let hin = &ws.hidden[l][..tok * e];
             let span = r0 * e..tok * e;
             let fspan = r0 * nh..tok * nh;
 
@@ -202,16 +214,17 @@ impl PfnModel {
                 &lb.rstd2[r0..tok],
             );
 
-            // Feed-forward; the residual keeps dz, the branch adds d_ff W1.
+            // Feed-forward; the residual keeps dz, the branch adds d_ff W1. The activation is
+            // rebuilt from the kept GELU input (which becomes the derivative), h1 from xhat1.
             let d_ff = &mut ws.d_ff[fspan.clone()];
-            weight_grad(g, &lr.linear2, dz, &lb.ff_act[fspan.clone()], rows, e, nh);
+            let act = &mut ws.ff_act[fspan.clone()];
+            gelu_recompute(&mut lb.ff_z[fspan.clone()], act);
+            weight_grad(g, &lr.linear2, dz, act, rows, e, nh);
             linear_input_grad(d_ff, dz, &p[lr.linear2.weight.clone()], rows, e, nh, false);
-            gelu_backward(
-                d_ff,
-                &lb.ff_deriv[fspan],
-                Some(&mut g[lr.linear1.bias.clone()]),
-            );
-            let h1 = &lb.h1[span.clone()];
+            gelu_backward(d_ff, &lb.ff_z[fspan], Some(&mut g[lr.linear1.bias.clone()]));
+            let h1 = &mut ws.tmp[span.clone()];
+            let norm1 = norm(p, &lr.norm1, c.layer_norm_eps);
+            layer_norm_output(&lb.xhat1[span.clone()], norm1, h1);
             weight_grad(g, &lr.linear1, d_ff, h1, rows, nh, e);
             linear_input_grad(dz, d_ff, &p[lr.linear1.weight.clone()], rows, nh, e, true);
 
@@ -251,7 +264,21 @@ impl PfnModel {
                 d_qkv,
             );
 
-            // Input projection.
+            // Input projection. Its input h (l > 0) is the previous layer's output, rebuilt from that
+            // layer's xhat2 (every row: only the last layer skips context rows); the first layer's
+            // weight gradient is formed from the encoder input below and needs no h.
+            let hin: &[f32] = if l > 0 {
+                let prev_r = &r.layers[l - 1];
+                let out = &mut ws.tmp[..tok * e];
+                layer_norm_output(
+                    &earlier[l - 1].xhat2[..tok * e],
+                    norm(p, &prev_r.norm2, c.layer_norm_eps),
+                    out,
+                );
+                out
+            } else {
+                &[]
+            };
             let w_in = &p[lr.in_proj.weight.clone()];
             let d_qkv: &[f32] = d_qkv;
             let full = r0 == 0 && kv_end == tok;

@@ -9,7 +9,7 @@
 //! layer computes only the query rows, reading the context keys and values from the cache.
 
 use pfn_engine::elementwise::{broadcast_rows, broadcast_rows_strided};
-use pfn_engine::gelu::{bias_gelu_forward, bias_gelu_inplace};
+use pfn_engine::gelu::{bias_gelu_forward, bias_gelu_inplace, bias_gelu_keep_input};
 use pfn_engine::layer_norm::residual_layer_norm_forward;
 use pfn_engine::{
     linear_bf16, matmul, pfn_attention_forward, pfn_attention_forward_bf16, thin_linear,
@@ -268,11 +268,7 @@ impl PfnModel {
             let rows = tok - r0;
             let kv_start = enc_r0;
             let kv_end = if c.query_self_attention { tok } else { ctx }.max(kv_start);
-            let (hin_idx, hout_idx) = if train {
-                (l, l + 1)
-            } else {
-                (l % 2, (l + 1) % 2)
-            };
+            let (hin_idx, hout_idx) = (l % 2, (l + 1) % 2);
             let (hin, hout) = pair(&mut ws.hidden, hin_idx, hout_idx);
             let hin = &hin[..tok * e];
             let hout = &mut hout[..tok * e];
@@ -399,7 +395,7 @@ impl PfnModel {
                     false,
                 );
             }
-            let h1 = &mut lb.h1[span.clone()];
+            let h1 = &mut ws.h1[span.clone()];
             residual_layer_norm_forward(
                 &hin[span.clone()],
                 tmp,
@@ -412,11 +408,12 @@ impl PfnModel {
 
             // out = LN2(x1 + linear2(GELU(linear1(x1))))
             let fspan = r0 * nh..tok * nh;
-            let act = &mut lb.ff_act[fspan.clone()];
+            let act = &mut ws.ff_act[fspan.clone()];
             if train {
-                let pre = &mut lb.ff_deriv[fspan];
-                linear_into(pre, h1, &p[lr.linear1.weight.clone()], rows, nh, e, false);
-                bias_gelu_forward(pre, &p[lr.linear1.bias.clone()], act);
+                // Keep the GELU input; the backward rebuilds the activation and its derivative.
+                let z = &mut lb.ff_z[fspan];
+                linear_into(z, h1, &p[lr.linear1.weight.clone()], rows, nh, e, false);
+                bias_gelu_keep_input(z, &p[lr.linear1.bias.clone()], act);
             } else if let Some(lw) = layer_bf {
                 let b1 = Bf16Epilogue::BiasGelu(&p[lr.linear1.bias.clone()]);
                 linear_bf16(act, nh, h1, e, rows, &lw.linear1, false, b1);
@@ -450,7 +447,7 @@ impl PfnModel {
         }
 
         // Decoder on the query rows.
-        let last_idx = if train { nl } else { nl % 2 };
+        let last_idx = nl % 2;
         let hq = &ws.hidden[last_idx][ctx * e..tok * e];
         let act = &mut ws.dec_act[..qry * nh];
         let dh = &r.decoder_hidden;
@@ -483,7 +480,8 @@ pub(crate) fn fold_first_projection(e: usize, fa: usize, rows: usize) -> bool {
     fa < e && rows * (e - fa) > 3 * e * fa
 }
 
-fn norm<'a>(p: &'a [f32], r: &NormRanges, eps: f32) -> LayerNormParams<'a> {
+/// The LayerNorm parameters of `r` in the flat parameter buffer.
+pub(crate) fn norm<'a>(p: &'a [f32], r: &NormRanges, eps: f32) -> LayerNormParams<'a> {
     LayerNormParams {
         gamma: &p[r.gamma.clone()],
         beta: &p[r.beta.clone()],

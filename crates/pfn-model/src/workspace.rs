@@ -47,7 +47,11 @@ pub(crate) struct Dims {
     pub qry_rows: usize,
 }
 
-/// Buffers of one encoder layer.
+/// Buffers of one encoder layer (per layer in training, one set reused by every layer in inference).
+///
+/// Training keeps only what cannot be rebuilt cheaply and exactly: the LayerNorm outputs are
+/// `gamma * xhat + beta` and the GELU activation is a function of its input, so the backward pass
+/// recomputes them (bit for bit) from `xhat1`, `xhat2` and `ff_z` instead of storing them per layer.
 #[derive(Debug, Default)]
 pub(crate) struct LayerBuffers {
     pub qkv: Vec<f32>,
@@ -55,9 +59,9 @@ pub(crate) struct LayerBuffers {
     pub attn: Vec<f32>,
     pub xhat1: Vec<f32>,
     pub rstd1: Vec<f32>,
-    pub h1: Vec<f32>,
-    pub ff_deriv: Vec<f32>,
-    pub ff_act: Vec<f32>,
+    /// Training: the GELU input `x1 W1^T + b1` after the forward pass, its derivative after the
+    /// backward pass has recomputed the activation.
+    pub ff_z: Vec<f32>,
     pub xhat2: Vec<f32>,
     pub rstd2: Vec<f32>,
 }
@@ -82,9 +86,14 @@ pub struct Workspace {
     pub(crate) enc_grad: Vec<f32>,
     /// Scratch (3E, F + 3) for the reassociated input gradient of the first layer.
     pub(crate) enc_tmp: Vec<f32>,
-    /// Residual stream: input of layer l is `hidden[l]` (training) or `hidden[l % 2]` (inference).
+    /// Residual stream: the input of layer l is `hidden[l % 2]` (earlier layers' outputs are rebuilt
+    /// from `xhat2` when the backward pass needs them).
     pub(crate) hidden: Vec<Vec<f32>>,
     pub(crate) layers: Vec<LayerBuffers>,
+    /// The current layer's first LayerNorm output h1 (input of the feed-forward block).
+    pub(crate) h1: Vec<f32>,
+    /// The current layer's GELU activation (input of `linear2`).
+    pub(crate) ff_act: Vec<f32>,
     /// Scratch for linear outputs before the residual add.
     pub(crate) tmp: Vec<f32>,
     pub(crate) dec_deriv: Vec<f32>,
@@ -119,6 +128,8 @@ impl Workspace {
             enc_tmp: Vec::new(),
             hidden: Vec::new(),
             layers: Vec::new(),
+            h1: Vec::new(),
+            ff_act: Vec::new(),
             tmp: Vec::new(),
             dec_deriv: Vec::new(),
             dec_act: Vec::new(),
@@ -167,9 +178,7 @@ impl Workspace {
                     + l.attn.capacity()
                     + l.xhat1.capacity()
                     + l.rstd1.capacity()
-                    + l.h1.capacity()
-                    + l.ff_deriv.capacity()
-                    + l.ff_act.capacity()
+                    + l.ff_z.capacity()
                     + l.xhat2.capacity()
                     + l.rstd2.capacity()
             })
@@ -181,6 +190,8 @@ impl Workspace {
             &self.enc_qkv_w,
             &self.enc_grad,
             &self.enc_tmp,
+            &self.h1,
+            &self.ff_act,
             &self.tmp,
             &self.dec_deriv,
             &self.dec_act,
@@ -212,7 +223,7 @@ impl Workspace {
         let width = dims.n + usize::from(config.query_self_attention);
         let probs = dims.batch * config.nhead * (dims.n + dims.m) * width;
         let train = self.mode == Mode::Training;
-        let n_hidden = if train { config.nlayers + 1 } else { 2 };
+        let n_hidden = 2;
         let n_layers = if train {
             config.nlayers
         } else {
@@ -232,14 +243,14 @@ impl Workspace {
             grow(&mut l.attn, tok * e);
             grow(&mut l.xhat1, tok * e);
             grow(&mut l.rstd1, tok);
-            grow(&mut l.h1, tok * e);
             if train {
-                grow(&mut l.ff_deriv, tok * nh);
+                grow(&mut l.ff_z, tok * nh);
             }
-            grow(&mut l.ff_act, tok * nh);
             grow(&mut l.xhat2, tok * e);
             grow(&mut l.rstd2, tok);
         }
+        grow(&mut self.h1, tok * e);
+        grow(&mut self.ff_act, tok * nh);
         grow(&mut self.tmp, tok * e);
         if train {
             grow(&mut self.dec_deriv, qry * nh);

@@ -462,6 +462,10 @@ pub fn run(a: &Args) -> Result<()> {
     let train_bytes = train.ws.allocated_bytes();
     let train_flops = Flops::count(&config, b, a.context, a.seq_len - a.context);
     let mut model = train.model;
+    // The training buffers go before inference starts (as in a process that trains, then serves),
+    // so the peak RSS is that of training or of inference, whichever is larger.
+    drop(train.ws);
+    drop(train.opt);
 
     let (ni, mi) = (a.infer_context, a.infer_queries);
     let mut rng = ChaCha8Rng::seed_from_u64(2);
