@@ -116,17 +116,20 @@ impl PfnModel {
     /// [`PfnModel::forward`] on `ws`, and **adds** the parameter gradients to the gradient buffer
     /// (call [`PfnModel::zero_grad`] first for a fresh gradient).
     ///
-    /// The parameters must not have changed since that forward pass.
+    /// The parameters must not have changed since that forward pass. Each forward pass allows one
+    /// backward pass: to save memory the backward rebuilds activations in place of what the forward
+    /// kept, so a second `backward` on the same pass is refused.
     ///
-    /// Errors: no preceding training-mode forward on `ws`, or `d_logits` of the wrong length.
+    /// Errors: no preceding training-mode forward on `ws` (or its backward already ran), or
+    /// `d_logits` of the wrong length.
     pub fn backward(
         &mut self,
         engine: &Engine,
         ws: &mut Workspace,
         d_logits: &[f32],
     ) -> Result<()> {
-        let dims = match (ws.mode, ws.state) {
-            (Mode::Training, Some(d)) => d,
+        let dims = match (ws.mode, ws.state, ws.backward_done) {
+            (Mode::Training, Some(d), false) => d,
             _ => return Err(ModelError::NoForwardState),
         };
         let expected = dims.qry_rows * self.config.n_out;
@@ -138,6 +141,8 @@ impl PfnModel {
             });
         }
         ws.prepare_backward(&self.config, &dims);
+        // The pass is consumed even if the backward panics half-way through.
+        ws.backward_done = true;
         engine.install(|| self.backward_impl(ws, d_logits, &dims));
         Ok(())
     }
@@ -402,5 +407,57 @@ impl PfnModel {
             g[r.encoder_y.bias.start + i] += row[f + 1];
             g[r.encoder_x.bias.start + i] += row[f + 2];
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pfn_engine::Engine;
+
+    use crate::config::PfnConfig;
+    use crate::error::ModelError;
+    use crate::model::PfnModel;
+    use crate::workspace::{Batch, Workspace};
+
+    #[test]
+    fn one_backward_per_forward_and_a_new_forward_gives_the_same_gradients() {
+        let engine = Engine::new(1).unwrap();
+        let mut model = PfnModel::new(PfnConfig::new(2, 8, 2, 12, 2, 5), 4).unwrap();
+        let (b, t, n) = (2, 6, 3);
+        let x: Vec<f32> = (0..b * t * 2).map(|i| (i as f32 * 0.7).sin()).collect();
+        let y: Vec<f32> = (0..b * t).map(|i| (i as f32 * 0.3).cos()).collect();
+        let batch = Batch {
+            x: &x,
+            y: &y,
+            batch: b,
+            seq_len: t,
+            single_eval_pos: n,
+        };
+        let d_logits: Vec<f32> = (0..b * (t - n) * 5).map(|i| (i as f32).sin()).collect();
+        let mut ws = Workspace::training();
+
+        model.forward(&engine, &mut ws, &batch).unwrap();
+        model.zero_grad();
+        model.backward(&engine, &mut ws, &d_logits).unwrap();
+        let first = model.grads().to_vec();
+        assert!(first.iter().any(|&g| g != 0.0));
+        // the pass is consumed: the gradients stay as they were
+        let e = model.backward(&engine, &mut ws, &d_logits).unwrap_err();
+        assert!(matches!(e, ModelError::NoForwardState), "{e:?}");
+        assert_eq!(model.grads(), &first[..]);
+        // the logits of the pass stay readable
+        assert_eq!(ws.logits().len(), d_logits.len());
+
+        model.forward(&engine, &mut ws, &batch).unwrap();
+        model.zero_grad();
+        model.backward(&engine, &mut ws, &d_logits).unwrap();
+        let same = first
+            .iter()
+            .zip(model.grads())
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same,
+            "a repeated forward and backward changed the gradients"
+        );
     }
 }

@@ -27,7 +27,8 @@ pub struct Batch<'a> {
 /// Whether a workspace keeps what the backward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Keep every layer's activations, so that `backward` can follow `forward`.
+    /// Keep what every layer's backward needs, so that one `backward` can follow each `forward`
+    /// (activations that are cheap to rebuild exactly are recomputed by the backward instead).
     Training,
     /// Keep only what the next layer needs (much less memory); `backward` is refused.
     Inference,
@@ -74,6 +75,9 @@ pub struct Workspace {
     pub(crate) n_out: usize,
     /// The dimensions of the last successful forward pass.
     pub(crate) state: Option<Dims>,
+    /// Whether a backward pass has run since that forward pass. The backward overwrites the kept
+    /// GELU inputs (`LayerBuffers::ff_z`) with their derivatives, so a second one is refused.
+    pub(crate) backward_done: bool,
     /// Encoder input per token, (tokens, F + 3): the features, then y and 1 for context tokens (0 and
     /// 0 for queries), then 1. The encoders are then one linear map with weight `enc_w`.
     pub(crate) enc_in: Vec<f32>,
@@ -121,6 +125,7 @@ impl Workspace {
             mode,
             n_out: 0,
             state: None,
+            backward_done: false,
             enc_in: Vec::new(),
             enc_w: Vec::new(),
             enc_qkv_w: Vec::new(),
@@ -212,6 +217,7 @@ impl Workspace {
     /// Sizes every buffer for a pass of `dims` (and marks the workspace as holding no valid pass).
     pub(crate) fn prepare(&mut self, config: &PfnConfig, dims: &Dims) {
         self.state = None;
+        self.backward_done = false;
         self.n_out = config.n_out;
         let (e, nh, f, o) = (
             config.emsize,
