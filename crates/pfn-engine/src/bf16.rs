@@ -211,28 +211,29 @@ pub fn linear_bf16(
         return;
     }
     match &w.data {
-        Packed::Native(panels) => {
-            // SAFETY: the destination was checked to hold the (rows, out) matrix.
-            #[cfg(target_arch = "x86_64")]
-            unsafe {
-                native::linear(
+        Packed::Emulated(rounded) => emulated(
+            dst, dst_stride, src, src_stride, rows, w, rounded, accumulate, epilogue,
+        ),
+        Packed::Native(_) => {
+            // SAFETY: the destination was checked to hold the (rows, out) matrix, and it is borrowed
+            // mutably for the call.
+            let ran = unsafe {
+                linear_bf16_raw(
                     dst.as_mut_ptr(),
                     dst_stride,
                     src,
                     src_stride,
                     rows,
                     w,
-                    panels,
                     accumulate,
                     epilogue,
-                );
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("native bf16 weights on a non-x86 target: {}", panels.len());
+                )
+            };
+            assert!(
+                ran,
+                "natively packed bf16 weights without the native kernel"
+            );
         }
-        Packed::Emulated(rounded) => emulated(
-            dst, dst_stride, src, src_stride, rows, w, rounded, accumulate, epilogue,
-        ),
     }
 }
 
@@ -254,7 +255,9 @@ pub(crate) unsafe fn linear_bf16_raw(
     epilogue: Bf16Epilogue<'_>,
 ) -> bool {
     assert!(
-        fits(src.len(), rows, w.inp, src_stride) && dst_stride >= w.out,
+        fits(src.len(), rows, w.inp, src_stride)
+            && dst_stride >= w.out
+            && epilogue.bias().is_none_or(|b| b.len() == w.out),
         "linear_bf16_raw: inconsistent shapes"
     );
     match &w.data {

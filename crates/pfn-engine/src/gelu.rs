@@ -82,6 +82,17 @@ fn rows_of(len: usize, cols: usize) -> usize {
 /// If the lengths do not agree.
 pub fn bias_gelu_forward(pre: &mut [f32], bias: &[f32], act: &mut [f32]) {
     assert_eq!(pre.len(), act.len(), "bias_gelu_forward: length mismatch");
+    par_row_blocks(pre, bias, act, bias_gelu_block);
+}
+
+/// Runs `block(pre rows, bias, act rows)` over blocks of whole rows of two equally long row-major
+/// matrices with `bias.len()` columns, in parallel.
+fn par_row_blocks(
+    pre: &mut [f32],
+    bias: &[f32],
+    act: &mut [f32],
+    block: fn(&mut [f32], &[f32], &mut [f32]),
+) {
     if pre.is_empty() {
         return;
     }
@@ -90,7 +101,7 @@ pub fn bias_gelu_forward(pre: &mut [f32], bias: &[f32], act: &mut [f32]) {
     let chunk = rows_per_task(rows, cols) * cols;
     pre.par_chunks_mut(chunk)
         .zip(act.par_chunks_mut(chunk))
-        .for_each(|(p, a)| bias_gelu_block(p, bias, a));
+        .for_each(|(p, a)| block(p, bias, a));
 }
 
 /// Training forward that keeps the GELU input instead of the derivative (for memory-lean training):
@@ -105,15 +116,7 @@ pub fn bias_gelu_keep_input(pre: &mut [f32], bias: &[f32], act: &mut [f32]) {
         act.len(),
         "bias_gelu_keep_input: length mismatch"
     );
-    if pre.is_empty() {
-        return;
-    }
-    let cols = bias.len();
-    let rows = rows_of(pre.len(), cols);
-    let chunk = rows_per_task(rows, cols) * cols;
-    pre.par_chunks_mut(chunk)
-        .zip(act.par_chunks_mut(chunk))
-        .for_each(|(p, a)| bias_gelu_keep_input_block(p, bias, a));
+    par_row_blocks(pre, bias, act, bias_gelu_keep_input_block);
 }
 
 /// From the GELU input `z` kept by [`bias_gelu_keep_input`]: `act = GELU(z)` and `z` replaced by
