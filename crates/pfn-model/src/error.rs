@@ -41,8 +41,11 @@ pub enum ModelError {
         /// The value found.
         value: f32,
     },
-    /// `backward` was called without a preceding training-mode `forward` on this workspace.
-    #[error("backward needs a preceding forward in training mode on the same workspace")]
+    /// `backward` was called without a preceding training-mode `forward` on this workspace, or a
+    /// second time for the same forward pass.
+    #[error(
+        "backward needs a preceding forward in training mode on the same workspace (one backward per forward)"
+    )]
     NoForwardState,
     /// A weight file lacks a tensor the architecture needs.
     #[error("missing tensor {name}")]
