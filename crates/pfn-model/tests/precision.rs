@@ -19,16 +19,25 @@ const B: usize = 3;
 const N: usize = 20;
 const M: usize = 9;
 
-fn logits(engine: &Engine, model: &PfnModel, ws: &mut Workspace) -> Vec<f32> {
-    let (x, y) = random_batch(B, N + M, 2, 5);
-    let batch = Batch {
-        x: &x,
-        y: &y,
+/// The test batch's inputs (B datasets of N + M points, 2 features).
+fn data() -> (Vec<f32>, Vec<f32>) {
+    random_batch(B, N + M, 2, 5)
+}
+
+/// The test batch over `data()`: N context points and M queries per dataset.
+fn batch<'a>(x: &'a [f32], y: &'a [f32]) -> Batch<'a> {
+    Batch {
+        x,
+        y,
         batch: B,
         seq_len: N + M,
         single_eval_pos: N,
-    };
-    model.forward(engine, ws, &batch).unwrap().to_vec()
+    }
+}
+
+fn logits(engine: &Engine, model: &PfnModel, ws: &mut Workspace) -> Vec<f32> {
+    let (x, y) = data();
+    model.forward(engine, ws, &batch(&x, &y)).unwrap().to_vec()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -94,17 +103,10 @@ fn bf16_cached_context_matches_the_bf16_full_pass() {
         model.set_inference_precision(Precision::Bf16);
         let mut ws = Workspace::inference();
         let full = logits(&engine, &model, &mut ws);
-        let (x, y) = random_batch(B, N + M, 2, 5);
-        let batch = Batch {
-            x: &x,
-            y: &y,
-            batch: B,
-            seq_len: N + M,
-            single_eval_pos: N,
-        };
+        let (x, y) = data();
         let mut cache = ContextCache::new();
         model
-            .encode_batch_context(&engine, &mut ws, &batch, &mut cache)
+            .encode_batch_context(&engine, &mut ws, &batch(&x, &y), &mut cache)
             .unwrap();
         let mut xq = Vec::new();
         for b in 0..B {
