@@ -125,26 +125,82 @@ pub fn softmax_cross_entropy(
                     g.fill(0.0);
                     continue;
                 };
-                let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| {
-                    let v = f64::from(v);
-                    if v > m {
-                        v
-                    } else {
-                        m
-                    }
-                });
-                let mut sum = 0.0;
-                for (gi, &v) in g.iter_mut().zip(z) {
-                    let e = (f64::from(v) - max).exp();
-                    sum += e;
-                    *gi = e as f32;
-                }
-                let factor = f64::from(scale) / sum;
-                for gi in g.iter_mut() {
-                    *gi = (f64::from(*gi) * factor) as f32;
-                }
+                let log_sum_exp = scaled_softmax_row(z, g, scale);
                 g[class] -= scale;
-                total += max + sum.ln() - f64::from(z[class]);
+                total += log_sum_exp - f64::from(z[class]);
+            }
+            Ok(total)
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    Ok(totals.iter().sum())
+}
+
+/// Writes `g = scale * softmax(z)` (exponentials in f64) and returns `log(sum_j exp(z_j))`.
+fn scaled_softmax_row(z: &[f32], g: &mut [f32], scale: f32) -> f64 {
+    let max = z
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+    let mut sum = 0.0;
+    for (gi, &v) in g.iter_mut().zip(z) {
+        let e = (f64::from(v) - max).exp();
+        sum += e;
+        *gi = e as f32;
+    }
+    let factor = f64::from(scale) / sum;
+    for gi in g.iter_mut() {
+        *gi = (f64::from(*gi) * factor) as f32;
+    }
+    max + sum.ln()
+}
+
+/// Softmax cross-entropy against whole class distributions (soft labels): row `r` of `num_classes`
+/// logits is scored against `probabilities[r * num_classes..]`, loss `sum_c -P_c log softmax(z)_c`,
+/// gradient `scale * (softmax(z) - P)` written to `grad`; returns the sum over rows. This is the
+/// expectation of [`softmax_cross_entropy`] over labels drawn from `P` (posterior training
+/// targets). Each row of `P` must be finite, non-negative and sum to 1 within `1e-4`; a row whose
+/// first entry is NaN is ignored (zero loss and gradient). Errors name the row.
+pub fn soft_cross_entropy(
+    logits: &[f32],
+    probabilities: &[f32],
+    num_classes: usize,
+    grad: &mut [f32],
+    scale: f32,
+) -> Result<f64> {
+    rows_of(logits, num_classes)?;
+    check_len("probabilities", logits.len(), probabilities.len())?;
+    check_len("grad", logits.len(), grad.len())?;
+    let chunk = (CHUNK_ELEMENTS / num_classes).max(1) * num_classes;
+    let totals: Vec<f64> = logits
+        .par_chunks(chunk)
+        .zip(grad.par_chunks_mut(chunk))
+        .zip(probabilities.par_chunks(chunk))
+        .enumerate()
+        .map(|(c, ((z_chunk, g_chunk), p_chunk))| {
+            let mut total = 0.0;
+            for (row, ((z, g), p)) in z_chunk
+                .chunks_exact(num_classes)
+                .zip(g_chunk.chunks_exact_mut(num_classes))
+                .zip(p_chunk.chunks_exact(num_classes))
+                .enumerate()
+            {
+                if p[0].is_nan() {
+                    g.fill(0.0);
+                    continue;
+                }
+                let sum: f64 = p.iter().map(|&v| f64::from(v)).sum();
+                if p.iter().any(|v| !(*v >= 0.0 && v.is_finite())) || (sum - 1.0).abs() > 1e-4 {
+                    return Err(DistributionError::InvalidParameter {
+                        argument: "class probabilities",
+                        value: sum,
+                        domain: "finite, non-negative, summing to 1",
+                    }
+                    .in_row(c * chunk / num_classes + row));
+                }
+                let log_sum_exp = scaled_softmax_row(z, g, scale);
+                for ((gi, &zi), &pi) in g.iter_mut().zip(z).zip(p) {
+                    total += f64::from(pi) * (log_sum_exp - f64::from(zi));
+                    *gi -= scale * pi;
+                }
             }
             Ok(total)
         })
@@ -283,5 +339,37 @@ mod tests {
         }
         assert!(softmax_cross_entropy(&[0.0; 4], &[0.0, 1.0], 0, &mut g, 1.0).is_err());
         assert!(softmax_probabilities(&[0.0; 5], 2).is_err());
+    }
+
+    #[test]
+    fn soft_cross_entropy_is_the_expected_hard_loss() {
+        let logits = [0.3f32, -1.2, 0.8, 2.0, 0.0, -0.5];
+        let probs = [0.2f32, 0.5, 0.3, 1.0, 0.0, 0.0];
+        let mut grad = [0.0f32; 6];
+        let total = soft_cross_entropy(&logits, &probs, 3, &mut grad, 0.5).unwrap();
+        let mut expected = 0.0;
+        let mut expected_grad = [0.0f64; 6];
+        for r in 0..2 {
+            for c in 0..3 {
+                let mut g = [0.0f32; 3];
+                let hard =
+                    softmax_cross_entropy(&logits[r * 3..r * 3 + 3], &[c as f32], 3, &mut g, 0.5)
+                        .unwrap();
+                let p = f64::from(probs[r * 3 + c]);
+                expected += p * hard;
+                for j in 0..3 {
+                    expected_grad[r * 3 + j] += p * f64::from(g[j]);
+                }
+            }
+        }
+        assert!((total - expected).abs() < 1e-6, "{total} vs {expected}");
+        for (a, b) in grad.iter().zip(expected_grad) {
+            assert!((f64::from(*a) - b).abs() < 1e-6);
+        }
+        let bad = soft_cross_entropy(&logits, &[0.5, 0.6, 0.0, 1.0, 0.0, 0.0], 3, &mut grad, 1.0);
+        assert!(
+            matches!(bad, Err(DistributionError::InRow { row: 0, .. })),
+            "{bad:?}"
+        );
     }
 }

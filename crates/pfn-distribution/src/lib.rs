@@ -7,6 +7,8 @@
 //!   entropy, sampling, the acquisition functions EI, PI and UCB, and re-binning onto other
 //!   borders ([`average_on`] ensembles predictions made on different borders).
 //! * [`BarDistribution::nll_and_grad`]: the batched, parallel training kernel over `rows x K` logits.
+//! * [`BarDistribution::gaussian_cross_entropy_and_grad`]: the same kernel against a whole Gaussian
+//!   target `N(mu, s^2)` (posterior training targets), closed form.
 //! * [`classification`]: sigmoid/BCE-with-logits and softmax cross-entropy losses with gradients.
 //!
 //! Logits are f32 (as produced by the network); all distribution arithmetic is f64.
@@ -39,6 +41,7 @@ mod bar;
 pub mod borders;
 pub mod classification;
 mod error;
+mod gaussian_target;
 pub mod half_normal;
 mod loss;
 pub mod normal;
@@ -50,6 +53,7 @@ pub use acquisition::DEFAULT_UCB_REST_PROBABILITY;
 pub use bar::{BarDistribution, BarDistributionConfig, IcdfConvention, Support};
 pub use borders::{equal_width_borders, quantile_borders, validate_borders};
 pub use error::{DistributionError, Result};
+pub use gaussian_target::GaussianBucketMasses;
 pub use half_normal::HALF_NORMAL_MEDIAN;
 pub use prediction::BarPrediction;
 pub use rebin::average_on;

@@ -300,7 +300,8 @@ impl Prior for BnnClassificationPrior {
     }
 
     /// Fills `x` (raw, or z-normalised over the sequence with `normalize_x`) and `y = target_y`
-    /// with the 0/1 labels; records the weights as `Hyperparameters::Custom`.
+    /// with the 0/1 labels; records the weights and the class-1 probabilities the labels were drawn
+    /// from as `Hyperparameters::Custom`.
     fn sample_dataset(
         &self,
         rng: &mut PriorRng,
@@ -317,6 +318,12 @@ impl Prior for BnnClassificationPrior {
             });
         }
         let mut ds = self.sample(rng, n);
+        // The probabilities the labels were drawn from (the posterior training targets).
+        let class1: Vec<serde_json::Value> =
+            class1_probabilities_unchecked(&self.arch, &ds.weights, &ds.x)
+                .into_iter()
+                .map(serde_json::Value::from)
+                .collect();
         if self.normalize_x {
             ContextNormalization::fit(&ds.x, ds.features)?.apply(&mut ds.x)?;
         }
@@ -337,6 +344,7 @@ impl Prior for BnnClassificationPrior {
                     "features": self.arch.features,
                     "hidden": self.arch.hidden,
                     "weights": weights,
+                    crate::posterior_targets::CLASS1_PROBABILITIES_KEY: class1,
                 }),
             },
         })

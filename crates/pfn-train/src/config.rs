@@ -181,6 +181,31 @@ pub struct PriorConfig {
     /// Largest number of context points (default `seq_len - 1`, leaving at least one query).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_context: Option<usize>,
+    /// What the training loss scores each query against (default `sampled`).
+    #[serde(default, skip_serializing_if = "TargetKind::is_sampled")]
+    pub targets: TargetKind,
+}
+
+/// What the training loss scores a query point against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// The one target value the prior sampled (the paper's loss).
+    #[default]
+    Sampled,
+    /// The whole conditional distribution of the target given the context and the latent the
+    /// prior drew (Rao-Blackwellised): the exact GP predictive for GP priors, the label
+    /// probabilities for the BNN classification priors (`pfn_prior::posterior_targets`). Same
+    /// optimum and expected loss as `sampled`, lower gradient variance. Validation still scores
+    /// the sampled targets, so runs with either kind are comparable.
+    Posterior,
+}
+
+impl TargetKind {
+    /// Whether this is [`TargetKind::Sampled`] (the default, omitted when serialising).
+    pub fn is_sampled(&self) -> bool {
+        *self == TargetKind::Sampled
+    }
 }
 
 /// How the number of context points `n` (the reference code's `single_eval_pos`) is drawn.
@@ -389,6 +414,7 @@ impl PriorConfig {
             split: SplitDistribution::default(),
             min_context: 0,
             max_context: None,
+            targets: TargetKind::Sampled,
         }
     }
 

@@ -1,8 +1,10 @@
 //! The loss of a model's output head: the Riemann (bar) distribution's negative log density or the
 //! softmax cross-entropy of a class head, over rows of logits (one row per query point).
 
-use pfn_distribution::classification::softmax_cross_entropy;
+use pfn_distribution::classification::{soft_cross_entropy, softmax_cross_entropy};
 use pfn_distribution::{BarDistribution, DistributionError, Support};
+
+use pfn_prior::QueryPosterior;
 
 use crate::artifact::OutputHead;
 
@@ -70,6 +72,38 @@ impl Head {
         match self {
             Head::Riemann(dist) => dist.nll_and_grad(logits, targets, grad, scale),
             Head::Classes { n_out } => softmax_cross_entropy(logits, targets, *n_out, grad, scale),
+        }
+    }
+
+    /// Like [`Head::loss_and_grad`] with posterior targets: each row is scored against the whole
+    /// distribution of its target (the expected loss over it; gradient `scale * (softmax - P)`).
+    /// A Riemann head takes Gaussian targets, a class head class probabilities with as many
+    /// classes; anything else is an error.
+    pub fn posterior_loss_and_grad(
+        &self,
+        logits: &[f32],
+        posterior: &QueryPosterior,
+        grad: &mut [f32],
+        scale: f32,
+    ) -> Result<f64, DistributionError> {
+        match (self, posterior) {
+            (Head::Riemann(dist), QueryPosterior::Gaussian { mean, std }) => {
+                dist.gaussian_cross_entropy_and_grad(logits, mean, std, grad, scale)
+            }
+            (
+                Head::Classes { n_out },
+                QueryPosterior::Classes {
+                    num_classes,
+                    probabilities,
+                },
+            ) if n_out == num_classes => {
+                soft_cross_entropy(logits, probabilities, *n_out, grad, scale)
+            }
+            _ => Err(DistributionError::InvalidParameter {
+                argument: "posterior targets",
+                value: f64::NAN,
+                domain: "Gaussian targets for a Riemann head, class probabilities for a class head with as many classes",
+            }),
         }
     }
 

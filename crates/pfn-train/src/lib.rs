@@ -40,7 +40,7 @@ pub use bucket_borders::{
     borders_from_values, estimate_borders, sample_border_values, sample_plan_query_values,
     BordersError,
 };
-pub use config::{ConfigError, HeadKind, RunConfig, SplitDistribution};
+pub use config::{ConfigError, HeadKind, RunConfig, SplitDistribution, TargetKind};
 pub use head::Head;
 pub use loader::{
     prior_from_config, BatchLoader, BatchPlan, Delivered, LoaderError, LoaderOptions, LoaderStats,

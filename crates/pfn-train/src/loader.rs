@@ -18,10 +18,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use pfn_prior::{prior_by_name, Batch, Prior, PriorError, SplitSampler};
+use pfn_prior::{
+    prior_by_name, query_posterior, Batch, Prior, PriorError, QueryPosterior, SplitSampler,
+};
 
-use crate::config::RunConfig;
-use crate::normalisation::{standardise_targets_by_context, targets_standardised_in_training};
+use crate::config::{RunConfig, TargetKind};
+use crate::normalisation::{standardise_with_posterior, targets_standardised_in_training};
 use crate::seeds::validation_seed;
 
 /// Errors from building a batch plan or from the background loader.
@@ -90,6 +92,9 @@ pub struct TrainBatch {
     pub single_eval_pos: usize,
     /// The datasets (batch-first, see `pfn_prior::Batch`).
     pub batch: Batch,
+    /// With posterior targets (training batches only): the distribution of every query target
+    /// given the context and the prior's latent, transformed like the targets.
+    pub posterior: Option<QueryPosterior>,
 }
 
 /// The deterministic description of every batch of a run.
@@ -103,6 +108,7 @@ pub struct BatchPlan {
     num_features: usize,
     split: SplitSampler,
     standardise_targets: bool,
+    targets: TargetKind,
 }
 
 impl std::fmt::Debug for BatchPlan {
@@ -114,6 +120,7 @@ impl std::fmt::Debug for BatchPlan {
             .field("seq_len", &self.seq_len)
             .field("num_features", &self.num_features)
             .field("split", &self.split)
+            .field("targets", &self.targets)
             .finish()
     }
 }
@@ -146,7 +153,7 @@ impl BatchPlan {
     pub fn from_config(config: &RunConfig) -> Result<Self, LoaderError> {
         config.validate()?;
         let prior = prior_from_config(config)?;
-        Self::new(
+        Ok(Self::new(
             prior,
             &config.prior.name,
             config.run.seed,
@@ -154,7 +161,29 @@ impl BatchPlan {
             config.prior.seq_len,
             config.prior.num_features,
             config.split_sampler()?,
-        )
+        )?
+        .with_targets(config.prior.targets))
+    }
+
+    /// The same plan scoring its training batches against `targets`. With
+    /// [`TargetKind::Posterior`] every training batch carries [`TrainBatch::posterior`]; sampling
+    /// fails for a prior without a closed form (check with [`BatchPlan::check_targets`]).
+    pub fn with_targets(mut self, targets: TargetKind) -> Self {
+        self.targets = targets;
+        self
+    }
+
+    /// What the plan's training batches are scored against.
+    pub fn targets(&self) -> TargetKind {
+        self.targets
+    }
+
+    /// Checks that the prior supports the plan's targets by computing them for training batch 0.
+    pub fn check_targets(&self) -> Result<(), LoaderError> {
+        if self.targets == TargetKind::Posterior {
+            self.sample(0)?;
+        }
+        Ok(())
     }
 
     /// A plan for an explicit prior. Checks the request shape against the prior (feature range,
@@ -195,6 +224,7 @@ impl BatchPlan {
             num_features,
             split,
             standardise_targets: targets_standardised_in_training(prior_name),
+            targets: TargetKind::Sampled,
         })
     }
 
@@ -204,17 +234,32 @@ impl BatchPlan {
         self.standardise_targets
     }
 
-    /// Applies the plan's target transform to a freshly sampled batch with `n_context` context
-    /// points.
-    fn finish(&self, index: u64, single_eval_pos: usize, mut batch: Batch) -> TrainBatch {
+    /// Computes the posterior targets (when `posterior`) of a freshly sampled batch with
+    /// `single_eval_pos` context points, then applies the plan's target transform to both.
+    fn finish(
+        &self,
+        index: u64,
+        single_eval_pos: usize,
+        mut batch: Batch,
+        posterior: bool,
+    ) -> Result<TrainBatch, LoaderError> {
+        let mut posterior = if posterior {
+            Some(
+                query_posterior(&batch, single_eval_pos)
+                    .map_err(|source| LoaderError::Sample { index, source })?,
+            )
+        } else {
+            None
+        };
         if self.standardise_targets {
-            standardise_targets_by_context(&mut batch, single_eval_pos);
+            standardise_with_posterior(&mut batch, single_eval_pos, posterior.as_mut());
         }
-        TrainBatch {
+        Ok(TrainBatch {
             index,
             single_eval_pos,
             batch,
-        }
+            posterior,
+        })
     }
 
     /// The first micro-batch index of optimizer step `step` with `accumulation_steps`
@@ -275,7 +320,12 @@ impl BatchPlan {
                 self.num_features,
             )
             .map_err(|source| LoaderError::Sample { index, source })?;
-        Ok(self.finish(index, self.split_for(index), batch))
+        self.finish(
+            index,
+            self.split_for(index),
+            batch,
+            self.targets == TargetKind::Posterior,
+        )
     }
 
     /// Samples batch `index` of the held-out validation set (seed
@@ -293,7 +343,12 @@ impl BatchPlan {
                 self.num_features,
             )
             .map_err(|source| LoaderError::Sample { index, source })?;
-        Ok(self.finish(index, self.split.sample_for_batch(seed, index), batch))
+        self.finish(
+            index,
+            self.split.sample_for_batch(seed, index),
+            batch,
+            false,
+        )
     }
 }
 

@@ -23,7 +23,7 @@
 //!
 //! Unknown (user-registered) names fall back to no normalisation.
 
-use pfn_prior::{Batch, FeatureScaling};
+use pfn_prior::{Batch, FeatureScaling, QueryPosterior};
 
 use crate::artifact::{InputNormalisation, XNormalisation, YNormalisation};
 
@@ -61,20 +61,35 @@ pub fn context_statistics(context_y: &[f32]) -> Option<(f64, f64)> {
 /// unchanged (a model with context-standardised targets is never asked to predict without
 /// context).
 pub fn standardise_targets_by_context(batch: &mut Batch, n_context: usize) {
+    standardise_with_posterior(batch, n_context, None);
+}
+
+/// [`standardise_targets_by_context`], also mapping the posterior targets of the queries (rows of
+/// [`QueryPosterior`], `seq_len - n_context` per dataset) through each dataset's affine map.
+pub fn standardise_with_posterior(
+    batch: &mut Batch,
+    n_context: usize,
+    mut posterior: Option<&mut QueryPosterior>,
+) {
     let len = batch.seq_len;
     if n_context == 0 || len == 0 {
         return;
     }
-    for (y, t) in batch
+    let queries = len.saturating_sub(n_context);
+    for (b, (y, t)) in batch
         .y
         .chunks_exact_mut(len)
         .zip(batch.target_y.chunks_exact_mut(len))
+        .enumerate()
     {
         let Some((mean, std)) = context_statistics(&y[..n_context.min(len)]) else {
             continue;
         };
         for v in y.iter_mut().chain(t.iter_mut()) {
             *v = ((f64::from(*v) - mean) / std) as f32;
+        }
+        if let Some(p) = posterior.as_deref_mut() {
+            p.standardise_rows(b * queries, queries, mean, std);
         }
     }
 }

@@ -292,6 +292,13 @@ impl Trainer {
     pub fn new(config: RunConfig) -> Result<Self, TrainError> {
         config.validate()?;
         let plan = BatchPlan::from_config(&config)?;
+        plan.check_targets().map_err(|e| {
+            TrainError::Config(ConfigError::Invalid {
+                file: "<config>".into(),
+                key: "prior.targets".into(),
+                problem: format!("prior '{}': {e}", config.prior.name),
+            })
+        })?;
         let head = match config.model.head() {
             HeadKind::Riemann { buckets } => {
                 let borders = if plan.standardises_targets() {
@@ -595,7 +602,10 @@ impl Trainer {
             let (head, targets, grad) = (&self.head, &self.targets, &mut self.grad);
             let total = self
                 .engine
-                .install(|| head.loss_and_grad(logits, targets, grad, scale))
+                .install(|| match &tb.posterior {
+                    Some(posterior) => head.posterior_loss_and_grad(logits, posterior, grad, scale),
+                    None => head.loss_and_grad(logits, targets, grad, scale),
+                })
                 .map_err(|source| TrainError::Loss { step, source })?;
             loss += total / rows as f64;
             self.model

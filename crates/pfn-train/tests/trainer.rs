@@ -370,3 +370,92 @@ fn extending_a_finished_run_continues_the_same_batches() {
     assert_eq!(extended.model().params(), straight.model().params());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn posterior_targets_train_and_validation_still_scores_sampled_targets() {
+    let mut sampled = short(150, 1);
+    sampled.budget.validation_datasets = 64;
+    let mut posterior = sampled.clone();
+    posterior.prior.targets = pfn_train::TargetKind::Posterior;
+    let mut a = Trainer::new(sampled).unwrap();
+    let mut b = Trainer::new(posterior.clone()).unwrap();
+    // Same borders, same initialisation, same validation set: the untrained losses are equal.
+    let (va, vb) = (a.validation_loss().unwrap(), b.validation_loss().unwrap());
+    assert_eq!(va, vb);
+    a.run(&RunOptions::default(), &mut ()).unwrap();
+    b.run(&RunOptions::default(), &mut ()).unwrap();
+    let (la, lb) = (
+        a.last_validation_loss().unwrap(),
+        b.last_validation_loss().unwrap(),
+    );
+    eprintln!("150 steps: sampled {va:.4} -> {la:.4}, posterior {vb:.4} -> {lb:.4}");
+    assert!(lb < vb - 0.15, "{vb} -> {lb}");
+    // The training loss of the posterior run is the expected sampled loss: it tracks validation.
+    let tail: Vec<f64> = b.history().iter().rev().take(30).map(|r| r.loss).collect();
+    let mean_tail = tail.iter().sum::<f64>() / tail.len() as f64;
+    assert!(
+        (mean_tail - lb).abs() < 0.5,
+        "train {mean_tail} vs validation {lb}"
+    );
+    // The option is recorded in the artifact's configuration.
+    assert_eq!(b.metadata().config, posterior);
+}
+
+#[test]
+fn posterior_targets_on_a_prior_without_a_closed_form_are_a_clear_error() {
+    let mut c = short(2, 1);
+    c.prior.name = "ridge".into();
+    c.prior.num_features = 5;
+    c.prior.targets = pfn_train::TargetKind::Posterior;
+    let e = Trainer::new(c).unwrap_err().to_string();
+    assert!(
+        e.contains("prior.targets") && e.contains("sampled targets"),
+        "{e}"
+    );
+}
+
+#[test]
+fn posterior_targets_follow_the_context_standardisation() {
+    use pfn_prior::{prior_by_name, QueryPosterior, SplitSampler};
+    let name = "gp-hyper-5d";
+    let prior: std::sync::Arc<dyn pfn_prior::Prior> = prior_by_name(name).unwrap().into();
+    let plan = pfn_train::BatchPlan::new(
+        prior.clone(),
+        name,
+        3,
+        8,
+        40,
+        5,
+        SplitSampler::uniform(5, 30).unwrap(),
+    )
+    .unwrap()
+    .with_targets(pfn_train::TargetKind::Posterior);
+    let tb = plan.sample(0).unwrap();
+    let n = tb.single_eval_pos;
+    let raw = prior.sample_batch(3, 0, 8, 40, 5).unwrap();
+    let Some(QueryPosterior::Gaussian { mean, std }) = &tb.posterior else {
+        panic!("no Gaussian posterior")
+    };
+    let Ok(QueryPosterior::Gaussian {
+        mean: raw_mean,
+        std: raw_std,
+    }) = pfn_prior::query_posterior(&raw, n)
+    else {
+        panic!()
+    };
+    let q = 40 - n;
+    for b in 0..8 {
+        let (r, t) = (raw.y_of(b), tb.batch.y_of(b));
+        let scale = f64::from(t[0] - t[1]) / f64::from(r[0] - r[1]);
+        let shift = f64::from(t[0]) - scale * f64::from(r[0]);
+        for k in 0..q {
+            let i = b * q + k;
+            let want = shift + scale * f64::from(raw_mean[i]);
+            assert!((f64::from(mean[i]) - want).abs() < 1e-3 * (1.0 + want.abs()));
+            let want_std = scale * f64::from(raw_std[i]);
+            assert!((f64::from(std[i]) - want_std).abs() < 1e-4 * want_std);
+        }
+    }
+    // Validation batches carry no posterior.
+    assert!(plan.sample_validation(0).unwrap().posterior.is_none());
+}
