@@ -90,6 +90,33 @@ pub fn cdf(x: f64) -> f64 {
     upper_tail(-x)
 }
 
+/// Standard normal cdf `Phi(x)` with absolute error below `1.5e-7`, about ten times faster than
+/// [`cdf`]: `erf` from the rational approximation 7.1.26 of Abramowitz and Stegun (one `exp`, a
+/// degree-5 polynomial in `t = 1 / (1 + p |x| / sqrt 2)`). Meant for bucket masses, where only
+/// absolute accuracy matters and the masses are differences of cdf values; use [`cdf`] or
+/// [`upper_tail`] for tail probabilities. NaN propagates.
+#[inline]
+pub fn cdf_approx(x: f64) -> f64 {
+    const P: f64 = 0.327_591_1;
+    const A: [f64; 5] = [
+        0.254_829_592,
+        -0.284_496_736,
+        1.421_413_741,
+        -1.453_152_027,
+        1.061_405_429,
+    ];
+    let z = x.abs() * std::f64::consts::FRAC_1_SQRT_2;
+    let t = 1.0 / (1.0 + P * z);
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    // erfc(z) = poly * exp(-z^2) for z >= 0; Phi(x) = erfc(-x / sqrt 2) / 2.
+    let half_erfc = 0.5 * poly * (-z * z).exp();
+    if x >= 0.0 {
+        1.0 - half_erfc
+    } else {
+        half_erfc
+    }
+}
+
 /// Inverse of the upper tail: the `x` with `Q(x) = q`, for `q` in `[0, 1]`
 /// (`q = 0` gives `+inf`, `q = 1` gives `-inf`, NaN gives NaN).
 pub fn upper_tail_inverse(q: f64) -> f64 {
@@ -193,5 +220,18 @@ mod tests {
         }
         assert_eq!(upper_tail_inverse(0.0), f64::INFINITY);
         assert_eq!(upper_tail_inverse(1.0), f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn approximate_cdf_is_within_its_stated_absolute_error() {
+        let mut worst: f64 = 0.0;
+        for i in -4000..=4000 {
+            let x = f64::from(i) * 2e-3;
+            worst = worst.max((cdf_approx(x) - cdf(x)).abs());
+        }
+        assert!(worst < 1.5e-7, "{worst}");
+        assert_eq!(cdf_approx(-40.0), 0.0);
+        assert_eq!(cdf_approx(40.0), 1.0);
+        assert!(cdf_approx(f64::NAN).is_nan());
     }
 }
