@@ -800,3 +800,44 @@ fn models_lists_the_models_directory() {
         &["cannot read the models directory", "no-such-dir"],
     );
 }
+
+#[test]
+fn a_closed_output_pipe_ends_predict_quietly() {
+    // `pfn predict --format csv | head -0`: the reader is gone before pfn writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pfn"))
+        .args([
+            "predict",
+            "--model",
+            s(model()),
+            "--train",
+            s(&train_csv()),
+            "--test",
+            s(&test_csv()),
+            "--format",
+            "csv",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+#[test]
+fn a_semicolon_separated_file_gets_a_delimiter_hint() {
+    let train = write("semicolon.csv", "x;y\n0.1;0.5\n0.3;0.9\n");
+    let o = pfn(&[
+        "predict",
+        "--model",
+        s(model()),
+        "--train",
+        s(&train),
+        "--test",
+        s(&test_csv()),
+    ]);
+    one_line_error(&o, &["semicolon.csv", "semicolon", "tr ';' ','"]);
+}

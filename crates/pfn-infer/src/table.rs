@@ -137,6 +137,20 @@ pub enum TableError {
         /// The cell text.
         value: String,
     },
+    /// The header is one field that holds semicolons or tabs: the file uses another delimiter.
+    #[error("{file}: the header is one column {header:?} holding {name}s: the fields look separated by {name}s ({shown}); pfn reads comma-separated files (convert with e.g. `tr '{tr}' ','`)")]
+    OtherDelimiter {
+        /// The file.
+        file: String,
+        /// The header text.
+        header: String,
+        /// `semicolon` or `tab`.
+        name: &'static str,
+        /// `';'` or `'\t'`.
+        shown: &'static str,
+        /// The character as `tr` writes it.
+        tr: &'static str,
+    },
     /// `--target NAME` is not a column of the training file.
     #[error("{file}: no target column '{name}'; columns are: {available}")]
     UnknownTarget {
@@ -312,6 +326,22 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Table, TableError> {
         }
     };
     let columns: Vec<String> = header.fields.iter().map(|c| c.trim().to_string()).collect();
+    if let [only] = columns.as_slice() {
+        for (delimiter, name, shown, tr) in [
+            (';', "semicolon", "';'", ";"),
+            ('\t', "tab", "'\\t'", "\\t"),
+        ] {
+            if only.contains(delimiter) {
+                return Err(TableError::OtherDelimiter {
+                    file: file.to_string(),
+                    header: only.clone(),
+                    name,
+                    shown,
+                    tr,
+                });
+            }
+        }
+    }
     for (i, c) in columns.iter().enumerate() {
         if c.is_empty() {
             return Err(TableError::EmptyColumnName {

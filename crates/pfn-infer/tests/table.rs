@@ -234,3 +234,20 @@ fn files_on_disk_and_io_errors() {
     );
     std::fs::remove_dir_all(tr.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn semicolon_and_tab_separated_files_get_a_delimiter_hint() {
+    let e = parse_csv("a;b;y\n1;2;3\n", "s.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("s.csv: ") && e.contains("semicolon") && e.contains("tr ';' ','"),
+        "{e}"
+    );
+    let e = parse_csv("a\tb\ty\n1\t2\t3\n", "t.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tab") && e.contains("tr '\\t' ','"), "{e}");
+    // A comma-separated file with one column is not affected.
+    assert!(parse_csv("y\n1\n", "one.csv").is_ok());
+}
