@@ -11,6 +11,10 @@
 //!
 //! It prints the largest deviation per fixture and quantity, and fails when no fixture is found.
 //!
+//! A second test trains in bf16 mixed precision on the same fixtures (case1) and checks every
+//! gradient tensor against the f32 gradients within the bf16 bound (see [`BF16_GRAD_C`]), on the
+//! native AVX-512 BF16 kernel where the CPU has it and on the emulated path.
+//!
 //! Run: `PFN_GOLDEN_DIR=DIR cargo test --release --workspace --test golden -- --nocapture`.
 
 use std::collections::BTreeMap;
@@ -19,7 +23,7 @@ use std::path::{Path, PathBuf};
 use pfn::distribution::BarDistribution;
 use pfn::engine::Engine;
 use pfn::model::io::torch_name;
-use pfn::model::{Batch, PfnConfig, PfnModel, Workspace};
+use pfn::model::{Batch, PfnConfig, PfnModel, Precision, Workspace};
 use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 use serde_json::Value;
@@ -28,6 +32,23 @@ const LOGITS_ABS_TOL: f64 = 1e-4;
 const STAT_REL_TOL: f64 = 1e-4;
 const GRAD_REL_TOL: f64 = 1e-4;
 const GRAD_ABS_TOL: f64 = 1e-6;
+/// bf16 training: each gradient tensor g must satisfy max|g_bf16 - g_f32| <= C max|g_f32|.
+///
+/// Rounding an operand to bf16 moves it by at most u = 2^-8 relative, so one product term moves by
+/// at most 2u and a dot product by at most 2u sum|a_i b_i|; with independent roundings of random
+/// sign the deviation of a length-n dot product is about 2u sqrt(n) rms|a_i b_i|, i.e. about 2u of
+/// the result's normwise scale (whose own size is about sqrt(n) rms|a_i b_i|): the reduction length
+/// cancels in the expected case and enters only the worst case, 2u sum|a_i b_i| <= 2u sqrt(n) x the
+/// scale (n <= 128 inner products, 90 token rows in case1's weight gradients: a factor <= 11).
+/// A gradient tensor is reached through a chain of such products: for the 5-D fixture's 3 layers, the
+/// decoder's 2 and 4 per layer forward, the same backward, and its own weight-gradient product,
+/// D = 2 (2 + 4 x 3) + 1 = 29; independent relative errors add in quadrature, so the expected
+/// normwise deviation is about 2u sqrt(D) = 0.042, and the realistic worst case (aligned
+/// roundings in one long reduction) 2u sqrt(D) sqrt(n) ~ 0.45. C = 2^-3 = 0.125 is 3x the expected
+/// deviation and well below the worst case; an operand bug (a transposed, stale or unrounded-where-
+/// it-matters weight) moves gradients by O(1) and fails. Measured (native and emulated alike):
+/// median 1.2-1.5e-2, largest 2.6-3.1e-2 (`encoder.y.weight`, `decoder.output.weight`).
+const BF16_GRAD_C: f64 = 1.0 / 8.0;
 /// The icdf probabilities of the fixtures (used when fixture.json does not list its own).
 const DEFAULT_ICDF_PROBS: [f64; 5] = [0.05, 0.159, 0.5, 0.841, 0.95];
 
@@ -125,21 +146,74 @@ fn to_batch_first(data: &[f32], t: usize, b: usize, w: usize) -> Vec<f32> {
     out
 }
 
+/// The architecture of a fixture (`fixture.json`).
+fn fixture_config(json: &Value) -> PfnConfig {
+    PfnConfig {
+        num_features: usize_field(json, "num_features"),
+        emsize: usize_field(json, "emsize"),
+        nhead: usize_field(json, "nhead"),
+        nhid: usize_field(json, "nhid"),
+        nlayers: usize_field(json, "nlayers"),
+        n_out: usize_field(json, "buckets"),
+        // The paper's code lets queries attend to themselves; a fixture may say otherwise.
+        query_self_attention: json["query_self_attention"].as_bool().unwrap_or(true),
+        layer_norm_eps: json["layer_norm_eps"].as_f64().unwrap_or(1e-5) as f32,
+    }
+}
+
+/// The mean NLL of `case1` and its gradient (left in the model's gradient buffer, and returned
+/// flat), from a training-mode forward and backward pass.
+fn case1_loss_and_grads(
+    model: &mut PfnModel,
+    engine: &Engine,
+    dist: &BarDistribution,
+    cases: &SafeTensors<'_>,
+    json: &Value,
+) -> (f64, Vec<f32>) {
+    let case = json["cases"]
+        .as_array()
+        .expect("fixture.json: cases")
+        .iter()
+        .find(|c| c["name"] == "case1")
+        .expect("no case1 for the gradient check");
+    let (t, b, n) = (
+        usize_field(case, "seq_len"),
+        usize_field(case, "batch"),
+        usize_field(case, "single_eval_pos"),
+    );
+    let (m, f) = (t - n, model.config().num_features);
+    let x = to_batch_first(&tensor(cases, "case1_x", "cases").0, t, b, f);
+    let y = to_batch_first(&tensor(cases, "case1_y", "cases").0, t, b, 1);
+    let targets = to_batch_first(&tensor(cases, "case1_target", "cases").0, m, b, 1);
+    let batch = Batch {
+        x: &x,
+        y: &y,
+        batch: b,
+        seq_len: t,
+        single_eval_pos: n,
+    };
+    let mut ws = Workspace::training();
+    let logits = model
+        .forward(engine, &mut ws, &batch)
+        .expect("forward")
+        .to_vec();
+    let mut d_logits = vec![0.0f32; logits.len()];
+    let rows = targets.len();
+    let loss_sum = dist
+        .nll_and_grad(&logits, &targets, &mut d_logits, 1.0 / rows as f32)
+        .expect("nll_and_grad");
+    model.zero_grad();
+    model
+        .backward(engine, &mut ws, &d_logits)
+        .expect("backward");
+    (loss_sum / rows as f64, model.grads().to_vec())
+}
+
 fn check_fixture(dir: &Path, engine: &Engine) -> BTreeMap<&'static str, Deviation> {
     let name = dir.file_name().unwrap().to_string_lossy().to_string();
     let json: Value = serde_json::from_slice(&read(&dir.join("fixture.json")))
         .unwrap_or_else(|e| panic!("{name}/fixture.json: {e}"));
-    let config = PfnConfig {
-        num_features: usize_field(&json, "num_features"),
-        emsize: usize_field(&json, "emsize"),
-        nhead: usize_field(&json, "nhead"),
-        nhid: usize_field(&json, "nhid"),
-        nlayers: usize_field(&json, "nlayers"),
-        n_out: usize_field(&json, "buckets"),
-        // The paper's code lets queries attend to themselves; a fixture may say otherwise.
-        query_self_attention: json["query_self_attention"].as_bool().unwrap_or(true),
-        layer_norm_eps: json["layer_norm_eps"].as_f64().unwrap_or(1e-5) as f32,
-    };
+    let config = fixture_config(&json);
     let icdf_probs: Vec<f64> = match json["icdf_probabilities"].as_array() {
         Some(a) => a
             .iter()
@@ -268,38 +342,8 @@ fn check_fixture(dir: &Path, engine: &Engine) -> BTreeMap<&'static str, Deviatio
     // Gradient of the mean NLL of case1 for every parameter.
     let grads_bytes = read(&dir.join("grads.safetensors"));
     let grads = SafeTensors::deserialize(&grads_bytes).expect("grads.safetensors");
-    let case = case_list
-        .iter()
-        .find(|c| c["name"] == "case1")
-        .unwrap_or_else(|| panic!("{name}: no case1 for the gradient check"));
-    let (t, b, n) = (
-        usize_field(case, "seq_len"),
-        usize_field(case, "batch"),
-        usize_field(case, "single_eval_pos"),
-    );
-    let m = t - n;
-    let x = to_batch_first(&tensor(&cases, "case1_x", "cases").0, t, b, f);
-    let y = to_batch_first(&tensor(&cases, "case1_y", "cases").0, t, b, 1);
-    let targets = to_batch_first(&tensor(&cases, "case1_target", "cases").0, m, b, 1);
-    let batch = Batch {
-        x: &x,
-        y: &y,
-        batch: b,
-        seq_len: t,
-        single_eval_pos: n,
-    };
     let mut model = model;
-    let mut ws = Workspace::training();
-    let logits = model
-        .forward(engine, &mut ws, &batch)
-        .expect("forward")
-        .to_vec();
-    let mut d_logits = vec![0.0f32; logits.len()];
-    let rows = targets.len();
-    let loss_sum = dist
-        .nll_and_grad(&logits, &targets, &mut d_logits, 1.0 / rows as f32)
-        .expect("nll_and_grad");
-    let loss = loss_sum / rows as f64;
+    let (loss, _) = case1_loss_and_grads(&mut model, engine, &dist, &cases, &json);
     let want_loss = tensor(&grads, "loss", "grads").0[0] as f64;
     rel_check(
         devs.entry("loss").or_default(),
@@ -309,10 +353,6 @@ fn check_fixture(dir: &Path, engine: &Engine) -> BTreeMap<&'static str, Deviatio
         GRAD_ABS_TOL,
         || "case1".into(),
     );
-    model.zero_grad();
-    model
-        .backward(engine, &mut ws, &d_logits)
-        .expect("backward");
     let mut seen = 0;
     for info in model.layout().entries().to_vec() {
         let tname = format!("grad.{}", torch_name(&info.name));
@@ -374,5 +414,92 @@ fn golden_fixtures_match_pytorch() {
     assert!(
         failed.is_empty(),
         "golden deviations beyond tolerance: {failed:?}"
+    );
+}
+
+/// Per gradient tensor of one fixture: max|g_bf16 - g_f32| / max|g_f32| and the tensor's name.
+fn bf16_gradient_ratios(dir: &Path, engine: &Engine) -> Vec<(String, f64)> {
+    let json: Value = serde_json::from_slice(&read(&dir.join("fixture.json"))).expect("json");
+    let config = fixture_config(&json);
+    let mut model =
+        PfnModel::import_torch_file(dir.join("model.safetensors"), config).expect("import");
+    let cases_bytes = read(&dir.join("cases.safetensors"));
+    let cases = SafeTensors::deserialize(&cases_bytes).expect("cases.safetensors");
+    let (borders, _) = tensor(&cases, "borders", "cases");
+    let dist = BarDistribution::full_support(borders.iter().map(|&v| v as f64).collect())
+        .expect("borders");
+    let (loss32, g32) = case1_loss_and_grads(&mut model, engine, &dist, &cases, &json);
+    model.set_training_precision(Precision::Bf16);
+    let (loss16, g16) = case1_loss_and_grads(&mut model, engine, &dist, &cases, &json);
+    assert!(
+        ((loss16 - loss32) / loss32).abs() < BF16_GRAD_C,
+        "bf16 loss {loss16} vs f32 {loss32}"
+    );
+    model
+        .layout()
+        .entries()
+        .iter()
+        .map(|info| {
+            let r = info.range();
+            let scale = g32[r.clone()]
+                .iter()
+                .fold(0.0f64, |m, v| m.max(v.abs() as f64));
+            let dev = g16[r.clone()]
+                .iter()
+                .zip(&g32[r])
+                .fold(0.0f64, |m, (a, b)| m.max((a - b).abs() as f64));
+            (info.name.clone(), dev / scale.max(f64::MIN_POSITIVE))
+        })
+        .collect()
+}
+
+#[test]
+fn golden_bf16_training_gradients_within_the_bf16_bound() {
+    let root = fixture_root();
+    let dirs = fixture_dirs(&root);
+    assert!(!dirs.is_empty(), "no golden fixture in {}", root.display());
+    let engine = Engine::new(2).expect("engine");
+    // The native kernel where the CPU has it, then the emulated path (the switch is process-wide;
+    // the other test of this file runs in f32 only and never reads it).
+    let mut paths = vec![("emulated", true)];
+    if pfn::engine::bf16::hardware_available() {
+        paths.insert(0, ("native", false));
+    }
+    let mut failed = Vec::new();
+    for (path, emulate) in paths {
+        pfn::engine::bf16::set_force_emulation(emulate);
+        for dir in &dirs {
+            let name = dir.file_name().unwrap().to_string_lossy().to_string();
+            let ratios = bf16_gradient_ratios(dir, &engine);
+            let (worst, worst_ratio) = ratios
+                .iter()
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .cloned()
+                .unwrap();
+            let median = {
+                let mut r: Vec<f64> = ratios.iter().map(|x| x.1).collect();
+                r.sort_by(f64::total_cmp);
+                r[r.len() / 2]
+            };
+            println!(
+                "fixture {name} ({path} bf16): gradient deviation / scale: median {median:.2e}, \
+                 max {worst_ratio:.2e} at {worst} (bound {BF16_GRAD_C:.2e})"
+            );
+            // The bf16 path must actually round: identical gradients would mean f32 products.
+            assert!(
+                ratios.iter().any(|r| r.1 > 0.0),
+                "{name} ({path}): bf16 gradients equal the f32 ones"
+            );
+            for (tensor_name, r) in &ratios {
+                if *r > BF16_GRAD_C {
+                    failed.push(format!("{name} ({path}): {tensor_name} {r:.3e}"));
+                }
+            }
+        }
+    }
+    pfn::engine::bf16::set_force_emulation(false);
+    assert!(
+        failed.is_empty(),
+        "bf16 gradients beyond the bound: {failed:?}"
     );
 }

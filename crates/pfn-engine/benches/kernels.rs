@@ -20,7 +20,7 @@ use criterion::{
 use pfn_engine::gelu::{bias_gelu_forward, gelu_backward};
 use pfn_engine::layer_norm::{layer_norm_backward, residual_layer_norm_forward};
 use pfn_engine::softmax::{softmax_backward_rows, softmax_rows};
-use pfn_engine::{linear_bf16, Bf16Epilogue, PackedBf16Linear};
+use pfn_engine::{linear_bf16, matmul_tn_bf16, Bf16Epilogue, PackedBf16Linear};
 use pfn_engine::{
     matmul, pfn_attention_backward, pfn_attention_forward, Engine, LayerNormParams, MatMut, MatRef,
     PfnAttention,
@@ -132,37 +132,119 @@ fn matmul_peak(c: &mut Criterion) {
     );
 }
 
-fn matmul_train(c: &mut Criterion) {
+/// The matrix products of a default training step.
+fn train_shapes() -> Vec<Shape> {
     use Orientation::*;
+    vec![
+        // forward: x W^T over the token rows
+        shape("fwd in_proj", 6400, 768, 256, XWt),
+        shape("fwd kv_proj (ctx rows)", 3200, 512, 256, XWt),
+        shape("fwd out_proj", 6400, 256, 256, XWt),
+        shape("fwd ff1", 6400, 512, 256, XWt),
+        shape("fwd ff2", 6400, 256, 512, XWt),
+        shape("fwd dec_hidden", 3200, 512, 256, XWt),
+        shape("fwd dec_out", 3200, 1000, 512, XWt),
+        // backward, input gradients: dy W
+        shape("dx in_proj", 6400, 256, 768, DyW),
+        shape("dx out_proj", 6400, 256, 256, DyW),
+        shape("dx ff2", 6400, 512, 256, DyW),
+        shape("dx ff1", 6400, 256, 512, DyW),
+        shape("dx dec_out", 3200, 512, 1000, DyW),
+        // backward, weight gradients: dy^T x with the long inner dimension
+        shape("dW in_proj", 768, 256, 6400, DytX),
+        shape("dW out_proj", 256, 256, 6400, DytX),
+        shape("dW ff2", 256, 512, 6400, DytX),
+        shape("dW ff1", 512, 256, 6400, DytX),
+        shape("dW dec_hidden", 512, 256, 3200, DytX),
+        shape("dW dec_out", 1000, 512, 3200, DytX),
+    ]
+}
+
+fn matmul_train(c: &mut Criterion) {
     let engine = engine();
-    bench_shapes(
-        c,
-        &engine,
-        "matmul_train",
-        &[
-            // forward: x W^T over the token rows
-            shape("fwd in_proj", 6400, 768, 256, XWt),
-            shape("fwd kv_proj (ctx rows)", 3200, 512, 256, XWt),
-            shape("fwd out_proj", 6400, 256, 256, XWt),
-            shape("fwd ff1", 6400, 512, 256, XWt),
-            shape("fwd ff2", 6400, 256, 512, XWt),
-            shape("fwd dec_hidden", 3200, 512, 256, XWt),
-            shape("fwd dec_out", 3200, 1000, 512, XWt),
-            // backward, input gradients: dy W
-            shape("dx in_proj", 6400, 256, 768, DyW),
-            shape("dx out_proj", 6400, 256, 256, DyW),
-            shape("dx ff2", 6400, 512, 256, DyW),
-            shape("dx ff1", 6400, 256, 512, DyW),
-            shape("dx dec_out", 3200, 512, 1000, DyW),
-            // backward, weight gradients: dy^T x with the long inner dimension
-            shape("dW in_proj", 768, 256, 6400, DytX),
-            shape("dW out_proj", 256, 256, 6400, DytX),
-            shape("dW ff2", 256, 512, 6400, DytX),
-            shape("dW ff1", 512, 256, 6400, DytX),
-            shape("dW dec_hidden", 512, 256, 3200, DytX),
-            shape("dW dec_out", 1000, 512, 3200, DytX),
-        ],
-    );
+    bench_shapes(c, &engine, "matmul_train", &train_shapes());
+}
+
+/// The training products of `matmul_train` with bf16 operands and f32 accumulation, as the bf16
+/// training pass runs them: `x W^T` with W packed (the packing timed separately, once per step),
+/// `dy W` with W packed transposed, and `dy^T x` through `matmul_tn_bf16` (which packs both
+/// operands itself, included in the time).
+fn linear_bf16_train(c: &mut Criterion) {
+    let engine = engine();
+    let mut g = c.benchmark_group(if pfn_engine::bf16::native_available() {
+        "linear_bf16_train"
+    } else {
+        "linear_bf16_train (emulated)"
+    });
+    quick(&mut g);
+    for s in train_shapes() {
+        let (m, n, k) = (s.m, s.n, s.k);
+        let a = random(m * k, 1);
+        let b = random(k * n, 2);
+        let mut dst = vec![0.0f32; m * n];
+        g.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+        let id = format!("{} {m}x{n}x{k}", s.label);
+        match s.orientation {
+            Orientation::XWt | Orientation::DyW => {
+                let w = match s.orientation {
+                    Orientation::XWt => PackedBf16Linear::pack(&b, n, k),
+                    _ => PackedBf16Linear::pack_transposed(&b, k, n),
+                };
+                g.bench_function(id, |bench| {
+                    bench.iter(|| {
+                        engine.install(|| {
+                            linear_bf16(
+                                &mut dst,
+                                n,
+                                black_box(&a),
+                                k,
+                                m,
+                                &w,
+                                false,
+                                Bf16Epilogue::None,
+                            )
+                        })
+                    })
+                });
+            }
+            Orientation::DytX => {
+                g.bench_function(id.clone(), |bench| {
+                    bench.iter(|| {
+                        engine.install(|| {
+                            matmul_tn_bf16(&mut dst, n, black_box(&a), m, &b, n, k, m, n, false)
+                        })
+                    })
+                });
+                // The alternative: transpose dy into a copy, pack x^T as a weight, `linear_bf16`.
+                let mut at = vec![0.0f32; m * k];
+                g.bench_function(format!("{id} (transpose + linear)"), |bench| {
+                    bench.iter(|| {
+                        for (i, row) in a.chunks_exact(m).enumerate() {
+                            for (j, v) in row.iter().enumerate() {
+                                at[j * k + i] = *v;
+                            }
+                        }
+                        let w = PackedBf16Linear::pack_transposed(black_box(&b), k, n);
+                        engine.install(|| {
+                            linear_bf16(&mut dst, n, &at, k, m, &w, false, Bf16Epilogue::None)
+                        })
+                    })
+                });
+            }
+        }
+    }
+    // Packing a weight, as the bf16 forward and backward do once per optimizer step.
+    for (label, out, inp) in [("dec_out", 1000, 512), ("in_proj", 768, 256)] {
+        let w = random(out * inp, 3);
+        g.throughput(Throughput::Elements((out * inp) as u64));
+        g.bench_function(format!("pack {label} {out}x{inp}"), |bench| {
+            bench.iter(|| PackedBf16Linear::pack(black_box(&w), out, inp))
+        });
+        g.bench_function(format!("pack transposed {label} {out}x{inp}"), |bench| {
+            bench.iter(|| PackedBf16Linear::pack_transposed(black_box(&w), out, inp))
+        });
+    }
+    g.finish();
 }
 
 fn matmul_infer(c: &mut Criterion) {
@@ -369,6 +451,7 @@ criterion_group!(
     matmul_train,
     matmul_infer,
     linear_bf16_infer,
+    linear_bf16_train,
     attention,
     elementwise
 );

@@ -1,5 +1,5 @@
-//! bf16 linear layers for inference: `dst (+)= src W^T (+ bias) (then GELU)` with the inputs and the
-//! weights rounded to bfloat16 and every product accumulated in f32.
+//! bf16 linear layers for inference and training: `dst (+)= src W^T (+ bias) (then GELU)` with the
+//! inputs and the weights rounded to bfloat16 and every product accumulated in f32.
 //!
 //! bfloat16 keeps the f32 exponent and 8 significant bits, so rounding an operand changes it by at
 //! most 2^-8 of its magnitude; the products of two bf16 numbers are exact in f32 and the sums are f32.
@@ -8,7 +8,17 @@
 //! [`PackedBf16Linear::pack`]; elsewhere the same rounding is emulated (operands rounded to bf16, the
 //! product through the f32 `gemm`), so results agree everywhere up to f32 summation order.
 //!
-//! This is an inference path only: training stays in f32.
+//! The same kernel serves bf16 mixed-precision training: the forward product `x W^T` with W packed
+//! by [`PackedBf16Linear::pack`], the input gradient `dy W` with W packed transposed by
+//! [`PackedBf16Linear::pack_transposed`], and the weight gradient `dy^T x` by [`matmul_tn_bf16`]
+//! (both operands packed along the long token dimension, which becomes the reduction). Every product
+//! accumulates in f32; the master weights, gradients and optimizer state stay f32.
+//!
+//! [`set_force_emulation`] (or the environment variable `PFN_BF16_EMULATE=1`) makes
+//! [`native_available`] report false, so that the emulated path can be exercised on any CPU.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -22,8 +32,15 @@ const NR: usize = 32;
 /// Largest row block one task packs and multiplies.
 const MAX_BLOCK_ROWS: usize = 16 * MR;
 
-/// Whether this CPU runs the native bf16 kernel (AVX-512 F and BF16).
-pub fn native_available() -> bool {
+/// Rows of the reduction (pairs of them) that [`matmul_tn_bf16`] multiplies per pass over a row block.
+const KC_PAIRS: usize = 256;
+
+/// Set by [`set_force_emulation`].
+static FORCE_EMULATION: AtomicBool = AtomicBool::new(false);
+
+/// Whether this CPU has the instructions of the native bf16 kernel (AVX-512 F and BF16), whatever
+/// [`set_force_emulation`] says.
+pub fn hardware_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
@@ -33,6 +50,41 @@ pub fn native_available() -> bool {
     {
         false
     }
+}
+
+/// Whether the native bf16 kernel is used: the CPU has AVX-512 F and BF16
+/// ([`hardware_available`]) and emulation is not forced (by [`set_force_emulation`] or the
+/// environment variable `PFN_BF16_EMULATE` set to anything but `0` or empty).
+pub fn native_available() -> bool {
+    static ENV: OnceLock<bool> = OnceLock::new();
+    let env = *ENV
+        .get_or_init(|| std::env::var("PFN_BF16_EMULATE").is_ok_and(|v| !v.is_empty() && v != "0"));
+    !env && !FORCE_EMULATION.load(Ordering::Relaxed) && hardware_available()
+}
+
+/// Why bf16 products are not faster than f32 here, when the native kernel is not used (`None` when
+/// it is): no AVX-512 BF16 on this CPU, or emulation forced. For notes to the user.
+pub fn emulation_note() -> Option<&'static str> {
+    if native_available() {
+        None
+    } else if hardware_available() {
+        Some(
+            "bf16 emulation is forced (PFN_BF16_EMULATE or set_force_emulation): the rounding is \
+             emulated through f32 products and is not faster than f32",
+        )
+    } else {
+        Some(
+            "this CPU has no hardware bf16 support (AVX-512 BF16): the bf16 rounding is emulated \
+             through f32 products and is not faster than f32",
+        )
+    }
+}
+
+/// Forces (or stops forcing) the emulated bf16 path for weights packed and products started from
+/// now on, process-wide: operands rounded to bf16 exactly as the native kernel rounds them, products
+/// through the f32 `gemm`. For tests and comparisons on CPUs with AVX-512 BF16.
+pub fn set_force_emulation(on: bool) {
+    FORCE_EMULATION.store(on, Ordering::Relaxed);
 }
 
 /// The bfloat16 bit pattern nearest to `x` (round to nearest, ties to even; NaN stays NaN).
@@ -111,8 +163,50 @@ impl PackedBf16Linear {
 
     /// Packs the weight whose element (j, k), output j and input k, is `weight(j, k)`.
     pub fn from_fn(out: usize, inp: usize, weight: impl Fn(usize, usize) -> f32) -> Self {
+        Self::from_fn_with(native_available(), out, inp, weight)
+    }
+
+    /// Packs the transpose of `m`, a row-major (rows, cols) matrix, as a weight of shape
+    /// (cols, rows): [`linear_bf16`] with it computes `dst (+)= src m` for a (.., rows) source. For
+    /// a linear layer's weight W (out, in) this gives the input gradient `dx = dy W`
+    /// (`pack_transposed(w, out, in)`).
+    ///
+    /// # Panics
+    /// If `m.len() != rows * cols`.
+    pub fn pack_transposed(m: &[f32], rows: usize, cols: usize) -> Self {
+        Self::pack_transposed_with(native_available(), m, rows, cols)
+    }
+
+    fn pack_transposed_with(native: bool, m: &[f32], rows: usize, cols: usize) -> Self {
+        assert_eq!(
+            m.len(),
+            rows * cols,
+            "PackedBf16Linear::pack_transposed: matrix of {} values is not {rows} x {cols}",
+            m.len()
+        );
+        if !native {
+            return Self::from_fn_with(false, cols, rows, |j, k| m[k * cols + j]);
+        }
+        let pairs = rows.div_ceil(2);
+        let mut d = vec![0u32; cols.div_ceil(NR) * pairs * NR];
+        #[cfg(target_arch = "x86_64")]
+        native::pack_columns(&mut d, m, cols, rows, cols, Threads::Single);
+        Self {
+            out: cols,
+            inp: rows,
+            pairs,
+            data: Packed::Native(d),
+        }
+    }
+
+    fn from_fn_with(
+        native: bool,
+        out: usize,
+        inp: usize,
+        weight: impl Fn(usize, usize) -> f32,
+    ) -> Self {
         let pairs = inp.div_ceil(2);
-        let data = if native_available() {
+        let data = if native {
             let panels = out.div_ceil(NR);
             let mut d = vec![0u32; panels * pairs * NR];
             for j in 0..out {
@@ -277,6 +371,120 @@ pub(crate) unsafe fn linear_bf16_raw(
     }
 }
 
+/// `dst = a^T b`, or `dst += a^T b` with `accumulate`, with both operands rounded to bf16 and f32
+/// accumulation: `a` is (k, m) with row stride `a_stride`, `b` is (k, n) with row stride
+/// `b_stride`, `dst` is (m, n) with row stride `dst_stride`. This is the weight gradient of a linear
+/// layer, `dW (+)= dy^T x` over k token rows (the backward of [`linear_bf16`]'s weight). Runs on the
+/// current rayon pool.
+///
+/// The native path packs `b` along the reduction (as [`PackedBf16Linear::pack_transposed`]) once per
+/// call, packs `a`'s columns per task, and multiplies in chunks of the reduction with the register
+/// kernel of [`linear_bf16`].
+///
+/// # Panics
+/// If a matrix does not fit its buffer or a stride is shorter than its row.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_tn_bf16(
+    dst: &mut [f32],
+    dst_stride: usize,
+    a: &[f32],
+    a_stride: usize,
+    b: &[f32],
+    b_stride: usize,
+    k: usize,
+    m: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    matmul_tn_with(
+        native_available(),
+        dst,
+        dst_stride,
+        a,
+        a_stride,
+        b,
+        b_stride,
+        k,
+        m,
+        n,
+        accumulate,
+    );
+}
+
+/// [`matmul_tn_bf16`] on the native (`native`, which needs AVX-512 BF16) or the emulated path.
+#[allow(clippy::too_many_arguments)]
+fn matmul_tn_with(
+    native: bool,
+    dst: &mut [f32],
+    dst_stride: usize,
+    a: &[f32],
+    a_stride: usize,
+    b: &[f32],
+    b_stride: usize,
+    k: usize,
+    m: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(
+        fits(a.len(), k, m, a_stride) && fits(b.len(), k, n, b_stride),
+        "matmul_tn_bf16: operands ({k} x {m}, stride {a_stride}; {k} x {n}, stride {b_stride}) \
+         exceed buffers of {} and {}",
+        a.len(),
+        b.len()
+    );
+    assert!(
+        fits(dst.len(), m, n, dst_stride),
+        "matmul_tn_bf16: destination {m} x {n} (stride {dst_stride}) exceeds a buffer of {}",
+        dst.len()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                dst[r * dst_stride..r * dst_stride + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if native {
+        assert!(
+            hardware_available(),
+            "native bf16 product without AVX-512 BF16"
+        );
+        // SAFETY: the CPU has AVX-512 F and BF16, and the shapes were checked above.
+        unsafe {
+            native::matmul_tn(
+                dst, dst_stride, a, a_stride, b, b_stride, k, m, n, accumulate,
+            )
+        };
+        return;
+    }
+    let round = |v: &[f32], stride: usize, cols: usize| -> Vec<f32> {
+        let mut r = Vec::with_capacity(k * cols);
+        for row in 0..k {
+            r.extend(
+                v[row * stride..row * stride + cols]
+                    .iter()
+                    .map(|&x| round_to_bf16(x)),
+            );
+        }
+        r
+    };
+    let (ar, br) = (round(a, a_stride, m), round(b, b_stride, n));
+    matmul_with(
+        MatMut::new(dst, m, n, dst_stride, 1),
+        MatRef::row_major(&ar, k, m).t(),
+        MatRef::row_major(&br, k, n),
+        accumulate,
+        1.0,
+        Threads::Pool,
+    );
+}
+
 /// The portable path: round the source to bf16 and multiply with the f32 `gemm`.
 #[allow(clippy::too_many_arguments)]
 fn emulated(
@@ -410,11 +618,13 @@ mod native {
                 // then); the task writes rows r0..r1 and columns of panels p0..p1, disjoint from every
                 // other task, inside `dst` (checked by the caller).
                 unsafe {
-                    block(
+                    block::<false>(
                         &buf[..need],
                         r1 - r0,
+                        w.pairs,
                         panels,
-                        w,
+                        w.pairs * NR,
+                        w.out,
                         p0..p1,
                         out.get().add(r0 * dst_stride),
                         dst_stride,
@@ -489,41 +699,282 @@ mod native {
         }
     }
 
+    /// Rounds `lanes` (<= 16) consecutive values of the rows `lo` and `hi` (`hi` null: zeros) to
+    /// bf16 and stores them as pairs `lo[c] | hi[c] << 16` at `dst[c]` for c < `store` (zero beyond
+    /// `lanes`).
+    ///
+    /// # Safety
+    /// AVX-512 F and BF16; `lo` (and `hi` unless null) valid for `lanes` reads, `dst` for `store`
+    /// writes, `lanes <= store <= 16`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn pack_pairs(
+        lo: *const f32,
+        hi: *const f32,
+        lanes: usize,
+        store: usize,
+        dst: *mut u32,
+    ) {
+        let load: __mmask16 = ((1u32 << lanes) - 1) as u16;
+        let keep: __mmask16 = ((1u32 << store) - 1) as u16;
+        // SAFETY: masked accesses stay inside the ranges described above.
+        unsafe {
+            let l: __m256i =
+                std::mem::transmute(_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(load, lo)));
+            let mut v = _mm512_cvtepu16_epi32(l);
+            if !hi.is_null() {
+                let h: __m256i =
+                    std::mem::transmute(_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(load, hi)));
+                v = _mm512_or_si512(v, _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)));
+            }
+            _mm512_mask_storeu_epi32(dst.cast(), keep, v);
+        }
+    }
+
+    /// Packs the transpose of `m` ((rows, cols) with row stride `stride`) in the native weight
+    /// layout of a (cols, rows) weight: panel j, pair p, column c at `(j * pairs + p) * NR + c` holds
+    /// m[2p][j NR + c] | m[2p + 1][j NR + c] << 16 (zero beyond the matrix). Row pairs stream through
+    /// the cache in order; with [`Threads::Pool`] the panels are split over the pool.
+    pub(super) fn pack_columns(
+        d: &mut [u32],
+        m: &[f32],
+        stride: usize,
+        rows: usize,
+        cols: usize,
+        threads: Threads,
+    ) {
+        let pairs = rows.div_ceil(2);
+        let panels = cols.div_ceil(NR);
+        assert!(d.len() >= panels * pairs * NR && fits(m.len(), rows, cols, stride));
+        let panel = |(j, out): (usize, &mut [u32])| {
+            let lanes = [0, 1].map(|half| cols.saturating_sub(j * NR + 16 * half).min(16));
+            // SAFETY: the native kernel runs only on CPUs with AVX-512 F and BF16; rows 0..rows of
+            // `m` hold columns j NR .. j NR + lanes (checked above), and `out` is the panel's
+            // pairs * NR values.
+            unsafe {
+                let base = m.as_ptr().add(j * NR);
+                pack_panel(base, stride, rows, lanes, out.as_mut_ptr());
+            }
+        };
+        if pairs == 0 || panels == 0 {
+            return;
+        }
+        let d = &mut d[..panels * pairs * NR];
+        match threads {
+            Threads::Pool => d.par_chunks_mut(pairs * NR).enumerate().for_each(panel),
+            Threads::Single => d.chunks_mut(pairs * NR).enumerate().for_each(panel),
+        }
+    }
+
+    /// One panel of [`pack_columns`]: `base` points at column j NR of row 0, `lanes` are the
+    /// columns present in each half of the panel.
+    ///
+    /// # Safety
+    /// AVX-512 F and BF16; rows 0..rows (stride `stride`) valid for `lanes[0] + lanes[1]` values
+    /// from `base` (a half with no lanes is not read); `out` valid for `rows.div_ceil(2) * NR`
+    /// writes.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn pack_panel(
+        base: *const f32,
+        stride: usize,
+        rows: usize,
+        lanes: [usize; 2],
+        out: *mut u32,
+    ) {
+        for p in 0..rows.div_ceil(2) {
+            for (half, &l) in lanes.iter().enumerate() {
+                // SAFETY: see above; masked loads read nothing beyond `l` values.
+                unsafe {
+                    let lo = base.wrapping_add(2 * p * stride + 16 * half);
+                    let hi = if 2 * p + 1 < rows {
+                        lo.wrapping_add(stride)
+                    } else {
+                        std::ptr::null()
+                    };
+                    pack_pairs(lo, hi, l, 16, out.add(p * NR + 16 * half));
+                }
+            }
+        }
+    }
+
+    /// Packs columns `c0 .. c0 + rows` of `a` ((k, m) with row stride `a_stride`), row pairs
+    /// `p0..p1`, as a pair-major row block for [`block`] (tiles of MR rows; rows up to the next
+    /// multiple of MR and the missing odd row are zero).
+    fn pack_cols_block(
+        buf: &mut [u32],
+        a: &[f32],
+        a_stride: usize,
+        k: usize,
+        c0: usize,
+        rows: usize,
+        pairs: std::ops::Range<usize>,
+    ) {
+        let np = pairs.len();
+        assert!(
+            buf.len() >= rows.div_ceil(MR) * MR * np
+                && (rows == 0
+                    || pairs.end <= k.div_ceil(2) && fits(a.len(), k, c0 + rows, a_stride))
+        );
+        // SAFETY: AVX-512 F and BF16 (native path only); the columns c0 .. c0 + rows of rows
+        // 2 p0 .. min(2 p1, k) lie in `a`, and the tiles in `buf` (both checked above).
+        unsafe {
+            pack_cols_block_avx512(buf.as_mut_ptr(), a.as_ptr(), a_stride, k, c0, rows, pairs)
+        }
+    }
+
+    /// See [`pack_cols_block`].
+    ///
+    /// # Safety
+    /// As checked there.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn pack_cols_block_avx512(
+        buf: *mut u32,
+        a: *const f32,
+        a_stride: usize,
+        k: usize,
+        c0: usize,
+        rows: usize,
+        pairs: std::ops::Range<usize>,
+    ) {
+        let np = pairs.len();
+        for t in 0..rows.div_ceil(MR) {
+            let lanes = (rows - t * MR).min(MR);
+            let col = a.wrapping_add(c0 + t * MR);
+            for (i, p) in pairs.clone().enumerate() {
+                // SAFETY: see the caller.
+                unsafe {
+                    let lo = col.wrapping_add(2 * p * a_stride);
+                    let hi = if 2 * p + 1 < k {
+                        lo.wrapping_add(a_stride)
+                    } else {
+                        std::ptr::null()
+                    };
+                    pack_pairs(lo, hi, lanes, MR, buf.add(t * MR * np + i * MR));
+                }
+            }
+        }
+    }
+
+    thread_local! {
+        /// The packed right operand of [`matmul_tn`] (taken out while in use, so a nested call
+        /// allocates its own).
+        static B_BUF: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// The native [`super::matmul_tn_bf16`] (shapes checked by the caller, k, m, n > 0).
+    ///
+    /// # Safety
+    /// AVX-512 F and BF16 must be available.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn matmul_tn(
+        dst: &mut [f32],
+        dst_stride: usize,
+        a: &[f32],
+        a_stride: usize,
+        b: &[f32],
+        b_stride: usize,
+        k: usize,
+        m: usize,
+        n: usize,
+        accumulate: bool,
+    ) {
+        let pairs = k.div_ceil(2);
+        let n_panels = n.div_ceil(NR);
+        let mut packed = B_BUF.with(|v| std::mem::take(&mut *v.borrow_mut()));
+        if packed.len() < n_panels * pairs * NR {
+            packed.resize(n_panels * pairs * NR, 0);
+        }
+        pack_columns(&mut packed, b, b_stride, k, n, Threads::Pool);
+        let (block_rows, chunk_panels) = split(m, n_panels, rayon::current_num_threads());
+        let row_blocks = m.div_ceil(block_rows);
+        let col_chunks = n_panels.div_ceil(chunk_panels);
+        let out = DstPtr(dst.as_mut_ptr());
+        let bp: &[u32] = &packed;
+        let task = |t: usize| {
+            let (rb, cc) = (t / col_chunks, t % col_chunks);
+            let r0 = rb * block_rows;
+            let r1 = (r0 + block_rows).min(m);
+            let j0 = cc * chunk_panels;
+            let j1 = (j0 + chunk_panels).min(n_panels);
+            A_BUF.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                let padded = (r1 - r0).div_ceil(MR) * MR;
+                for (chunk, p0) in (0..pairs).step_by(KC_PAIRS).enumerate() {
+                    let p1 = (p0 + KC_PAIRS).min(pairs);
+                    let need = padded * (p1 - p0);
+                    if buf.len() < need {
+                        buf.resize(need, 0);
+                    }
+                    pack_cols_block(&mut buf[..need], a, a_stride, k, r0, r1 - r0, p0..p1);
+                    // SAFETY: AVX-512 F and BF16 (caller); the task writes rows r0..r1 and the
+                    // columns of panels j0..j1, disjoint from every other task, inside `dst`
+                    // (checked by the caller).
+                    unsafe {
+                        block::<true>(
+                            &buf[..need],
+                            r1 - r0,
+                            p1 - p0,
+                            &bp[p0 * NR..],
+                            pairs * NR,
+                            n,
+                            j0..j1,
+                            out.get().add(r0 * dst_stride),
+                            dst_stride,
+                            accumulate || chunk > 0,
+                            Bf16Epilogue::None,
+                        );
+                    }
+                }
+            });
+        };
+        let tasks = row_blocks * col_chunks;
+        if tasks == 1 {
+            task(0);
+        } else {
+            (0..tasks).into_par_iter().for_each(task);
+        }
+        B_BUF.with(|v| *v.borrow_mut() = packed);
+    }
+
     /// Multiplies a packed row block by the column panels in `panel_range`, then applies the
-    /// epilogue's GELU to the block.
+    /// epilogue's GELU to the block. The block holds `rows` rows (padded to tiles of MR) of `pairs`
+    /// input pairs: tile after tile, each row-major (`PMAJOR` false: element (r, p) at
+    /// `r * pairs + p`) or pair-major (`PMAJOR` true: at `p * MR + r`). Panel j is the `pairs * NR`
+    /// values at `panels[j * panel_stride..]`; `out` is the number of output columns.
     ///
     /// # Safety
     /// AVX-512 F and BF16 must be available; `dst` must be valid for `rows` rows of stride
-    /// `dst_stride` and the columns of the panels (up to `w.out`).
+    /// `dst_stride` and the columns of the panels (up to `out`).
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512bf16")]
-    unsafe fn block(
+    unsafe fn block<const PMAJOR: bool>(
         a: &[u32],
         rows: usize,
+        pairs: usize,
         panels: &[u32],
-        w: &PackedBf16Linear,
+        panel_stride: usize,
+        out: usize,
         panel_range: std::ops::Range<usize>,
         dst: *mut f32,
         dst_stride: usize,
         accumulate: bool,
         epilogue: Bf16Epilogue<'_>,
     ) {
-        let pairs = w.pairs;
         let bias = match epilogue {
             Bf16Epilogue::Bias(b) => Some(b),
             _ => None,
         };
         for j in panel_range.clone() {
-            let b = &panels[j * pairs * NR..(j + 1) * pairs * NR];
+            let b = &panels[j * panel_stride..j * panel_stride + pairs * NR];
             let c0 = j * NR;
-            let nr = NR.min(w.out - c0);
+            let nr = NR.min(out - c0);
             let bias_ptr = bias.map(|b| b[c0..].as_ptr());
             for (t, a_tile) in a.chunks_exact(MR * pairs).enumerate() {
                 let mr = MR.min(rows - t * MR);
                 // SAFETY: forwarded from the caller; the tile lies in rows t MR .. t MR + mr and
                 // columns c0 .. c0 + nr.
                 unsafe {
-                    tile(
+                    tile::<PMAJOR>(
                         a_tile.as_ptr(),
                         pairs,
                         b.as_ptr(),
@@ -539,7 +990,7 @@ mod native {
         }
         if let Bf16Epilogue::BiasGelu(bias) = epilogue {
             let c0 = panel_range.start * NR;
-            let c1 = (panel_range.end * NR).min(w.out);
+            let c1 = (panel_range.end * NR).min(out);
             for r in 0..rows {
                 // SAFETY: row r of the block, columns c0..c1, inside dst (see above).
                 let row = unsafe {
@@ -554,12 +1005,13 @@ mod native {
     /// rows and `nr` columns.
     ///
     /// # Safety
-    /// AVX-512 F and BF16; `a` holds MR rows of `pairs` u32 (row stride `pairs`), `b` a panel of
+    /// AVX-512 F and BF16; `a` holds MR rows of `pairs` u32 (row-major, or pair-major with
+    /// `PMAJOR`; see [`block`]), `b` a panel of
     /// `pairs * NR` u32; `dst` valid for `mr` rows of stride `dst_stride` and `nr` columns; `bias`
     /// valid for `nr` values.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512bf16")]
-    unsafe fn tile(
+    unsafe fn tile<const PMAJOR: bool>(
         a: *const u32,
         pairs: usize,
         b: *const u32,
@@ -578,8 +1030,8 @@ mod native {
                 let b1: __m512bh =
                     std::mem::transmute(_mm512_loadu_si512(b.add(p * NR + 16).cast()));
                 for (r, acc_r) in acc.iter_mut().enumerate() {
-                    let av: __m512bh =
-                        std::mem::transmute(_mm512_set1_epi32(*a.add(r * pairs + p) as i32));
+                    let at = if PMAJOR { p * MR + r } else { r * pairs + p };
+                    let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a.add(at) as i32));
                     acc_r[0] = _mm512_dpbf16_ps(acc_r[0], av, b0);
                     acc_r[1] = _mm512_dpbf16_ps(acc_r[1], av, b1);
                 }
@@ -804,6 +1256,115 @@ mod tests {
         let bound = 2f32.powi(-8) * inp as f32 / 3.0;
         assert!(max_err > 0.0, "bf16 rounding had no effect");
         assert!(max_err < bound, "max error {max_err} above {bound}");
+    }
+
+    /// The native path where the CPU has it, and the emulated path always.
+    fn paths() -> Vec<bool> {
+        if hardware_available() {
+            vec![true, false]
+        } else {
+            vec![false]
+        }
+    }
+
+    /// f64 sum of the products of bf16-rounded operands, and the tolerance for an f32 kernel's
+    /// summation of `len` of them.
+    fn rounded_dot(pairs: impl Iterator<Item = (f32, f32)>, len: usize) -> (f64, f64) {
+        let (mut s, mut mag) = (0.0f64, 0.0f64);
+        for (u, v) in pairs {
+            let p = f64::from(round_to_bf16(u)) * f64::from(round_to_bf16(v));
+            s += p;
+            mag += p.abs();
+        }
+        // f32 summation of `len` exact products: at most len * 2^-24 of the magnitude sum.
+        (s, len as f64 * 2f64.powi(-24) * mag + 1e-7)
+    }
+
+    #[test]
+    fn transposed_packing_multiplies_by_the_matrix() {
+        for native in paths() {
+            for &(rows, k, c) in &[(1, 1, 1), (5, 7, 33), (13, 64, 32), (40, 257, 70)] {
+                // dst (rows, c) = src (rows, k) * m (k, c)
+                let src = random(rows * k, 20);
+                let m = random(k * c, 21);
+                let w = PackedBf16Linear::pack_transposed_with(native, &m, k, c);
+                assert_eq!((w.out_features(), w.in_features()), (c, k));
+                assert_eq!(w.is_native(), native);
+                let mut dst = vec![0.0; rows * c];
+                linear_bf16(&mut dst, c, &src, k, rows, &w, false, Bf16Epilogue::None);
+                for r in 0..rows {
+                    for j in 0..c {
+                        let (want, tol) =
+                            rounded_dot((0..k).map(|i| (src[r * k + i], m[i * c + j])), k);
+                        let got = f64::from(dst[r * c + j]);
+                        assert!(
+                            (got - want).abs() <= tol,
+                            "native {native} {rows}x{k}x{c} ({r}, {j}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tn_product_matches_the_rounded_reference() {
+        // k beyond two reduction chunks, odd k, m and n off the tile sizes, strided operands.
+        for native in paths() {
+            for &(k, m, n) in &[
+                (1, 1, 1),
+                (3, 13, 33),
+                (2 * (2 * KC_PAIRS) + 37, 25, 70),
+                (600, 100, 64),
+            ] {
+                for (threads, accumulate) in [(1, false), (3, true), (2, false)] {
+                    let (a_stride, b_stride, d_stride) = (m + 2, n + 3, n + 1);
+                    let a = random(k * a_stride, 30);
+                    let b = random(k * b_stride, 31);
+                    let d0 = random(m * d_stride, 32);
+                    let mut d = d0.clone();
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    pool.install(|| {
+                        matmul_tn_with(
+                            native, &mut d, d_stride, &a, a_stride, &b, b_stride, k, m, n,
+                            accumulate,
+                        )
+                    });
+                    for r in 0..m {
+                        for j in 0..d_stride {
+                            let got = d[r * d_stride + j];
+                            if j >= n {
+                                assert_eq!(got, d0[r * d_stride + j], "padding ({r}, {j})");
+                                continue;
+                            }
+                            let (mut want, tol) = rounded_dot(
+                                (0..k).map(|i| (a[i * a_stride + r], b[i * b_stride + j])),
+                                k,
+                            );
+                            if accumulate {
+                                want += f64::from(d0[r * d_stride + j]);
+                            }
+                            assert!(
+                                (f64::from(got) - want).abs() <= tol + 1e-6,
+                                "native {native} k {k} m {m} n {n} ({r}, {j}): {got} vs {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tn_product_with_an_empty_reduction_clears_or_keeps() {
+        let mut d = vec![1.0f32; 6];
+        matmul_tn_bf16(&mut d, 3, &[], 2, &[], 3, 0, 2, 3, true);
+        assert_eq!(d, vec![1.0; 6]);
+        matmul_tn_bf16(&mut d, 3, &[], 2, &[], 3, 0, 2, 3, false);
+        assert_eq!(d, vec![0.0; 6]);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! - [`matmul`] multiplies strided matrix views through `gemm` (transposes are views, not copies).
 //! - [`gelu`], [`layer_norm`], [`softmax`], [`attention`], [`reduce`], [`elementwise`], [`optim`]:
 //!   fused element-wise kernels with explicit backward passes.
-//! - [`bf16`]: bf16 linear layers for inference (AVX-512 BF16 kernel, emulated elsewhere).
+//! - [`bf16`]: bf16 linear layers for inference and mixed-precision training, with their backward
+//!   products (AVX-512 BF16 kernel, emulated elsewhere).
 //! - [`thin_linear`]: linear layers with a handful of inputs (the encoders).
 //! - [`math`]: the vectorisable scalar functions (exp, erf, GELU) the kernels are built on.
 //!
@@ -42,7 +43,7 @@ mod simd;
 pub use attention::{
     pfn_attention_backward, pfn_attention_forward, pfn_attention_forward_bf16, PfnAttention,
 };
-pub use bf16::{linear_bf16, Bf16Epilogue, PackedBf16Linear};
+pub use bf16::{linear_bf16, matmul_tn_bf16, Bf16Epilogue, PackedBf16Linear};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use layer_norm::LayerNormParams;

@@ -1,19 +1,31 @@
 //! The backward pass: d loss / d logits to gradients of every parameter.
+//!
+//! With bf16 training ([`PfnModel::set_training_precision`]) the backward products of the layers
+//! that the forward runs in bf16 (attention projections except the first layer's folded one,
+//! feed-forward, decoder) take bf16 operands with f32 accumulation: input gradients `dy W` through
+//! the transposed packing of W, weight gradients `dy^T x` through
+//! [`pfn_engine::matmul_tn_bf16`]. Gradients are accumulated in f32.
 
 use std::ops::Range;
 
 use pfn_engine::gelu::{gelu_backward, gelu_recompute};
 use pfn_engine::layer_norm::{layer_norm_backward, layer_norm_output};
 use pfn_engine::reduce::{col_sums_accumulate, col_sums_accumulate_strided};
-use pfn_engine::{matmul, pfn_attention_backward, Engine, MatMut, MatRef};
+use pfn_engine::{
+    linear_bf16, matmul, matmul_tn_bf16, pfn_attention_backward, Bf16Epilogue, Engine, MatMut,
+    MatRef, PackedBf16Linear,
+};
 
 use crate::error::{ModelError, Result};
 use crate::forward::{attention_geometry, norm};
 use crate::model::PfnModel;
 use crate::params::{LinearRanges, NormRanges};
+use crate::precision::{Bf16TransposedWeights, Precision};
 use crate::workspace::{Dims, Mode, Workspace};
 
-/// For a linear layer y = x W^T + b over `rows` rows: accumulates dW += dy^T x and db += colsum(dy).
+/// For a linear layer y = x W^T + b over `rows` rows: accumulates dW += dy^T x and db += colsum(dy)
+/// (the weight gradient with bf16 operands when `bf16`).
+#[allow(clippy::too_many_arguments)]
 fn linear_param_grads(
     g: &mut [f32],
     lr: &LinearRanges,
@@ -22,28 +34,72 @@ fn linear_param_grads(
     rows: usize,
     out: usize,
     inp: usize,
+    bf16: bool,
 ) {
-    weight_grad(g, lr, dy, x, rows, out, inp);
+    weight_grad(g, lr, dy, x, rows, out, inp, bf16);
     col_sums_accumulate(dy, &mut g[lr.bias.clone()]);
 }
 
-/// dx (+)= dy W for a PyTorch-layout weight W (out, in).
+/// dx (+)= dy W for a PyTorch-layout weight W (out, in): `dx` is (rows, in) row-major, `dy` is
+/// (rows, out) with row stride `dy_stride`. With `wt` (W packed transposed) the operands are
+/// rounded to bf16 (f32 accumulation).
+#[allow(clippy::too_many_arguments)]
 fn linear_input_grad(
     dx: &mut [f32],
     dy: &[f32],
+    dy_stride: usize,
     w: &[f32],
+    wt: Option<&PackedBf16Linear>,
     rows: usize,
     out: usize,
     inp: usize,
     accumulate: bool,
 ) {
-    matmul(
-        MatMut::row_major(dx, rows, inp),
-        MatRef::row_major(dy, rows, out),
-        MatRef::row_major(w, out, inp),
-        accumulate,
-        1.0,
-    );
+    match wt {
+        Some(wt) => linear_bf16(
+            dx,
+            inp,
+            dy,
+            dy_stride,
+            rows,
+            wt,
+            accumulate,
+            Bf16Epilogue::None,
+        ),
+        None => matmul(
+            MatMut::row_major(dx, rows, inp),
+            MatRef::new(dy, rows, out, dy_stride, 1),
+            MatRef::row_major(w, out, inp),
+            accumulate,
+            1.0,
+        ),
+    }
+}
+
+/// dW += dy^T x over `rows` rows into a row-major (out, in) `dw`: `dy` is (rows, out) with row
+/// stride `dy_stride`, `x` is (rows, in) row-major; bf16 operands (f32 accumulation) when `bf16`.
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_into(
+    dw: &mut [f32],
+    dy: &[f32],
+    dy_stride: usize,
+    x: &[f32],
+    rows: usize,
+    out: usize,
+    inp: usize,
+    bf16: bool,
+) {
+    if bf16 {
+        matmul_tn_bf16(dw, inp, dy, dy_stride, x, inp, rows, out, inp, true);
+    } else {
+        matmul(
+            MatMut::row_major(dw, out, inp),
+            MatRef::new(dy, rows, out, dy_stride, 1).t(),
+            MatRef::row_major(x, rows, inp),
+            true,
+            1.0,
+        );
+    }
 }
 
 /// Disjoint ranges of one buffer, all mutable at once.
@@ -93,6 +149,7 @@ fn norm_backward(
 }
 
 /// dW += dy^T x for a linear layer whose bias gradient was already accumulated elsewhere.
+#[allow(clippy::too_many_arguments)]
 fn weight_grad(
     g: &mut [f32],
     lr: &LinearRanges,
@@ -101,14 +158,9 @@ fn weight_grad(
     rows: usize,
     out: usize,
     inp: usize,
+    bf16: bool,
 ) {
-    matmul(
-        MatMut::row_major(&mut g[lr.weight.clone()], out, inp),
-        MatRef::row_major(dy, rows, out).t(),
-        MatRef::row_major(x, rows, inp),
-        true,
-        1.0,
-    );
+    weight_grad_into(&mut g[lr.weight.clone()], dy, out, x, rows, out, inp, bf16);
 }
 
 impl PfnModel {
@@ -149,6 +201,15 @@ impl PfnModel {
 
     fn backward_impl(&mut self, ws: &mut Workspace, d_logits: &[f32], d: &Dims) {
         let c = self.config.clone();
+        // bf16 training: the weights packed transposed for the input gradients (once per
+        // parameter change).
+        let bf = self.train_precision == Precision::Bf16;
+        if bf && self.bf16_t.get().is_none() {
+            let packed = Bf16TransposedWeights::pack(self);
+            // Cannot be set already: the cell was checked empty above.
+            let _ = self.bf16_t.set(packed);
+        }
+        let bt: Option<&Bf16TransposedWeights> = if bf { self.bf16_t.get() } else { None };
         let p = &self.params;
         let g = &mut self.grads;
         let r = &self.layout.ranges;
@@ -175,18 +236,30 @@ impl PfnModel {
             let act = &ws.dec_act[..qry * nh];
             let d_dec = &mut ws.d_dec[..qry * nh];
             let (dh, dout) = (&r.decoder_hidden, &r.decoder_output);
-            linear_param_grads(g, dout, d_logits, act, qry, o, nh);
-            linear_input_grad(d_dec, d_logits, &p[dout.weight.clone()], qry, o, nh, false);
+            linear_param_grads(g, dout, d_logits, act, qry, o, nh, bf);
+            linear_input_grad(
+                d_dec,
+                d_logits,
+                o,
+                &p[dout.weight.clone()],
+                bt.map(|b| &b.decoder_output),
+                qry,
+                o,
+                nh,
+                false,
+            );
             gelu_backward(
                 d_dec,
                 &ws.dec_deriv[..qry * nh],
                 Some(&mut g[dh.bias.clone()]),
             );
-            weight_grad(g, dh, d_dec, hq, qry, nh, e);
+            weight_grad(g, dh, d_dec, hq, qry, nh, e, bf);
             linear_input_grad(
                 &mut d_h[ctx * e..],
                 d_dec,
+                nh,
                 &p[dh.weight.clone()],
+                bt.map(|b| &b.decoder_hidden),
                 qry,
                 nh,
                 e,
@@ -204,6 +277,7 @@ impl PfnModel {
             let (earlier, rest) = ws.layers.split_at_mut(l);
             let lb = &mut rest[0];
             let lr = &r.layers[l];
+            let lt = bt.map(|b| &b.layers[l]);
             let span = r0 * e..tok * e;
             let fspan = r0 * nh..tok * nh;
 
@@ -224,14 +298,18 @@ impl PfnModel {
             let d_ff = &mut ws.d_ff[fspan.clone()];
             let act = &mut ws.ff_act[fspan.clone()];
             gelu_recompute(&mut lb.ff_z[fspan.clone()], act);
-            weight_grad(g, &lr.linear2, dz, act, rows, e, nh);
-            linear_input_grad(d_ff, dz, &p[lr.linear2.weight.clone()], rows, e, nh, false);
+            weight_grad(g, &lr.linear2, dz, act, rows, e, nh, bf);
+            let w2 = &p[lr.linear2.weight.clone()];
+            let w2t = lt.map(|t| &t.linear2);
+            linear_input_grad(d_ff, dz, e, w2, w2t, rows, e, nh, false);
             gelu_backward(d_ff, &lb.ff_z[fspan], Some(&mut g[lr.linear1.bias.clone()]));
             let h1 = &mut ws.tmp[span.clone()];
             let norm1 = norm(p, &lr.norm1, c.layer_norm_eps);
             layer_norm_output(&lb.xhat1[span.clone()], norm1, h1);
-            weight_grad(g, &lr.linear1, d_ff, h1, rows, nh, e);
-            linear_input_grad(dz, d_ff, &p[lr.linear1.weight.clone()], rows, nh, e, true);
+            weight_grad(g, &lr.linear1, d_ff, h1, rows, nh, e, bf);
+            let w1 = &p[lr.linear1.weight.clone()];
+            let w1t = lt.map(|t| &t.linear1);
+            linear_input_grad(dz, d_ff, nh, w1, w1t, rows, nh, e, true);
 
             // Through LN1: d_h becomes d(x + attn_out) (and the out_proj bias gradient its column sum).
             norm_backward(
@@ -246,11 +324,13 @@ impl PfnModel {
 
             // Output projection.
             let d_attn = &mut ws.d_attn[..tok * e];
-            weight_grad(g, &lr.out_proj, dz, &lb.attn[span.clone()], rows, e, e);
+            weight_grad(g, &lr.out_proj, dz, &lb.attn[span.clone()], rows, e, e, bf);
             linear_input_grad(
                 &mut d_attn[span.clone()],
                 dz,
+                e,
                 &p[lr.out_proj.weight.clone()],
+                lt.map(|t| &t.out_proj),
                 rows,
                 e,
                 e,
@@ -292,50 +372,35 @@ impl PfnModel {
             // The first layer's weight gradient is formed below from the encoder input.
             let weights = l > 0;
             if full && weights {
-                linear_param_grads(g, &lr.in_proj, d_qkv, hin, tok, 3 * e, e);
+                linear_param_grads(g, &lr.in_proj, d_qkv, hin, tok, 3 * e, e, bf);
             } else if full {
                 col_sums_accumulate(d_qkv, &mut g[lr.in_proj.bias.clone()]);
             } else {
                 let [gw, gb] = ranges_mut(g, [lr.in_proj.weight.clone(), lr.in_proj.bias.clone()]);
                 if weights {
-                    matmul(
-                        MatMut::row_major(&mut gw[..e * e], e, e),
-                        dq.t(),
-                        MatRef::row_major(&hin[span.clone()], rows, e),
-                        true,
-                        1.0,
-                    );
-                    matmul(
-                        MatMut::row_major(&mut gw[e * e..], 2 * e, e),
-                        dkv.t(),
-                        MatRef::row_major(hin, kv_end, e),
-                        true,
-                        1.0,
-                    );
+                    let (gq, gkv) = gw.split_at_mut(e * e);
+                    let dq_rows = &d_qkv[r0 * 3 * e..];
+                    weight_grad_into(gq, dq_rows, 3 * e, &hin[span.clone()], rows, e, e, bf);
+                    weight_grad_into(gkv, &d_qkv[e..], 3 * e, hin, kv_end, 2 * e, e, bf);
                 }
                 col_sums_accumulate_strided(&d_qkv[r0 * 3 * e..], rows, 3 * e, &mut gb[..e]);
                 col_sums_accumulate_strided(&d_qkv[e..], kv_end, 3 * e, &mut gb[e..]);
             }
             if l > 0 {
                 // d_h becomes the gradient of the layer input: residual + dQ W_q + dKV W_kv.
-                if full {
-                    linear_input_grad(d_h, d_qkv, w_in, tok, 3 * e, e, true);
+                let w_in_t = lt.and_then(|t| t.in_proj.as_ref());
+                if full && w_in_t.is_none() {
+                    linear_input_grad(d_h, d_qkv, 3 * e, w_in, None, tok, 3 * e, e, true);
                 } else {
                     d_h[..r0 * e].fill(0.0);
-                    matmul(
-                        MatMut::row_major(&mut d_h[span.clone()], rows, e),
-                        dq,
-                        MatRef::row_major(&w_in[..e * e], e, e),
-                        true,
-                        1.0,
-                    );
-                    matmul(
-                        MatMut::row_major(&mut d_h[..kv_end * e], kv_end, e),
-                        dkv,
-                        MatRef::row_major(&w_in[e * e..], 2 * e, e),
-                        true,
-                        1.0,
-                    );
+                    let (w_q, w_kv) = w_in.split_at(e * e);
+                    let (w_qt, w_kvt) = (w_in_t.map(|t| &t.0), w_in_t.map(|t| &t.1));
+                    let dq_rows = &d_qkv[r0 * 3 * e..];
+                    let dh_rows = &mut d_h[span.clone()];
+                    linear_input_grad(dh_rows, dq_rows, 3 * e, w_q, w_qt, rows, e, e, true);
+                    let dh_kv = &mut d_h[..kv_end * e];
+                    let dkv = &d_qkv[e..];
+                    linear_input_grad(dh_kv, dkv, 3 * e, w_kv, w_kvt, kv_end, 2 * e, e, true);
                 }
             } else {
                 // First layer: the encoder gradient d_h0^T U with d_h0 = R + dQ W_q + dKV W_kv is

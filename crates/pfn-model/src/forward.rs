@@ -174,8 +174,16 @@ impl PfnModel {
         let (e, f, nh, o) = (c.emsize, c.num_features, c.nhid, c.n_out);
         let (n, m, tok, ctx, qry) = (d.n, d.m, d.tokens, d.ctx_rows, d.qry_rows);
         let train = ws.mode == Mode::Training;
-        // bf16 weights for the large products of an inference pass (training is always f32).
-        let bf = (!train && self.precision == Precision::Bf16).then(|| self.bf16_weights());
+        let precision = if train {
+            self.train_precision
+        } else {
+            self.precision
+        };
+        // bf16 weights for the large products of a bf16 pass (packed once per parameter change).
+        let bf = (precision == Precision::Bf16).then(|| self.bf16_weights());
+        // Kernels of bf16 inference only: the thin encoder kernel and the bf16 attention products
+        // (training keeps gemm there and the attention in f32).
+        let infer_bf = bf.is_some() && !train;
         let t = n + m;
         let cached = match src {
             Source::Queries { cache_kv, .. } => Some(cache_kv),
@@ -232,7 +240,7 @@ impl PfnModel {
             dst[f + 2] = bx[i];
         }
         let h0 = &mut ws.hidden[0][enc_r0 * e..tok * e];
-        if bf.is_some() {
+        if infer_bf {
             // bf16 inference: the thin product without gemm's packing (exact f32 arithmetic).
             thin_linear(h0, e, &u[enc_r0 * fa..], fa, tok - enc_r0, wa, e, fa, None);
         } else {
@@ -308,7 +316,7 @@ impl PfnModel {
                     false,
                     Bf16Epilogue::Bias(&b_in[e..]),
                 );
-            } else if bf.is_some() && l == 0 && fold_first {
+            } else if infer_bf && l == 0 && fold_first {
                 let q_dst = &mut qkv[r0 * 3 * e..];
                 thin_linear(
                     q_dst,
@@ -372,7 +380,7 @@ impl PfnModel {
             }
             let probs = &mut lb.probs[..geo.probs_len()];
             let attn = &mut lb.attn[..tok * e];
-            if bf.is_some() {
+            if infer_bf {
                 pfn_attention_forward_bf16(&geo, qkv, probs, attn);
             } else {
                 pfn_attention_forward(&geo, qkv, probs, attn);
@@ -412,7 +420,11 @@ impl PfnModel {
             if train {
                 // Keep the GELU input; the backward rebuilds the activation and its derivative.
                 let z = &mut lb.ff_z[fspan];
-                linear_into(z, h1, &p[lr.linear1.weight.clone()], rows, nh, e, false);
+                if let Some(lw) = layer_bf {
+                    linear_bf16(z, nh, h1, e, rows, &lw.linear1, false, Bf16Epilogue::None);
+                } else {
+                    linear_into(z, h1, &p[lr.linear1.weight.clone()], rows, nh, e, false);
+                }
                 bias_gelu_keep_input(z, &p[lr.linear1.bias.clone()], act);
             } else if let Some(lw) = layer_bf {
                 let b1 = Bf16Epilogue::BiasGelu(&p[lr.linear1.bias.clone()]);
@@ -453,7 +465,12 @@ impl PfnModel {
         let dh = &r.decoder_hidden;
         if train {
             let pre = &mut ws.dec_deriv[..qry * nh];
-            linear_into(pre, hq, &p[dh.weight.clone()], qry, nh, e, false);
+            if let Some(b) = bf {
+                let w = &b.decoder_hidden;
+                linear_bf16(pre, nh, hq, e, qry, w, false, Bf16Epilogue::None);
+            } else {
+                linear_into(pre, hq, &p[dh.weight.clone()], qry, nh, e, false);
+            }
             bias_gelu_forward(pre, &p[dh.bias.clone()], act);
         } else if let Some(b) = bf {
             let epi = Bf16Epilogue::BiasGelu(&p[dh.bias.clone()]);

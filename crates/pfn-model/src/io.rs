@@ -109,7 +109,7 @@ impl PfnModel {
         st: &SafeTensors<'_>,
         file_name: impl Fn(&str) -> String,
     ) -> Result<()> {
-        self.bf16 = std::sync::OnceLock::new();
+        self.drop_packed();
         let mut used = BTreeSet::new();
         for info in self.layout.entries().to_vec() {
             let name = file_name(&info.name);

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::PfnConfig;
 use crate::error::{ModelError, Result};
 use crate::params::{ParamInfo, ParamLayout};
-use crate::precision::{Bf16Weights, Precision};
+use crate::precision::{Bf16TransposedWeights, Bf16Weights, Precision};
 use std::sync::OnceLock;
 
 /// A PFN: its configuration and its parameters and gradients, each in one flat f32 buffer laid out by
@@ -22,9 +22,13 @@ pub struct PfnModel {
     pub(crate) grads: Vec<f32>,
     /// The arithmetic of inference passes.
     pub(crate) precision: Precision,
+    /// The arithmetic of training passes (forward and backward).
+    pub(crate) train_precision: Precision,
     /// The bf16 packing of the weights, built on the first bf16 pass and dropped by every `&mut`
     /// access to the parameters.
     pub(crate) bf16: OnceLock<Bf16Weights>,
+    /// The transposed bf16 packing for the backward pass, built and dropped as `bf16`.
+    pub(crate) bf16_t: OnceLock<Bf16TransposedWeights>,
 }
 
 impl PfnModel {
@@ -68,12 +72,14 @@ impl PfnModel {
             params: vec![0.0; n],
             grads: vec![0.0; n],
             precision: Precision::F32,
+            train_precision: Precision::F32,
             bf16: OnceLock::new(),
+            bf16_t: OnceLock::new(),
         })
     }
 
     /// The arithmetic of inference passes (workspaces in [`crate::Mode::Inference`]); training
-    /// passes are always f32. See [`crate::precision`].
+    /// passes follow [`PfnModel::set_training_precision`]. See [`crate::precision`].
     pub fn set_inference_precision(&mut self, precision: Precision) {
         self.precision = precision;
     }
@@ -83,9 +89,27 @@ impl PfnModel {
         self.precision
     }
 
+    /// The arithmetic of training passes (workspaces in [`crate::Mode::Training`] and their
+    /// backward): f32 (the default), or bf16 products with f32 accumulation, master weights and
+    /// gradients (mixed precision). See [`crate::precision`].
+    pub fn set_training_precision(&mut self, precision: Precision) {
+        self.train_precision = precision;
+    }
+
+    /// The arithmetic of training passes.
+    pub fn training_precision(&self) -> Precision {
+        self.train_precision
+    }
+
     /// The bf16 packing of the current weights (built on first use).
     pub(crate) fn bf16_weights(&self) -> &Bf16Weights {
         self.bf16.get_or_init(|| Bf16Weights::pack(self))
+    }
+
+    /// Drops the bf16 packings (the parameters are about to change).
+    pub(crate) fn drop_packed(&mut self) {
+        self.bf16 = OnceLock::new();
+        self.bf16_t = OnceLock::new();
     }
 
     /// The configuration.
@@ -110,7 +134,7 @@ impl PfnModel {
 
     /// All parameters, flat and mutable.
     pub fn params_mut(&mut self) -> &mut [f32] {
-        self.bf16 = OnceLock::new();
+        self.drop_packed();
         &mut self.params
     }
 
@@ -126,7 +150,7 @@ impl PfnModel {
 
     /// Parameters (mutable) and gradients together, e.g. for an optimiser step.
     pub fn params_and_grads_mut(&mut self) -> (&mut [f32], &mut [f32]) {
-        self.bf16 = OnceLock::new();
+        self.drop_packed();
         (&mut self.params, &mut self.grads)
     }
 
@@ -150,7 +174,7 @@ impl PfnModel {
     /// The parameter tensor called `name`, mutable.
     pub fn param_mut(&mut self, name: &str) -> Result<&mut [f32]> {
         let r = self.info(name)?.range();
-        self.bf16 = OnceLock::new();
+        self.drop_packed();
         Ok(&mut self.params[r])
     }
 

@@ -43,6 +43,7 @@
 //! [run]
 //! seed = 0
 //! threads = 2
+//! precision = "f32"               # or "bf16": bf16 products, f32 weights/gradients/AdamW
 //! ```
 //!
 //! Every table rejects unknown keys; [`RunConfig::from_toml_str`] turns such mistakes into one-line
@@ -54,6 +55,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use pfn_model::Precision;
 use pfn_prior::SplitSampler;
 
 use crate::schedule::{LrSchedule, ScheduleKind};
@@ -349,6 +351,12 @@ pub struct RunSection {
     /// Worker threads (absent: all cores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
+    /// Arithmetic of the training products (default `f32`; omitted from written configurations
+    /// when f32). `bf16`: the linear layers' forward and backward products take bf16 operands
+    /// with f32 accumulation, while weights, gradients, AdamW, LayerNorm, softmax, GELU and the loss
+    /// stay f32 (mixed precision; see `pfn_model::precision`). Validation always runs in f32.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
 }
 
 fn default_num_features() -> usize {

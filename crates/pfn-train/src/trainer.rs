@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use pfn_distribution::{BarDistribution, DistributionError, Support};
 use pfn_engine::Engine;
-use pfn_model::{clip_grad_norm, AdamW, AdamWConfig, ModelError, PfnModel, Workspace};
+use pfn_model::{clip_grad_norm, AdamW, AdamWConfig, ModelError, PfnModel, Precision, Workspace};
 
 use crate::artifact::{
     save_checkpoint, save_model, Architecture, ArtifactError, Checkpoint, InputNormalisation,
@@ -56,9 +56,11 @@ mod extra_keys {
 }
 
 /// Configuration keys that may differ between a checkpoint and the configuration used to resume
-/// it: they change neither the data, the model nor the optimisation.
+/// it: they change neither the data, the model shape nor the optimisation algorithm
+/// (`run.precision` changes only the rounding of the training products).
 pub const RESUMABLE_CHANGES: &[&str] = &[
     "run.threads",
+    "run.precision",
     "budget.checkpoint_every",
     "budget.validation_every",
     "budget.max_minutes",
@@ -441,6 +443,8 @@ impl Trainer {
         }
         let validation = ValidationSet::new(&plan, config.budget.validation_datasets)?;
         check_targets(&config, &head, &validation)?;
+        let mut model = model;
+        model.set_training_precision(config.run.precision);
         Ok(Self {
             engine: engine_for(&config)?,
             schedule: config.lr_schedule(),
@@ -714,6 +718,11 @@ impl Trainer {
         } else {
             options.prefetch
         };
+        if self.config.run.precision == Precision::Bf16 {
+            if let Some(note) = pfn_engine::bf16::emulation_note() {
+                eprintln!("note: run.precision = \"bf16\": {note}");
+            }
+        }
         observer.on_start(&StartInfo {
             start_step,
             total_steps,

@@ -466,3 +466,25 @@ fn the_documented_example_parses() {
     assert_eq!(c.optimizer.warmup_steps, Some(250));
     assert_eq!(c.run.threads, Some(2));
 }
+
+#[test]
+fn training_precision_is_optional_and_resumable() {
+    let base = parse("[prior]\nname = \"gp-1d\"\n").unwrap();
+    assert_eq!(base.run.precision, pfn_model::Precision::F32);
+    // The default is not written, so configurations and artifacts from before stay identical.
+    assert!(!base.to_toml_string().unwrap().contains("precision"));
+    let bf16 = parse("[prior]\nname = \"gp-1d\"\n[run]\nprecision = \"bf16\"\n").unwrap();
+    assert_eq!(bf16.run.precision, pfn_model::Precision::Bf16);
+    let text = bf16.to_toml_string().unwrap();
+    assert!(text.contains("precision = \"bf16\""), "{text}");
+    assert_eq!(RunConfig::from_toml_str(&text, "x").unwrap(), bf16);
+    // a checkpoint may be resumed in the other precision
+    let (a, b) = (&base, &bf16);
+    assert!(pfn_train::config_difference(a, b, &[]).is_some());
+    assert_eq!(
+        pfn_train::config_difference(a, b, pfn_train::RESUMABLE_CHANGES),
+        None
+    );
+    let e = err("[prior]\nname = \"gp-1d\"\n[run]\nprecision = \"fp16\"\n");
+    assert!(e.contains("fp16") && e.contains("bf16"), "{e}");
+}

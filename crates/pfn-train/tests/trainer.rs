@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use pfn_model::Precision;
 use pfn_train::{
     load_checkpoint, load_model, model_from_tensors, HeadKind, OutputHead, RunConfig, RunOptions,
     StopReason, TrainError, TrainObserver, Trainer, ValidationReport,
@@ -458,4 +459,59 @@ fn posterior_targets_follow_the_context_standardisation() {
     }
     // Validation batches carry no posterior.
     assert!(plan.sample_validation(0).unwrap().posterior.is_none());
+}
+
+/// Final validation loss of `config` trained to its budget.
+fn final_validation_loss(config: RunConfig) -> f64 {
+    let mut trainer = Trainer::new(config).unwrap();
+    let summary = trainer
+        .run(&RunOptions::default(), &mut Recorder::default())
+        .unwrap();
+    summary.final_validation_loss.unwrap()
+}
+
+/// Mean and sample variance.
+fn mean_var(v: &[f64]) -> (f64, f64) {
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+    (mean, var)
+}
+
+#[test]
+fn bf16_training_reaches_the_f32_validation_loss() {
+    // The tiny run (600 steps) in f32 and in bf16, each with the learning rate scaled by 0.99, 1 and
+    // 1.01: the same data and validation set, trajectories that differ by chaotic amplification of
+    // small changes, as bf16 rounding changes them. The runs' spread within each precision is the
+    // noise; the two means must agree within it.
+    let mut base = tiny();
+    base.budget.checkpoint_every = None;
+    base.budget.validation_every = None;
+    base.budget.validation_datasets = 256;
+    let mut losses = [Vec::new(), Vec::new()];
+    for (i, precision) in [Precision::F32, Precision::Bf16].into_iter().enumerate() {
+        for scale in [0.99, 1.0, 1.01] {
+            let mut c = base.clone();
+            c.run.precision = precision;
+            c.optimizer.lr *= scale;
+            losses[i].push(final_validation_loss(c));
+        }
+    }
+    let ((m32, var32), (m16, var16)) = (mean_var(&losses[0]), mean_var(&losses[1]));
+    // Standard error of the difference of two means of 3 runs, pooled variance (4 degrees of
+    // freedom); 4 of them (t_4 at 99%: 4.6 for a two-sided test; the floor 0.003 nats covers a
+    // spread that happens to be tiny).
+    let se = ((var32 + var16) / 2.0 * (2.0 / 3.0)).sqrt();
+    eprintln!(
+        "validation loss after 600 steps: f32 {:?} (mean {m32:.4}), bf16 {:?} (mean {m16:.4}); \
+         difference {:.4}, standard error {se:.4}",
+        losses[0],
+        losses[1],
+        m16 - m32
+    );
+    assert!(
+        (m16 - m32).abs() <= 4.0 * se + 0.003,
+        "bf16 {m16} vs f32 {m32} (standard error {se})"
+    );
+    // and both learned (the untrained model is at about 1.4 nats)
+    assert!(m16 < 0.8 && m32 < 0.8, "{m16} {m32}");
 }

@@ -72,6 +72,11 @@ pub struct Args {
     /// Let each query attend to itself (the paper's code); the reference script does not.
     #[arg(long)]
     pub query_self_attention: bool,
+    /// Arithmetic of the timed training steps: f32, or bf16 (mixed precision: the linear layers'
+    /// forward and backward products with bf16 operands and f32 accumulation, f32 weights,
+    /// gradients and AdamW). Inference is timed in f32 and in bf16 either way.
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
     /// Measure how cost grows with context size, query count and model size instead (writes
     /// `scaling.csv` and PNG plots to `--sweep-out`; the model flags give the base model).
     #[arg(long)]
@@ -189,7 +194,18 @@ struct TrainBench {
 
 impl TrainBench {
     fn new(config: PfnConfig, batch: usize, seq_len: usize, context: usize) -> Result<Self> {
-        let model = PfnModel::new(config.clone(), 0)?;
+        Self::with_precision(config, batch, seq_len, context, Precision::F32)
+    }
+
+    fn with_precision(
+        config: PfnConfig,
+        batch: usize,
+        seq_len: usize,
+        context: usize,
+        precision: Precision,
+    ) -> Result<Self> {
+        let mut model = PfnModel::new(config.clone(), 0)?;
+        model.set_training_precision(precision);
         let opt = AdamW::new(
             AdamWConfig {
                 lr: 1e-4,
@@ -435,7 +451,13 @@ pub fn run(a: &Args) -> Result<()> {
     let engine = engine_for(a.threads)?;
     let config = config_of(a, a.emsize, a.nlayers, a.nhid);
     let b = a.batch;
-    let mut train = TrainBench::new(config.clone(), b, a.seq_len, a.context)?;
+    let mut train =
+        TrainBench::with_precision(config.clone(), b, a.seq_len, a.context, a.precision)?;
+    if a.steps > 0 && a.precision == Precision::Bf16 {
+        if let Some(note) = pfn_engine::bf16::emulation_note() {
+            eprintln!("note: --precision bf16: {note}");
+        }
+    }
     let mut times = PhaseTimes::default();
     // `--steps 0` skips the training measurement.
     let (warmup, runs_n) = if a.steps == 0 { (0, 0) } else { (3, 5) };
@@ -462,6 +484,7 @@ pub fn run(a: &Args) -> Result<()> {
     let train_bytes = train.ws.allocated_bytes();
     let train_flops = Flops::count(&config, b, a.context, a.seq_len - a.context);
     let mut model = train.model;
+    model.set_training_precision(Precision::F32);
     // The training buffers go before inference starts (as in a process that trains, then serves),
     // so the peak RSS is that of training or of inference, whichever is larger.
     drop(train.ws);
@@ -504,6 +527,7 @@ pub fn run(a: &Args) -> Result<()> {
         "impl": concat!("pfn ", env!("CARGO_PKG_VERSION")),
         "threads": engine.threads(),
         "params": model.num_params(),
+        "train_precision": a.precision.name(),
         "train_steps_per_s": round(steps_per_s, 3),
         "train_datasets_per_s": round(steps_per_s * b as f64, 1),
         "step_ms": {
@@ -534,6 +558,7 @@ pub fn run(a: &Args) -> Result<()> {
             "nlayers": a.nlayers, "buckets": a.buckets, "batch": a.batch, "seq_len": a.seq_len,
             "context": a.context, "infer_context": a.infer_context, "infer_queries": a.infer_queries,
             "threads": a.threads, "steps": a.steps, "query_self_attention": a.query_self_attention,
+            "precision": a.precision.name(),
         },
     });
     println!("{report}");
