@@ -7,7 +7,8 @@
 # AdamW, no weight decay, gradient clipping at 1, linear warm-up over 5 % of the steps (at least 10)
 # and a cosine decay to 0 at STEPS, seed 0. The study gives each recipe the number of optimizer steps
 # it runs in its wall-clock budget on the idle machine (see report.md), so the models do not depend
-# on what else ran on the machine while they trained.
+# on what else ran on the machine while they trained. PRECISION=bf16 adds run.precision = "bf16";
+# THREADS sets run.threads (default 2).
 set -euo pipefail
 name=$1 steps=$2 targets=$3 lr=$4 batch=$5 emsize=$6 nhid=$7 nlayers=$8 buckets=$9 split=${10}
 prior=${11:-gp-1d} seq_len=${12:-51} features=${13:-1}
@@ -51,3 +52,4 @@ validation_datasets = 512
 seed = 0
 threads = ${THREADS:-2}
 TOML
+if [[ -n "${PRECISION:-}" ]]; then echo "precision = \"$PRECISION\""; fi

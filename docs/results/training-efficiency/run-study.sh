@@ -17,7 +17,7 @@ mkdir -p "$out"
 for recipe in "$@"; do
   read -r name rest <<<"$recipe"
   if [[ -f "$out/$name.eval.md" ]]; then continue; fi
-  THREADS=1 "$here/recipe.sh" $recipe > "$out/$name.toml"
+  THREADS=${THREADS:-1} "$here/recipe.sh" $recipe > "$out/$name.toml"
   resume=()
   if [[ -f "$out/$name.pfn.ckpt" ]]; then resume=(--resume); fi
   "$pfn" train --config "$out/$name.toml" --out "$out/$name.pfn" "${resume[@]}" > "$out/$name.train.log" 2>&1
