@@ -43,6 +43,7 @@ for md in sorted(glob.glob(os.path.join(run_dir, "*.eval.md"))):
             model=f"{get('emsize')}/{get('nlayers')}/{get('nhid')}",
             buckets=get("buckets"),
             split=get("split"),
+            precision=(re.search(r'^precision = "(\w+)"', cfg, re.M) or [None, "f32"])[1],
             steps=get("steps"),
             datasets=int(get("steps")) * int(get("batch_size")),
             mean_gap=mean_gap,
