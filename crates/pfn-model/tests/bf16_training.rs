@@ -105,9 +105,10 @@ fn bf16_training_is_close_to_f32_on_the_native_and_the_emulated_path() {
         // Same model, same switch: the packed weights are reused and the pass is deterministic.
         assert_eq!(pass(&engine, &mut model).1, g_emu);
         set_force_emulation(false);
+        // The note says exactly when the native kernel is not used (also under PFN_BF16_EMULATE).
         assert_eq!(
             pfn_engine::bf16::emulation_note().is_none(),
-            hardware_available()
+            pfn_engine::bf16::native_available()
         );
         // Packed weights keep the layout they were built with; repack for the native path.
         model.params_mut()[0] += 0.0;

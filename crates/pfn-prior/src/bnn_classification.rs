@@ -213,6 +213,8 @@ pub struct BnnDataset {
     pub x: Vec<f64>,
     /// Labels, 0.0 or 1.0.
     pub labels: Vec<f64>,
+    /// `p(label = 1 | x, weights)` of every point: what each label was drawn from.
+    pub class1_probabilities: Vec<f64>,
     /// Number of features `F`.
     pub features: usize,
 }
@@ -270,14 +272,16 @@ impl BnnClassificationPrior {
         let x: Vec<f64> = (0..n * self.arch.features)
             .map(|_| rng.sample::<f64, _>(StandardNormal))
             .collect();
-        let labels = class1_probabilities_unchecked(&self.arch, &weights, &x)
-            .into_iter()
-            .map(|p| f64::from(u8::from(rng.random::<f64>() < p)))
+        let class1_probabilities = class1_probabilities_unchecked(&self.arch, &weights, &x);
+        let labels = class1_probabilities
+            .iter()
+            .map(|&p| f64::from(u8::from(rng.random::<f64>() < p)))
             .collect();
         BnnDataset {
             weights,
             x,
             labels,
+            class1_probabilities,
             features: self.arch.features,
         }
     }
@@ -319,11 +323,11 @@ impl Prior for BnnClassificationPrior {
         }
         let mut ds = self.sample(rng, n);
         // The probabilities the labels were drawn from (the posterior training targets).
-        let class1: Vec<serde_json::Value> =
-            class1_probabilities_unchecked(&self.arch, &ds.weights, &ds.x)
-                .into_iter()
-                .map(serde_json::Value::from)
-                .collect();
+        let class1: Vec<serde_json::Value> = ds
+            .class1_probabilities
+            .iter()
+            .map(|&p| serde_json::Value::from(p))
+            .collect();
         if self.normalize_x {
             ContextNormalization::fit(&ds.x, ds.features)?.apply(&mut ds.x)?;
         }

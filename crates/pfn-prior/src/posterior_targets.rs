@@ -48,17 +48,6 @@ pub enum QueryPosterior {
 }
 
 impl QueryPosterior {
-    /// Number of query rows.
-    pub fn rows(&self) -> usize {
-        match self {
-            Self::Gaussian { mean, .. } => mean.len(),
-            Self::Classes {
-                num_classes,
-                probabilities,
-            } => probabilities.len() / num_classes.max(&1),
-        }
-    }
-
     /// Maps Gaussian rows `first..first + count` through `y -> (y - shift) / scale` (the affine
     /// standardisation of the targets); class rows are left unchanged.
     pub fn standardise_rows(&mut self, first: usize, count: usize, shift: f64, scale: f64) {

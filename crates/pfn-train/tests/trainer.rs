@@ -273,21 +273,21 @@ fn shipped_configs_are_valid() {
     }
 }
 
+/// `gp-hyper-5d` (context-standardised targets): seed 3, 8 datasets of 40 points, 5 features,
+/// n uniform on 5..=30.
+fn general_regression_plan() -> (std::sync::Arc<dyn pfn_prior::Prior>, pfn_train::BatchPlan) {
+    let name = "gp-hyper-5d";
+    let prior: std::sync::Arc<dyn pfn_prior::Prior> =
+        pfn_prior::prior_by_name(name).unwrap().into();
+    let split = pfn_prior::SplitSampler::uniform(5, 30).unwrap();
+    let plan = pfn_train::BatchPlan::new(prior.clone(), name, 3, 8, 40, 5, split).unwrap();
+    (prior, plan)
+}
+
 #[test]
 fn general_regression_prior_is_trained_on_context_standardised_targets() {
     use pfn_prior::{prior_by_name, SplitSampler};
-    let name = "gp-hyper-5d";
-    let prior: std::sync::Arc<dyn pfn_prior::Prior> = prior_by_name(name).unwrap().into();
-    let plan = pfn_train::BatchPlan::new(
-        prior.clone(),
-        name,
-        3,
-        8,
-        40,
-        5,
-        SplitSampler::uniform(5, 30).unwrap(),
-    )
-    .unwrap();
+    let (prior, plan) = general_regression_plan();
     assert!(plan.standardises_targets());
     let raw = prior.sample_batch(3, 0, 8, 40, 5).unwrap();
     let tb = plan.sample(0).unwrap();
@@ -417,20 +417,9 @@ fn posterior_targets_on_a_prior_without_a_closed_form_are_a_clear_error() {
 
 #[test]
 fn posterior_targets_follow_the_context_standardisation() {
-    use pfn_prior::{prior_by_name, QueryPosterior, SplitSampler};
-    let name = "gp-hyper-5d";
-    let prior: std::sync::Arc<dyn pfn_prior::Prior> = prior_by_name(name).unwrap().into();
-    let plan = pfn_train::BatchPlan::new(
-        prior.clone(),
-        name,
-        3,
-        8,
-        40,
-        5,
-        SplitSampler::uniform(5, 30).unwrap(),
-    )
-    .unwrap()
-    .with_targets(pfn_train::TargetKind::Posterior);
+    use pfn_prior::QueryPosterior;
+    let (prior, plan) = general_regression_plan();
+    let plan = plan.with_targets(pfn_train::TargetKind::Posterior);
     let tb = plan.sample(0).unwrap();
     let n = tb.single_eval_pos;
     let raw = prior.sample_batch(3, 0, 8, 40, 5).unwrap();
