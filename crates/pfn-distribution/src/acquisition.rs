@@ -12,7 +12,7 @@ use crate::prediction::{check_unit_interval, BarPrediction};
 /// Gaussian at `mean + 1 * std` (GP-UCB with `beta = 1`).
 pub const DEFAULT_UCB_REST_PROBABILITY: f64 = (1.0 - 0.682) / 2.0;
 
-impl BarPrediction<'_> {
+impl BarPrediction {
     /// Expected improvement `E[max(Y - best, 0)]` (maximisation).
     ///
     /// Unlike the maintained library, the left tail uses the correct `E[(c - H)^+]` with

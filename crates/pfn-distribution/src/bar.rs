@@ -5,10 +5,13 @@
 //! `borders[K]` to bucket `K - 1`. For the full-support variant every `y <= borders[1]` is in the
 //! left tail and every `y > borders[K-1]` in the right tail.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::borders::validate_borders;
 use crate::error::{DistributionError, Result};
+
 use crate::half_normal::{HalfNormalTail, TailSide};
 use crate::prediction::BarPrediction;
 use crate::softmax::{log_softmax_f64, log_sum_exp_f64, validate_logits};
@@ -232,10 +235,21 @@ impl BarDistribution {
         }
     }
 
-    /// Bucket probabilities and derived quantities for one row of logits.
-    pub fn predict(&self, logits: &[f32]) -> Result<BarPrediction<'_>> {
-        validate_logits(logits, self.num_buckets())?;
-        Ok(BarPrediction::from_log_probs(self, log_softmax_f64(logits)))
+    /// Bucket probabilities and derived quantities for one row of logits. The prediction owns a
+    /// copy of the distribution; to share one distribution between many predictions use
+    /// [`BarDistribution::predict_shared`].
+    pub fn predict(&self, logits: &[f32]) -> Result<BarPrediction> {
+        Self::predict_shared(&Arc::new(self.clone()), logits)
+    }
+
+    /// As [`BarDistribution::predict`], the prediction holding a reference count of `dist`: owned
+    /// (no lifetime), without copying the borders.
+    pub fn predict_shared(dist: &Arc<Self>, logits: &[f32]) -> Result<BarPrediction> {
+        validate_logits(logits, dist.num_buckets())?;
+        Ok(BarPrediction::from_log_probs(
+            Arc::clone(dist),
+            log_softmax_f64(logits),
+        ))
     }
 
     /// Negative log density of `y` (the training loss) for one row of logits.

@@ -6,6 +6,8 @@
 //! half-normal tails. All statistics below are exact for that mixture (no discretisation of the
 //! tails), except [`IcdfConvention::LinearInBuckets`], which by design treats the tails as uniform.
 
+use std::sync::Arc;
+
 use rand::distr::Open01;
 use rand::Rng;
 
@@ -14,16 +16,16 @@ use crate::error::{DistributionError, Result};
 
 /// The predictive distribution given by one row of logits; see [`BarDistribution::predict`].
 #[derive(Debug, Clone)]
-pub struct BarPrediction<'a> {
-    dist: &'a BarDistribution,
+pub struct BarPrediction {
+    dist: Arc<BarDistribution>,
     log_probs: Vec<f64>,
     probs: Vec<f64>,
     /// `cum[k] = p_0 + ... + p_{k-1}`, `cum[0] = 0`, length `K + 1`.
     cum: Vec<f64>,
 }
 
-impl<'a> BarPrediction<'a> {
-    pub(crate) fn from_log_probs(dist: &'a BarDistribution, log_probs: Vec<f64>) -> Self {
+impl BarPrediction {
+    pub(crate) fn from_log_probs(dist: Arc<BarDistribution>, log_probs: Vec<f64>) -> Self {
         let probs: Vec<f64> = log_probs.iter().map(|lp| lp.exp()).collect();
         let mut cum = Vec::with_capacity(probs.len() + 1);
         let mut acc = 0.0;
@@ -42,7 +44,12 @@ impl<'a> BarPrediction<'a> {
 
     /// The distribution (borders, support) this prediction lives on.
     pub fn distribution(&self) -> &BarDistribution {
-        self.dist
+        &self.dist
+    }
+
+    /// The shared distribution (a reference count, not a copy).
+    pub fn shared_distribution(&self) -> &Arc<BarDistribution> {
+        &self.dist
     }
 
     /// Bucket probabilities `p_k = softmax(z)_k`.

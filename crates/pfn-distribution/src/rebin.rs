@@ -5,7 +5,7 @@ use crate::bar::BarDistribution;
 use crate::error::{DistributionError, Result};
 use crate::prediction::BarPrediction;
 
-impl BarPrediction<'_> {
+impl BarPrediction {
     /// The probabilities of the buckets of `target`: `P(bucket j) = cdf(b_{j+1}) - cdf(b_j)`, where
     /// the first and last buckets of `target` also take the mass below its first and above its last
     /// border (so the result sums to 1, as in the maintained library).
@@ -21,7 +21,7 @@ impl BarPrediction<'_> {
 
 /// The average of `predictions` (possibly on different borders) re-binned onto `target`, as bucket
 /// probabilities of `target` (take their logarithm for logits). An empty list is an error.
-pub fn average_on(predictions: &[BarPrediction<'_>], target: &BarDistribution) -> Result<Vec<f64>> {
+pub fn average_on(predictions: &[BarPrediction], target: &BarDistribution) -> Result<Vec<f64>> {
     if predictions.is_empty() {
         return Err(DistributionError::InvalidParameter {
             argument: "predictions",

@@ -37,7 +37,7 @@ fn arb_case() -> impl Strategy<Value = (Vec<f64>, Vec<f32>, Support)> {
 }
 
 /// Points to probe: every border, bucket interiors and (for full support) far into the tails.
-fn probe_points(pred: &BarPrediction<'_>) -> Vec<f64> {
+fn probe_points(pred: &BarPrediction) -> Vec<f64> {
     let d = pred.distribution();
     let b = d.borders();
     let k = d.num_buckets();

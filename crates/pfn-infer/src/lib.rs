@@ -9,17 +9,17 @@
 //!   GP beside it for GP priors (`pfn eval`);
 //! * [`table`]: numeric CSV input for `pfn predict --train train.csv --test test.csv`, with
 //!   one-line errors naming the file, line, data row and column;
-//! * [`normalize`]: mapping user data into the model's range using the context rows, and the
-//!   inverse transform of predictions (locations, scales, densities and NLL).
+//! * [`normalise`] (re-exported from `pfn-artifact`, shared with training): mapping user data into
+//!   the model's range using the context rows, and the inverse transform of predictions.
 #![warn(missing_docs)]
 
-pub mod normalize;
 pub mod predictive;
 pub mod predictor;
 pub mod prior_nll;
 pub mod table;
 
-pub use normalize::{FeatureScaler, NormaliseError, TargetScaler};
+pub use pfn_artifact::normalise;
+pub use pfn_artifact::{FeatureScaler, NormaliseError, TargetScaler};
 pub use pfn_model::Precision;
 pub use predictive::{ClassPredictive, PosteriorPredictive, RegressionPredictive};
 pub use predictor::{Context, PredictError, Predictor, DEFAULT_QUERY_BATCH};

@@ -10,23 +10,23 @@
 use pfn_distribution::{BarPrediction, DistributionError};
 use rand::Rng;
 
-use crate::normalize::TargetScaler;
+use pfn_artifact::TargetScaler;
 
 /// A regression predictive: a bar distribution in normalised units plus the map back.
 #[derive(Debug, Clone)]
-pub struct RegressionPredictive<'a> {
-    bar: BarPrediction<'a>,
+pub struct RegressionPredictive {
+    bar: BarPrediction,
     target: TargetScaler,
 }
 
-impl<'a> RegressionPredictive<'a> {
+impl RegressionPredictive {
     /// Wraps a prediction made in normalised units `z = (y − μ) / σ`.
-    pub fn new(bar: BarPrediction<'a>, target: TargetScaler) -> Self {
+    pub fn new(bar: BarPrediction, target: TargetScaler) -> Self {
         Self { bar, target }
     }
 
     /// The prediction in the model's (normalised) units.
-    pub fn normalised(&self) -> &BarPrediction<'a> {
+    pub fn normalised(&self) -> &BarPrediction {
         &self.bar
     }
 
@@ -176,16 +176,16 @@ impl ClassPredictive {
 
 /// The predictive distribution for one query point.
 #[derive(Debug, Clone)]
-pub enum PosteriorPredictive<'a> {
+pub enum PosteriorPredictive {
     /// A regression model's predictive density.
-    Regression(RegressionPredictive<'a>),
+    Regression(RegressionPredictive),
     /// A classification model's class probabilities.
     Classification(ClassPredictive),
 }
 
-impl<'a> PosteriorPredictive<'a> {
+impl PosteriorPredictive {
     /// The regression predictive, if this is one.
-    pub fn as_regression(&self) -> Option<&RegressionPredictive<'a>> {
+    pub fn as_regression(&self) -> Option<&RegressionPredictive> {
         match self {
             PosteriorPredictive::Regression(r) => Some(r),
             PosteriorPredictive::Classification(_) => None,

@@ -32,8 +32,9 @@
 //! each other, they do not depend on how the queries are batched.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use pfn_distribution::DistributionError;
+use pfn_distribution::{BarDistribution, DistributionError, IcdfConvention};
 use pfn_engine::Engine;
 use pfn_model::{ContextCache, ModelError, PfnModel, Precision, Workspace};
 use pfn_train::{
@@ -41,7 +42,7 @@ use pfn_train::{
     WeightsError, XNormalisation, YNormalisation,
 };
 
-use crate::normalize::{FeatureScaler, NormaliseError, TargetScaler};
+use pfn_artifact::{FeatureScaler, NormaliseError, TargetScaler};
 use crate::predictive::{ClassPredictive, PosteriorPredictive, RegressionPredictive};
 
 /// Default number of queries per forward pass.
@@ -129,6 +130,8 @@ pub struct Predictor {
     model: PfnModel,
     engine: Engine,
     head: Head,
+    /// The Riemann head shared by every prediction, with exact tails for quantiles.
+    bar: Option<Arc<BarDistribution>>,
     metadata: ModelMetadata,
     digest: String,
     query_batch: usize,
@@ -184,10 +187,18 @@ impl Predictor {
         let head = Head::from_output_head(&metadata.head).map_err(PredictError::Head)?;
         let model = model_from_tensors(&metadata.architecture, &artifact.tensors)?;
         let engine = Engine::new(threads).map_err(|e| PredictError::Engine(e.to_string()))?;
+        let bar = match &head {
+            Head::Riemann(dist) => Some(Arc::new(
+                dist.clone()
+                    .with_icdf_convention(IcdfConvention::ExactTails),
+            )),
+            Head::Classes { .. } => None,
+        };
         Ok(Self {
             model,
             engine,
             head,
+            bar,
             metadata,
             digest: artifact.digest.clone(),
             query_batch: DEFAULT_QUERY_BATCH,
@@ -421,7 +432,7 @@ impl Predictor {
         x: &[f64],
         y: &[f64],
         x_query: &[f64],
-    ) -> Result<Vec<PosteriorPredictive<'_>>, PredictError> {
+    ) -> Result<Vec<PosteriorPredictive>, PredictError> {
         self.context(x, y)?.predict(x_query)
     }
 
@@ -465,15 +476,13 @@ impl Predictor {
         &self,
         row: &[f32],
         target: TargetScaler,
-    ) -> Result<PosteriorPredictive<'_>, PredictError> {
-        Ok(match &self.head {
-            Head::Riemann(dist) => PosteriorPredictive::Regression(RegressionPredictive::new(
-                dist.predict(row)?,
+    ) -> Result<PosteriorPredictive, PredictError> {
+        Ok(match &self.bar {
+            Some(dist) => PosteriorPredictive::Regression(RegressionPredictive::new(
+                BarDistribution::predict_shared(dist, row)?,
                 target,
             )),
-            Head::Classes { .. } => {
-                PosteriorPredictive::Classification(ClassPredictive::from_logits(row))
-            }
+            None => PosteriorPredictive::Classification(ClassPredictive::from_logits(row)),
         })
     }
 }
@@ -555,7 +564,7 @@ impl<'p> Context<'p> {
     pub fn predict(
         &mut self,
         x_query: &[f64],
-    ) -> Result<Vec<PosteriorPredictive<'p>>, PredictError> {
+    ) -> Result<Vec<PosteriorPredictive>, PredictError> {
         let logits = self.logits(x_query)?;
         let p = self.predictor;
         let width = p.head.width();

@@ -186,7 +186,7 @@ fn the_trained_model_follows_its_context() {
     );
     let prior = p.predict(&[], &[], &[0.25]).unwrap();
     let pr = prior[0].as_regression().unwrap();
-    let width = |r: &pfn_infer::RegressionPredictive<'_>| {
+    let width = |r: &pfn_infer::RegressionPredictive| {
         let (a, b) = r.interval(0.5).unwrap();
         b - a
     };

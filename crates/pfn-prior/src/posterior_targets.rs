@@ -48,6 +48,22 @@ pub enum QueryPosterior {
 }
 
 impl QueryPosterior {
+    /// Makes Gaussian rows `first..first + count` a point mass at `value` (standard deviation 0),
+    /// the target distribution of a noiseless constant function. Errors for class rows.
+    pub fn set_point_mass(&mut self, first: usize, count: usize, value: f32) -> Result<(), PriorError> {
+        match self {
+            Self::Gaussian { mean, std } => {
+                mean[first..first + count].fill(value);
+                std[first..first + count].fill(0.0);
+                Ok(())
+            }
+            Self::Classes { .. } => Err(PriorError::invalid(
+                "constant datasets",
+                "apply to regression targets only, not to class labels",
+            )),
+        }
+    }
+
     /// Maps Gaussian rows `first..first + count` through `y -> (y - shift) / scale` (the affine
     /// standardisation of the targets); class rows are left unchanged.
     pub fn standardise_rows(&mut self, first: usize, count: usize, shift: f64, scale: f64) {

@@ -55,7 +55,7 @@ fn lower_second_moment(z: f64) -> f64 {
 
 /// Compares `N(mean, variance)` with `q`; `None` for a bounded-support `q` (infinite divergence)
 /// or a non-positive or non-finite variance.
-pub fn gaussian_to_bar(mean: f64, variance: f64, q: &BarPrediction<'_>) -> Option<GaussianVsBar> {
+pub fn gaussian_to_bar(mean: f64, variance: f64, q: &BarPrediction) -> Option<GaussianVsBar> {
     if !(variance > 0.0 && variance.is_finite() && mean.is_finite()) {
         return None;
     }
@@ -110,7 +110,7 @@ mod tests {
 
     /// `−∫ p log q` by the midpoint rule over ±12 σ, split at the borders so that every piece
     /// has a smooth integrand (log q jumps at the borders).
-    fn numeric_cross_entropy(mean: f64, var: f64, q: &BarPrediction<'_>) -> f64 {
+    fn numeric_cross_entropy(mean: f64, var: f64, q: &BarPrediction) -> f64 {
         let sd = var.sqrt();
         let (lo, hi) = (mean - 12.0 * sd, mean + 12.0 * sd);
         let mut cuts = vec![lo];

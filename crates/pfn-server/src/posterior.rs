@@ -3,6 +3,8 @@
 //! implements it with `pfn_infer::Predictor`, and tests implement it with stand-ins whose answers
 //! are known.
 
+use std::sync::Arc;
+
 use pfn_distribution::{BarDistribution, BarPrediction, DistributionError};
 
 /// Why a model could not answer a query.
@@ -23,7 +25,7 @@ pub enum PosteriorError {
 /// whose borders are in the caller's y units (any y normalisation already undone).
 #[derive(Debug, Clone)]
 pub struct QueryPredictives {
-    distribution: BarDistribution,
+    distribution: Arc<BarDistribution>,
     logits: Vec<f32>,
 }
 
@@ -38,7 +40,7 @@ impl QueryPredictives {
             )));
         }
         Ok(Self {
-            distribution,
+            distribution: Arc::new(distribution),
             logits,
         })
     }
@@ -64,12 +66,12 @@ impl QueryPredictives {
     }
 
     /// The predictive distribution at query `i` (`i < len()`).
-    pub fn prediction(&self, i: usize) -> Result<BarPrediction<'_>, PosteriorError> {
+    pub fn prediction(&self, i: usize) -> Result<BarPrediction, PosteriorError> {
         let k = self.distribution.num_buckets();
         let row = self.logits.get(i * k..(i + 1) * k).ok_or_else(|| {
             PosteriorError::InvalidInput(format!("query index {i} out of range 0..{}", self.len()))
         })?;
-        Ok(self.distribution.predict(row)?)
+        Ok(BarDistribution::predict_shared(&self.distribution, row)?)
     }
 }
 

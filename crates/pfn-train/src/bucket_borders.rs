@@ -4,6 +4,7 @@
 use pfn_distribution::{quantile_borders, DistributionError};
 use pfn_prior::{Prior, PriorError};
 
+use crate::config::BorderEdges;
 use crate::loader::BatchPlan;
 use crate::normalisation::standardise_targets_by_context;
 use crate::seeds::borders_seed;
@@ -96,6 +97,17 @@ pub fn estimate_borders(
     borders_from_values(&values, buckets)
 }
 
+/// Moves the outermost borders as `edges` says: for [`BorderEdges::NeighbourWidth`] each edge
+/// bucket gets the width of its inner neighbour (`b0 = b1 - (b2 - b1)`, `bK = bK-1 + (bK-1 - bK-2)`);
+/// [`BorderEdges::SampleRange`] and fewer than three buckets leave them unchanged.
+pub fn set_edges(borders: &mut [f64], edges: BorderEdges) {
+    let k = borders.len().saturating_sub(1);
+    if edges == BorderEdges::NeighbourWidth && k >= 3 {
+        borders[0] = borders[1] - (borders[2] - borders[1]);
+        borders[k] = borders[k - 1] + (borders[k - 1] - borders[k - 2]);
+    }
+}
+
 /// `buckets + 1` equal-mass borders of `values`; errors when ties leave fewer distinct buckets.
 pub fn borders_from_values(values: &[f32], buckets: usize) -> Result<Vec<f64>, BordersError> {
     let borders = quantile_borders(values, buckets, None)?;
@@ -140,5 +152,23 @@ mod tests {
         let prior = prior_by_name("gp-1d-binary").unwrap();
         let e = estimate_borders(prior.as_ref(), 0, 5_000, 10, 20, 1).unwrap_err();
         assert!(matches!(e, BordersError::TooFewDistinct { .. }), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    #[test]
+    fn neighbour_width_edges_copy_the_inner_widths() {
+        let mut b = vec![-400.0, -2.0, -1.5, 0.0, 1.0, 3.0, 517.0];
+        let original = b.clone();
+        set_edges(&mut b, BorderEdges::SampleRange);
+        assert_eq!(b, original);
+        set_edges(&mut b, BorderEdges::NeighbourWidth);
+        assert_eq!(b, vec![-2.5, -2.0, -1.5, 0.0, 1.0, 3.0, 5.0]);
+        let mut two = vec![-9.0, 0.0, 9.0];
+        set_edges(&mut two, BorderEdges::NeighbourWidth);
+        assert_eq!(two, vec![-9.0, 0.0, 9.0]);
     }
 }

@@ -186,6 +186,17 @@ pub struct PriorConfig {
     /// What the training loss scores each query against (default `sampled`).
     #[serde(default, skip_serializing_if = "TargetKind::is_sampled")]
     pub targets: TargetKind,
+    /// Fraction of training datasets (not validation datasets) whose function is replaced by a
+    /// noiseless constant, every `y` and target equal (default 0). With context-standardised
+    /// targets such a context is all zeros, and the model learns that a context whose targets all
+    /// agree predicts that value, narrowly; without it such a context is an input it never saw.
+    /// Regression priors only; must lie in `[0, 1)`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub constant_fraction: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// What the training loss scores a query point against.
@@ -279,6 +290,30 @@ pub struct BordersConfig {
     /// Half-normal tails on the outer buckets (default true).
     #[serde(default = "default_true")]
     pub full_support: bool,
+    /// Where the outermost borders go (default `sample_range`).
+    #[serde(default, skip_serializing_if = "BorderEdges::is_sample_range")]
+    pub edges: BorderEdges,
+}
+
+/// Where the outermost of the equal-mass borders lie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BorderEdges {
+    /// At the smallest and largest sample (the paper's rule). With heavy-tailed targets (e.g.
+    /// standardised by one or two context points) the two edge buckets become very wide, and any
+    /// mass the model leaves in them inflates the predictive standard deviation.
+    #[default]
+    SampleRange,
+    /// Each edge bucket as wide as its inner neighbour. Targets beyond fall in the half-normal tails
+    /// of a full-support head, scaled by that width.
+    NeighbourWidth,
+}
+
+impl BorderEdges {
+    /// Whether this is the default [`BorderEdges::SampleRange`].
+    pub fn is_sample_range(&self) -> bool {
+        *self == BorderEdges::SampleRange
+    }
 }
 
 /// `[optimizer]`: AdamW, schedule, clipping, accumulation.
@@ -423,6 +458,7 @@ impl PriorConfig {
             min_context: 0,
             max_context: None,
             targets: TargetKind::Sampled,
+            constant_fraction: 0.0,
         }
     }
 
@@ -484,6 +520,7 @@ impl Default for BordersConfig {
         Self {
             samples: default_border_samples(),
             full_support: true,
+            edges: BorderEdges::SampleRange,
         }
     }
 }
@@ -683,6 +720,13 @@ impl RunConfig {
                     "the weighted split sampler always starts at 0 context points; got {} (use split = \"uniform\" for a lower bound)",
                     p.min_context
                 ),
+            ));
+        }
+        if !(0.0..1.0).contains(&p.constant_fraction) {
+            return Err(invalid(
+                file,
+                "prior.constant_fraction",
+                format!("must lie in [0, 1), got {}", p.constant_fraction),
             ));
         }
         for (k, v) in &p.params {

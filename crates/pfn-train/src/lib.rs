@@ -38,17 +38,17 @@ pub use artifact::{
 pub use atomic::write_atomically;
 pub use bucket_borders::{
     borders_from_values, estimate_borders, sample_border_values, sample_plan_query_values,
-    BordersError,
+    set_edges, BordersError,
 };
-pub use config::{ConfigError, HeadKind, RunConfig, SplitDistribution, TargetKind};
+pub use config::{BorderEdges, ConfigError, HeadKind, RunConfig, SplitDistribution, TargetKind};
 pub use head::Head;
 pub use loader::{
     prior_from_config, BatchLoader, BatchPlan, Delivered, LoaderError, LoaderOptions, LoaderStats,
     TrainBatch,
 };
 pub use normalisation::{
-    context_statistics, normalisation_for_prior, standardise_targets_by_context,
-    targets_standardised_in_training,
+    context_statistics, features_scaled_in_training, normalisation_for_prior,
+    scale_features_by_context, standardise_targets_by_context, targets_standardised_in_training,
 };
 pub use observer::{
     StartInfo, StepReport, StopReason, TrainObserver, TrainSummary, ValidationReport,

@@ -23,8 +23,11 @@ use pfn_prior::{
 };
 
 use crate::config::{RunConfig, TargetKind};
-use crate::normalisation::{standardise_with_posterior, targets_standardised_in_training};
-use crate::seeds::validation_seed;
+use crate::normalisation::{
+    features_scaled_in_training, scale_features_by_context, standardise_with_posterior,
+    targets_standardised_in_training,
+};
+use crate::seeds::{constant_datasets_rng, validation_seed};
 
 /// Errors from building a batch plan or from the background loader.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +111,9 @@ pub struct BatchPlan {
     num_features: usize,
     split: SplitSampler,
     standardise_targets: bool,
+    scale_features: bool,
     targets: TargetKind,
+    constant_fraction: f64,
 }
 
 impl std::fmt::Debug for BatchPlan {
@@ -121,6 +126,7 @@ impl std::fmt::Debug for BatchPlan {
             .field("num_features", &self.num_features)
             .field("split", &self.split)
             .field("targets", &self.targets)
+            .field("constant_fraction", &self.constant_fraction)
             .finish()
     }
 }
@@ -162,7 +168,18 @@ impl BatchPlan {
             config.prior.num_features,
             config.split_sampler()?,
         )?
-        .with_targets(config.prior.targets))
+        .with_targets(config.prior.targets)
+        .with_constant_fraction(config.prior.constant_fraction))
+    }
+
+    /// The same plan turning a fraction of its *training* datasets into noiseless constant
+    /// functions (`prior.constant_fraction`): every `y` and target of such a dataset is 0 (before
+    /// any target standardisation, which leaves zeros at zero), and its posterior targets are a
+    /// point mass at 0. Which datasets is decided by
+    /// [`crate::seeds::constant_datasets_rng`]; validation datasets are never changed.
+    pub fn with_constant_fraction(mut self, fraction: f64) -> Self {
+        self.constant_fraction = fraction;
+        self
     }
 
     /// The same plan scoring its training batches against `targets`. With
@@ -224,7 +241,9 @@ impl BatchPlan {
             num_features,
             split,
             standardise_targets: targets_standardised_in_training(prior_name),
+            scale_features: features_scaled_in_training(prior_name),
             targets: TargetKind::Sampled,
+            constant_fraction: 0.0,
         })
     }
 
@@ -234,23 +253,36 @@ impl BatchPlan {
         self.standardise_targets
     }
 
+    /// Whether every delivered batch has its used features mapped to [0, 1] with the min/max of its
+    /// context rows (see [`crate::normalisation`]); decided by the prior's name.
+    pub fn scales_features(&self) -> bool {
+        self.scale_features
+    }
+
     /// Computes the posterior targets (when `posterior`) of a freshly sampled batch with
-    /// `single_eval_pos` context points, then applies the plan's target transform to both.
+    /// `single_eval_pos` context points from the raw data, makes the plan's constant datasets (training
+    /// batches only), then applies the plan's input and target transforms.
     fn finish(
         &self,
         index: u64,
         single_eval_pos: usize,
         mut batch: Batch,
         posterior: bool,
+        training: bool,
     ) -> Result<TrainBatch, LoaderError> {
+        let sample_err = |source| LoaderError::Sample { index, source };
         let mut posterior = if posterior {
-            Some(
-                query_posterior(&batch, single_eval_pos)
-                    .map_err(|source| LoaderError::Sample { index, source })?,
-            )
+            Some(query_posterior(&batch, single_eval_pos).map_err(sample_err)?)
         } else {
             None
         };
+        if training && self.constant_fraction > 0.0 {
+            self.make_constant_datasets(index, single_eval_pos, &mut batch, posterior.as_mut())
+                .map_err(sample_err)?;
+        }
+        if self.scale_features {
+            scale_features_by_context(&mut batch, single_eval_pos);
+        }
         if self.standardise_targets {
             standardise_with_posterior(&mut batch, single_eval_pos, posterior.as_mut());
         }
@@ -260,6 +292,32 @@ impl BatchPlan {
             batch,
             posterior,
         })
+    }
+
+    /// Sets `y`, `target_y` (and the posterior rows) of the datasets of training batch `index`
+    /// that [`BatchPlan::with_constant_fraction`] selects to the constant 0.
+    fn make_constant_datasets(
+        &self,
+        index: u64,
+        n_context: usize,
+        batch: &mut Batch,
+        mut posterior: Option<&mut QueryPosterior>,
+    ) -> Result<(), PriorError> {
+        use rand::Rng;
+        let mut rng = constant_datasets_rng(self.run_seed, index);
+        let len = batch.seq_len;
+        let queries = len.saturating_sub(n_context);
+        for b in 0..batch.batch_size {
+            if rng.random::<f64>() >= self.constant_fraction {
+                continue;
+            }
+            batch.y[b * len..(b + 1) * len].fill(0.0);
+            batch.target_y[b * len..(b + 1) * len].fill(0.0);
+            if let Some(p) = posterior.as_deref_mut() {
+                p.set_point_mass(b * queries, queries, 0.0)?;
+            }
+        }
+        Ok(())
     }
 
     /// The first micro-batch index of optimizer step `step` with `accumulation_steps`
@@ -325,6 +383,7 @@ impl BatchPlan {
             self.split_for(index),
             batch,
             self.targets == TargetKind::Posterior,
+            true,
         )
     }
 
@@ -347,6 +406,7 @@ impl BatchPlan {
             index,
             self.split.sample_for_batch(seed, index),
             batch,
+            false,
             false,
         )
     }

@@ -13,17 +13,21 @@
 //!   `x`, so features are passed through unchanged (supply z-scored features).
 //! * Classification priors produce class labels: `y` is never transformed.
 //! * `gp-hyper-5d`, the general-purpose regression prior, is the exception to "as the prior
-//!   produces it": the model is trained the way it is used. Every training and validation dataset
-//!   has its `y` and `target_y` standardised with the mean and standard deviation of its *context*
-//!   points ([`standardise_targets_by_context`], the same rule as `pfn_infer::TargetScaler`), and
-//!   the bucket borders are estimated from such standardised query targets. At inference, x is
-//!   mapped to [0, 1] with the context min/max, `y` standardised by the context, and a dataset with
-//!   `d < 5` features is zero-padded with its columns scaled by `sqrt(5 / d)`, as
-//!   `VariableFeatures` does in training.
+//!   produces it": the model is trained the way it is used, with the rules of inference
+//!   (`pfn_artifact::normalise`, one implementation for both). Every training and validation dataset
+//!   has its used feature columns mapped to [0, 1] with the min/max of its *context* rows
+//!   ([`scale_features_by_context`], the rule of `FeatureScaler`) and its `y` and `target_y`
+//!   standardised with the mean and standard deviation of its context targets
+//!   ([`standardise_targets_by_context`], the rule of `TargetScaler`); the bucket borders are
+//!   estimated from such standardised query targets. At inference, x is mapped the same way, `y`
+//!   standardised by the context, and a dataset with `d < 5` features is zero-padded with its
+//!   columns scaled by `sqrt(5 / d)`, as `VariableFeatures` does in training. (Models trained
+//!   before 2026-12-03 saw raw x in training; see `docs/results/gp-hyper`.)
 //!
 //! Unknown (user-registered) names fall back to no normalisation.
 
-use pfn_prior::{Batch, FeatureScaling, QueryPosterior};
+use pfn_artifact::{FeatureScaler, TargetScaler};
+use pfn_prior::{Batch, FeatureScaling, Hyperparameters, QueryPosterior};
 
 use crate::artifact::{InputNormalisation, XNormalisation, YNormalisation};
 
@@ -33,27 +37,59 @@ pub fn targets_standardised_in_training(prior_name: &str) -> bool {
     prior_name == "gp-hyper-5d"
 }
 
-/// Mean and standard deviation of context targets, by the rule of `pfn_infer::TargetScaler::fit`:
-/// population standard deviation, replaced by 1 when it is 0 or not finite. `None` for an empty
-/// context.
+/// Mean and standard deviation of context targets, by the rule of inference
+/// ([`TargetScaler::fit`]: population standard deviation, replaced by 1 when it is 0). `None`
+/// for an empty context.
 pub fn context_statistics(context_y: &[f32]) -> Option<(f64, f64)> {
-    if context_y.is_empty() {
-        return None;
+    let y: Vec<f64> = context_y.iter().map(|&v| f64::from(v)).collect();
+    TargetScaler::fit(&y).ok().map(|s| (s.mean, s.std))
+}
+
+/// Whether the trainer maps the features of prior `prior_name` to [0, 1] with the min/max of each
+/// dataset's context, as inference does (see the module docs).
+pub fn features_scaled_in_training(prior_name: &str) -> bool {
+    normalisation_for_prior(prior_name).x == XNormalisation::ContextMinMax
+}
+
+/// Maps the used feature columns of every dataset of `batch` with a [`FeatureScaler`] fitted on its
+/// first `n_context` rows, exactly as inference maps a user's columns before padding. A padded
+/// dataset ([`Hyperparameters::FeaturePadding`]) has its used columns multiplied by the padding
+/// factor `s` by the prior, so the rule is applied to `x / s` and the result multiplied by `s`
+/// again (inference scales, then pads). Zero padding columns stay zero. With no context the batch
+/// is left unchanged.
+pub fn scale_features_by_context(batch: &mut Batch, n_context: usize) {
+    let (len, f) = (batch.seq_len, batch.num_features);
+    if n_context == 0 || len == 0 || f == 0 {
+        return;
     }
-    let n = context_y.len() as f64;
-    let mean = context_y.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = context_y
-        .iter()
-        .map(|&v| (f64::from(v) - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    let std = var.sqrt();
-    let std = if std > 0.0 && std.is_finite() {
-        std
-    } else {
-        1.0
-    };
-    Some((mean, std))
+    let n = n_context.min(len);
+    for (b, x) in batch.x.chunks_exact_mut(len * f).enumerate() {
+        let (used, factor) = match batch.hyperparameters.get(b) {
+            Some(Hyperparameters::FeaturePadding {
+                features_used,
+                scale,
+                ..
+            }) => (*features_used, *scale),
+            _ => (batch.features_used.get(b).copied().unwrap_or(f), 1.0),
+        };
+        let used = used.min(f);
+        if used == 0 {
+            continue;
+        }
+        let raw = |v: f32| f64::from(v) / factor;
+        let context: Vec<f64> = x[..n * f]
+            .chunks_exact(f)
+            .flat_map(|row| row[..used].iter().map(|&v| raw(v)))
+            .collect();
+        let Ok(scaler) = FeatureScaler::fit(&context, used) else {
+            continue;
+        };
+        for row in x.chunks_exact_mut(f) {
+            for (j, v) in row[..used].iter_mut().enumerate() {
+                *v = (scaler.scale(j, raw(*v)) * factor) as f32;
+            }
+        }
+    }
 }
 
 /// Standardises `y` and `target_y` of every dataset of `batch` with the statistics

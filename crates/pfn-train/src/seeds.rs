@@ -19,6 +19,9 @@ pub mod domain {
     pub const BORDERS: u64 = 0x626f_7264_6572_7321;
     /// Parameter initialisation of the model.
     pub const INIT: u64 = 0x696e_6974_6961_6c21;
+    /// Which training datasets become constant functions (`prior.constant_fraction`; path
+    /// `[batch_index]`, one uniform draw per dataset in order).
+    pub const CONSTANT: u64 = 0x636f_6e73_7461_6e74;
 }
 
 /// The seed passed to `Prior::sample_batch` / `SplitSampler::sample_for_batch` for the
@@ -30,6 +33,11 @@ pub fn validation_seed(run_seed: u64) -> u64 {
 /// The seed for the prior samples that estimate the bucket borders.
 pub fn borders_seed(run_seed: u64) -> u64 {
     derive_key(domain::BORDERS, run_seed, &[])
+}
+
+/// The generator that decides which datasets of training micro-batch `index` become constant.
+pub fn constant_datasets_rng(run_seed: u64, index: u64) -> pfn_prior::rng::PriorRng {
+    pfn_prior::rng::stream_rng(domain::CONSTANT, run_seed, &[index])
 }
 
 /// The seed for the model's parameter initialisation.

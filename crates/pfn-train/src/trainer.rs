@@ -31,7 +31,7 @@ use crate::artifact::{
     ModelMetadata, TrainState, TrainingSpent,
 };
 use crate::bucket_borders::{
-    borders_from_values, estimate_borders, sample_plan_query_values, BordersError,
+    borders_from_values, estimate_borders, sample_plan_query_values, set_edges, BordersError,
 };
 use crate::config::{ConfigError, HeadKind, RunConfig};
 use crate::head::Head;
@@ -303,7 +303,7 @@ impl Trainer {
         })?;
         let head = match config.model.head() {
             HeadKind::Riemann { buckets } => {
-                let borders = if plan.standardises_targets() {
+                let mut borders = if plan.standardises_targets() {
                     let values = sample_plan_query_values(&plan, config.borders.samples)
                         .map_err(BordersError::Prior)?;
                     borders_from_values(&values, buckets)?
@@ -317,6 +317,7 @@ impl Trainer {
                         config.prior.num_features,
                     )?
                 };
+                set_edges(&mut borders, config.borders.edges);
                 let support = if config.borders.full_support {
                     Support::Full
                 } else {

@@ -488,3 +488,28 @@ fn training_precision_is_optional_and_resumable() {
     let e = err("[prior]\nname = \"gp-1d\"\n[run]\nprecision = \"fp16\"\n");
     assert!(e.contains("fp16") && e.contains("bf16"), "{e}");
 }
+
+#[test]
+fn constant_fraction_and_border_edges_parse_and_validate() {
+    let base = "[prior]\nname = \"gp-hyper-5d\"\nnum_features = 5\nseq_len = 20\nsplit = \"uniform\"\nmin_context = 1\n";
+    let c = RunConfig::from_toml_str(
+        &format!("{base}constant_fraction = 0.02\n[borders]\nedges = \"neighbour_width\"\n"),
+        "c.toml",
+    )
+    .unwrap();
+    assert_eq!(c.prior.constant_fraction, 0.02);
+    assert_eq!(c.borders.edges, pfn_train::BorderEdges::NeighbourWidth);
+    let d = RunConfig::from_toml_str(base, "d.toml").unwrap();
+    assert_eq!(d.prior.constant_fraction, 0.0);
+    assert_eq!(d.borders.edges, pfn_train::BorderEdges::SampleRange);
+    for bad in ["1.0", "-0.1"] {
+        let e = RunConfig::from_toml_str(&format!("{base}constant_fraction = {bad}\n"), "e.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("prior.constant_fraction"), "{e}");
+    }
+    let e = RunConfig::from_toml_str(&format!("{base}[borders]\nedges = \"wide\"\n"), "e.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("edges"), "{e}");
+}

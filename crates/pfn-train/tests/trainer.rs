@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use pfn_artifact::FeatureScaler;
 use pfn_model::Precision;
+use pfn_prior::{Hyperparameters, QueryPosterior};
 use pfn_train::{
     load_checkpoint, load_model, model_from_tensors, HeadKind, OutputHead, RunConfig, RunOptions,
     StopReason, TrainError, TrainObserver, Trainer, ValidationReport,
@@ -324,6 +326,117 @@ fn general_regression_prior_is_trained_on_context_standardised_targets() {
     )
     .unwrap();
     assert!(!gp.standardises_targets());
+}
+
+#[test]
+fn general_regression_prior_is_trained_on_context_scaled_features() {
+    // Every used column is mapped as inference maps a user's column (FeatureScaler on the context
+    // rows), then multiplied by the padding factor; padding columns stay zero.
+    let (prior, plan) = general_regression_plan();
+    assert!(plan.scales_features());
+    let raw = prior.sample_batch(3, 0, 8, 40, 5).unwrap();
+    let tb = plan.sample(0).unwrap();
+    let n = tb.single_eval_pos;
+    for b in 0..8 {
+        let Hyperparameters::FeaturePadding {
+            features_used: d,
+            scale,
+            ..
+        } = raw.hyperparameters[b]
+        else {
+            panic!("gp-hyper-5d pads its features");
+        };
+        let unscaled: Vec<f64> = raw
+            .x_of(b)
+            .chunks_exact(5)
+            .flat_map(|row| row[..d].iter().map(|&v| f64::from(v) / scale))
+            .collect();
+        let scaler = FeatureScaler::fit(&unscaled[..n * d], d).unwrap();
+        let want = scaler.transform(&unscaled).unwrap();
+        for (t, row) in tb.batch.x_of(b).chunks_exact(5).enumerate() {
+            for j in 0..5 {
+                if j < d {
+                    let w = want[t * d + j] * scale;
+                    assert!((f64::from(row[j]) - w).abs() < 1e-5, "{b} {t} {j}");
+                } else {
+                    assert_eq!(row[j], 0.0);
+                }
+            }
+            if t < n {
+                // Context columns span exactly [0, 1] (times the padding factor).
+                assert!(row[..d].iter().all(|&v| v >= -1e-6 && v <= (scale + 1e-5) as f32));
+            }
+        }
+        for j in 0..d {
+            let col = tb.batch.x_of(b)[..n * 5].iter().skip(j).step_by(5);
+            let max = col.clone().fold(f32::MIN, |m, &v| m.max(v));
+            let min = col.fold(f32::MAX, |m, &v| m.min(v));
+            assert!(min.abs() < 1e-6 && (f64::from(max) - scale).abs() < 1e-5);
+        }
+    }
+    // The validation set is scaled the same way.
+    let v = plan.sample_validation(0).unwrap();
+    let n = v.single_eval_pos;
+    let first: Vec<f32> = v.batch.x_of(0)[..n * 5].iter().step_by(5).copied().collect();
+    assert!(first.iter().any(|&x| x.abs() < 1e-6));
+}
+
+#[test]
+fn constant_datasets_are_zero_with_a_point_mass_target_and_only_in_training() {
+    let (_, plan) = general_regression_plan();
+    let plan = plan
+        .with_targets(pfn_train::TargetKind::Posterior)
+        .with_constant_fraction(0.5);
+    let (_, plain) = general_regression_plan();
+    let plain = plain.with_targets(pfn_train::TargetKind::Posterior);
+    let mut constant = 0;
+    for index in 0..4 {
+        let tb = plan.sample(index).unwrap();
+        let reference = plain.sample(index).unwrap();
+        let n = tb.single_eval_pos;
+        let q = 40 - n;
+        let Some(QueryPosterior::Gaussian { mean, std }) = &tb.posterior else {
+            panic!("posterior targets");
+        };
+        for b in 0..8 {
+            if tb.batch.y_of(b).iter().all(|&v| v == 0.0) {
+                constant += 1;
+                assert!(tb.batch.target_y_of(b).iter().all(|&v| v == 0.0));
+                assert!(mean[b * q..(b + 1) * q].iter().all(|&m| m == 0.0));
+                assert!(std[b * q..(b + 1) * q].iter().all(|&s| s == 0.0));
+            } else {
+                // Every other dataset is exactly what the plan without constants delivers.
+                assert_eq!(tb.batch.y_of(b), reference.batch.y_of(b));
+                assert!(std[b * q..(b + 1) * q].iter().all(|&s| s > 0.0));
+            }
+            // Inputs are never changed.
+            assert_eq!(tb.batch.x_of(b), reference.batch.x_of(b));
+        }
+    }
+    // 32 datasets at fraction 0.5: all-or-nothing would mean the draw is broken.
+    assert!((4..=28).contains(&constant), "{constant} constant datasets of 32");
+    // Validation datasets are the prior's own.
+    for index in 0..2 {
+        let v = plan.sample_validation(index).unwrap();
+        for b in 0..8 {
+            assert!(v.batch.y_of(b).iter().any(|&y| y != 0.0));
+        }
+    }
+    // Class labels cannot be constant functions.
+    let bnn = pfn_train::BatchPlan::new(
+        pfn_prior::prior_by_name("bnn-classification-small").unwrap().into(),
+        "bnn-classification-small",
+        1,
+        64,
+        20,
+        3,
+        pfn_prior::SplitSampler::uniform(1, 10).unwrap(),
+    )
+    .unwrap()
+    .with_targets(pfn_train::TargetKind::Posterior)
+    .with_constant_fraction(0.9);
+    let e = bnn.sample(0).unwrap_err().to_string();
+    assert!(e.contains("regression targets only"), "{e}");
 }
 
 #[test]

@@ -383,7 +383,7 @@ fn input_cell(v: f64) -> String {
 /// where a plot over the input is not possible).
 fn plot_by_rank(
     path: &std::path::Path,
-    preds: &[PosteriorPredictive<'_>],
+    preds: &[PosteriorPredictive],
     data: &pfn_infer::PredictData,
 ) -> Result<()> {
     use pfn_plot::{Figure, Series, PALETTE};

@@ -43,7 +43,7 @@ pub fn gauss_legendre(f: &impl Fn(f64) -> f64, a: f64, b: f64, pieces: usize) ->
 /// splitting at every border, at the extra `breaks`, and covering 14 half-normal scales of each
 /// tail (the mass beyond is below 1e-43).
 pub fn integrate_over_support(
-    pred: &BarPrediction<'_>,
+    pred: &BarPrediction,
     f: impl Fn(f64) -> f64,
     upper: f64,
     breaks: &[f64],
