@@ -3,6 +3,7 @@
 //! This facade re-exports the workspace crates so that examples, benches and integration tests can
 //! use one path. See `docs/ARCHITECTURE.md` for the map of the crates.
 
+pub use pfn_artifact as artifact;
 pub use pfn_baselines as baselines;
 pub use pfn_cli as cli;
 pub use pfn_distribution as distribution;

@@ -405,7 +405,7 @@ fn import_converts_a_torch_state_dict_and_reports_shape_errors() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let loaded = pfn::train::artifact::load_model(&out_model).expect("imported artifact loads");
+    let loaded = pfn::artifact::load_model(&out_model).expect("imported artifact loads");
     assert_eq!(loaded.metadata.head.width(), 100);
 
     let fixture = std::fs::read_to_string(root.join("fixture.json")).unwrap();

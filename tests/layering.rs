@@ -4,7 +4,8 @@
 //! * the numerical foundations (`pfn-prior`, `pfn-distribution`, `pfn-gp`) never depend on the
 //!   network (`pfn-engine`, `pfn-model`);
 //! * `pfn-engine` depends on no workspace crate;
-//! * `pfn-artifact` (the model file) never depends on `pfn-train`;
+//! * `pfn-artifact` (the model file) never depends on `pfn-train`, `pfn-prior` or `pfn-gp`: every
+//!   reader of a model uses it without training code, priors or Gaussian processes;
 //! * nothing below the user-facing tools depends on `pfn-cli`, `pfn-server` or `pfn-experiments`:
 //!   only `pfn-cli` and the root package `pfn` may.
 
@@ -109,6 +110,20 @@ fn violations(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
         &["pfn-train"],
         "the model file does not depend on training",
     );
+    forbid(
+        graph,
+        &mut broken,
+        "pfn-artifact",
+        &["pfn-prior", "pfn-gp"],
+        "the model file does not depend on priors or Gaussian processes",
+    );
+    forbid(
+        graph,
+        &mut broken,
+        "pfn-infer",
+        &["pfn-train", "pfn-prior", "pfn-gp"],
+        "inference reads the model file; it neither trains nor samples priors",
+    );
     let top = ["pfn-cli", "pfn-server", "pfn-experiments"];
     for krate in graph.keys() {
         if krate == "pfn" || krate == "pfn-cli" {
@@ -131,6 +146,7 @@ fn the_workspace_follows_its_layering_rules() {
     let graph = workspace_graph();
     for krate in [
         "pfn-engine",
+        "pfn-artifact",
         "pfn-model",
         "pfn-prior",
         "pfn-train",
@@ -158,6 +174,10 @@ fn a_broken_rule_is_reported() {
         .get_mut("pfn-train")
         .unwrap()
         .insert("pfn-server".into());
+    graph
+        .get_mut("pfn-artifact")
+        .unwrap()
+        .insert("pfn-gp".into());
     let broken = violations(&graph).join("\n");
     assert!(broken.contains("pfn-engine depends on"), "{broken}");
     assert!(
@@ -166,6 +186,10 @@ fn a_broken_rule_is_reported() {
     );
     assert!(
         broken.contains("pfn-train depends on pfn-server"),
+        "{broken}"
+    );
+    assert!(
+        broken.contains("pfn-artifact depends on pfn-gp"),
         "{broken}"
     );
 }

@@ -16,6 +16,40 @@
 //! `p(y) = p'(y') / σ`, so `log p(y) = log p'(y') − ln σ` ([`TargetScaler::log_density_to_original`])
 //! and an NLL in original units is the normalised NLL plus `ln σ`
 //! ([`TargetScaler::nll_to_original`]).
+//!
+//! A model trained with a variable number of used features also accepts fewer columns than its
+//! network has: after scaling, the `d` given columns are multiplied by the factor of the
+//! [`FeaturePadding`] rule the model was trained with and the rest are zero.
+
+use serde::{Deserialize, Serialize};
+
+/// The factor by which the used feature columns of a zero-padded dataset are multiplied: the rule
+/// of a prior that samples fewer features than the model has (`pfn_prior::FeatureScaling`, with the
+/// same serde representation `"sqrt"`, `"linear"`, `"none"`), recorded in the model file so that
+/// inference pads user data exactly as training padded prior data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeaturePadding {
+    /// `sqrt(max / used)`: keeps the squared norm of a row comparable (the default).
+    #[default]
+    Sqrt,
+    /// `max / used`.
+    Linear,
+    /// No rescaling (factor 1).
+    None,
+}
+
+impl FeaturePadding {
+    /// The factor for `used` of `max` features.
+    pub fn factor(self, used: usize, max: usize) -> f64 {
+        let r = max as f64 / used as f64;
+        match self {
+            Self::Sqrt => r.sqrt(),
+            Self::Linear => r,
+            Self::None => 1.0,
+        }
+    }
+}
 
 /// Errors from fitting or applying a normalisation.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -238,6 +272,22 @@ impl TargetScaler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feature_padding_factors_and_names() {
+        assert_eq!(FeaturePadding::Sqrt.factor(1, 4), 2.0);
+        assert_eq!(FeaturePadding::Linear.factor(2, 5), 2.5);
+        assert_eq!(FeaturePadding::None.factor(1, 5), 1.0);
+        assert_eq!(FeaturePadding::Sqrt.factor(5, 5), 1.0);
+        for (rule, name) in [
+            (FeaturePadding::Sqrt, "\"sqrt\""),
+            (FeaturePadding::Linear, "\"linear\""),
+            (FeaturePadding::None, "\"none\""),
+        ] {
+            assert_eq!(serde_json::to_string(&rule).unwrap(), name);
+            assert_eq!(serde_json::from_str::<FeaturePadding>(name).unwrap(), rule);
+        }
+    }
 
     #[test]
     fn feature_scaler_maps_context_to_unit_interval() {

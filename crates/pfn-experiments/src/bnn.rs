@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use pfn_artifact::OutputHead;
 use pfn_baselines::bnn::{
     binary_cross_entropy, class1_probabilities, fit_bnn_nuts, fit_svi, BnnArchitecture,
     BnnClassificationPrior, BnnDataset, BnnDatasetSplit, ContextNormalization, PredictiveRule,
@@ -25,7 +26,6 @@ use pfn_baselines::bnn::{
 use pfn_baselines::NutsOptions;
 use pfn_plot::{Figure, Series};
 use pfn_prior::rng::derive_key;
-use pfn_train::OutputHead;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;

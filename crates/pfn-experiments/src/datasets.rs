@@ -6,15 +6,18 @@ use pfn_prior::{Batch, Hyperparameters, Prior};
 
 use crate::error::ExperimentError;
 
-/// Datasets per prior call (the same chunking as `pfn eval`, so `pfn eval --seed S` with
-/// `S = pfn_infer::eval_seed(seed)` scores the same datasets).
+/// Datasets per prior call (the datasets depend on the seed and their number only).
 pub const SAMPLE_CHUNK: usize = 64;
 
-/// The seed of the held-out datasets of a run with `--seed seed`: `pfn_infer::eval_seed`,
-/// domain-separated from the training stream (`prior.sample_batch(run_seed, step, ...)`) and the
-/// validation and border seeds.
+/// Domain tag of the evaluation seed (distinct from the training, validation, borders and
+/// initialisation streams).
+pub const EVAL_DOMAIN: u64 = 0x6576_616c_7561_7465;
+
+/// The seed of the held-out datasets of a run with `--seed seed` (and of `pfn eval` on a model
+/// trained with run seed `seed`): domain-separated from the training stream
+/// (`prior.sample_batch(run_seed, step, ...)`) and the validation and border seeds.
 pub fn dataset_seed(seed: u64) -> u64 {
-    pfn_infer::eval_seed(seed)
+    pfn_prior::rng::derive_key(EVAL_DOMAIN, seed, &[])
 }
 
 /// `count` held-out datasets of `seq_len` points with `num_features` features.
@@ -24,10 +27,14 @@ pub struct HeldOut {
     num_features: usize,
 }
 
-/// One held-out dataset in f64.
+/// One held-out dataset in f64, as a user would hold it: a dataset the prior zero-padded
+/// (`Hyperparameters::FeaturePadding`) comes back with only its used columns, unscaled by the
+/// padding factor (the inputs the prior drew), and the GP hyperparameters of those columns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
-    /// Inputs, row-major `seq_len x num_features`.
+    /// Features per row of `x` (the used features of a padded dataset).
+    pub features: usize,
+    /// Inputs, row-major `seq_len x features`.
     pub x: Vec<f64>,
     /// Values shown as context.
     pub y: Vec<f64>,
@@ -92,14 +99,32 @@ impl HeldOut {
             return None;
         }
         let f64s = |v: &[f32]| v.iter().map(|&a| f64::from(a)).collect::<Vec<f64>>();
+        let (features, x, gp) = match &batch.hyperparameters[b] {
+            Hyperparameters::Gp(h) => (self.num_features, f64s(batch.x_of(b)), Some(h.clone())),
+            Hyperparameters::FeaturePadding {
+                features_used,
+                scale,
+                inner,
+            } => {
+                let x = batch
+                    .x_of(b)
+                    .chunks_exact(self.num_features)
+                    .flat_map(|row| row[..*features_used].iter().map(|&v| f64::from(v) / scale))
+                    .collect();
+                let gp = match inner.as_ref() {
+                    Hyperparameters::Gp(h) => Some(h.clone()),
+                    _ => None,
+                };
+                (*features_used, x, gp)
+            }
+            _ => (self.num_features, f64s(batch.x_of(b)), None),
+        };
         Some(Dataset {
-            x: f64s(batch.x_of(b)),
+            features,
+            x,
             y: f64s(batch.y_of(b)),
             target_y: f64s(batch.target_y_of(b)),
-            gp: match &batch.hyperparameters[b] {
-                Hyperparameters::Gp(h) => Some(h.clone()),
-                _ => None,
-            },
+            gp,
         })
     }
 }
@@ -111,7 +136,11 @@ pub fn is_gp_prior(name: &str, num_features: usize) -> Result<bool, String> {
     let probe = prior
         .sample_batch(0, 0, 1, 2, num_features)
         .map_err(|e| e.to_string())?;
-    Ok(matches!(probe.hyperparameters[0], Hyperparameters::Gp(_)))
+    Ok(match &probe.hyperparameters[0] {
+        Hyperparameters::Gp(_) => true,
+        Hyperparameters::FeaturePadding { inner, .. } => matches!(**inner, Hyperparameters::Gp(_)),
+        _ => false,
+    })
 }
 
 #[cfg(test)]

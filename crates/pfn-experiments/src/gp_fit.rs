@@ -14,16 +14,17 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pfn_gp::sequential_predictive;
-use pfn_infer::{default_context_sizes, REFERENCE_CONTEXT_SIZES};
 use pfn_plot::Figure;
 use serde::Serialize;
 
-use crate::datasets::{dataset_seed, is_gp_prior, Dataset, HeldOut};
+use crate::datasets::{dataset_seed, is_gp_prior, HeldOut};
 use crate::error::ExperimentError;
 use crate::figures::{add_curve, color};
 use crate::models::{select_models, LoadedModel, ModelInfo};
 use crate::options::ExperimentOptions;
+use crate::prior_nll::{
+    default_context_sizes, exact_gp_scores, pfn_scores, REFERENCE_CONTEXT_SIZES,
+};
 use crate::progress::{Progress, ProgressMode};
 use crate::report::{fmt_ci, fmt_num, fmt_secs, save_figure, MarkdownTable, RunInfo, NO_MODEL};
 use crate::stats::{mean, Summary};
@@ -80,7 +81,7 @@ pub struct GpFitSection {
 pub struct GpFitResult {
     /// Provenance.
     pub run: RunInfo,
-    /// Seed of the held-out datasets (`pfn_infer::eval_seed(seed)`).
+    /// Seed of the held-out datasets (`pfn_experiments::datasets::dataset_seed(seed)`).
     pub dataset_seed: u64,
     /// Where the models came from.
     pub model_source: String,
@@ -105,50 +106,6 @@ fn accept(m: &LoadedModel) -> Result<(), String> {
         )),
         Err(e) => Err(format!("its prior '{}' is not usable: {e}", m.prior())),
     }
-}
-
-/// Exact GP NLL of the query `q` given the first `n` points (the true hyperparameters).
-fn exact_gp_nll(
-    d: &Dataset,
-    f: usize,
-    n: usize,
-    q: usize,
-    i: usize,
-) -> Result<f64, ExperimentError> {
-    let hyper = d.gp.as_ref().ok_or_else(|| ExperimentError::Gp {
-        dataset: i,
-        n,
-        source: pfn_gp::GpError::InvalidHyper("the dataset records no GP hyperparameters".into()),
-    })?;
-    let mut x = d.x[..n * f].to_vec();
-    x.extend_from_slice(&d.x[q * f..(q + 1) * f]);
-    let mut y = d.y[..n].to_vec();
-    y.push(d.target_y[q]);
-    let s = sequential_predictive(&x, &y, f, hyper).map_err(|source| ExperimentError::Gp {
-        dataset: i,
-        n,
-        source,
-    })?;
-    Ok(-s.log_density[n])
-}
-
-/// PFN NLL of the query `q` given the first `n` points.
-fn pfn_nll(
-    m: &LoadedModel,
-    d: &Dataset,
-    f: usize,
-    n: usize,
-    q: usize,
-    i: usize,
-) -> Result<f64, ExperimentError> {
-    let err = |source| ExperimentError::Predict {
-        model: m.label.clone(),
-        dataset: i,
-        source,
-    };
-    let mut ctx = m.predictor.context(&d.x[..n * f], &d.y[..n]).map_err(err)?;
-    let pred = ctx.predict(&d.x[q * f..(q + 1) * f]).map_err(err)?;
-    Ok(pred[0].nll(d.target_y[q]))
 }
 
 /// Runs `gp-fit` and returns its results ([`plot`] draws the figures, [`markdown`] the report).
@@ -200,7 +157,14 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpFitResult, Exp
                 .map(|m| m.predictor.max_trained_context())
                 .min()
             {
-                Some(max) => default_context_sizes(max),
+                Some(max) => default_context_sizes(
+                    models
+                        .iter()
+                        .map(|m| m.predictor.min_trained_context())
+                        .max()
+                        .unwrap_or(0),
+                    max,
+                ),
                 None => REFERENCE_CONTEXT_SIZES.to_vec(),
             },
         };
@@ -227,27 +191,18 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpFitResult, Exp
         let held_out = HeldOut::sample(prior.as_ref(), &prior_name, seed, datasets, q + 1, f)?;
         progress.stage(&format!("{prior_name}: exact GP"));
         let t0 = Instant::now();
-        let mut gp = vec![Vec::with_capacity(datasets); sizes.len()];
-        for i in 0..datasets {
-            let d = held_out.get(i).expect("index in range");
-            for (si, &n) in sizes.iter().enumerate() {
-                gp[si].push(exact_gp_nll(&d, f, n, q, i)?);
-            }
-            progress.advance(1);
-        }
+        let gp = exact_gp_scores(&held_out, &sizes, q)?.ok_or_else(|| ExperimentError::Option {
+            option: "--models",
+            problem: format!("the datasets of prior '{prior_name}' record no GP hyperparameters"),
+        })?;
+        progress.advance(datasets as u64);
         let gp_seconds = t0.elapsed().as_secs_f64();
         let mut model_results = Vec::new();
         for m in models {
             progress.stage(&format!("{prior_name}: PFN {}", m.label));
             let t0 = Instant::now();
-            let mut nll = vec![Vec::with_capacity(datasets); sizes.len()];
-            for i in 0..datasets {
-                let d = held_out.get(i).expect("index in range");
-                for (si, &n) in sizes.iter().enumerate() {
-                    nll[si].push(pfn_nll(m, &d, f, n, q, i)?);
-                }
-                progress.advance(1);
-            }
+            let nll = pfn_scores(&m.predictor, &m.label, &held_out, &sizes, q)?;
+            progress.advance(datasets as u64);
             let seconds = t0.elapsed().as_secs_f64();
             let gap: Vec<Summary> = nll
                 .iter()
@@ -363,7 +318,7 @@ pub fn markdown(r: &GpFitResult) -> String {
         .header("gp-fit: PFN vs exact GP, prior-data NLL per context size");
     let _ = writeln!(
         s,
-        "- held-out datasets: seed {} (`pfn_infer::eval_seed({})`, disjoint from training and validation streams); `pfn eval --seed {}` scores the same datasets",
+        "- held-out datasets: seed {} (`dataset_seed({})`, disjoint from training and validation streams); `pfn eval --seed {}` scores the same datasets",
         r.dataset_seed, r.run.seed, r.dataset_seed
     );
     let _ = writeln!(s, "- models: {}", r.model_source);

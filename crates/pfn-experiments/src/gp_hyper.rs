@@ -569,7 +569,7 @@ pub fn markdown(r: &GpHyperResult) -> String {
     );
     let _ = writeln!(
         s,
-        "- held-out datasets: seed {} (`pfn_infer::eval_seed({})`), {} points each: context = the first n, test = the last {}",
+        "- held-out datasets: seed {} (`dataset_seed({})`), {} points each: context = the first n, test = the last {}",
         r.dataset_seed,
         r.run.seed,
         r.sizes.last().copied().unwrap_or(0) + r.test_points,

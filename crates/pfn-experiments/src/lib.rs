@@ -5,6 +5,8 @@
 //!   GP on held-out datasets of their GP prior;
 //! * [`gp_hyper`] — Fig. 4b: on the GP hyper-prior, the PFN against type-II ML, NUTS 32+32 and
 //!   256+256 and the oracle exact GP: NLL per context size, wall time per dataset, speed-ups;
+//! * [`prior_nll`] — the one Prior-Data NLL evaluator (PFN and exact GP per context size on
+//!   held-out prior data, through the user's path), used by `gp-fit` and `pfn eval`;
 //! * [`bnn`] — Fig. 5: on the BNN classification prior, BCE against inference time for the PFN,
 //!   SVI and NUTS over their budgets.
 //!
@@ -33,6 +35,7 @@ pub mod gp_hyper;
 pub mod machine;
 pub mod models;
 pub mod options;
+pub mod prior_nll;
 pub mod progress;
 pub mod report;
 pub mod stats;

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use pfn_artifact::load_model;
 use pfn_infer::Predictor;
-use pfn_train::load_model;
 use serde::Serialize;
 
 use crate::error::ExperimentError;

@@ -209,7 +209,7 @@ pub fn create_out_dir(dir: &Path) -> Result<(), ExperimentError> {
 /// Writes `text` to `dir/name` atomically and returns the path.
 pub fn write_text(dir: &Path, name: &str, text: &str) -> Result<PathBuf, ExperimentError> {
     let path = dir.join(name);
-    pfn_train::write_atomically(&path, |w| w.write_all(text.as_bytes())).map_err(|source| {
+    pfn_artifact::write_atomically(&path, |w| w.write_all(text.as_bytes())).map_err(|source| {
         ExperimentError::Io {
             path: path.display().to_string(),
             source,

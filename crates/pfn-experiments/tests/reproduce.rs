@@ -4,18 +4,20 @@
 
 use std::path::{Path, PathBuf};
 
+use pfn_artifact::weights::{named_views, pfn_config};
+use pfn_artifact::{save_model, OutputHead, TrainingSpent};
 use pfn_experiments::bnn::BnnResult;
+use pfn_experiments::datasets::HeldOut;
 use pfn_experiments::gp_fit::GpFitResult;
 use pfn_experiments::gp_hyper::{GpHyperResult, MethodKind};
+use pfn_experiments::prior_nll::{evaluate, pfn_scores, PriorNllOptions};
 use pfn_experiments::{
     run_experiment, Experiment, ExperimentError, ExperimentOptions, ExperimentResult, NO_MODEL,
 };
-use pfn_infer::{evaluate_prior_nll, Predictor, PriorNllOptions};
+use pfn_infer::Predictor;
 use pfn_model::PfnModel;
-use pfn_train::weights::named_views;
 use pfn_train::{
-    estimate_borders, normalisation_for_prior, pfn_config, save_model, Architecture, HeadKind,
-    ModelMetadata, OutputHead, RunConfig, TrainingSpent,
+    architecture_of, estimate_borders, model_metadata, normalisation_for_prior, HeadKind, RunConfig,
 };
 
 /// A fresh directory for one test.
@@ -47,7 +49,7 @@ fn random_model(
          [borders]\nsamples = 3000\n\n[budget]\nsteps = 1\nbatch_size = 4\n\n[run]\nseed = {seed}\n"
     );
     let config = RunConfig::from_toml_str(&toml, "test.toml").unwrap();
-    let arch = Architecture::from_config(&config);
+    let arch = architecture_of(&config);
     let head = match config.model.head() {
         HeadKind::Riemann { buckets } => {
             let p = pfn_prior::prior_by_name(prior).unwrap();
@@ -60,7 +62,7 @@ fn random_model(
         HeadKind::Classes { n_out } => OutputHead::Classes { n_out },
     };
     let model = PfnModel::new(pfn_config(&arch), seed).unwrap();
-    let meta = ModelMetadata::new(
+    let meta = model_metadata(
         &config,
         head,
         normalisation_for_prior(prior),
@@ -234,16 +236,20 @@ fn gp_fit_with_random_models_matches_pfn_eval() {
     }
     assert_eq!(sec.plots.len(), 2);
 
-    // The same datasets scored by pfn-infer's batched evaluation (`pfn eval`).
+    // `pfn eval` (the same evaluator) gives the same numbers on the same datasets, and its batched
+    // passes agree with asking the predictor one dataset at a time.
+    let q = *sec.sizes.last().unwrap();
+    let prior = pfn_prior::prior_by_name("gp-1d").unwrap();
+    let held = HeldOut::sample(prior.as_ref(), "gp-1d", r.dataset_seed, 40, q + 1, 1).unwrap();
     for (m, path) in sec.models.iter().zip([&a, &b]) {
         let predictor = Predictor::load(path).unwrap();
-        let reference = evaluate_prior_nll(
+        let reference = evaluate(
             &predictor,
+            "reference",
             &PriorNllOptions {
                 datasets: 40,
                 context_sizes: sec.sizes.clone(),
                 seed: r.dataset_seed,
-                batch: 16,
             },
         )
         .unwrap();
@@ -256,13 +262,30 @@ fn gp_fit_with_random_models_matches_pfn_eval() {
             );
             let pfn = row.pfn.mean;
             assert!(
-                (m.nll[si].mean - pfn).abs() < 1e-4 * (1.0 + pfn.abs()),
+                (m.nll[si].mean - pfn).abs() < 1e-9 * (1.0 + pfn.abs()),
                 "PFN n = {}: {} vs {}",
                 row.n,
                 m.nll[si].mean,
                 pfn
             );
             assert!((m.gap[si].mean - (m.nll[si].mean - sec.exact_gp[si].mean)).abs() < 1e-9);
+        }
+        let batched = pfn_scores(&predictor, "batched", &held, &sec.sizes, q).unwrap();
+        for i in 0..5 {
+            let d = held.get(i).unwrap();
+            for (si, &n) in sec.sizes.iter().enumerate() {
+                let single = predictor
+                    .context(&d.x[..n], &d.y[..n])
+                    .unwrap()
+                    .predict(&d.x[q..q + 1])
+                    .unwrap()[0]
+                    .nll(d.target_y[q]);
+                let got = batched[si][i];
+                assert!(
+                    (got - single).abs() < 1e-4 * (1.0 + single.abs()),
+                    "dataset {i}, n = {n}: batched {got} vs single {single}"
+                );
+            }
         }
         // An untrained network is far from the posterior predictive: the gap (a KL) is large.
         assert!(m.mean_gap > 0.1, "{}", m.mean_gap);

@@ -3,30 +3,27 @@
 //! * [`predictor`]: the inference API. A [`Predictor`] loads a model artifact; given a dataset's
 //!   context `(x, y)` and query inputs it returns a [`PosteriorPredictive`] per query, applying
 //!   (and undoing) the normalisation the model was trained with;
+//! * [`batch`]: many datasets (any context sizes) answered in batched forward passes
+//!   ([`Predictor::predict_many`]);
 //! * [`predictive`]: the per-query predictive distribution (mean, median, mode, std, quantiles,
 //!   intervals, pdf, cdf, samples; or class probabilities) in original units;
-//! * [`prior_nll`]: the Prior-Data NLL on held-out prior datasets per context size, with the exact
-//!   GP beside it for GP priors (`pfn eval`);
 //! * [`table`]: numeric CSV input for `pfn predict --train train.csv --test test.csv`, with
 //!   one-line errors naming the file, line, data row and column;
 //! * [`normalise`] (re-exported from `pfn-artifact`, shared with training): mapping user data into
 //!   the model's range using the context rows, and the inverse transform of predictions.
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod predictive;
 pub mod predictor;
-pub mod prior_nll;
 pub mod table;
 
+pub use batch::{Task, DEFAULT_DATASET_BATCH};
 pub use pfn_artifact::normalise;
 pub use pfn_artifact::{FeatureScaler, NormaliseError, TargetScaler};
 pub use pfn_model::Precision;
 pub use predictive::{ClassPredictive, PosteriorPredictive, RegressionPredictive};
 pub use predictor::{Context, PredictError, Predictor, DEFAULT_QUERY_BATCH};
-pub use prior_nll::{
-    default_context_sizes, eval_seed, evaluate_prior_nll, EvalError, MeanSe, PriorNllOptions,
-    PriorNllReport, PriorNllRow, REFERENCE_CONTEXT_SIZES,
-};
 pub use table::{
     load_predict_data, match_train_test, parse_csv, read_csv, PredictData, Table, TableError,
 };

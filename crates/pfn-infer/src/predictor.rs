@@ -18,7 +18,7 @@
 //!
 //! # Normalisation
 //! The artifact records how the model's training data were scaled
-//! (`pfn_train::InputNormalisation`); a [`Context`] fits the same map on the context rows
+//! (`pfn_artifact::InputNormalisation`); a [`Context`] fits the same map on the context rows
 //! (features to `[0, 1]` with the context min/max, targets standardised with the context mean
 //! and standard deviation, or nothing for GP-prior models trained on raw `U[0,1]` inputs) and every
 //! prediction is mapped back, densities included.
@@ -34,15 +34,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use pfn_artifact::{
+    load_model, model_from_tensors, ArtifactError, FeatureScaler, ModelArtifact, ModelMetadata,
+    NormaliseError, OutputHead, TargetScaler, WeightsError, XNormalisation, YNormalisation,
+};
 use pfn_distribution::{BarDistribution, DistributionError, IcdfConvention};
 use pfn_engine::Engine;
 use pfn_model::{ContextCache, ModelError, PfnModel, Precision, Workspace};
-use pfn_train::{
-    load_model, model_from_tensors, ArtifactError, Head, ModelArtifact, ModelMetadata,
-    WeightsError, XNormalisation, YNormalisation,
-};
 
-use pfn_artifact::{FeatureScaler, NormaliseError, TargetScaler};
 use crate::predictive::{ClassPredictive, PosteriorPredictive, RegressionPredictive};
 
 /// Default number of queries per forward pass.
@@ -51,6 +50,14 @@ pub const DEFAULT_QUERY_BATCH: usize = 512;
 /// Errors of the inference API. Each displays as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
+    /// One dataset of a batched prediction ([`Predictor::predict_many`]) is invalid.
+    #[error("dataset {task}: {source}")]
+    Task {
+        /// Index of the dataset in the batch.
+        task: usize,
+        /// What is wrong with it.
+        source: Box<PredictError>,
+    },
     /// The model file could not be read or verified.
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
@@ -129,8 +136,8 @@ pub enum PredictError {
 pub struct Predictor {
     model: PfnModel,
     engine: Engine,
-    head: Head,
-    /// The Riemann head shared by every prediction, with exact tails for quantiles.
+    /// The Riemann head shared by every prediction, with exact tails for quantiles (`None` for a
+    /// class head).
     bar: Option<Arc<BarDistribution>>,
     metadata: ModelMetadata,
     digest: String,
@@ -184,20 +191,16 @@ impl Predictor {
     /// A predictor computing on `threads` threads (0: all cores).
     pub fn with_threads(artifact: &ModelArtifact, threads: usize) -> Result<Self, PredictError> {
         let metadata = artifact.metadata.clone();
-        let head = Head::from_output_head(&metadata.head).map_err(PredictError::Head)?;
+        let bar = metadata
+            .head
+            .bar_distribution()
+            .map_err(PredictError::Head)?
+            .map(|dist| Arc::new(dist.with_icdf_convention(IcdfConvention::ExactTails)));
         let model = model_from_tensors(&metadata.architecture, &artifact.tensors)?;
         let engine = Engine::new(threads).map_err(|e| PredictError::Engine(e.to_string()))?;
-        let bar = match &head {
-            Head::Riemann(dist) => Some(Arc::new(
-                dist.clone()
-                    .with_icdf_convention(IcdfConvention::ExactTails),
-            )),
-            Head::Classes { .. } => None,
-        };
         Ok(Self {
             model,
             engine,
-            head,
             bar,
             metadata,
             digest: artifact.digest.clone(),
@@ -230,14 +233,20 @@ impl Predictor {
         &self.engine
     }
 
-    /// The output head.
-    pub fn head(&self) -> &Head {
-        &self.head
+    /// The output head, as the artifact describes it (bucket borders or number of classes).
+    pub fn head(&self) -> &OutputHead {
+        &self.metadata.head
+    }
+
+    /// The bar distribution of a Riemann head (the artifact's borders and support, quantiles with
+    /// exact half-normal tails, [`IcdfConvention::ExactTails`]); `None` for a class head.
+    pub fn bar_distribution(&self) -> Option<&BarDistribution> {
+        self.bar.as_deref()
     }
 
     /// Whether the model predicts a continuous target (Riemann head).
     pub fn is_regression(&self) -> bool {
-        matches!(self.head, Head::Riemann(_))
+        self.bar.is_some()
     }
 
     /// Input features the model takes.
@@ -247,7 +256,17 @@ impl Predictor {
 
     /// Largest context size seen in training (`seq_len − 1` or the configured `max_context`).
     pub fn max_trained_context(&self) -> usize {
-        self.metadata.config.prior.max_context()
+        self.metadata.max_context()
+    }
+
+    /// Smallest context size seen in training (the configuration's `prior.min_context`, 0 when
+    /// absent). A model with context normalisation needs at least one context point anyway.
+    pub fn min_trained_context(&self) -> usize {
+        let min = self.metadata.min_context();
+        let norm = &self.metadata.normalisation;
+        let needs_context =
+            norm.x == XNormalisation::ContextMinMax || norm.y == YNormalisation::ContextStandardise;
+        min.max(usize::from(needs_context))
     }
 
     /// The arithmetic of the model's matrix products (f32 by default; see [`Precision`]).
@@ -358,6 +377,38 @@ impl Predictor {
         y: &[f64],
         d: usize,
     ) -> Result<Context<'_>, PredictError> {
+        let NormalisedContext {
+            n,
+            features,
+            target,
+            x: cx,
+            y: cy,
+        } = self.normalise_context(x, y, d)?;
+        let mut ws = Workspace::inference();
+        let mut cache = ContextCache::new();
+        self.model
+            .encode_context(&self.engine, &mut ws, &cx, &cy, 1, n, &mut cache)?;
+        Ok(Context {
+            predictor: self,
+            n,
+            d,
+            features,
+            target,
+            cache,
+            ws,
+            query: Vec::new(),
+        })
+    }
+
+    /// Validates a context of `d` features per row and maps it as the model was trained: the
+    /// fitted feature and target maps and the model's f32 inputs (features padded to the model's
+    /// width).
+    pub(crate) fn normalise_context(
+        &self,
+        x: &[f64],
+        y: &[f64],
+        d: usize,
+    ) -> Result<NormalisedContext, PredictError> {
         self.check_feature_count("context x", d)?;
         let n = self.check_rows_of("context x", x, d)?;
         if y.len() != n {
@@ -367,7 +418,7 @@ impl Predictor {
             });
         }
         check_finite("context y", y)?;
-        if let Head::Classes { n_out } = self.head {
+        if let OutputHead::Classes { n_out } = self.metadata.head {
             if let Some(index) = y
                 .iter()
                 .position(|&v| !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < n_out))
@@ -410,20 +461,32 @@ impl Predictor {
         to_f32("normalised context x", &x_norm, &mut cx)?;
         let mut cy = Vec::new();
         to_f32("normalised context y", &target.transform_all(y), &mut cy)?;
-        let mut ws = Workspace::inference();
-        let mut cache = ContextCache::new();
-        self.model
-            .encode_context(&self.engine, &mut ws, &cx, &cy, 1, n, &mut cache)?;
-        Ok(Context {
-            predictor: self,
+        Ok(NormalisedContext {
             n,
-            d,
             features,
             target,
-            cache,
-            ws,
-            query: Vec::new(),
+            x: cx,
+            y: cy,
         })
+    }
+
+    /// Maps query rows of `d` features with a context's feature map into the model's f32 inputs
+    /// (written to `out`); returns the number of queries.
+    pub(crate) fn normalise_queries(
+        &self,
+        features: Option<&FeatureScaler>,
+        d: usize,
+        x_query: &[f64],
+        out: &mut Vec<f32>,
+    ) -> Result<usize, PredictError> {
+        let m = self.check_rows_of("query x", x_query, d)?;
+        let xq = match features {
+            Some(s) => s.transform(x_query)?,
+            None => x_query.to_vec(),
+        };
+        let xq = self.pad_features(&xq, d);
+        to_f32("normalised query x", &xq, out)?;
+        Ok(m)
     }
 
     /// Predicts every query of `x_query` (row-major) given the context `(x, y)`.
@@ -472,7 +535,7 @@ impl Predictor {
         Ok(self.model.forward(&self.engine, ws, &batch)?.to_vec())
     }
 
-    fn predictive_from_logits(
+    pub(crate) fn predictive_from_logits(
         &self,
         row: &[f32],
         target: TargetScaler,
@@ -485,6 +548,20 @@ impl Predictor {
             None => PosteriorPredictive::Classification(ClassPredictive::from_logits(row)),
         })
     }
+}
+
+/// A context mapped into the model's inputs (see [`Predictor::normalise_context`]).
+pub(crate) struct NormalisedContext {
+    /// Context rows.
+    pub n: usize,
+    /// The fitted feature map (`None`: raw features).
+    pub features: Option<FeatureScaler>,
+    /// The fitted target map.
+    pub target: TargetScaler,
+    /// Normalised, padded context inputs, `n × F`.
+    pub x: Vec<f32>,
+    /// Normalised context targets.
+    pub y: Vec<f32>,
 }
 
 /// A prepared context: the fitted normalisation and the encoded context (every layer's keys and
@@ -541,14 +618,8 @@ impl<'p> Context<'p> {
     pub fn logits(&mut self, x_query: &[f64]) -> Result<Vec<f32>, PredictError> {
         let p = self.predictor;
         let f = p.num_features();
-        let m = p.check_rows_of("query x", x_query, self.d)?;
-        let xq = match &self.features {
-            Some(s) => s.transform(x_query)?,
-            None => x_query.to_vec(),
-        };
-        let xq = p.pad_features(&xq, self.d);
-        to_f32("normalised query x", &xq, &mut self.query)?;
-        let width = p.head.width();
+        let m = p.normalise_queries(self.features.as_ref(), self.d, x_query, &mut self.query)?;
+        let width = p.head().width();
         let mut out = Vec::with_capacity(m * width);
         let chunk = p.query_batch * f;
         for q in self.query.chunks(chunk.max(1)) {
@@ -561,13 +632,10 @@ impl<'p> Context<'p> {
     }
 
     /// The predictive distribution of every query of `x_query` (row-major), in original units.
-    pub fn predict(
-        &mut self,
-        x_query: &[f64],
-    ) -> Result<Vec<PosteriorPredictive>, PredictError> {
+    pub fn predict(&mut self, x_query: &[f64]) -> Result<Vec<PosteriorPredictive>, PredictError> {
         let logits = self.logits(x_query)?;
         let p = self.predictor;
-        let width = p.head.width();
+        let width = p.head().width();
         logits
             .chunks_exact(width)
             .map(|row| p.predictive_from_logits(row, self.target))

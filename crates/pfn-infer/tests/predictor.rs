@@ -4,15 +4,13 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use pfn_infer::{
-    default_context_sizes, evaluate_prior_nll, PredictError, Predictor, PriorNllOptions,
+use pfn_artifact::{
+    load_model, save_model, FeaturePadding, InputNormalisation, ModelArtifact, TensorRef,
+    XNormalisation, YNormalisation,
 };
+use pfn_infer::{PredictError, Predictor};
 use pfn_model::Workspace;
-use pfn_prior::FeatureScaling;
-use pfn_train::{
-    load_model, save_model, InputNormalisation, ModelArtifact, RunConfig, RunOptions, TensorRef,
-    Trainer, XNormalisation, YNormalisation,
-};
+use pfn_train::{RunConfig, RunOptions, Trainer};
 use rand::SeedableRng;
 
 /// A briefly trained tiny GP model (saved once per test binary) and the trainer's parameters.
@@ -276,64 +274,8 @@ fn bad_inputs_are_errors() {
     assert!(q.set_query_batch(0).is_err());
 }
 
-#[test]
-fn prior_nll_evaluation_scores_the_model_against_the_exact_gp() {
-    let p = predictor();
-    let sizes = default_context_sizes(p.max_trained_context());
-    assert_eq!(sizes, vec![0, 1, 2, 3, 5, 10, 19]);
-    let report = evaluate_prior_nll(
-        &p,
-        &PriorNllOptions {
-            datasets: 64,
-            context_sizes: sizes.clone(),
-            seed: 5,
-            batch: 32,
-        },
-    )
-    .unwrap();
-    assert_eq!(report.query_index, 19);
-    assert_eq!(report.rows.len(), sizes.len());
-    let first = &report.rows[0];
-    let gp0 = first.gp.unwrap().mean;
-    // n = 0: the exact predictive is N(0, 1 + 1e-4), whose expected NLL is 0.5 ln(2πe) ≈ 1.419.
-    assert!(
-        (gp0 - 1.419).abs() < 3.0 * first.gp.unwrap().se + 0.05,
-        "{gp0}"
-    );
-    // The exact GP gets much better with context; the gap is paired and consistent.
-    let last = report.rows.last().unwrap();
-    assert!(last.gp.unwrap().mean < gp0 - 1.0);
-    for r in &report.rows {
-        let gap = r.gap.unwrap().mean;
-        assert!((gap - (r.pfn.mean - r.gp.unwrap().mean)).abs() < 1e-9);
-        // Bayes-optimal with the true hyperparameters: a PFN can only be worse on average
-        // (up to sampling noise).
-        assert!(
-            gap > -4.0 * r.gap.unwrap().se - 0.02,
-            "n = {}: gap {gap}",
-            r.n
-        );
-    }
-    assert!(report.mean_gap.unwrap().is_finite());
-    // The same seed gives the same report.
-    let again = evaluate_prior_nll(
-        &p,
-        &PriorNllOptions {
-            datasets: 64,
-            context_sizes: sizes,
-            seed: 5,
-            batch: 16,
-        },
-    )
-    .unwrap();
-    for (a, b) in report.rows.iter().zip(&again.rows) {
-        assert!((a.pfn.mean - b.pfn.mean).abs() < 1e-5);
-        assert_eq!(a.gp, b.gp);
-    }
-}
-
 /// An untrained 3-feature model (2 steps on the ridge prior) with `padding` recorded.
-fn three_feature_model(padding: Option<FeatureScaling>) -> Predictor {
+fn three_feature_model(padding: Option<FeaturePadding>) -> Predictor {
     let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/tiny.toml");
     let mut config = RunConfig::load(cfg).unwrap();
     config.prior.name = "ridge".into();
@@ -357,7 +299,7 @@ fn three_feature_model(padding: Option<FeatureScaling>) -> Predictor {
 
 #[test]
 fn fewer_features_are_padded_and_scaled_as_in_training() {
-    let p = three_feature_model(Some(FeatureScaling::Sqrt));
+    let p = three_feature_model(Some(FeaturePadding::Sqrt));
     assert_eq!(p.feature_range(), (1, 3));
     // Two features: padded to [a·s, b·s, 0] with s = sqrt(3/2), as VariableFeatures trains.
     let x2 = [0.1, 0.7, 0.4, 0.2, 0.9, 0.5];

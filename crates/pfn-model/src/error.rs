@@ -85,13 +85,10 @@ pub enum ModelError {
         /// The requested name.
         name: String,
     },
-    /// The safetensors data could not be parsed or written.
+    /// The safetensors data could not be parsed.
     #[error("safetensors: {0}")]
     Safetensors(String),
-    /// The file's metadata is missing or malformed.
-    #[error("metadata: {0}")]
-    Metadata(String),
-    /// Reading or writing a file failed.
+    /// Reading a file failed.
     #[error("{path}: {source}")]
     Io {
         /// The file.

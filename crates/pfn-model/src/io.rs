@@ -1,9 +1,7 @@
-//! Saving and loading weights in safetensors, and importing PyTorch state dicts of the paper's model.
+//! Importing PyTorch state dicts of the paper's model.
 //!
-//! # Our format
-//! One F32 tensor per parameter under our names (see [`crate::params`]), and the metadata entries
-//! `format = "pfn-model"` and `config` = the [`PfnConfig`] as JSON, so that a file describes its own
-//! architecture.
+//! (Trained models are stored in the model file of the `pfn-artifact` crate, which maps our
+//! parameter names to its tensors; this module only reads the paper's PyTorch weights.)
 //!
 //! # PyTorch import
 //! [`PfnModel::import_torch_state_dict`] reads a `state_dict` of the paper's `TransformerModel`
@@ -28,7 +26,7 @@
 //! Every tensor of the architecture must be present with exactly the expected shape, and no other
 //! tensor may be present; otherwise the error names the tensor (and both shapes).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, TensorView};
@@ -37,10 +35,6 @@ use safetensors::SafeTensors;
 use crate::config::PfnConfig;
 use crate::error::{ModelError, Result};
 use crate::model::PfnModel;
-
-const FORMAT_KEY: &str = "format";
-const FORMAT_VALUE: &str = "pfn-model";
-const CONFIG_KEY: &str = "config";
 
 /// The PyTorch `state_dict` name of one of our parameter names.
 pub fn torch_name(ours: &str) -> String {
@@ -148,90 +142,6 @@ impl PfnModel {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
         Self::import_torch_state_dict(&bytes, config)
-    }
-
-    /// Serialises the weights (our names) and the configuration as safetensors bytes.
-    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        let bytes: Vec<Vec<u8>> = self
-            .layout
-            .entries()
-            .iter()
-            .map(|info| {
-                self.params[info.range()]
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect()
-            })
-            .collect();
-        let mut tensors = Vec::with_capacity(bytes.len());
-        for (info, data) in self.layout.entries().iter().zip(&bytes) {
-            let view = TensorView::new(Dtype::F32, info.shape.clone(), data)
-                .map_err(|e| ModelError::Safetensors(e.to_string()))?;
-            tensors.push((info.name.clone(), view));
-        }
-        let config =
-            serde_json::to_string(&self.config).map_err(|e| ModelError::Metadata(e.to_string()))?;
-        let meta = HashMap::from([
-            (FORMAT_KEY.to_string(), FORMAT_VALUE.to_string()),
-            (CONFIG_KEY.to_string(), config),
-        ]);
-        safetensors::serialize(tensors, Some(meta))
-            .map_err(|e| ModelError::Safetensors(e.to_string()))
-    }
-
-    /// Writes [`PfnModel::to_safetensors`] to a file.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = self.to_safetensors()?;
-        std::fs::write(path, bytes).map_err(|e| io_err(path, e))
-    }
-
-    /// Reads a model written by [`PfnModel::to_safetensors`] (architecture from the metadata).
-    pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
-        let (_, meta) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| ModelError::Safetensors(e.to_string()))?;
-        let info = meta
-            .metadata()
-            .as_ref()
-            .ok_or_else(|| ModelError::Metadata("no metadata (not a pfn-model file?)".into()))?;
-        match info.get(FORMAT_KEY) {
-            Some(v) if v == FORMAT_VALUE => {}
-            other => {
-                return Err(ModelError::Metadata(format!(
-                    "format is {other:?}, expected \"{FORMAT_VALUE}\""
-                )))
-            }
-        }
-        let config_json = info
-            .get(CONFIG_KEY)
-            .ok_or_else(|| ModelError::Metadata("no config entry".into()))?;
-        let config: PfnConfig = serde_json::from_str(config_json)
-            .map_err(|e| ModelError::Metadata(format!("config: {e}")))?;
-        let st = parse(bytes)?;
-        let mut model = Self::zeros(config)?;
-        model.fill_from(&st, str::to_string)?;
-        Ok(model)
-    }
-
-    /// Reads a model file written by [`PfnModel::save`].
-    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-        Self::from_safetensors(&bytes)
-    }
-
-    /// Replaces this model's weights by those in safetensors `bytes` with our names; the file's
-    /// tensors must match this model's architecture exactly.
-    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<()> {
-        let st = parse(bytes)?;
-        let mut fresh = self.params.clone();
-        std::mem::swap(&mut fresh, &mut self.params);
-        let result = self.fill_from(&st, str::to_string);
-        if result.is_err() {
-            // leave the model unchanged on error
-            std::mem::swap(&mut fresh, &mut self.params);
-        }
-        result
     }
 }
 

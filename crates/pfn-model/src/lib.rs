@@ -1,6 +1,6 @@
 //! `pfn-model`: the Prior-Data Fitted Network of Müller et al. (ICLR 2022) on `pfn-engine`, with an
-//! explicit forward and backward pass, AdamW, gradient clipping, and safetensors save, load and
-//! PyTorch import.
+//! explicit forward and backward pass, AdamW, gradient clipping, and the import of the paper's
+//! PyTorch weights. (Trained models are saved and loaded through the model file of `pfn-artifact`.)
 //!
 //! - [`PfnModel`]: configuration ([`PfnConfig`]), parameter layout ([`ParamLayout`]), flat parameter
 //!   and gradient buffers; [`PfnModel::forward`] returns logits, [`PfnModel::backward`] takes
@@ -11,7 +11,7 @@
 //!   recomputing the context ([`PfnModel::encode_context`], [`PfnModel::forward_queries`]).
 //! - [`Precision`]: f32 or bf16 matrix products for inference ([`PfnModel::set_inference_precision`]).
 //! - [`AdamW`], [`clip_grad_norm`]: the optimiser over the flat buffers.
-//! - [`io`]: our safetensors format and the import of the paper's PyTorch `state_dict`.
+//! - [`io`]: the import of the paper's PyTorch `state_dict` (saved as safetensors).
 //!
 //! ```no_run
 //! use pfn_engine::Engine;

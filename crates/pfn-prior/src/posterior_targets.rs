@@ -50,7 +50,12 @@ pub enum QueryPosterior {
 impl QueryPosterior {
     /// Makes Gaussian rows `first..first + count` a point mass at `value` (standard deviation 0),
     /// the target distribution of a noiseless constant function. Errors for class rows.
-    pub fn set_point_mass(&mut self, first: usize, count: usize, value: f32) -> Result<(), PriorError> {
+    pub fn set_point_mass(
+        &mut self,
+        first: usize,
+        count: usize,
+        value: f32,
+    ) -> Result<(), PriorError> {
         match self {
             Self::Gaussian { mean, std } => {
                 mean[first..first + count].fill(value);

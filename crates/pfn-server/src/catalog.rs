@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use pfn_train::{
+use pfn_artifact::{
     load_model, ModelArtifact, ModelMetadata, OutputHead, XNormalisation, YNormalisation,
 };
 use serde::Serialize;
@@ -292,8 +292,8 @@ impl ModelCatalog {
             feature_range: [min_features, max_features],
             needs_context: meta.normalisation.x == XNormalisation::ContextMinMax
                 || meta.normalisation.y == YNormalisation::ContextStandardise,
-            max_context: meta.config.prior.max_context(),
-            seq_len: meta.config.prior.seq_len,
+            max_context: meta.max_context(),
+            seq_len: meta.architecture.seq_len,
             buckets,
             full_support,
             trained_x_range,

@@ -10,14 +10,15 @@
 use std::path::Path;
 use std::time::Instant;
 
+use pfn_artifact::{
+    save_model, ArtifactError, InputNormalisation, ModelArtifact, NamedTensor, OutputHead,
+    TensorRef, TrainingSpent,
+};
 use pfn_distribution::{quantile_borders, BarDistribution};
 use pfn_engine::Engine;
 use pfn_model::{clip_grad_norm, AdamW, AdamWConfig, Batch, PfnConfig, PfnModel, Workspace};
 use pfn_prior::prior_by_name;
-use pfn_train::{
-    save_model, InputNormalisation, ModelArtifact, ModelMetadata, NamedTensor, OutputHead,
-    RunConfig, SplitDistribution, TensorRef, TrainingSpent,
-};
+use pfn_train::{model_metadata, RunConfig, SplitDistribution};
 
 /// Why a demo model could not be trained or saved.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,7 @@ pub enum DemoModelError {
     Training(String),
     /// Saving the artifact failed.
     #[error("{0}")]
-    Save(#[from] pfn_train::ArtifactError),
+    Save(#[from] ArtifactError),
 }
 
 /// Sizes and budget of a demo model.
@@ -205,7 +206,7 @@ pub fn train_demo_model(spec: &DemoModelSpec) -> Result<ModelArtifact, DemoModel
             data: model.params()[info.range()].to_vec(),
         })
         .collect();
-    let metadata = ModelMetadata::new(
+    let metadata = model_metadata(
         &config,
         OutputHead::Riemann {
             borders,
@@ -229,7 +230,7 @@ pub fn train_demo_model(spec: &DemoModelSpec) -> Result<ModelArtifact, DemoModel
     })
 }
 
-/// Saves an artifact made by [`train_demo_model`] with `pfn_train::save_model`.
+/// Saves an artifact made by [`train_demo_model`] with `pfn_artifact::save_model`.
 pub fn save_demo_model(
     artifact: &ModelArtifact,
     path: impl AsRef<Path>,
@@ -265,7 +266,7 @@ mod tests {
         let c = train_demo_model(&small(21, 3)).unwrap();
         assert_ne!(a.tensors, c.tensors);
         assert_eq!(a.metadata.prior, "gp-1d");
-        assert_eq!(a.metadata.config.prior.max_context(), 11);
+        assert_eq!(a.metadata.max_context(), 11);
         assert!(a.metadata.validate().is_ok());
     }
 
@@ -300,7 +301,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("m.safetensors");
         save_demo_model(&a, &path).unwrap();
-        let back = pfn_train::load_model(&path).unwrap();
+        let back = pfn_artifact::load_model(&path).unwrap();
         assert_eq!(back.tensors, a.tensors);
         assert_eq!(back.metadata, a.metadata);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -3,7 +3,8 @@
 //!
 //! * [`catalog`]: the models (artifacts from a directory) and their summaries;
 //! * [`posterior`]: the [`PosteriorModel`] seam between the server and a network;
-//!   [`predictor_model`] implements it with `pfn_infer::Predictor` on a `pfn-train` artifact;
+//!   [`predictor_model`] implements it with `pfn_infer::Predictor` on a model artifact
+//!   (`pfn-artifact`);
 //! * [`reference_gp`]: the GP a GP-prior PFN approximates; [`divergence`]: KL and cross-entropy
 //!   between a Gaussian and a bar distribution, in closed form;
 //! * [`api`]: request and response shapes and validation; [`predict`]: the computation;

@@ -12,9 +12,9 @@
 //! general-purpose `gp-hyper` model, 1 to 5) can be served with fewer features than its network
 //! has ([`PredictorModel::with_features`]); the demo serves every model with one.
 
+use pfn_artifact::ModelArtifact;
 use pfn_distribution::{BarDistribution, IcdfConvention};
 use pfn_infer::{PredictError, Predictor};
-use pfn_train::{Head, ModelArtifact};
 
 use crate::posterior::{PosteriorError, PosteriorModel, QueryPredictives};
 
@@ -64,9 +64,10 @@ impl PredictorModel {
         features: usize,
     ) -> Result<Self, PredictorModelError> {
         let predictor = Predictor::with_threads(artifact, threads)?;
-        let head = match predictor.head() {
-            Head::Riemann(dist) => dist.clone(),
-            Head::Classes { n_out } => return Err(PredictorModelError::ClassificationHead(*n_out)),
+        let Some(head) = predictor.bar_distribution().cloned() else {
+            return Err(PredictorModelError::ClassificationHead(
+                predictor.head().width(),
+            ));
         };
         let range = predictor.feature_range();
         if features < range.0 || features > range.1 {

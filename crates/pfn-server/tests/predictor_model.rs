@@ -3,10 +3,10 @@
 
 mod common;
 
+use pfn_artifact::YNormalisation;
 use pfn_infer::Predictor;
 use pfn_server::predictor_model::PredictorModel;
 use pfn_server::PosteriorModel;
-use pfn_train::YNormalisation;
 
 #[test]
 fn border_mapping_matches_the_predictors_own_inverse_transform() {
@@ -46,8 +46,13 @@ fn border_mapping_matches_the_predictors_own_inverse_transform() {
             close(hi, thi, "upper quantile");
         }
         let (_, outer) = t.interval(0.99999).unwrap();
-        let top = t.target_scaler().inverse(*t.normalised().distribution().borders().last().unwrap());
-        assert!(outer > top, "the 0.999995 quantile {outer} lies in the tail beyond {top}");
+        let top = t
+            .target_scaler()
+            .inverse(*t.normalised().distribution().borders().last().unwrap());
+        assert!(
+            outer > top,
+            "the 0.999995 quantile {outer} lies in the tail beyond {top}"
+        );
         assert!(
             o.mean() > 5.0 && o.mean() < 20.0,
             "mean {} is not in the data's units",

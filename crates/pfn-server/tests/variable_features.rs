@@ -7,12 +7,13 @@ mod common;
 
 use std::sync::OnceLock;
 
+use pfn_artifact::ModelArtifact;
 use pfn_infer::Predictor;
 use pfn_server::api::{validate, PredictRequest};
 use pfn_server::predict::predict;
 use pfn_server::predictor_model::{PredictorModel, PredictorModelError};
 use pfn_server::ModelCatalog;
-use pfn_train::{ModelArtifact, RunConfig, RunOptions, Trainer};
+use pfn_train::{RunConfig, RunOptions, Trainer};
 
 const CONFIG: &str = r#"
 [prior]
@@ -57,7 +58,7 @@ fn artifact() -> &'static ModelArtifact {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("hyper.pfn");
         trainer.save_model(&path).expect("save");
-        let artifact = pfn_train::load_model(&path).expect("load");
+        let artifact = pfn_artifact::load_model(&path).expect("load");
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(artifact.metadata.training.steps, 20);
         assert_eq!(artifact.metadata.prior, "gp-hyper-5d");

@@ -6,7 +6,7 @@ use pfn_distribution::{BarDistribution, DistributionError, Support};
 
 use pfn_prior::QueryPosterior;
 
-use crate::artifact::OutputHead;
+use pfn_artifact::OutputHead;
 
 /// A usable output head: the bar distribution (validated borders) or the number of classes.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,31 +22,21 @@ pub enum Head {
 }
 
 impl Head {
-    /// The head an artifact describes (validates the borders).
+    /// The head an artifact describes (validates the borders; the bar distribution is
+    /// [`OutputHead::bar_distribution`]).
     pub fn from_output_head(head: &OutputHead) -> Result<Self, DistributionError> {
-        Ok(match head {
-            OutputHead::Riemann {
-                borders,
-                full_support,
-            } => {
-                let support = if *full_support {
-                    Support::Full
-                } else {
-                    Support::Bounded
-                };
-                Head::Riemann(BarDistribution::new(borders.clone(), support)?)
-            }
-            OutputHead::Classes { n_out } => Head::Classes { n_out: *n_out },
+        Ok(match head.bar_distribution()? {
+            Some(dist) => Head::Riemann(dist),
+            None => Head::Classes {
+                n_out: head.width(),
+            },
         })
     }
 
     /// The artifact description of this head.
     pub fn to_output_head(&self) -> OutputHead {
         match self {
-            Head::Riemann(dist) => OutputHead::Riemann {
-                borders: dist.borders().to_vec(),
-                full_support: dist.support() == Support::Full,
-            },
+            Head::Riemann(dist) => OutputHead::from_bar_distribution(dist),
             Head::Classes { n_out } => OutputHead::Classes { n_out: *n_out },
         }
     }

@@ -26,10 +26,10 @@
 //!
 //! Unknown (user-registered) names fall back to no normalisation.
 
-use pfn_artifact::{FeatureScaler, TargetScaler};
+use pfn_artifact::{
+    FeaturePadding, FeatureScaler, InputNormalisation, TargetScaler, XNormalisation, YNormalisation,
+};
 use pfn_prior::{Batch, FeatureScaling, Hyperparameters, QueryPosterior};
-
-use crate::artifact::{InputNormalisation, XNormalisation, YNormalisation};
 
 /// Whether the trainer standardises the targets of prior `prior_name` with their context statistics
 /// (see the module docs).
@@ -130,13 +130,24 @@ pub fn standardise_with_posterior(
     }
 }
 
+/// The model file's padding rule for a prior's feature scaling (`VariableFeatures`): the same
+/// factor for every feature count.
+pub fn feature_padding_of(scaling: FeatureScaling) -> FeaturePadding {
+    match scaling {
+        FeatureScaling::Sqrt => FeaturePadding::Sqrt,
+        FeatureScaling::Linear => FeaturePadding::Linear,
+        FeatureScaling::None => FeaturePadding::None,
+    }
+}
+
 /// The normalisation for a model trained on the registry prior `prior_name`.
 pub fn normalisation_for_prior(prior_name: &str) -> InputNormalisation {
     if prior_name == "gp-hyper-5d" {
+        // The registry's `VariableFeatures::with_defaults`: sqrt scaling.
         return InputNormalisation {
             x: XNormalisation::ContextMinMax,
             y: YNormalisation::ContextStandardise,
-            feature_padding: Some(FeatureScaling::Sqrt),
+            feature_padding: Some(feature_padding_of(FeatureScaling::Sqrt)),
         };
     }
     let y = match prior_name {
@@ -179,9 +190,38 @@ mod tests {
         let general = normalisation_for_prior("gp-hyper-5d");
         assert_eq!(general.x, XNormalisation::ContextMinMax);
         assert_eq!(general.y, YNormalisation::ContextStandardise);
-        assert_eq!(general.feature_padding, Some(FeatureScaling::Sqrt));
+        assert_eq!(general.feature_padding, Some(FeaturePadding::Sqrt));
         assert!(targets_standardised_in_training("gp-hyper-5d"));
         assert!(!targets_standardised_in_training("gp-hyper"));
+    }
+
+    #[test]
+    fn padding_rules_agree_with_the_prior_scaling() {
+        for scaling in [
+            FeatureScaling::Sqrt,
+            FeatureScaling::Linear,
+            FeatureScaling::None,
+        ] {
+            let padding = feature_padding_of(scaling);
+            for max in 1..=60 {
+                for used in 1..=max {
+                    assert_eq!(
+                        padding.factor(used, max).to_bits(),
+                        scaling.factor(used, max).to_bits(),
+                        "{scaling:?} {used} of {max}"
+                    );
+                }
+            }
+            // The same word in a prior configuration and in a model file.
+            assert_eq!(
+                serde_json::to_string(&padding).unwrap(),
+                serde_json::to_string(&scaling).unwrap()
+            );
+        }
+        assert_eq!(
+            feature_padding_of(FeatureScaling::default()),
+            FeaturePadding::default()
+        );
     }
 
     #[test]

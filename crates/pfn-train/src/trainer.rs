@@ -26,16 +26,19 @@ use pfn_distribution::{BarDistribution, DistributionError, Support};
 use pfn_engine::Engine;
 use pfn_model::{clip_grad_norm, AdamW, AdamWConfig, ModelError, PfnModel, Precision, Workspace};
 
-use crate::artifact::{
-    save_checkpoint, save_model, Architecture, ArtifactError, Checkpoint, InputNormalisation,
-    ModelMetadata, TrainState, TrainingSpent,
+use pfn_artifact::{
+    fill_flat, model_from_tensors, named_views, pfn_config, save_checkpoint, save_model,
+    ArtifactError, Checkpoint, InputNormalisation, ModelMetadata, TrainState, TrainingSpent,
+    WeightsError,
 };
+
 use crate::bucket_borders::{
     borders_from_values, estimate_borders, sample_plan_query_values, set_edges, BordersError,
 };
 use crate::config::{ConfigError, HeadKind, RunConfig};
 use crate::head::Head;
 use crate::loader::{BatchLoader, BatchPlan, LoaderError, LoaderOptions, LoaderStats, TrainBatch};
+use crate::model_file::{architecture_of, model_metadata, run_config_of};
 use crate::normalisation::normalisation_for_prior;
 use crate::observer::{
     StartInfo, StepReport, StopReason, TrainObserver, TrainSummary, ValidationReport,
@@ -43,7 +46,6 @@ use crate::observer::{
 use crate::schedule::LrSchedule;
 use crate::seeds::init_seed;
 use crate::validation::{model_batch, query_targets, ValidationError, ValidationSet};
-use crate::weights::{fill_flat, model_from_tensors, named_views, pfn_config, WeightsError};
 
 /// Training stops with [`TrainError::Diverged`] after this many skipped steps in a row.
 pub const MAX_CONSECUTIVE_SKIPS: u64 = 20;
@@ -329,7 +331,7 @@ impl Trainer {
             }
             HeadKind::Classes { n_out } => Head::Classes { n_out },
         };
-        let arch = Architecture::from_config(&config);
+        let arch = architecture_of(&config);
         let model = PfnModel::new(pfn_config(&arch), init_seed(config.run.seed))?;
         let schedule = config.lr_schedule();
         let optimizer = AdamW::new(adamw_config(&config, schedule.lr_at(0)), model.num_params())?;
@@ -382,9 +384,9 @@ impl Trainer {
         allowed: &[&str],
     ) -> Result<Self, TrainError> {
         config.validate()?;
-        if let Some((key, checkpoint_value, given)) =
-            config_difference(&checkpoint.metadata.config, &config, allowed)
-        {
+        let stored = run_config_of(&checkpoint.metadata)
+            .map_err(|e| TrainError::Inconsistent(e.to_string()))?;
+        if let Some((key, checkpoint_value, given)) = config_difference(&stored, &config, allowed) {
             return Err(TrainError::ConfigMismatch {
                 key,
                 checkpoint: checkpoint_value,
@@ -393,7 +395,7 @@ impl Trainer {
             });
         }
         let meta = &checkpoint.metadata;
-        if meta.architecture != Architecture::from_config(&config) {
+        if meta.architecture != architecture_of(&config) {
             return Err(TrainError::Inconsistent(
                 "the stored architecture does not match the stored configuration".into(),
             ));
@@ -665,7 +667,7 @@ impl Trainer {
     /// The metadata of the model in its current state: configuration, architecture, head
     /// (borders), normalisation, budget spent and the latest validation loss.
     pub fn metadata(&self) -> ModelMetadata {
-        ModelMetadata::new(
+        model_metadata(
             &self.config,
             self.head.to_output_head(),
             self.normalisation.clone(),

@@ -108,7 +108,9 @@ fn a_short_run_on_the_gp_prior_lowers_the_validation_loss() {
     assert_eq!(meta.training.datasets, steps * dps);
     assert!(meta.training.seconds > 0.0);
     assert_eq!(meta.final_validation_loss, Some(after));
-    assert_eq!(meta.config, config);
+    assert_eq!(pfn_train::run_config_of(meta).unwrap(), config);
+    assert_eq!(meta.max_context(), config.prior.max_context());
+    assert_eq!(meta.run_seed(), Some(config.run.seed));
     match &meta.head {
         OutputHead::Riemann {
             borders,
@@ -224,6 +226,23 @@ fn resuming_with_a_different_configuration_is_refused() {
         matches!(e, TrainError::ConfigMismatch { ref key, .. } if key == "optimizer.lr"),
         "{e}"
     );
+    // A stored configuration that is not a run configuration, or disagrees with the stored
+    // head, is a clear error (the model file itself does not interpret it).
+    let mut broken = load_checkpoint(&ckpt).unwrap();
+    broken.metadata.config["budget"]["steps"] = serde_json::json!("many");
+    let e = Trainer::resume(config.clone(), broken)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("inconsistent checkpoint") && e.contains("not a pfn-train run configuration"),
+        "{e}"
+    );
+    let mut broken = load_checkpoint(&ckpt).unwrap();
+    broken.metadata.config["model"]["buckets"] = serde_json::json!(7);
+    let e = Trainer::resume(config.clone(), broken)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not match the stored head"), "{e}");
     // Threads and the checkpoint cadence may change.
     let mut allowed = config;
     allowed.run.threads = Some(1);
@@ -364,7 +383,9 @@ fn general_regression_prior_is_trained_on_context_scaled_features() {
             }
             if t < n {
                 // Context columns span exactly [0, 1] (times the padding factor).
-                assert!(row[..d].iter().all(|&v| v >= -1e-6 && v <= (scale + 1e-5) as f32));
+                assert!(row[..d]
+                    .iter()
+                    .all(|&v| v >= -1e-6 && v <= (scale + 1e-5) as f32));
             }
         }
         for j in 0..d {
@@ -377,7 +398,11 @@ fn general_regression_prior_is_trained_on_context_scaled_features() {
     // The validation set is scaled the same way.
     let v = plan.sample_validation(0).unwrap();
     let n = v.single_eval_pos;
-    let first: Vec<f32> = v.batch.x_of(0)[..n * 5].iter().step_by(5).copied().collect();
+    let first: Vec<f32> = v.batch.x_of(0)[..n * 5]
+        .iter()
+        .step_by(5)
+        .copied()
+        .collect();
     assert!(first.iter().any(|&x| x.abs() < 1e-6));
 }
 
@@ -414,7 +439,10 @@ fn constant_datasets_are_zero_with_a_point_mass_target_and_only_in_training() {
         }
     }
     // 32 datasets at fraction 0.5: all-or-nothing would mean the draw is broken.
-    assert!((4..=28).contains(&constant), "{constant} constant datasets of 32");
+    assert!(
+        (4..=28).contains(&constant),
+        "{constant} constant datasets of 32"
+    );
     // Validation datasets are the prior's own.
     for index in 0..2 {
         let v = plan.sample_validation(index).unwrap();
@@ -424,7 +452,9 @@ fn constant_datasets_are_zero_with_a_point_mass_target_and_only_in_training() {
     }
     // Class labels cannot be constant functions.
     let bnn = pfn_train::BatchPlan::new(
-        pfn_prior::prior_by_name("bnn-classification-small").unwrap().into(),
+        pfn_prior::prior_by_name("bnn-classification-small")
+            .unwrap()
+            .into(),
         "bnn-classification-small",
         1,
         64,
@@ -512,7 +542,7 @@ fn posterior_targets_train_and_validation_still_scores_sampled_targets() {
         "train {mean_tail} vs validation {lb}"
     );
     // The option is recorded in the artifact's configuration.
-    assert_eq!(b.metadata().config, posterior);
+    assert_eq!(pfn_train::run_config_of(&b.metadata()).unwrap(), posterior);
 }
 
 #[test]

@@ -6,10 +6,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use pfn_infer::{
-    default_context_sizes, eval_seed, evaluate_prior_nll, Predictor, PriorNllOptions,
-    PriorNllReport,
+use pfn_experiments::datasets::dataset_seed;
+use pfn_experiments::prior_nll::{
+    default_context_sizes, evaluate, PriorNllOptions, PriorNllReport,
 };
+use pfn_infer::Predictor;
 use pfn_plot::{Figure, Series, PALETTE};
 
 /// Arguments of `pfn eval`.
@@ -35,9 +36,6 @@ pub struct Args {
     /// Plot of NLL against context size (`.png` or `.svg`).
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// Datasets per forward pass.
-    #[arg(long, default_value_t = 100)]
-    pub batch: usize,
     /// Compute threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -94,7 +92,7 @@ fn markdown(args: &Args, predictor: &Predictor, r: &PriorNllReport) -> String {
     );
     let _ = writeln!(
         s,
-        "- evaluation: {} held-out datasets (seed {}), query = point {} of each dataset, context = its first n points{}",
+        "- evaluation: {} held-out datasets (seed {}), query = point {} of each dataset, context = its first n points; the model is asked as a user asks it (the normalisation its file records; a padded dataset with its used columns only), in batched passes{}",
         r.datasets,
         r.seed,
         r.query_index,
@@ -218,28 +216,32 @@ fn plot(path: &Path, r: &PriorNllReport) -> Result<()> {
 /// Runs the subcommand.
 pub fn run(args: &Args) -> Result<()> {
     let mut predictor =
-        Predictor::with_threads(&pfn_train::load_model(&args.model)?, args.threads)?;
+        Predictor::with_threads(&pfn_artifact::load_model(&args.model)?, args.threads)?;
     predictor.set_precision(args.precision);
     let sizes = match &args.sizes {
         Some(text) => parse_sizes(text)?,
-        None => default_context_sizes(predictor.max_trained_context()),
+        None => default_context_sizes(
+            predictor.min_trained_context(),
+            predictor.max_trained_context(),
+        ),
     };
     let seed = args
         .seed
-        .unwrap_or_else(|| eval_seed(predictor.metadata().config.run.seed));
-    let report = evaluate_prior_nll(
+        .unwrap_or_else(|| dataset_seed(predictor.metadata().run_seed().unwrap_or_default()));
+    let label = args.model.display().to_string();
+    let report = evaluate(
         &predictor,
+        &label,
         &PriorNllOptions {
             datasets: args.datasets,
             context_sizes: sizes,
             seed,
-            batch: args.batch,
         },
     )?;
     let text = markdown(args, &predictor, &report);
     print!("{text}");
     if let Some(out) = &args.out {
-        pfn_train::write_atomically(out, |w| w.write_all(text.as_bytes()))
+        pfn_artifact::write_atomically(out, |w| w.write_all(text.as_bytes()))
             .with_context(|| format!("writing {}", out.display()))?;
         eprintln!("report: {}", out.display());
     }

@@ -11,11 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use pfn_artifact::{named_views, save_model, OutputHead, TrainingSpent};
 use pfn_model::{PfnConfig, PfnModel};
-use pfn_train::artifact::{save_model, ModelMetadata, OutputHead, TrainingSpent};
-use pfn_train::config::RunConfig;
-use pfn_train::normalisation::normalisation_for_prior;
-use pfn_train::weights::named_views;
+use pfn_train::{model_metadata, normalisation_for_prior, RunConfig};
 use serde::Deserialize;
 
 /// Arguments of `pfn import`.
@@ -130,7 +128,7 @@ pub fn run(args: &Args) -> Result<()> {
             run.model.n_out = Some(n_out);
         }
     }
-    let meta = ModelMetadata::new(
+    let meta = model_metadata(
         &run,
         head,
         normalisation_for_prior(&arch.prior),

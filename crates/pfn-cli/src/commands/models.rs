@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
+use pfn_artifact::OutputHead;
 use pfn_infer::Predictor;
-use pfn_train::OutputHead;
 use serde::Serialize;
 
 use crate::model_search::{has_model_extension, ModelSearch};
@@ -88,7 +88,7 @@ pub struct Listing {
 
 /// Loads and verifies one model file.
 pub fn summarise(path: &Path) -> Result<ModelSummary> {
-    let artifact = pfn_train::load_model(path)?;
+    let artifact = pfn_artifact::load_model(path)?;
     let predictor = Predictor::with_threads(&artifact, 1)?;
     let meta = &artifact.metadata;
     let (lo, hi) = predictor.feature_range();

@@ -141,7 +141,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let model_path = ModelSearch::from_environment().resolve(args.model.as_deref())?;
     let mut predictor =
-        Predictor::with_threads(&pfn_train::load_model(&model_path)?, args.threads)?;
+        Predictor::with_threads(&pfn_artifact::load_model(&model_path)?, args.threads)?;
     predictor.set_precision(args.precision);
     let regression = predictor.is_regression();
     if args.plot.is_some() && !regression {
@@ -289,7 +289,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     if let Some(path) = &args.out {
         let text = render(file_format)?;
-        pfn_train::write_atomically(path, |w| w.write_all(&text))
+        pfn_artifact::write_atomically(path, |w| w.write_all(&text))
             .with_context(|| format!("writing {}", path.display()))?;
         summary.push(format!("predictions: {}", path.display()));
     }

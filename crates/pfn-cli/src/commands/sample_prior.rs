@@ -77,7 +77,7 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 fn write_csv(path: &Path, b: &Batch) -> Result<()> {
-    pfn_train::atomic::write_atomically(path, |w| {
+    pfn_artifact::write_atomically(path, |w| {
         let mut header = String::from("dataset");
         for f in 0..b.num_features {
             header.push_str(&format!(",x{f}"));
@@ -119,7 +119,7 @@ fn write_sidecar(path: &Path, args: &Args, b: &Batch) -> Result<()> {
         "targets_differ_from_y": b.y != b.target_y,
         "per_dataset": datasets,
     });
-    pfn_train::atomic::write_atomically(path, |w| {
+    pfn_artifact::write_atomically(path, |w| {
         serde_json::to_writer_pretty(&mut *w, &doc)?;
         writeln!(w)
     })

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pfn_artifact::load_checkpoint;
 use pfn_train::{
-    load_checkpoint, RunConfig, RunOptions, StartInfo, StepReport, TrainObserver, TrainSummary,
-    Trainer, ValidationReport,
+    RunConfig, RunOptions, StartInfo, StepReport, TrainObserver, TrainSummary, Trainer,
+    ValidationReport,
 };
 
 /// Arguments of `pfn train`.

@@ -5,9 +5,9 @@
 
 use std::sync::{Arc, OnceLock};
 
+use pfn_artifact::ModelArtifact;
 use pfn_server::demo_model::{train_demo_model, DemoModelSpec};
 use pfn_server::{router, ModelCatalog};
-use pfn_train::ModelArtifact;
 
 /// Name under which the test model is served.
 pub const MODEL: &str = "tiny-gp-1d";

@@ -18,10 +18,13 @@
 //! for a model) as a u64-LE byte length followed by the bytes, then the tensor count (u64 LE) and
 //! for every tensor in name order: name length and bytes, rank and each dimension (u64 LE), data
 //! length and the data bytes. Any change to a weight, a shape, a name or the metadata is detected.
+//! The digest is over the stored metadata text, so a file verifies however a later build would
+//! serialise the same metadata; the run configuration inside it ([`ModelMetadata::config`]) is
+//! read back as plain JSON, so files stay readable when the training configuration changes.
 //!
 //! A checkpoint stores the model parameters under `param/<name>` and the AdamW moments under
 //! `adam_m/<name>` and `adam_v/<name>`, plus the [`TrainState`] (step, budget spent, …). The
-//! loader position is the step (see [`crate::loader`]), so these are all a resumed run needs.
+//! trainer's data position is a function of the step, so these are all a resumed run needs.
 //!
 //! Writes go through [`crate::atomic::write_atomically`]. The same inputs always give the same
 //! file bytes.
@@ -30,13 +33,12 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use pfn_prior::FeatureScaling;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::write_atomically;
-use crate::config::{HeadKind, RunConfig};
+use crate::metadata::ModelMetadata;
 
 /// Version of the file layout and metadata schema written by this build.
 pub const FORMAT_VERSION: u32 = 1;
@@ -174,276 +176,6 @@ impl NamedTensor {
             name: &self.name,
             shape: &self.shape,
             data: &self.data,
-        }
-    }
-}
-
-/// Transformer sizes as trained (a summary of the run configuration's `[model]` and `[prior]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Architecture {
-    /// Embedding width.
-    pub emsize: usize,
-    /// Layers.
-    pub nlayers: usize,
-    /// Attention heads.
-    pub nhead: usize,
-    /// Feed-forward width.
-    pub nhid: usize,
-    /// Input features per point.
-    pub num_features: usize,
-    /// Training sequence length N.
-    pub seq_len: usize,
-    /// Output width (buckets or classes).
-    pub n_out: usize,
-    /// Whether queries attend to themselves.
-    pub query_self_attention: bool,
-}
-
-impl Architecture {
-    /// The architecture a run configuration describes.
-    pub fn from_config(config: &RunConfig) -> Self {
-        Self {
-            emsize: config.model.emsize,
-            nlayers: config.model.nlayers,
-            nhead: config.model.nhead,
-            nhid: config.model.nhid,
-            num_features: config.prior.num_features,
-            seq_len: config.prior.seq_len,
-            n_out: config.model.output_width(),
-            query_self_attention: config.model.query_self_attention,
-        }
-    }
-}
-
-/// The output head and what it needs at inference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum OutputHead {
-    /// A Riemann (bar) distribution: `borders.len() - 1` buckets.
-    Riemann {
-        /// Bucket borders, non-decreasing, in the (normalised) target space.
-        borders: Vec<f64>,
-        /// Half-normal tails on the outer buckets.
-        full_support: bool,
-    },
-    /// Class logits.
-    Classes {
-        /// Number of classes.
-        n_out: usize,
-    },
-}
-
-impl OutputHead {
-    /// Output width: buckets or classes.
-    pub fn width(&self) -> usize {
-        match self {
-            OutputHead::Riemann { borders, .. } => borders.len().saturating_sub(1),
-            OutputHead::Classes { n_out } => *n_out,
-        }
-    }
-}
-
-/// How x features are scaled before entering the model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum XNormalisation {
-    /// Used as given (the prior's inputs are already in the model's range, e.g. `U[0,1]`).
-    None,
-    /// Each feature mapped to [0, 1] with the min/max of the context points.
-    ContextMinMax,
-    /// Each feature mapped with fixed per-feature bounds: `(x − min) / (max − min)`.
-    Fixed {
-        /// Per-feature lower bounds.
-        min: Vec<f64>,
-        /// Per-feature upper bounds.
-        max: Vec<f64>,
-    },
-}
-
-/// How y is transformed before entering the model (and predictions transformed back).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum YNormalisation {
-    /// Used as given.
-    None,
-    /// Standardised with the context mean and standard deviation; densities are divided by the
-    /// standard deviation on the way back (log-density minus ln σ).
-    ContextStandardise,
-}
-
-/// The input normalisation the model expects at inference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InputNormalisation {
-    /// Features.
-    pub x: XNormalisation,
-    /// Targets.
-    pub y: YNormalisation,
-    /// Set for models trained with a variable number of used features
-    /// (`pfn_prior::VariableFeatures`): such a model also accepts `d` features for any `d` up to
-    /// its `num_features`; after `x` is normalised, the `d` given columns are multiplied by
-    /// `scaling.factor(d, num_features)` and the remaining columns are zero, exactly as in training.
-    /// `None`: exactly `num_features` columns are required.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feature_padding: Option<FeatureScaling>,
-}
-
-impl Default for InputNormalisation {
-    fn default() -> Self {
-        Self {
-            x: XNormalisation::None,
-            y: YNormalisation::None,
-            feature_padding: None,
-        }
-    }
-}
-
-/// The training budget spent.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct TrainingSpent {
-    /// Optimizer steps taken.
-    pub steps: u64,
-    /// Datasets (prior samples) consumed.
-    pub datasets: u64,
-    /// Wall-clock training time in seconds.
-    pub seconds: f64,
-}
-
-/// Everything about a model except its weights; stored as JSON in the file header.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelMetadata {
-    /// Transformer sizes.
-    pub architecture: Architecture,
-    /// Output head (borders or classes).
-    pub head: OutputHead,
-    /// The full run configuration.
-    pub config: RunConfig,
-    /// Registry name of the training prior.
-    pub prior: String,
-    /// Input normalisation expected at inference.
-    pub normalisation: InputNormalisation,
-    /// Budget spent.
-    pub training: TrainingSpent,
-    /// Final validation loss (mean NLL on the held-out prior datasets), if measured.
-    pub final_validation_loss: Option<f64>,
-    /// Name and version of the writing program, e.g. `pfn-train 0.1.0`.
-    pub written_by: String,
-}
-
-impl ModelMetadata {
-    /// Metadata for a model trained with `config`: architecture from the config, the given head,
-    /// normalisation, budget and loss; `written_by` is this crate's name and version.
-    pub fn new(
-        config: &RunConfig,
-        head: OutputHead,
-        normalisation: InputNormalisation,
-        training: TrainingSpent,
-        final_validation_loss: Option<f64>,
-    ) -> Self {
-        Self {
-            architecture: Architecture::from_config(config),
-            head,
-            config: config.clone(),
-            prior: config.prior.name.clone(),
-            normalisation,
-            training,
-            final_validation_loss,
-            written_by: concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION")).to_string(),
-        }
-    }
-
-    /// Checks finiteness (JSON cannot hold NaN/inf) and consistency of head and architecture.
-    pub fn validate(&self) -> Result<(), String> {
-        match &self.head {
-            OutputHead::Riemann { borders, .. } => {
-                if borders.len() < 3 {
-                    return Err(format!(
-                        "a Riemann head needs at least 3 borders (2 buckets), got {}",
-                        borders.len()
-                    ));
-                }
-                if let Some(i) = borders.iter().position(|b| !b.is_finite()) {
-                    return Err(format!("border {i} is not finite ({})", borders[i]));
-                }
-                if let Some(i) = borders.windows(2).position(|w| w[1] < w[0]) {
-                    return Err(format!(
-                        "borders must be non-decreasing: border {} = {:?} > border {} = {:?}",
-                        i,
-                        borders[i],
-                        i + 1,
-                        borders[i + 1]
-                    ));
-                }
-                if borders[borders.len() - 1] <= borders[0] {
-                    return Err("borders span an empty interval".to_string());
-                }
-            }
-            OutputHead::Classes { n_out } => {
-                if *n_out < 2 {
-                    return Err(format!(
-                        "a class head needs at least 2 classes, got {n_out}"
-                    ));
-                }
-            }
-        }
-        if self.head.width() != self.architecture.n_out {
-            return Err(format!(
-                "head has {} outputs but the architecture says n_out = {}",
-                self.head.width(),
-                self.architecture.n_out
-            ));
-        }
-        let config_head_matches = match (self.config.model.head(), &self.head) {
-            (HeadKind::Riemann { buckets }, OutputHead::Riemann { .. }) => {
-                buckets == self.head.width()
-            }
-            (HeadKind::Classes { n_out }, OutputHead::Classes { n_out: m }) => n_out == *m,
-            _ => false,
-        };
-        if !config_head_matches {
-            return Err(format!(
-                "head {:?} does not match the configuration's head {:?}",
-                self.head_summary(),
-                self.config.model.head()
-            ));
-        }
-        if let XNormalisation::Fixed { min, max } = &self.normalisation.x {
-            if min.len() != self.architecture.num_features || max.len() != min.len() {
-                return Err(format!(
-                    "fixed x normalisation needs {} bounds per side, got {} min and {} max",
-                    self.architecture.num_features,
-                    min.len(),
-                    max.len()
-                ));
-            }
-            for (i, (lo, hi)) in min.iter().zip(max).enumerate() {
-                if !(lo.is_finite() && hi.is_finite() && hi > lo) {
-                    return Err(format!(
-                        "fixed x normalisation of feature {i}: need finite min < max, got [{lo}, {hi}]"
-                    ));
-                }
-            }
-        }
-        let t = &self.training;
-        if !(t.seconds.is_finite() && t.seconds >= 0.0) {
-            return Err(format!(
-                "training seconds must be finite and >= 0, got {}",
-                t.seconds
-            ));
-        }
-        if let Some(loss) = self.final_validation_loss {
-            if !loss.is_finite() {
-                return Err(format!("final validation loss is not finite ({loss})"));
-            }
-        }
-        self.config.validate().map_err(|e| e.to_string())
-    }
-
-    fn head_summary(&self) -> HeadKind {
-        match &self.head {
-            OutputHead::Riemann { borders, .. } => HeadKind::Riemann {
-                buckets: borders.len().saturating_sub(1),
-            },
-            OutputHead::Classes { n_out } => HeadKind::Classes { n_out: *n_out },
         }
     }
 }

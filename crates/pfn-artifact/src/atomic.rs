@@ -78,7 +78,7 @@ mod tests {
 
     fn scratch_dir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
-            "pfn-train-atomic-{tag}-{}-{}",
+            "pfn-artifact-atomic-{tag}-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));

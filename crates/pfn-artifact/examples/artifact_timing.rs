@@ -1,21 +1,28 @@
-//! Times saving and loading a model artifact of a given size: `cargo run --release -p pfn-train --example artifact_timing -- 25000000`.
-use pfn_train::*;
+//! Times saving and loading a model artifact of a given size: `cargo run --release -p pfn-artifact --example artifact_timing -- 25000000`.
+use pfn_artifact::*;
 use std::time::Instant;
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .map_or(25_000_000, |s| s.parse().unwrap());
-    let cfg = RunConfig::from_toml_str(
-        "[prior]\nname = \"gp-1d\"\n[model]\nbuckets = 4\n[borders]\nsamples = 10\n",
-        "x",
-    )
-    .unwrap();
+    let arch = Architecture {
+        emsize: 8,
+        nlayers: 1,
+        nhead: 2,
+        nhid: 16,
+        num_features: 1,
+        seq_len: 100,
+        n_out: 4,
+        query_self_attention: false,
+    };
     let meta = ModelMetadata::new(
-        &cfg,
+        arch,
         OutputHead::Riemann {
             borders: vec![0.0, 1.0, 2.0, 3.0, 4.0],
             full_support: true,
         },
+        serde_json::json!({"prior": {"name": "gp-1d"}, "model": {"buckets": 4}}),
+        "gp-1d",
         Default::default(),
         Default::default(),
         None,

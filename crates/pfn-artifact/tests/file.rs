@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use pfn_train::{
-    load_checkpoint, load_model, save_checkpoint, save_model, ArtifactProblem, InputNormalisation,
-    ModelMetadata, NamedTensor, OutputHead, RunConfig, TensorRef, TrainState, TrainingSpent,
-    XNormalisation, YNormalisation,
+use pfn_artifact::{
+    load_checkpoint, load_model, save_checkpoint, save_model, Architecture, ArtifactProblem,
+    FeaturePadding, InputNormalisation, ModelMetadata, NamedTensor, OutputHead, TensorRef,
+    TrainState, TrainingSpent, XNormalisation, YNormalisation,
 };
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);
@@ -31,7 +31,7 @@ impl Drop for Scratch {
 
 fn scratch_dir() -> Scratch {
     let dir = std::env::temp_dir().join(format!(
-        "pfn-train-artifact-{}-{}",
+        "pfn-artifact-file-{}-{}",
         std::process::id(),
         DIRS.fetch_add(1, Ordering::Relaxed)
     ));
@@ -49,13 +49,29 @@ fn file_names(dir: &Path) -> Vec<String> {
     v
 }
 
-fn config() -> RunConfig {
-    RunConfig::from_toml_str(
-        "[prior]\nname = \"gp-1d\"\nseq_len = 20\n[model]\nemsize = 8\nnlayers = 1\nnhead = 2\n\
-         nhid = 16\nbuckets = 4\n[borders]\nsamples = 100\n[budget]\nsteps = 7\n",
-        "c.toml",
-    )
-    .unwrap()
+/// A run configuration as `pfn-train` stores it (the file keeps it as uninterpreted JSON).
+fn config() -> serde_json::Value {
+    serde_json::json!({
+        "prior": {"name": "gp-1d", "seq_len": 20, "num_features": 1},
+        "model": {"emsize": 8, "nlayers": 1, "nhead": 2, "nhid": 16, "buckets": 4},
+        "borders": {"samples": 100},
+        "optimizer": {"lr": 3.0000000000000004e-4, "weight_decay": 2.225_073_858_507_201e-308},
+        "budget": {"steps": 7},
+        "run": {"seed": 3}
+    })
+}
+
+fn architecture() -> Architecture {
+    Architecture {
+        emsize: 8,
+        nlayers: 1,
+        nhead: 2,
+        nhid: 16,
+        num_features: 1,
+        seq_len: 20,
+        n_out: 4,
+        query_self_attention: false,
+    }
 }
 
 /// Awkward f64 borders that a lossy JSON float parser would not reproduce bit for bit.
@@ -71,15 +87,17 @@ fn borders() -> Vec<f64> {
 
 fn metadata() -> ModelMetadata {
     ModelMetadata::new(
-        &config(),
+        architecture(),
         OutputHead::Riemann {
             borders: borders(),
             full_support: true,
         },
+        config(),
+        "gp-1d",
         InputNormalisation {
             x: XNormalisation::ContextMinMax,
             y: YNormalisation::ContextStandardise,
-            feature_padding: Some(pfn_prior::FeatureScaling::Sqrt),
+            feature_padding: Some(FeaturePadding::Sqrt),
         },
         TrainingSpent {
             steps: 7,
@@ -154,6 +172,9 @@ fn model_round_trip_is_bit_identical() {
     let path = save_good_model(&dir);
     let loaded = load_model(&path).unwrap();
     assert_eq!(loaded.metadata, metadata());
+    assert_eq!(loaded.metadata.config, config());
+    assert_eq!(loaded.metadata.max_context(), 19);
+    assert_eq!(loaded.metadata.run_seed(), Some(3));
     let OutputHead::Riemann { borders: b, .. } = &loaded.metadata.head else {
         panic!("head kind changed")
     };
@@ -210,6 +231,17 @@ fn files_are_deterministic_and_standard_safetensors() {
     assert_eq!(json["architecture"]["n_out"], 4);
     assert_eq!(json["config"]["model"]["buckets"], 4);
     assert_eq!(json["normalisation"]["y"]["kind"], "context_standardise");
+    assert_eq!(json["normalisation"]["feature_padding"], "sqrt");
+
+    // Saving the loaded model again gives the same bytes.
+    let c = dir.join("c.pfn");
+    let loaded = load_model(&a).unwrap();
+    save_model(&c, &loaded.metadata, &refs(&loaded.tensors)).unwrap();
+    assert_eq!(
+        std::fs::read(&c).unwrap(),
+        bytes,
+        "a round trip changed the file"
+    );
 }
 
 #[test]

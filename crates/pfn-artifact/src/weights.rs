@@ -6,7 +6,8 @@
 
 use pfn_model::{PfnConfig, PfnModel};
 
-use crate::artifact::{Architecture, NamedTensor, TensorRef};
+use crate::file::{NamedTensor, TensorRef};
+use crate::metadata::Architecture;
 
 /// A tensor list that does not fit the architecture it is loaded into.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,428 @@
+//! What a model file says about its model besides the weights: the [`ModelMetadata`] (stored as
+//! JSON in the file header, see [`crate::file`]).
+//!
+//! The metadata fixes everything a reader needs to use the weights: the transformer sizes
+//! ([`Architecture`]), the output head ([`OutputHead`]: bucket borders or classes) and the input
+//! normalisation ([`InputNormalisation`]). The run configuration the model was trained with is
+//! carried as JSON that this crate does not interpret (it is `pfn-train`'s `RunConfig`); readers
+//! get the two values they need from it through [`ModelMetadata::max_context`] and
+//! [`ModelMetadata::run_seed`].
+
+use pfn_distribution::{BarDistribution, DistributionError, Support};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::normalise::FeaturePadding;
+
+/// Transformer sizes as trained (a summary of the run configuration's `[model]` and `[prior]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Architecture {
+    /// Embedding width.
+    pub emsize: usize,
+    /// Layers.
+    pub nlayers: usize,
+    /// Attention heads.
+    pub nhead: usize,
+    /// Feed-forward width.
+    pub nhid: usize,
+    /// Input features per point.
+    pub num_features: usize,
+    /// Training sequence length N.
+    pub seq_len: usize,
+    /// Output width (buckets or classes).
+    pub n_out: usize,
+    /// Whether queries attend to themselves.
+    pub query_self_attention: bool,
+}
+
+/// The output head and what it needs at inference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutputHead {
+    /// A Riemann (bar) distribution: `borders.len() - 1` buckets.
+    Riemann {
+        /// Bucket borders, non-decreasing, in the (normalised) target space.
+        borders: Vec<f64>,
+        /// Half-normal tails on the outer buckets.
+        full_support: bool,
+    },
+    /// Class logits.
+    Classes {
+        /// Number of classes.
+        n_out: usize,
+    },
+}
+
+impl OutputHead {
+    /// Output width: buckets or classes.
+    pub fn width(&self) -> usize {
+        match self {
+            OutputHead::Riemann { borders, .. } => borders.len().saturating_sub(1),
+            OutputHead::Classes { n_out } => *n_out,
+        }
+    }
+
+    /// The bar distribution of a Riemann head: its borders, with half-normal tails
+    /// ([`Support::Full`]) when `full_support` is set and [`Support::Bounded`] otherwise; `None`
+    /// for a class head. Fails when the borders are not valid bucket borders.
+    pub fn bar_distribution(&self) -> Result<Option<BarDistribution>, DistributionError> {
+        match self {
+            OutputHead::Riemann {
+                borders,
+                full_support,
+            } => {
+                let support = if *full_support {
+                    Support::Full
+                } else {
+                    Support::Bounded
+                };
+                BarDistribution::new(borders.clone(), support).map(Some)
+            }
+            OutputHead::Classes { .. } => Ok(None),
+        }
+    }
+
+    /// The description of a Riemann head with the bar distribution `dist` (the inverse of
+    /// [`OutputHead::bar_distribution`]).
+    pub fn from_bar_distribution(dist: &BarDistribution) -> Self {
+        OutputHead::Riemann {
+            borders: dist.borders().to_vec(),
+            full_support: dist.support() == Support::Full,
+        }
+    }
+}
+
+/// How x features are scaled before entering the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum XNormalisation {
+    /// Used as given (the prior's inputs are already in the model's range, e.g. `U[0,1]`).
+    None,
+    /// Each feature mapped to [0, 1] with the min/max of the context points.
+    ContextMinMax,
+    /// Each feature mapped with fixed per-feature bounds: `(x − min) / (max − min)`.
+    Fixed {
+        /// Per-feature lower bounds.
+        min: Vec<f64>,
+        /// Per-feature upper bounds.
+        max: Vec<f64>,
+    },
+}
+
+/// How y is transformed before entering the model (and predictions transformed back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum YNormalisation {
+    /// Used as given.
+    None,
+    /// Standardised with the context mean and standard deviation; densities are divided by the
+    /// standard deviation on the way back (log-density minus ln σ).
+    ContextStandardise,
+}
+
+/// The input normalisation the model expects at inference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputNormalisation {
+    /// Features.
+    pub x: XNormalisation,
+    /// Targets.
+    pub y: YNormalisation,
+    /// Set for models trained with a variable number of used features (the prior zero-pads the
+    /// unused columns): such a model also accepts `d` features for any `d` up to its
+    /// `num_features`; after `x` is normalised, the `d` given columns are multiplied by
+    /// `padding.factor(d, num_features)` and the remaining columns are zero, exactly as in
+    /// training. `None`: exactly `num_features` columns are required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_padding: Option<FeaturePadding>,
+}
+
+impl Default for InputNormalisation {
+    fn default() -> Self {
+        Self {
+            x: XNormalisation::None,
+            y: YNormalisation::None,
+            feature_padding: None,
+        }
+    }
+}
+
+/// The training budget spent.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct TrainingSpent {
+    /// Optimizer steps taken.
+    pub steps: u64,
+    /// Datasets (prior samples) consumed.
+    pub datasets: u64,
+    /// Wall-clock training time in seconds.
+    pub seconds: f64,
+}
+
+/// Everything about a model except its weights; stored as JSON in the file header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetadata {
+    /// Transformer sizes.
+    pub architecture: Architecture,
+    /// Output head (borders or classes).
+    pub head: OutputHead,
+    /// The run configuration the model was trained with, as JSON (`pfn-train`'s `RunConfig`;
+    /// `null` when there is none). The file carries it without interpreting it, apart from the
+    /// values behind [`ModelMetadata::max_context`] and [`ModelMetadata::run_seed`].
+    #[serde(default)]
+    pub config: Value,
+    /// Registry name of the training prior.
+    pub prior: String,
+    /// Input normalisation expected at inference.
+    pub normalisation: InputNormalisation,
+    /// Budget spent.
+    pub training: TrainingSpent,
+    /// Final validation loss (mean NLL on the held-out prior datasets), if measured.
+    pub final_validation_loss: Option<f64>,
+    /// Name and version of the writing program, e.g. `pfn-train 0.1.0`.
+    pub written_by: String,
+}
+
+/// Where [`ModelMetadata::max_context`] reads the configured largest context.
+const MAX_CONTEXT_POINTER: &str = "/prior/max_context";
+/// Where [`ModelMetadata::run_seed`] reads the run's master seed.
+const RUN_SEED_POINTER: &str = "/run/seed";
+
+impl ModelMetadata {
+    /// Metadata of a model with the given architecture and head, trained on the registry prior
+    /// `prior` with the run configuration `config` (JSON, stored as given); `written_by` is this
+    /// crate's name and version.
+    pub fn new(
+        architecture: Architecture,
+        head: OutputHead,
+        config: Value,
+        prior: impl Into<String>,
+        normalisation: InputNormalisation,
+        training: TrainingSpent,
+        final_validation_loss: Option<f64>,
+    ) -> Self {
+        Self {
+            architecture,
+            head,
+            config,
+            prior: prior.into(),
+            normalisation,
+            training,
+            final_validation_loss,
+            written_by: concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+
+    /// The largest number of context points seen in training: the configuration's
+    /// `prior.max_context` when set, otherwise `seq_len − 1` (at least one query per sequence).
+    pub fn max_context(&self) -> usize {
+        self.config
+            .pointer(MAX_CONTEXT_POINTER)
+            .and_then(Value::as_u64)
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or_else(|| self.architecture.seq_len.saturating_sub(1))
+    }
+
+    /// The smallest number of context points seen in training: the configuration's
+    /// `prior.min_context` (0 when absent).
+    pub fn min_context(&self) -> usize {
+        self.config
+            .pointer("/prior/min_context")
+            .and_then(Value::as_u64)
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(0)
+    }
+
+    /// The master seed of the training run (the configuration's `run.seed`), if recorded.
+    pub fn run_seed(&self) -> Option<u64> {
+        self.config
+            .pointer(RUN_SEED_POINTER)
+            .and_then(Value::as_u64)
+    }
+
+    /// Checks finiteness (JSON cannot hold NaN/inf), the consistency of head and architecture,
+    /// and that the configuration is a JSON object (or `null`) whose `prior.max_context` and
+    /// `run.seed`, where present, are non-negative integers.
+    pub fn validate(&self) -> Result<(), String> {
+        match &self.head {
+            OutputHead::Riemann { borders, .. } => {
+                if borders.len() < 3 {
+                    return Err(format!(
+                        "a Riemann head needs at least 3 borders (2 buckets), got {}",
+                        borders.len()
+                    ));
+                }
+                if let Some(i) = borders.iter().position(|b| !b.is_finite()) {
+                    return Err(format!("border {i} is not finite ({})", borders[i]));
+                }
+                if let Some(i) = borders.windows(2).position(|w| w[1] < w[0]) {
+                    return Err(format!(
+                        "borders must be non-decreasing: border {} = {:?} > border {} = {:?}",
+                        i,
+                        borders[i],
+                        i + 1,
+                        borders[i + 1]
+                    ));
+                }
+                if borders[borders.len() - 1] <= borders[0] {
+                    return Err("borders span an empty interval".to_string());
+                }
+            }
+            OutputHead::Classes { n_out } => {
+                if *n_out < 2 {
+                    return Err(format!(
+                        "a class head needs at least 2 classes, got {n_out}"
+                    ));
+                }
+            }
+        }
+        if self.head.width() != self.architecture.n_out {
+            return Err(format!(
+                "head has {} outputs but the architecture says n_out = {}",
+                self.head.width(),
+                self.architecture.n_out
+            ));
+        }
+        if let XNormalisation::Fixed { min, max } = &self.normalisation.x {
+            if min.len() != self.architecture.num_features || max.len() != min.len() {
+                return Err(format!(
+                    "fixed x normalisation needs {} bounds per side, got {} min and {} max",
+                    self.architecture.num_features,
+                    min.len(),
+                    max.len()
+                ));
+            }
+            for (i, (lo, hi)) in min.iter().zip(max).enumerate() {
+                if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+                    return Err(format!(
+                        "fixed x normalisation of feature {i}: need finite min < max, got [{lo}, {hi}]"
+                    ));
+                }
+            }
+        }
+        let t = &self.training;
+        if !(t.seconds.is_finite() && t.seconds >= 0.0) {
+            return Err(format!(
+                "training seconds must be finite and >= 0, got {}",
+                t.seconds
+            ));
+        }
+        if let Some(loss) = self.final_validation_loss {
+            if !loss.is_finite() {
+                return Err(format!("final validation loss is not finite ({loss})"));
+            }
+        }
+        if !(self.config.is_object() || self.config.is_null()) {
+            return Err(format!(
+                "the run configuration must be a JSON object, got {}",
+                self.config
+            ));
+        }
+        for (pointer, key) in [
+            (MAX_CONTEXT_POINTER, "prior.max_context"),
+            (RUN_SEED_POINTER, "run.seed"),
+        ] {
+            match self.config.pointer(pointer) {
+                Some(v) if !v.is_null() && v.as_u64().is_none() => {
+                    return Err(format!(
+                        "the run configuration's {key} must be a non-negative integer, got {v}"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(config: Value) -> ModelMetadata {
+        ModelMetadata::new(
+            Architecture {
+                emsize: 8,
+                nlayers: 1,
+                nhead: 2,
+                nhid: 16,
+                num_features: 1,
+                seq_len: 20,
+                n_out: 2,
+                query_self_attention: false,
+            },
+            OutputHead::Riemann {
+                borders: vec![0.0, 1.0, 2.0],
+                full_support: true,
+            },
+            config,
+            "gp-1d",
+            InputNormalisation::default(),
+            TrainingSpent::default(),
+            None,
+        )
+    }
+
+    #[test]
+    fn max_context_and_seed_come_from_the_configuration() {
+        let m = metadata(serde_json::json!({
+            "prior": {"name": "gp-1d", "seq_len": 20, "max_context": 12},
+            "run": {"seed": 7}
+        }));
+        assert_eq!(m.max_context(), 12);
+        assert_eq!(m.run_seed(), Some(7));
+        assert!(m.validate().is_ok());
+        // Without max_context: seq_len − 1 of the architecture; without a seed: none.
+        let m = metadata(serde_json::json!({"prior": {"name": "gp-1d"}}));
+        assert_eq!(m.max_context(), 19);
+        assert_eq!(m.run_seed(), None);
+        let m = metadata(Value::Null);
+        assert_eq!((m.max_context(), m.run_seed()), (19, None));
+        assert!(m.validate().is_ok());
+        assert!(m.written_by.starts_with("pfn-artifact "));
+    }
+
+    #[test]
+    fn malformed_configurations_are_rejected() {
+        let e = metadata(serde_json::json!([1, 2])).validate().unwrap_err();
+        assert!(e.contains("must be a JSON object"), "{e}");
+        let e = metadata(serde_json::json!({"prior": {"max_context": -3}}))
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.contains("prior.max_context must be a non-negative integer"),
+            "{e}"
+        );
+        let e = metadata(serde_json::json!({"run": {"seed": "x"}}))
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("run.seed"), "{e}");
+    }
+
+    #[test]
+    fn output_head_and_bar_distribution_convert_both_ways() {
+        for full_support in [true, false] {
+            let head = OutputHead::Riemann {
+                borders: vec![-1.0, 0.0, 2.0],
+                full_support,
+            };
+            let dist = head.bar_distribution().unwrap().unwrap();
+            assert_eq!(dist.borders(), &[-1.0, 0.0, 2.0]);
+            let support = if full_support {
+                Support::Full
+            } else {
+                Support::Bounded
+            };
+            assert_eq!(dist.support(), support);
+            assert_eq!(OutputHead::from_bar_distribution(&dist), head);
+        }
+        assert!(OutputHead::Classes { n_out: 3 }
+            .bar_distribution()
+            .unwrap()
+            .is_none());
+        assert!(OutputHead::Riemann {
+            borders: vec![1.0, 0.0],
+            full_support: true
+        }
+        .bar_distribution()
+        .is_err());
+    }
+}
