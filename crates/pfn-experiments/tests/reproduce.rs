@@ -271,7 +271,7 @@ fn gp_fit_with_random_models_matches_pfn_eval() {
             assert!((m.gap[si].mean - (m.nll[si].mean - sec.exact_gp[si].mean)).abs() < 1e-9);
         }
         let batched = pfn_scores(&predictor, "batched", &held, &sec.sizes, q).unwrap();
-        for i in 0..5 {
+        for i in 0..5usize {
             let d = held.get(i).unwrap();
             for (si, &n) in sec.sizes.iter().enumerate() {
                 let single = predictor
@@ -280,7 +280,7 @@ fn gp_fit_with_random_models_matches_pfn_eval() {
                     .predict(&d.x[q..q + 1])
                     .unwrap()[0]
                     .nll(d.target_y[q]);
-                let got = batched[si][i];
+                let got = batched[si].get(i).copied().unwrap();
                 assert!(
                     (got - single).abs() < 1e-4 * (1.0 + single.abs()),
                     "dataset {i}, n = {n}: batched {got} vs single {single}"
@@ -348,10 +348,21 @@ fn pfn_paths_of_gp_hyper_and_bnn() {
     };
     assert_eq!(r.methods[0].name, "PFN hyper");
     assert!(r.methods[0].nll.iter().all(|s| s.mean.is_finite()));
-    assert_eq!(r.speed_ups.len(), 3);
+    // The batched row answers the same datasets with the same model: the same NLL.
+    assert_eq!(r.methods[1].name, "PFN hyper batched");
+    for (a, b) in r.methods[0].nll.iter().zip(&r.methods[1].nll) {
+        assert!(
+            (a.mean - b.mean).abs() < 1e-4 * (1.0 + a.mean.abs()),
+            "{a:?} {b:?}"
+        );
+    }
+    assert_eq!(r.speed_ups.len(), 6);
     assert!(r.speed_ups.iter().all(|u| u.median_ratio > 0.0));
     assert!(!outcome.markdown.contains(NO_MODEL));
     assert!(outcome.markdown.contains("| PFN hyper | NUTS 256+256 | "));
+    assert!(outcome
+        .markdown
+        .contains("| PFN hyper batched | NUTS 256+256 | "));
 
     let clf = dir.join("clf3.pfn");
     random_model(&clf, "bnn-binary", 3, 120, Some(2), 4);
