@@ -7,7 +7,12 @@
 //! imports the weights, runs every case and checks
 //! - the logits to 1e-4 absolute,
 //! - the bar-distribution NLL, mean, median, variance and icdf values to 1e-4 relative,
-//! - the loss and the gradient of every parameter to 1e-4 relative plus 1e-6 absolute.
+//! - the loss to 1e-4 relative plus 1e-6 absolute, and the gradient of every parameter tensor
+//!   normwise: max |g - g_ref| <= 1e-4 max |g_ref| + 1e-6 over the tensor (entry by entry was the
+//!   wrong criterion: an entry 80x below its tensor's largest one deviated 2.1e-4 of itself on an
+//!   AVX2 CPU, 2.7e-6 of the tensor's scale, through the reassociated sums of other kernels).
+//!
+//! `PFN_SIMD_LEVEL=avx2` (or `base`) runs the engine's kernels as on a CPU without AVX-512 (CI does).
 //!
 //! It prints the largest deviation per fixture and quantity, and fails when no fixture is found.
 //!
@@ -360,11 +365,25 @@ fn check_fixture(dir: &Path, engine: &Engine) -> BTreeMap<&'static str, Deviatio
         assert_eq!(shape, info.shape, "{name}: {tname} shape");
         let got = model.grad(&info.name).unwrap();
         let dg = devs.entry("gradients").or_default();
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            rel_check(dg, *g as f64, *w as f64, GRAD_REL_TOL, GRAD_ABS_TOL, || {
-                format!("{tname}[{i}]")
-            });
-        }
+        // Normwise per tensor: the largest deviation against the tensor's largest entry. An entry
+        // far below the tensor's scale carries the rounding of the large ones it is summed with
+        // (reassociated differently by each CPU's kernels), so it cannot be held to 1e-4 of itself.
+        let scale = want.iter().fold(0.0f64, |m, &w| m.max(f64::from(w).abs()));
+        let (worst, at) = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (f64::from(*g) - f64::from(*w)).abs())
+            .enumerate()
+            .fold(
+                (0.0f64, 0),
+                |(m, k), (i, d)| if d > m { (d, i) } else { (m, k) },
+            );
+        let tol = GRAD_REL_TOL * scale + GRAD_ABS_TOL;
+        dg.record(
+            worst / scale.max(GRAD_ABS_TOL / GRAD_REL_TOL),
+            worst / tol,
+            || format!("{tname}[{at}] (tensor scale {scale:.3e})"),
+        );
         seen += 1;
     }
     let grad_tensors = grads

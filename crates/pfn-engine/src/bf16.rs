@@ -53,13 +53,16 @@ pub fn hardware_available() -> bool {
 }
 
 /// Whether the native bf16 kernel is used: the CPU has AVX-512 F and BF16
-/// ([`hardware_available`]) and emulation is not forced (by [`set_force_emulation`] or the
-/// environment variable `PFN_BF16_EMULATE` set to anything but `0` or empty).
+/// ([`hardware_available`]) and emulation is not forced (by [`set_force_emulation`], the
+/// environment variable `PFN_BF16_EMULATE` set to anything but `0` or empty, or `PFN_SIMD_LEVEL`
+/// capping the kernels below AVX-512).
 pub fn native_available() -> bool {
     static ENV: OnceLock<bool> = OnceLock::new();
     let env = *ENV
         .get_or_init(|| std::env::var("PFN_BF16_EMULATE").is_ok_and(|v| !v.is_empty() && v != "0"));
-    !env && !FORCE_EMULATION.load(Ordering::Relaxed) && hardware_available()
+    !env && !FORCE_EMULATION.load(Ordering::Relaxed)
+        && hardware_available()
+        && crate::simd::level() == crate::simd::Level::V4
 }
 
 /// Why bf16 products are not faster than f32 here, when the native kernel is not used (`None` when
@@ -69,7 +72,7 @@ pub fn emulation_note() -> Option<&'static str> {
         None
     } else if hardware_available() {
         Some(
-            "bf16 emulation is forced (PFN_BF16_EMULATE or set_force_emulation): the rounding is \
+            "bf16 emulation is forced (PFN_BF16_EMULATE, PFN_SIMD_LEVEL or set_force_emulation): the rounding is \
              emulated through f32 products and is not faster than f32",
         )
     } else {

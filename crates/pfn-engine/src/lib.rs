@@ -39,6 +39,7 @@ pub mod thin_linear;
 
 mod parallel;
 mod simd;
+pub use simd::level_name as simd_level;
 
 pub use attention::{
     pfn_attention_backward, pfn_attention_forward, pfn_attention_forward_bf16, PfnAttention,

@@ -6,19 +6,35 @@
 //! reductions below fix their summation order, so every variant returns bit-identical results.
 
 /// Instruction-set levels that kernels are compiled for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Ordered from the baseline up, so a cap is a minimum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Level {
-    /// AVX-512 F/BW/DQ/VL (x86-64-v4).
-    V4,
-    /// AVX2 + FMA (x86-64-v3).
-    V3,
     /// Whatever the compilation target guarantees.
     Base,
+    /// AVX2 + FMA (x86-64-v3).
+    V3,
+    /// AVX-512 F/BW/DQ/VL (x86-64-v4).
+    V4,
+}
+
+/// The best level this CPU supports, capped by the environment variable `PFN_SIMD_LEVEL`
+/// (`avx2`: at most AVX2 + FMA; `base`: the baseline), which lets tests and CI run the code paths
+/// of CPUs without AVX-512 (or without AVX2) on any machine. Read once.
+#[inline]
+pub(crate) fn level() -> Level {
+    static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let cap = match std::env::var("PFN_SIMD_LEVEL").as_deref() {
+            Ok("base") => Level::Base,
+            Ok("avx2") => Level::V3,
+            _ => Level::V4,
+        };
+        detected_level().min(cap)
+    })
 }
 
 /// The best level this CPU supports (the standard library caches the CPUID query).
-#[inline]
-pub(crate) fn level() -> Level {
+fn detected_level() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f")
@@ -34,6 +50,16 @@ pub(crate) fn level() -> Level {
         }
     }
     Level::Base
+}
+
+/// The instruction-set level the element-wise kernels run at (for notes and tests): `"avx512"`,
+/// `"avx2"` or `"base"`.
+pub fn level_name() -> &'static str {
+    match level() {
+        Level::V4 => "avx512",
+        Level::V3 => "avx2",
+        Level::Base => "base",
+    }
 }
 
 /// Defines a function whose body is compiled for several instruction-set levels and dispatched at run
