@@ -8,17 +8,10 @@
 //! weights on the same machine.
 
 use std::path::Path;
-use std::time::Instant;
 
-use pfn_artifact::{
-    save_model, ArtifactError, InputNormalisation, ModelArtifact, NamedTensor, OutputHead,
-    TensorRef, TrainingSpent,
-};
-use pfn_distribution::{quantile_borders, BarDistribution};
-use pfn_engine::Engine;
-use pfn_model::{clip_grad_norm, AdamW, AdamWConfig, Batch, PfnConfig, PfnModel, Workspace};
+use pfn_artifact::{named_views, save_model, ArtifactError, ModelArtifact, NamedTensor, TensorRef};
 use pfn_prior::prior_by_name;
-use pfn_train::{model_metadata, RunConfig, SplitDistribution};
+use pfn_train::{RunConfig, RunOptions, SplitDistribution, TrainError, Trainer};
 
 /// Why a demo model could not be trained or saved.
 #[derive(Debug, thiserror::Error)]
@@ -84,13 +77,14 @@ impl DemoModelSpec {
     }
 }
 
-/// Trains a demo model and returns it as an in-memory artifact (metadata and weights, with the
-/// digest of the saved form left empty).
+/// Trains a demo model through the one training loop (`pfn_train::Trainer`, as `pfn train`) and
+/// returns it as an in-memory artifact (metadata and weights, with the digest of the saved form
+/// left empty). No validation set and no checkpoints; the borders come from at most 2000 prior
+/// datasets.
 pub fn train_demo_model(spec: &DemoModelSpec) -> Result<ModelArtifact, DemoModelError> {
-    let started = Instant::now();
     let bad = |e: String| DemoModelError::Spec(e);
     let fail = |e: String| DemoModelError::Training(e);
-    let prior = prior_by_name(&spec.prior).map_err(|e| bad(e.to_string()))?;
+    prior_by_name(&spec.prior).map_err(|e| bad(e.to_string()))?;
     if spec.steps == 0 || spec.batch_size == 0 {
         return Err(bad("steps and batch_size must be at least 1".into()));
     }
@@ -102,129 +96,40 @@ pub fn train_demo_model(spec: &DemoModelSpec) -> Result<ModelArtifact, DemoModel
     config.model.nlayers = spec.nlayers;
     config.model.nhead = spec.nhead;
     config.model.nhid = spec.nhid;
+    config.model.buckets = Some(spec.buckets);
     config.model.query_self_attention = false;
+    config.borders.samples =
+        ((config.borders.samples / spec.seq_len).clamp(1, 2000) * spec.seq_len).max(spec.buckets);
     config.optimizer.lr = spec.lr;
     config.optimizer.weight_decay = 0.0;
     config.budget.steps = Some(spec.steps);
     config.budget.batch_size = spec.batch_size;
+    config.budget.validation_every = None;
+    config.budget.checkpoint_every = None;
+    config.budget.validation_datasets = spec.batch_size;
     config.run.seed = spec.seed;
     config.run.threads = (spec.threads > 0).then_some(spec.threads);
-    let f = config.prior.num_features;
-
-    // Equal-prior-mass borders from prior targets.
-    let border_datasets = (config.borders.samples / spec.seq_len).clamp(1, 2000);
-    config.borders.samples = border_datasets * spec.seq_len;
-    let sample = prior
-        .sample_batch(
-            pfn_train::borders_seed(spec.seed),
-            0,
-            border_datasets,
-            spec.seq_len,
-            f,
-        )
-        .map_err(|e| bad(e.to_string()))?;
-    let borders =
-        quantile_borders(&sample.target_y, spec.buckets, None).map_err(|e| bad(e.to_string()))?;
-    let head = BarDistribution::full_support(borders.clone()).map_err(|e| bad(e.to_string()))?;
-    config.model.buckets = Some(head.num_buckets());
-    config.borders.samples = config.borders.samples.max(head.num_buckets());
     config.validate().map_err(|e| bad(e.to_string()))?;
 
-    let mut pfn_config = PfnConfig::new(
-        f,
-        spec.emsize,
-        spec.nhead,
-        spec.nhid,
-        spec.nlayers,
-        head.num_buckets(),
-    );
-    pfn_config.query_self_attention = false;
-    let engine = Engine::new(spec.threads).map_err(|e| fail(e.to_string()))?;
-    let mut model = PfnModel::new(pfn_config, pfn_train::init_seed(spec.seed))
-        .map_err(|e| bad(e.to_string()))?;
-    let adam = AdamWConfig {
-        lr: spec.lr as f32,
-        weight_decay: 0.0,
-        ..AdamWConfig::default()
-    };
-    let mut opt = AdamW::new(adam, model.num_params()).map_err(|e| bad(e.to_string()))?;
-    let schedule = config.lr_schedule();
-    let split = config.split_sampler().map_err(|e| bad(e.to_string()))?;
-    let mut ws = Workspace::training();
-    let (b, t) = (spec.batch_size, spec.seq_len);
-    for step in 0..spec.steps {
-        let batch = prior
-            .sample_batch(spec.seed, step, b, t, f)
-            .map_err(|e| fail(e.to_string()))?;
-        let n = split.sample_for_batch(spec.seed, step);
-        let m = t - n;
-        let targets: Vec<f32> = (0..b)
-            .flat_map(|d| batch.target_y[d * t + n..(d + 1) * t].iter().copied())
-            .collect();
-        let logits = model
-            .forward(
-                &engine,
-                &mut ws,
-                &Batch {
-                    x: &batch.x,
-                    y: &batch.y,
-                    batch: b,
-                    seq_len: t,
-                    single_eval_pos: n,
-                },
-            )
-            .map_err(|e| fail(e.to_string()))?;
-        let mut grad = vec![0.0f32; logits.len()];
-        let total = head
-            .nll_and_grad(logits, &targets, &mut grad, 1.0 / (b * m) as f32)
-            .map_err(|e| fail(e.to_string()))?;
-        if !total.is_finite() {
-            return Err(fail(format!("non-finite loss at step {step}")));
-        }
-        model.zero_grad();
-        model
-            .backward(&engine, &mut ws, &grad)
-            .map_err(|e| fail(e.to_string()))?;
-        clip_grad_norm(
-            &engine,
-            model.grads_mut(),
-            config.optimizer.grad_clip as f32,
-        );
-        opt.set_lr(schedule.lr_at(step) as f32)
-            .map_err(|e| fail(e.to_string()))?;
-        opt.step_model(&engine, &mut model)
-            .map_err(|e| fail(e.to_string()))?;
-    }
-
-    let tensors: Vec<NamedTensor> = model
-        .layout()
-        .entries()
+    let mut trainer = Trainer::new(config).map_err(|e| match e {
+        TrainError::Config(e) => bad(e.to_string()),
+        e => fail(e.to_string()),
+    })?;
+    trainer
+        .run(&RunOptions::default(), &mut ())
+        .map_err(|e| fail(e.to_string()))?;
+    let model = trainer.model();
+    let mut tensors: Vec<NamedTensor> = named_views(model, model.params())
         .iter()
-        .map(|info| NamedTensor {
-            name: info.name.clone(),
-            shape: info.shape.clone(),
-            data: model.params()[info.range()].to_vec(),
+        .map(|t| NamedTensor {
+            name: t.name.to_string(),
+            shape: t.shape.to_vec(),
+            data: t.data.to_vec(),
         })
         .collect();
-    let metadata = model_metadata(
-        &config,
-        OutputHead::Riemann {
-            borders,
-            full_support: true,
-        },
-        InputNormalisation::default(),
-        TrainingSpent {
-            steps: spec.steps,
-            datasets: spec.steps * b as u64,
-            seconds: started.elapsed().as_secs_f64(),
-        },
-        None,
-    );
-    metadata.validate().map_err(bad)?;
-    let mut tensors = tensors;
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(ModelArtifact {
-        metadata,
+        metadata: trainer.metadata(),
         tensors,
         digest: String::new(),
     })
