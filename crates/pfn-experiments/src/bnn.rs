@@ -156,9 +156,10 @@ fn accept(m: &LoadedModel) -> Result<(), String> {
     }
 }
 
-/// Whether a model's training prior is the paper's BNN classification prior.
+/// Whether a model's training prior is the paper's BNN classification prior (its registry entry
+/// lists the BNN baselines, `pfn_prior::Baseline::BnnInference`).
 fn trained_on_bnn_classification(prior: &str) -> bool {
-    prior.starts_with("bnn-classification")
+    pfn_prior::prior_entry(prior).is_some_and(|e| e.has_baseline(pfn_prior::Baseline::BnnInference))
 }
 
 /// The datasets of one setting.

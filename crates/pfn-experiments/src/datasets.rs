@@ -129,18 +129,17 @@ impl HeldOut {
     }
 }
 
-/// Whether the registry prior `name` records GP hyperparameters for its datasets (so the exact
-/// GP with the true hyperparameters is available as the reference).
+/// Whether the registry prior `name` records GP hyperparameters for its datasets, so the exact
+/// GP with the true hyperparameters is available as the reference (its registry entry lists
+/// `pfn_prior::Baseline::OracleGp`). An unknown name, or a feature count the prior does not
+/// support (checked by drawing one small dataset), is an error.
 pub fn is_gp_prior(name: &str, num_features: usize) -> Result<bool, String> {
-    let prior = pfn_prior::prior_by_name(name).map_err(|e| e.to_string())?;
-    let probe = prior
+    let entry = pfn_prior::registered_prior(name).map_err(|e| e.to_string())?;
+    let prior = entry.prior().map_err(|e| e.to_string())?;
+    prior
         .sample_batch(0, 0, 1, 2, num_features)
         .map_err(|e| e.to_string())?;
-    Ok(match &probe.hyperparameters[0] {
-        Hyperparameters::Gp(_) => true,
-        Hyperparameters::FeaturePadding { inner, .. } => matches!(**inner, Hyperparameters::Gp(_)),
-        _ => false,
-    })
+    Ok(entry.has_baseline(pfn_prior::Baseline::OracleGp))
 }
 
 #[cfg(test)]

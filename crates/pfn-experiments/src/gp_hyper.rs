@@ -22,7 +22,7 @@ use pfn_gp::{HyperBounds, HyperPrior, PriorSpace, Type2Options};
 use pfn_infer::Task;
 use pfn_plot::Figure;
 use pfn_prior::rng::derive_key;
-use pfn_prior::{GpHyperPrior, GpHyperPriorConfig};
+use pfn_prior::{Baseline, GpHyperPrior, GpHyperPriorConfig};
 use serde::Serialize;
 
 use crate::datasets::{dataset_seed, Dataset, HeldOut};
@@ -50,14 +50,12 @@ pub const DEFAULT_FEATURES: usize = 1;
 /// Domain tag of the baselines' seeds.
 const SEED_DOMAIN: u64 = 0x6770_6879_7065_7200;
 
-/// The hyper-prior configuration of a registry prior name, if it is a GP hyper-prior.
+/// The hyper-prior configuration of a registry prior name, if the registry lists the GP
+/// hyper-prior baselines for it (`pfn_prior::Baseline::GpHyperInference`).
 pub fn hyper_prior_config(name: &str) -> Option<GpHyperPriorConfig> {
-    match name {
-        "gp-hyper" => Some(GpHyperPriorConfig::paper()),
-        "gp-hyper-code" => Some(GpHyperPriorConfig::reference_code()),
-        "gp-hyper-5d" => Some(GpHyperPriorConfig::regression()),
-        _ => None,
-    }
+    pfn_prior::prior_entry(name)
+        .filter(|e| e.has_baseline(Baseline::GpHyperInference))
+        .and_then(|e| e.gp_hyper_prior())
 }
 
 /// What a method is.

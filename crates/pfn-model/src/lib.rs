@@ -13,6 +13,12 @@
 //! - [`AdamW`], [`clip_grad_norm`]: the optimiser over the flat buffers.
 //! - [`io`]: the import of the paper's PyTorch `state_dict` (saved as safetensors).
 //!
+//! Inside, each component of the network has its own module with its forward and backward side by
+//! side: the encoders (`encoder.rs`), a layer (`layer.rs`: the attention block in `attention.rs`,
+//! the feed-forward block in `feed_forward.rs`, each with its LayerNorm) and the decoder
+//! (`decoder.rs`), built from the strided row views and linear-layer products of `ops.rs`;
+//! [`forward`] and [`backward`] run them in turn.
+//!
 //! ```no_run
 //! use pfn_engine::Engine;
 //! use pfn_model::{AdamW, AdamWConfig, Batch, PfnConfig, PfnModel, Workspace};
@@ -43,6 +49,14 @@ pub mod optim;
 pub mod params;
 pub mod precision;
 pub mod workspace;
+
+// The network's components, each with its forward and backward side by side.
+mod attention;
+mod decoder;
+mod encoder;
+mod feed_forward;
+mod layer;
+mod ops;
 
 pub use cache::ContextCache;
 pub use config::PfnConfig;

@@ -11,7 +11,7 @@
 //! well conditioned; the recorded hyperparameters are the clamped values actually used. Set the floor
 //! to 0 to sample the raw prior (the Cholesky then relies on jitter escalation).
 
-use pfn_gp::{GpHyper, KernelKind};
+use pfn_gp::{GpHyper, HyperPrior, KernelKind, PriorSpace};
 use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +98,24 @@ impl GpHyperPriorConfig {
             },
             default_num_features: 5,
             ..Self::paper()
+        }
+    }
+}
+
+impl GpHyperPriorConfig {
+    /// The hyper-prior as `pfn_gp`'s MAP prior for type-II fitting: the same Gamma priors on
+    /// lengthscales, outputscale and noise, densities taken in the hyperparameters themselves
+    /// ([`PriorSpace::Hyperparameter`], the GPyTorch/BoTorch convention).
+    pub fn map_hyper_prior(&self) -> HyperPrior {
+        let gamma = |g: GammaPrior| pfn_gp::GammaPrior {
+            concentration: g.concentration,
+            rate: g.rate,
+        };
+        HyperPrior {
+            lengthscale: Some(gamma(self.lengthscale)),
+            outputscale: Some(gamma(self.outputscale)),
+            noise: Some(gamma(self.noise)),
+            space: PriorSpace::Hyperparameter,
         }
     }
 }

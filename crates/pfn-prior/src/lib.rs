@@ -8,8 +8,10 @@
 //! Priors: [`GpPrior`] (fixed hyperparameters), [`GpHyperPrior`] (Gamma hyper-priors), [`LinearPrior`]
 //! (ridge and the 1-D toy), [`MlpPrior`] (random MLP / "BNN"), [`BnnClassificationPrior`] (the paper's
 //! Fig. 5 BNN classification prior, shared with the baselines), and the wrappers [`Binarized`]
-//! (classification) and [`VariableFeatures`] (zero-padding). [`prior_by_name`] builds the named priors
-//! of [`PRIORS`]; [`split`] samples split points. Nothing here depends on a neural-network crate.
+//! (classification) and [`VariableFeatures`] (zero-padding). [`PRIORS`] is the registry: one
+//! [`PriorEntry`] per named prior with its constructor and facts (normalisation, reference
+//! posterior, task, baselines); [`prior_by_name`] builds a named prior and [`prior_entry`] looks
+//! up its facts; [`split`] samples split points. Nothing here depends on a neural-network crate.
 //!
 //! # A user-defined prior
 //!
@@ -88,5 +90,8 @@ pub use linear::LinearPrior;
 pub use mlp::{Activation, MlpConfig, MlpPrior};
 pub use posterior_targets::{query_posterior, QueryPosterior};
 pub use prior::{Batch, DatasetInfo, DatasetMut, DatasetPosition, Prior};
-pub use registry::{prior_by_name, PRIORS};
+pub use registry::{
+    prior_by_name, prior_entry, registered_prior, Baseline, Normalisation, PriorEntry,
+    ReferencePosterior, TargetNormalisation, TaskKind, PRIORS,
+};
 pub use split::{SplitKind, SplitSampler};

@@ -1,111 +1,454 @@
-//! Named priors for the command line: [`prior_by_name`] and the [`PRIORS`] table used by `--help`.
+//! The prior registry: one [`PriorEntry`] per named prior in [`PRIORS`], carrying its constructor
+//! and every fact the rest of the workspace needs about it, so that no crate matches prior names:
+//!
+//! * [`PriorEntry::normalisation`]: how a model trained on the prior normalises its data (whether
+//!   the trainer maps features to [0, 1] with each dataset's context min/max and standardises
+//!   targets with the context statistics, whether targets are standardised at inference, and the
+//!   zero-padding rule of a prior with a variable number of features). `pfn-train` turns it into the
+//!   model file's `InputNormalisation`;
+//! * [`PriorEntry::reference`]: the Bayes-optimal answer it is compared with (the exact GP with the
+//!   prior's fixed hyperparameters, the GP hyper-prior whose posterior type-II fits approximate, or
+//!   none), used by `pfn serve`'s overlay and the experiments;
+//! * [`PriorEntry::task`]: regression or classification;
+//! * [`PriorEntry::baselines`]: which baselines of `pfn reproduce` apply;
+//! * [`PriorEntry::input_range`]: the box its inputs are drawn from, when fixed.
+//!
+//! Adding a prior means writing its file and adding one entry here. [`prior_by_name`] builds a
+//! prior, [`prior_entry`] looks its facts up.
+
+use pfn_gp::GpHyper;
 
 use crate::bnn_classification::{BnnArchitecture, BnnClassificationPrior};
 use crate::classification::{BinarizeRule, Binarized};
 use crate::error::PriorError;
-use crate::features::VariableFeatures;
+use crate::features::{FeatureScaling, VariableFeatures};
 use crate::gp::GpPrior;
 use crate::gp_hyper::{GpHyperPrior, GpHyperPriorConfig};
 use crate::linear::LinearPrior;
 use crate::mlp::{MlpConfig, MlpPrior};
 use crate::prior::Prior;
 
-/// `(name, one-line description)` of every registered prior, in display order.
-pub const PRIORS: &[(&str, &str)] = &[
-    (
-        "gp-1d",
-        "GP, RBF lengthscale 0.1, outputscale 1, noise 1e-4, x ~ U[0,1] (paper Fig. 3/7/8); 1 feature",
-    ),
-    (
-        "gp-5d",
-        "GP, RBF lengthscale 0.6, outputscale 1, noise 1e-4, x ~ U[0,1]^5 (paper Fig. 4a); 5 features",
-    ),
-    (
-        "gp-hyper",
-        "GP, Matérn-5/2 ARD, per-dataset Gamma hyper-priors noise (1e-4,1) floored at 1e-4, outputscale (2,0.15), lengthscale (3,6) (paper Fig. 4b); 1 feature by default",
-    ),
-    (
-        "gp-hyper-5d",
-        "GP, Matérn-5/2 ARD, hyper-priors as gp-hyper but noise Gamma(0.5,0.25); 1..=5 used features per dataset (zero-padded, used columns scaled by sqrt(5/d)); the shipped general-purpose regression prior, trained with y standardised by the context",
-    ),
-    (
-        "gp-hyper-code",
-        "as gp-hyper with the paper code's hyper-priors: noise Gamma(1.1,0.05), outputscale Gamma(0.5,0.15); 1 feature by default",
-    ),
-    (
-        "ridge",
-        "Bayesian linear regression, weights N(0,0.1^2), noise N(0,0.1^2), noiseless targets, x ~ U[0,1]^F; 5 features by default",
-    ),
-    (
-        "linear-1d",
-        "y = a x + b + N(0,0.1^2), a, b ~ N(0,1), x ~ U[0,1]; exactly 1 feature",
-    ),
-    (
-        "bnn",
-        "random tanh MLP (3 layers, width 64, weight/bias std 0.25, noise 0.1), x ~ N(0,1), z-normalised x and y; 3 features by default",
-    ),
-    (
-        "gp-1d-binary",
-        "gp-1d with labels 1[y > per-dataset median]",
-    ),
-    (
-        "gp-1d-bernoulli",
-        "gp-1d with labels ~ Bernoulli(sigmoid(y))",
-    ),
-    (
-        "bnn-binary",
-        "bnn with labels 1[y > per-dataset median]",
-    ),
-    (
-        "bnn-classification-small",
-        "paper Fig. 5a: 2-layer linear BNN (3 features, 5 hidden, no nonlinearity), all weights N(0,1), x ~ N(0,I), labels ~ softmax of its 2 logits; x z-normalised over the sequence; 2 classes, exactly 3 features",
-    ),
-    (
-        "bnn-classification-big",
-        "paper Fig. 5b: as bnn-classification-small with 8 features and 64 hidden units; 2 classes, exactly 8 features",
-    ),
+/// What a model trained on the prior predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// Real-valued targets (a Riemann head).
+    Regression,
+    /// Class labels (a class head).
+    Classification,
+}
+
+/// How the targets of a prior's datasets are normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetNormalisation {
+    /// Targets as the prior draws them, in training and at inference.
+    None,
+    /// The prior itself z-normalises each dataset's targets (the random-MLP prior `bnn`): the
+    /// trainer leaves them alone, inference standardises the user's targets with the context mean
+    /// and standard deviation.
+    StandardisedByPrior,
+    /// The trainer standardises each dataset's targets with the mean and standard deviation of
+    /// its context targets, exactly as inference does.
+    StandardisedByContext,
+}
+
+/// How a model trained on the prior normalises its data, in training and at inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Normalisation {
+    /// Whether the used feature columns of every dataset are mapped to [0, 1] with the min/max of
+    /// its context rows, by the trainer and at inference.
+    pub features_scaled_by_context: bool,
+    /// The zero-padding rule of a prior with a variable number of features (`VariableFeatures`):
+    /// a dataset with fewer features has its used columns scaled by this rule's factor.
+    pub feature_padding: Option<FeatureScaling>,
+    /// How targets are normalised.
+    pub targets: TargetNormalisation,
+}
+
+impl Normalisation {
+    /// Data as the prior produces it and as the user gives it: no normalisation.
+    pub const NONE: Self = Self {
+        features_scaled_by_context: false,
+        feature_padding: None,
+        targets: TargetNormalisation::None,
+    };
+
+    /// Whether the trainer standardises targets with their context statistics.
+    pub fn targets_standardised_in_training(&self) -> bool {
+        self.targets == TargetNormalisation::StandardisedByContext
+    }
+
+    /// Whether inference standardises the user's targets with their context statistics.
+    pub fn targets_standardised_at_inference(&self) -> bool {
+        self.targets != TargetNormalisation::None
+    }
+}
+
+/// The Bayes-optimal posterior predictive a model trained on the prior approximates, where it is
+/// known.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReferencePosterior {
+    /// No closed-form or approximate reference.
+    None,
+    /// A GP with fixed hyperparameters: its exact posterior predictive is the answer.
+    ExactGp(GpHyper),
+    /// A GP whose hyperparameters are drawn per dataset from this hyper-prior: the answer
+    /// integrates over the hyperparameters (no closed form); type-II fits under the hyper-prior
+    /// approximate it, and each dataset's drawn hyperparameters give an oracle exact GP.
+    GpHyperPrior(GpHyperPriorConfig),
+}
+
+/// A baseline of `pfn reproduce` that applies to a prior.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baseline {
+    /// The exact GP with each dataset's true hyperparameters (the prior records GP
+    /// hyperparameters for every dataset): `reproduce gp-fit`, `pfn eval`.
+    OracleGp,
+    /// Type-II ML/MAP and NUTS over the GP hyperparameters under the prior's hyper-prior
+    /// (`reproduce gp-hyper`).
+    GpHyperInference,
+    /// SVI and NUTS over the weights of the paper's BNN classification prior (`reproduce bnn`).
+    BnnInference,
+}
+
+/// One registered prior: its name, constructor and facts (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct PriorEntry {
+    /// The registry name (`[prior] name` of a run configuration, recorded in the model file).
+    pub name: &'static str,
+    /// A one-line description for `--help` and `pfn serve`.
+    pub description: &'static str,
+    /// Builds the prior.
+    pub build: fn() -> Result<Box<dyn Prior>, PriorError>,
+    /// Regression or classification.
+    pub task: TaskKind,
+    /// How a model trained on it normalises data.
+    pub normalisation: Normalisation,
+    /// The posterior it is compared with (a function, as it holds owned values).
+    pub reference: fn() -> ReferencePosterior,
+    /// The baselines that apply.
+    pub baselines: &'static [Baseline],
+    /// The range `[lo, hi]` every raw input feature is drawn from (`x ~ U[lo, hi]^d`), when the
+    /// prior fixes one.
+    pub input_range: Option<[f64; 2]>,
+}
+
+impl PriorEntry {
+    /// Builds the prior.
+    pub fn prior(&self) -> Result<Box<dyn Prior>, PriorError> {
+        (self.build)()
+    }
+
+    /// The reference posterior.
+    pub fn reference_posterior(&self) -> ReferencePosterior {
+        (self.reference)()
+    }
+
+    /// The GP hyper-prior, for a prior whose reference is one.
+    pub fn gp_hyper_prior(&self) -> Option<GpHyperPriorConfig> {
+        match self.reference_posterior() {
+            ReferencePosterior::GpHyperPrior(config) => Some(config),
+            _ => None,
+        }
+    }
+
+    /// Whether `baseline` applies.
+    pub fn has_baseline(&self, baseline: Baseline) -> bool {
+        self.baselines.contains(&baseline)
+    }
+}
+
+fn no_reference() -> ReferencePosterior {
+    ReferencePosterior::None
+}
+
+const UNIT: Option<[f64; 2]> = Some([0.0, 1.0]);
+const GP_FIXED: &[Baseline] = &[Baseline::OracleGp];
+const GP_HYPER: &[Baseline] = &[Baseline::OracleGp, Baseline::GpHyperInference];
+
+/// Every registered prior, in display order.
+pub const PRIORS: &[PriorEntry] = &[
+    PriorEntry {
+        name: "gp-1d",
+        description: "GP, RBF lengthscale 0.1, outputscale 1, noise 1e-4, x ~ U[0,1] (paper Fig. 3/7/8); 1 feature",
+        build: || Ok(Box::new(GpPrior::paper_1d())),
+        task: TaskKind::Regression,
+        normalisation: Normalisation::NONE,
+        reference: || ReferencePosterior::ExactGp(GpPrior::paper_1d().hyper().clone()),
+        baselines: GP_FIXED,
+        input_range: UNIT,
+    },
+    PriorEntry {
+        name: "gp-5d",
+        description: "GP, RBF lengthscale 0.6, outputscale 1, noise 1e-4, x ~ U[0,1]^5 (paper Fig. 4a); 5 features",
+        build: || Ok(Box::new(GpPrior::paper_5d())),
+        task: TaskKind::Regression,
+        normalisation: Normalisation::NONE,
+        reference: || ReferencePosterior::ExactGp(GpPrior::paper_5d().hyper().clone()),
+        baselines: GP_FIXED,
+        input_range: UNIT,
+    },
+    PriorEntry {
+        name: "gp-hyper",
+        description: "GP, Matérn-5/2 ARD, per-dataset Gamma hyper-priors noise (1e-4,1) floored at 1e-4, outputscale (2,0.15), lengthscale (3,6) (paper Fig. 4b); 1 feature by default",
+        build: || Ok(Box::new(GpHyperPrior::paper())),
+        task: TaskKind::Regression,
+        normalisation: Normalisation::NONE,
+        reference: || ReferencePosterior::GpHyperPrior(GpHyperPriorConfig::paper()),
+        baselines: GP_HYPER,
+        input_range: UNIT,
+    },
+    PriorEntry {
+        name: "gp-hyper-5d",
+        description: "GP, Matérn-5/2 ARD, hyper-priors as gp-hyper but noise Gamma(0.5,0.25); 1..=5 used features per dataset (zero-padded, used columns scaled by sqrt(5/d)); the shipped general-purpose regression prior, trained with y standardised by the context",
+        // `VariableFeatures::with_defaults`: sqrt scaling, recorded in `normalisation` below.
+        build: || {
+            Ok(Box::new(VariableFeatures::with_defaults(GpHyperPrior::new(
+                GpHyperPriorConfig::regression(),
+            )?)?))
+        },
+        task: TaskKind::Regression,
+        // Trained the way it is used: x min-max scaled and y standardised by the context.
+        normalisation: Normalisation {
+            features_scaled_by_context: true,
+            feature_padding: Some(FeatureScaling::Sqrt),
+            targets: TargetNormalisation::StandardisedByContext,
+        },
+        reference: || ReferencePosterior::GpHyperPrior(GpHyperPriorConfig::regression()),
+        baselines: GP_HYPER,
+        // Scaled by the context: the raw range does not matter.
+        input_range: None,
+    },
+    PriorEntry {
+        name: "gp-hyper-code",
+        description: "as gp-hyper with the paper code's hyper-priors: noise Gamma(1.1,0.05), outputscale Gamma(0.5,0.15); 1 feature by default",
+        build: || Ok(Box::new(GpHyperPrior::reference_code())),
+        task: TaskKind::Regression,
+        normalisation: Normalisation::NONE,
+        reference: || ReferencePosterior::GpHyperPrior(GpHyperPriorConfig::reference_code()),
+        baselines: GP_HYPER,
+        input_range: UNIT,
+    },
+    PriorEntry {
+        name: "ridge",
+        description: "Bayesian linear regression, weights N(0,0.1^2), noise N(0,0.1^2), noiseless targets, x ~ U[0,1]^F; 5 features by default",
+        build: || Ok(Box::new(LinearPrior::ridge())),
+        task: TaskKind::Regression,
+        normalisation: Normalisation::NONE,
+        reference: no_reference,
+        baselines: &[],
+        input_range: UNIT,
+    },
+    PriorEntry {
+        name: "linear-1d",
+        description: "y = a x + b + N(0,0.1^2), a, b ~ N(0,1), x ~ U[0,1]; exactly 1 feature",
+        build: || Ok(Box::new(LinearPrior::linear_1d())),
+        task: TaskKind::Regression,
+        normalisation: Normalisation::NONE,
+        reference: no_reference,
+        baselines: &[],
+        input_range: UNIT,
+    },
+    PriorEntry {
+        name: "bnn",
+        description: "random tanh MLP (3 layers, width 64, weight/bias std 0.25, noise 0.1), x ~ N(0,1), z-normalised x and y; 3 features by default",
+        build: || Ok(Box::new(MlpPrior::new(MlpConfig::default())?)),
+        task: TaskKind::Regression,
+        // The prior z-normalises y (and x) over each dataset: y is standardised with the context
+        // at inference. The model file has no per-context z-score for x, so features pass through
+        // unchanged (supply z-scored features).
+        normalisation: Normalisation {
+            targets: TargetNormalisation::StandardisedByPrior,
+            ..Normalisation::NONE
+        },
+        reference: no_reference,
+        baselines: &[],
+        input_range: None,
+    },
+    PriorEntry {
+        name: "gp-1d-binary",
+        description: "gp-1d with labels 1[y > per-dataset median]",
+        build: || {
+            Ok(Box::new(Binarized::new(
+                GpPrior::paper_1d(),
+                BinarizeRule::Median,
+            )))
+        },
+        task: TaskKind::Classification,
+        normalisation: Normalisation::NONE,
+        reference: no_reference,
+        baselines: &[],
+        input_range: UNIT,
+    },
+    PriorEntry {
+        name: "gp-1d-bernoulli",
+        description: "gp-1d with labels ~ Bernoulli(sigmoid(y))",
+        build: || {
+            Ok(Box::new(Binarized::new(
+                GpPrior::paper_1d(),
+                BinarizeRule::Bernoulli,
+            )))
+        },
+        task: TaskKind::Classification,
+        normalisation: Normalisation::NONE,
+        reference: no_reference,
+        baselines: &[],
+        input_range: UNIT,
+    },
+    PriorEntry {
+        name: "bnn-binary",
+        description: "bnn with labels 1[y > per-dataset median]",
+        build: || {
+            Ok(Box::new(Binarized::new(
+                MlpPrior::new(MlpConfig::default())?,
+                BinarizeRule::Median,
+            )))
+        },
+        task: TaskKind::Classification,
+        normalisation: Normalisation::NONE,
+        reference: no_reference,
+        baselines: &[],
+        input_range: None,
+    },
+    PriorEntry {
+        name: "bnn-classification-small",
+        description: "paper Fig. 5a: 2-layer linear BNN (3 features, 5 hidden, no nonlinearity), all weights N(0,1), x ~ N(0,I), labels ~ softmax of its 2 logits; x z-normalised over the sequence; 2 classes, exactly 3 features",
+        build: || {
+            Ok(Box::new(BnnClassificationPrior::pfn_training(
+                BnnArchitecture::SMALL,
+            )?))
+        },
+        task: TaskKind::Classification,
+        normalisation: Normalisation::NONE,
+        reference: no_reference,
+        baselines: &[Baseline::BnnInference],
+        input_range: None,
+    },
+    PriorEntry {
+        name: "bnn-classification-big",
+        description: "paper Fig. 5b: as bnn-classification-small with 8 features and 64 hidden units; 2 classes, exactly 8 features",
+        build: || {
+            Ok(Box::new(BnnClassificationPrior::pfn_training(
+                BnnArchitecture::BIG,
+            )?))
+        },
+        task: TaskKind::Classification,
+        normalisation: Normalisation::NONE,
+        reference: no_reference,
+        baselines: &[Baseline::BnnInference],
+        input_range: None,
+    },
 ];
 
 /// The registered names, comma-separated.
 fn available() -> String {
-    PRIORS
-        .iter()
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(", ")
+    PRIORS.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+}
+
+/// The registry entry of the prior called `name`, if there is one.
+pub fn prior_entry(name: &str) -> Option<&'static PriorEntry> {
+    PRIORS.iter().find(|e| e.name == name)
+}
+
+/// The registry entry of the prior called `name`, or [`PriorError::UnknownPrior`] listing the
+/// registered names.
+pub fn registered_prior(name: &str) -> Result<&'static PriorEntry, PriorError> {
+    prior_entry(name).ok_or_else(|| PriorError::UnknownPrior {
+        name: name.to_string(),
+        available: available(),
+    })
 }
 
 /// Builds the prior registered under `name` (see [`PRIORS`]).
 pub fn prior_by_name(name: &str) -> Result<Box<dyn Prior>, PriorError> {
-    let prior: Box<dyn Prior> = match name {
-        "gp-1d" => Box::new(GpPrior::paper_1d()),
-        "gp-5d" => Box::new(GpPrior::paper_5d()),
-        "gp-hyper" => Box::new(GpHyperPrior::paper()),
-        "gp-hyper-code" => Box::new(GpHyperPrior::reference_code()),
-        "gp-hyper-5d" => Box::new(VariableFeatures::with_defaults(GpHyperPrior::new(
-            GpHyperPriorConfig::regression(),
-        )?)?),
-        "ridge" => Box::new(LinearPrior::ridge()),
-        "linear-1d" => Box::new(LinearPrior::linear_1d()),
-        "bnn" => Box::new(MlpPrior::new(MlpConfig::default())?),
-        "gp-1d-binary" => Box::new(Binarized::new(GpPrior::paper_1d(), BinarizeRule::Median)),
-        "gp-1d-bernoulli" => Box::new(Binarized::new(GpPrior::paper_1d(), BinarizeRule::Bernoulli)),
-        "bnn-binary" => Box::new(Binarized::new(
-            MlpPrior::new(MlpConfig::default())?,
-            BinarizeRule::Median,
-        )),
-        "bnn-classification-small" => Box::new(BnnClassificationPrior::pfn_training(
-            BnnArchitecture::SMALL,
-        )?),
-        "bnn-classification-big" => {
-            Box::new(BnnClassificationPrior::pfn_training(BnnArchitecture::BIG)?)
+    registered_prior(name)?.prior()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hyperparameters::Hyperparameters;
+
+    #[test]
+    fn names_are_unique() {
+        for (i, a) in PRIORS.iter().enumerate() {
+            assert!(
+                PRIORS[i + 1..].iter().all(|b| b.name != a.name),
+                "{} twice",
+                a.name
+            );
         }
-        _ => {
-            return Err(PriorError::UnknownPrior {
-                name: name.to_string(),
-                available: available(),
-            })
+    }
+
+    /// The facts agree with what the priors draw: an oracle GP exactly where every dataset records
+    /// GP hyperparameters, class labels exactly for classification priors, and the padding rule of
+    /// the variable-feature prior.
+    #[test]
+    fn facts_agree_with_the_priors() {
+        for e in PRIORS {
+            let prior = e.prior().unwrap();
+            let f = prior.default_num_features();
+            let batch = prior.sample_batch(0, 0, 2, 8, f).unwrap();
+            let records_gp = batch.hyperparameters.iter().all(|h| match h {
+                Hyperparameters::Gp(_) => true,
+                Hyperparameters::FeaturePadding { inner, .. } => {
+                    matches!(**inner, Hyperparameters::Gp(_))
+                }
+                _ => false,
+            });
+            assert_eq!(records_gp, e.has_baseline(Baseline::OracleGp), "{}", e.name);
+            let labels = batch.target_y.iter().all(|&t| t == 0.0 || t == 1.0);
+            assert_eq!(
+                labels,
+                e.task == TaskKind::Classification,
+                "{}: labels {labels}",
+                e.name
+            );
+            match e.reference_posterior() {
+                ReferencePosterior::ExactGp(h) => {
+                    let Hyperparameters::Gp(drawn) = &batch.hyperparameters[0] else {
+                        panic!("{}: no GP hyperparameters", e.name)
+                    };
+                    assert_eq!(&h, drawn, "{}", e.name);
+                }
+                ReferencePosterior::GpHyperPrior(_) => {
+                    assert!(e.has_baseline(Baseline::GpHyperInference), "{}", e.name)
+                }
+                ReferencePosterior::None => {}
+            }
+            if let Some(scaling) = e.normalisation.feature_padding {
+                assert_eq!(scaling, FeatureScaling::default(), "{}", e.name);
+            }
+            if let Some([lo, hi]) = e.input_range {
+                assert!(
+                    batch
+                        .x
+                        .iter()
+                        .all(|&v| f64::from(v) >= lo && f64::from(v) <= hi),
+                    "{}",
+                    e.name
+                );
+            }
         }
-    };
-    Ok(prior)
+    }
+
+    /// The MAP hyper-priors of the type-II references are `pfn_gp`'s named ones.
+    #[test]
+    fn map_hyper_priors_match_pfn_gp() {
+        use pfn_gp::HyperPrior;
+        let of = |name: &str| prior_entry(name).unwrap().gp_hyper_prior().unwrap();
+        assert_eq!(of("gp-hyper").map_hyper_prior(), HyperPrior::paper());
+        assert_eq!(
+            of("gp-hyper-code").map_hyper_prior(),
+            HyperPrior::reference_code()
+        );
+        assert_eq!(of("gp-hyper-5d"), GpHyperPriorConfig::regression());
+        assert!(prior_entry("gp-1d").unwrap().gp_hyper_prior().is_none());
+    }
+
+    #[test]
+    fn unknown_names_list_the_registry() {
+        assert!(prior_entry("gp-2d").is_none());
+        let e = registered_prior("gp-2d").unwrap_err().to_string();
+        assert!(e.contains("gp-2d") && e.contains("gp-hyper-5d"), "{e}");
+    }
 }

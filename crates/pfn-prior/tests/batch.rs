@@ -1,6 +1,6 @@
 //! Batch layout, reproducibility across thread counts, argument checking, the registry.
 
-use pfn_prior::{prior_by_name, Batch, Hyperparameters, Prior, PriorError, PRIORS};
+use pfn_prior::{prior_by_name, Batch, Hyperparameters, Prior, PriorEntry, PriorError, PRIORS};
 
 fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
     rayon::ThreadPoolBuilder::new()
@@ -12,7 +12,7 @@ fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
 
 #[test]
 fn same_seed_same_batch_for_any_thread_count() {
-    for (name, _) in PRIORS {
+    for &PriorEntry { name, .. } in PRIORS {
         let prior = prior_by_name(name).unwrap();
         let f = prior.default_num_features();
         let one = with_threads(1, || prior.sample_batch(17, 5, 12, 40, f).unwrap());
@@ -60,7 +60,10 @@ fn a_dataset_does_not_depend_on_the_batch_size() {
 
 #[test]
 fn every_registered_prior_samples_with_its_default_features() {
-    for (name, description) in PRIORS {
+    for &PriorEntry {
+        name, description, ..
+    } in PRIORS
+    {
         assert!(!description.is_empty());
         let prior = prior_by_name(name).unwrap();
         let f = prior.default_num_features();
@@ -121,8 +124,8 @@ fn unknown_names_list_the_available_priors() {
     match prior_by_name("gp-2d") {
         Err(PriorError::UnknownPrior { name, available }) => {
             assert_eq!(name, "gp-2d");
-            for (n, _) in PRIORS {
-                assert!(available.contains(n));
+            for e in PRIORS {
+                assert!(available.contains(e.name));
             }
         }
         Err(other) => panic!("unexpected error {other}"),

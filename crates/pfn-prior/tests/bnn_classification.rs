@@ -13,7 +13,7 @@ const REGISTERED: [(&str, BnnArchitecture); 2] = [
 #[test]
 fn both_names_resolve_to_binary_datasets_with_the_paper_feature_counts() {
     for (name, arch) in REGISTERED {
-        assert!(PRIORS.iter().any(|(n, _)| *n == name), "{name} not listed");
+        assert!(PRIORS.iter().any(|e| e.name == name), "{name} not listed");
         let prior = prior_by_name(name).unwrap();
         let f = arch.features;
         assert_eq!(prior.default_num_features(), f, "{name}");

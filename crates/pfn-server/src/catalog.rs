@@ -123,13 +123,10 @@ pub struct ModelCatalog {
     skipped: Vec<SkippedFile>,
 }
 
-/// The input domain of the registered priors that draw x from `U[0,1]^d`.
+/// The input domain of a registered prior that draws x from a fixed box (its registry entry's
+/// `input_range`, e.g. `U[0,1]^d`).
 fn prior_input_range(prior: &str) -> Option<[f64; 2]> {
-    match prior {
-        "gp-1d" | "gp-5d" | "gp-hyper" | "gp-hyper-code" | "ridge" | "linear-1d"
-        | "gp-1d-binary" | "gp-1d-bernoulli" => Some([0.0, 1.0]),
-        _ => None,
-    }
+    pfn_prior::prior_entry(prior).and_then(|e| e.input_range)
 }
 
 /// File extensions of model artifacts.
@@ -146,10 +143,8 @@ fn feature_range(meta: &ModelMetadata) -> (usize, usize) {
 }
 
 fn prior_description(prior: &str) -> String {
-    pfn_prior::PRIORS
-        .iter()
-        .find(|(n, _)| *n == prior)
-        .map(|(_, d)| d.to_string())
+    pfn_prior::prior_entry(prior)
+        .map(|e| e.description.to_string())
         .unwrap_or_default()
 }
 

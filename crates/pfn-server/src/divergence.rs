@@ -19,6 +19,7 @@
 
 use pfn_distribution::normal;
 use pfn_distribution::{BarPrediction, Support};
+use pfn_infer::RegressionPredictive;
 
 /// `½ ln(2πe)`.
 const HALF_LN_2PI_E: f64 = 1.418_938_533_204_672_7;
@@ -100,6 +101,29 @@ pub fn gaussian_to_bar(mean: f64, variance: f64, q: &BarPrediction) -> Option<Ga
         cross_entropy,
         entropy,
         kl: (cross_entropy - entropy).max(0.0),
+    })
+}
+
+/// [`gaussian_to_bar`] against a predictive in the caller's units: the bar prediction `q_z` of
+/// the model's units `z = (y − μ)/σ` and its target map. The Gaussian is mapped into those units,
+/// `N((m − μ)/σ, v/σ²)`; the KL divergence is invariant under the map, and the cross-entropy and
+/// the entropy each gain `ln σ` (the Jacobian) back in the caller's units.
+pub fn gaussian_to_predictive(
+    mean: f64,
+    variance: f64,
+    q: &RegressionPredictive,
+) -> Option<GaussianVsBar> {
+    let t = q.target_scaler();
+    let c = gaussian_to_bar(
+        t.transform(mean),
+        variance / (t.std * t.std),
+        q.normalised(),
+    )?;
+    let ln_std = t.std.ln();
+    Some(GaussianVsBar {
+        cross_entropy: c.cross_entropy + ln_std,
+        entropy: c.entropy + ln_std,
+        kl: c.kl,
     })
 }
 

@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 pub use catalog::{ModelCatalog, ModelEntry, ModelInfo};
 pub use error::{ApiError, ServeError};
-pub use posterior::{PosteriorError, PosteriorModel, QueryPredictives};
+pub use posterior::{PosteriorError, PosteriorModel, RegressionPredictive};
 pub use routes::router;
 
 /// Name of the model `--demo` adds.

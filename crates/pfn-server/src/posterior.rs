@@ -1,11 +1,12 @@
 //! The one thing the server needs from a PFN: posterior predictives at query points given a
 //! context. [`PosteriorModel`] is that seam; [`crate::predictor_model::PredictorModel`]
 //! implements it with `pfn_infer::Predictor`, and tests implement it with stand-ins whose answers
-//! are known.
+//! are known. The answers are `pfn-infer`'s own predictive type, [`RegressionPredictive`] (a
+//! bar distribution in the model's units with the exact-tails quantile convention, and the map back
+//! to the caller's units), the same type `pfn predict` reports from.
 
-use std::sync::Arc;
-
-use pfn_distribution::{BarDistribution, BarPrediction, DistributionError};
+use pfn_distribution::DistributionError;
+pub use pfn_infer::RegressionPredictive;
 
 /// Why a model could not answer a query.
 #[derive(Debug, thiserror::Error)]
@@ -21,60 +22,6 @@ pub enum PosteriorError {
     Distribution(#[from] DistributionError),
 }
 
-/// Posterior predictive distributions at `len()` query points, all on one bar distribution
-/// whose borders are in the caller's y units (any y normalisation already undone).
-#[derive(Debug, Clone)]
-pub struct QueryPredictives {
-    distribution: Arc<BarDistribution>,
-    logits: Vec<f32>,
-}
-
-impl QueryPredictives {
-    /// Wraps a distribution and one row of `distribution.num_buckets()` logits per query.
-    pub fn new(distribution: BarDistribution, logits: Vec<f32>) -> Result<Self, PosteriorError> {
-        let k = distribution.num_buckets();
-        if k == 0 || !logits.len().is_multiple_of(k) {
-            return Err(PosteriorError::Model(format!(
-                "{} logits are not a whole number of rows of {k} buckets",
-                logits.len()
-            )));
-        }
-        Ok(Self {
-            distribution: Arc::new(distribution),
-            logits,
-        })
-    }
-
-    /// Number of query points.
-    pub fn len(&self) -> usize {
-        self.logits.len() / self.distribution.num_buckets()
-    }
-
-    /// Whether there are no query points.
-    pub fn is_empty(&self) -> bool {
-        self.logits.is_empty()
-    }
-
-    /// The shared bar distribution (borders in the caller's units).
-    pub fn distribution(&self) -> &BarDistribution {
-        &self.distribution
-    }
-
-    /// The raw logits, `len() x num_buckets` row-major.
-    pub fn logits(&self) -> &[f32] {
-        &self.logits
-    }
-
-    /// The predictive distribution at query `i` (`i < len()`).
-    pub fn prediction(&self, i: usize) -> Result<BarPrediction, PosteriorError> {
-        let k = self.distribution.num_buckets();
-        let row = self.logits.get(i * k..(i + 1) * k).ok_or_else(|| {
-            PosteriorError::InvalidInput(format!("query index {i} out of range 0..{}", self.len()))
-        })?;
-        Ok(BarDistribution::predict_shared(&self.distribution, row)?)
-    }
-}
-
 /// A model that maps a context `(x, y)` and query inputs to posterior predictives.
 ///
 /// Inputs are row-major with [`PosteriorModel::num_features`] values per point, in the caller's
@@ -83,12 +30,12 @@ pub trait PosteriorModel: Send + Sync {
     /// Features per point.
     fn num_features(&self) -> usize;
 
-    /// Posterior predictives at the rows of `query_x` given the context rows `context_x` with
-    /// targets `context_y`.
+    /// Posterior predictives, in the caller's units, at the rows of `query_x` (one per row) given
+    /// the context rows `context_x` with targets `context_y`.
     fn predict(
         &self,
         context_x: &[f64],
         context_y: &[f64],
         query_x: &[f64],
-    ) -> Result<QueryPredictives, PosteriorError>;
+    ) -> Result<Vec<RegressionPredictive>, PosteriorError>;
 }

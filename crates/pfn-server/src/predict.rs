@@ -12,7 +12,7 @@ use crate::api::{
     ValidRequest,
 };
 use crate::catalog::ModelEntry;
-use crate::divergence::gaussian_to_bar;
+use crate::divergence::gaussian_to_predictive;
 use crate::error::ApiError;
 use crate::posterior::PosteriorError;
 
@@ -203,18 +203,17 @@ pub fn predict(entry: &ModelEntry, req: &ValidRequest) -> Result<PredictResponse
     let mut gp_entropy = Vec::new();
     let mut auto_lo = f64::INFINITY;
     let mut auto_hi = f64::NEG_INFINITY;
-    for j in 0..m {
-        let p = preds.prediction(j).map_err(internal)?;
+    for (j, p) in preds.iter().enumerate() {
         mean.push(p.mean());
         median.push(p.median());
-        std.push(p.std_dev());
+        std.push(p.std());
         for band in &mut bands {
             let (lo, hi) = p.interval(band.level).map_err(internal)?;
             band.lower.push(lo);
             band.upper.push(hi);
         }
         if let Some(g) = &gp {
-            match gaussian_to_bar(g.mean[j], g.var_y[j], &p) {
+            match gaussian_to_predictive(g.mean[j], g.var_y[j], p) {
                 Some(c) => {
                     kl.push(Some(c.kl));
                     cross_entropy.push(c.cross_entropy);
@@ -229,8 +228,8 @@ pub fn predict(entry: &ModelEntry, req: &ValidRequest) -> Result<PredictResponse
             }
         }
         if matches!(req.heatmap, Some((_, None))) {
-            auto_lo = auto_lo.min(p.icdf(AUTO_RANGE_TAIL).map_err(internal)?);
-            auto_hi = auto_hi.max(p.icdf(1.0 - AUTO_RANGE_TAIL).map_err(internal)?);
+            auto_lo = auto_lo.min(p.quantile(AUTO_RANGE_TAIL).map_err(internal)?);
+            auto_hi = auto_hi.max(p.quantile(1.0 - AUTO_RANGE_TAIL).map_err(internal)?);
         }
     }
 
@@ -249,8 +248,7 @@ pub fn predict(entry: &ModelEntry, req: &ValidRequest) -> Result<PredictResponse
                 .collect();
             let mut density = vec![vec![0.0f32; m]; rows];
             let mut max_density = 0.0f32;
-            for j in 0..m {
-                let p = preds.prediction(j).map_err(internal)?;
+            for (j, p) in preds.iter().enumerate() {
                 for (row, &yi) in density.iter_mut().zip(&y) {
                     let d = p.pdf(yi) as f32;
                     let d = if d.is_finite() { d } else { 0.0 };

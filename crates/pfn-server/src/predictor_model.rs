@@ -1,28 +1,25 @@
 //! [`PredictorModel`]: the [`PosteriorModel`] of a model artifact, answered by
 //! [`pfn_infer::Predictor`] (network, weights and the input normalisation the artifact records).
 //!
-//! The predictor's logits live in the model's normalised target space `z`; with the context's
-//! target map `y = μ + σ z` the answer is returned as the bar distribution on the mapped borders
-//! `μ + σ β_k`. An affine image of a bar distribution is exactly that (the half-normal tails scale
-//! with the edge-bucket widths), so densities, quantiles and moments come out in the caller's
-//! units. Quantiles use the exact inverse cdf, half-normal tails included
-//! ([`IcdfConvention::ExactTails`]), so wide intervals are not clipped at the outer borders.
+//! The answers are the predictor's own [`RegressionPredictive`]s: the bar distribution in the
+//! model's normalised target space `z` with the context's target map `y = μ + σ z`, so densities,
+//! quantiles and moments come out in the caller's units. Quantiles use the exact inverse cdf,
+//! half-normal tails included (`pfn_distribution::IcdfConvention::ExactTails`, the predictor's
+//! convention), so wide intervals are not clipped at the outer borders.
 //!
 //! A model trained with a variable number of features (`Predictor::feature_range`, e.g. the
 //! general-purpose `gp-hyper` model, 1 to 5) can be served with fewer features than its network
 //! has ([`PredictorModel::with_features`]); the demo serves every model with one.
 
 use pfn_artifact::ModelArtifact;
-use pfn_distribution::{BarDistribution, IcdfConvention};
-use pfn_infer::{PredictError, Predictor};
+use pfn_infer::{PosteriorPredictive, PredictError, Predictor, RegressionPredictive};
 
-use crate::posterior::{PosteriorError, PosteriorModel, QueryPredictives};
+use crate::posterior::{PosteriorError, PosteriorModel};
 
 /// A regression model artifact behind a [`Predictor`].
 #[derive(Debug)]
 pub struct PredictorModel {
     predictor: Predictor,
-    head: BarDistribution,
     features: usize,
 }
 
@@ -64,11 +61,11 @@ impl PredictorModel {
         features: usize,
     ) -> Result<Self, PredictorModelError> {
         let predictor = Predictor::with_threads(artifact, threads)?;
-        let Some(head) = predictor.bar_distribution().cloned() else {
+        if !predictor.is_regression() {
             return Err(PredictorModelError::ClassificationHead(
                 predictor.head().width(),
             ));
-        };
+        }
         let range = predictor.feature_range();
         if features < range.0 || features > range.1 {
             return Err(PredictorModelError::FeatureCount {
@@ -78,7 +75,6 @@ impl PredictorModel {
         }
         Ok(Self {
             predictor,
-            head,
             features,
         })
     }
@@ -111,21 +107,21 @@ impl PosteriorModel for PredictorModel {
         context_x: &[f64],
         context_y: &[f64],
         query_x: &[f64],
-    ) -> Result<QueryPredictives, PosteriorError> {
+    ) -> Result<Vec<RegressionPredictive>, PosteriorError> {
         let mut context = self
             .predictor
             .context_with_features(context_x, context_y, self.features)
             .map_err(posterior_error)?;
-        let logits = context.logits(query_x).map_err(posterior_error)?;
-        let target = context.target_scaler();
-        let borders = self
-            .head
-            .borders()
-            .iter()
-            .map(|&b| target.inverse(b))
-            .collect();
-        let distribution = BarDistribution::new(borders, self.head.support())?
-            .with_icdf_convention(IcdfConvention::ExactTails);
-        QueryPredictives::new(distribution, logits)
+        context
+            .predict(query_x)
+            .map_err(posterior_error)?
+            .into_iter()
+            .map(|p| match p {
+                PosteriorPredictive::Regression(r) => Ok(r),
+                PosteriorPredictive::Classification(_) => Err(PosteriorError::Model(
+                    "a classification head answered a regression query".into(),
+                )),
+            })
+            .collect()
     }
 }

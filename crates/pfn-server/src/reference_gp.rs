@@ -1,14 +1,15 @@
-//! The Gaussian process a GP-prior PFN approximates, chosen from the name of its training prior.
+//! The Gaussian process a GP-prior PFN approximates, chosen from the registry entry of its training
+//! prior (`pfn_prior::PriorEntry::reference` and `normalisation`).
 //!
-//! * `gp-1d`, `gp-5d` (fixed hyperparameters, [`pfn_prior::GpPrior`]): the exact posterior
+//! * a GP with fixed hyperparameters (`gp-1d`, `gp-5d`, [`pfn_prior::GpPrior`]): the exact posterior
 //!   predictive with the prior's own kernel, lengthscale, outputscale and noise. The PFN is trained
 //!   to approximate exactly this distribution.
-//! * `gp-hyper`, `gp-hyper-code` (Gamma hyper-priors): the Bayesian answer integrates over the
+//! * a GP hyper-prior on raw data (`gp-hyper`, `gp-hyper-code`): the Bayesian answer integrates over the
 //!   hyperparameters, which has no closed form. The overlay uses the type-II MAP hyperparameters
 //!   (maximum of log marginal likelihood + log hyper-prior, Matérn-5/2 ARD, noise floored at 1e-4 as
 //!   in the prior) and is labelled as an approximation.
-//! * `gp-hyper-5d` (the general-purpose regression prior, trained on data scaled with the context:
-//!   x min-max to [0, 1], y standardised): the GP is fitted the same way the model sees the data.
+//! * a GP hyper-prior trained on data scaled with the context (x min-max to [0, 1], y
+//!   standardised; `gp-hyper-5d`, the general-purpose regression prior): the GP is fitted the same way the model sees the data.
 //!   In that normalised space the hyperparameters of a Matérn-5/2 ARD GP are fitted by type-II
 //!   maximum likelihood (no hyper-prior: the prior's Gamma hyper-priors are stated for raw prior
 //!   data, not for standardised targets), then the GP is mapped back exactly (lengthscales times
@@ -21,7 +22,7 @@ use pfn_gp::{
     Type2Options,
 };
 use pfn_infer::{FeatureScaler, TargetScaler};
-use pfn_prior::GpPrior;
+use pfn_prior::ReferencePosterior;
 
 /// Noise floor of the hyper-prior GPs (as `pfn_prior::GpHyperPrior`).
 const HYPER_NOISE_FLOOR: f64 = 1e-4;
@@ -89,23 +90,26 @@ impl FittedReference {
 }
 
 impl ReferenceGp {
-    /// The reference for the training prior called `prior_name`, if it is a GP prior.
+    /// The reference for the training prior called `prior_name`, from its registry entry: the
+    /// exact GP for fixed hyperparameters; for a GP hyper-prior, type-II ML on the context scaled as
+    /// the model scales it when the prior is trained on context-scaled features, else type-II MAP
+    /// under the hyper-prior. `None` for other and unregistered priors.
     pub fn for_prior(prior_name: &str) -> Option<Self> {
-        match prior_name {
-            "gp-1d" => Some(Self::Exact(GpPrior::paper_1d().hyper().clone())),
-            "gp-5d" => Some(Self::Exact(GpPrior::paper_5d().hyper().clone())),
-            "gp-hyper" => Some(Self::TypeTwoMap {
-                kind: KernelKind::Matern52,
-                prior: HyperPrior::paper(),
+        let entry = pfn_prior::prior_entry(prior_name)?;
+        match entry.reference_posterior() {
+            ReferencePosterior::ExactGp(hyper) => Some(Self::Exact(hyper)),
+            ReferencePosterior::GpHyperPrior(config)
+                if entry.normalisation.features_scaled_by_context =>
+            {
+                Some(Self::ContextScaledTypeTwoMl {
+                    kind: config.kernel,
+                })
+            }
+            ReferencePosterior::GpHyperPrior(config) => Some(Self::TypeTwoMap {
+                kind: config.kernel,
+                prior: config.map_hyper_prior(),
             }),
-            "gp-hyper-code" => Some(Self::TypeTwoMap {
-                kind: KernelKind::Matern52,
-                prior: HyperPrior::reference_code(),
-            }),
-            "gp-hyper-5d" => Some(Self::ContextScaledTypeTwoMl {
-                kind: KernelKind::Matern52,
-            }),
-            _ => None,
+            ReferencePosterior::None => None,
         }
     }
 
@@ -276,6 +280,36 @@ mod tests {
         assert_eq!(h.outputscale, 1.0);
         assert_eq!(h.noise, 1e-4);
         assert!(ReferenceGp::for_prior("bnn").is_none());
+        assert!(ReferenceGp::for_prior("not-registered").is_none());
+    }
+
+    /// The references the registry facts give are those of the paper's priors.
+    #[test]
+    fn hyper_prior_references_come_from_the_registry() {
+        assert_eq!(
+            ReferenceGp::for_prior("gp-hyper"),
+            Some(ReferenceGp::TypeTwoMap {
+                kind: KernelKind::Matern52,
+                prior: HyperPrior::paper(),
+            })
+        );
+        assert_eq!(
+            ReferenceGp::for_prior("gp-hyper-code"),
+            Some(ReferenceGp::TypeTwoMap {
+                kind: KernelKind::Matern52,
+                prior: HyperPrior::reference_code(),
+            })
+        );
+        assert_eq!(
+            ReferenceGp::for_prior("gp-hyper-5d"),
+            Some(ReferenceGp::ContextScaledTypeTwoMl {
+                kind: KernelKind::Matern52,
+            })
+        );
+        let Some(ReferenceGp::Exact(h)) = ReferenceGp::for_prior("gp-5d") else {
+            panic!("gp-5d must have an exact reference");
+        };
+        assert!(h.lengthscales.iter().all(|&l| l == 0.6), "{h:?}");
     }
 
     #[test]

@@ -6,19 +6,20 @@ use std::sync::Arc;
 
 use pfn_distribution::{equal_width_borders, normal, BarDistribution};
 use pfn_gp::{ExactGp, GpHyper};
+use pfn_infer::TargetScaler;
 use pfn_prior::GpPrior;
 use pfn_server::api::{validate, PredictRequest};
 use pfn_server::catalog::{DefaultView, ModelInfo, TrainingSummary};
 use pfn_server::predict::predict;
 use pfn_server::reference_gp::ReferenceGp;
-use pfn_server::{ModelEntry, PosteriorError, PosteriorModel, QueryPredictives};
+use pfn_server::{ModelEntry, PosteriorError, PosteriorModel, RegressionPredictive};
 
 /// Returns the GP posterior predictive (shifted by `shift`) as bucket probabilities on ±8 (wide
 /// enough that the half-normal tails, much narrower than a Gaussian tail, hold no visible mass).
 struct DiscretisedGp {
     hyper: GpHyper,
     shift: f64,
-    dist: BarDistribution,
+    dist: Arc<BarDistribution>,
 }
 
 impl DiscretisedGp {
@@ -26,8 +27,10 @@ impl DiscretisedGp {
         Self {
             hyper: GpPrior::paper_1d().hyper().clone(),
             shift,
-            dist: BarDistribution::full_support(equal_width_borders(6400, -8.0, 8.0).unwrap())
-                .unwrap(),
+            dist: Arc::new(
+                BarDistribution::full_support(equal_width_borders(6400, -8.0, 8.0).unwrap())
+                    .unwrap(),
+            ),
         }
     }
 }
@@ -42,7 +45,7 @@ impl PosteriorModel for DiscretisedGp {
         cx: &[f64],
         cy: &[f64],
         q: &[f64],
-    ) -> Result<QueryPredictives, PosteriorError> {
+    ) -> Result<Vec<RegressionPredictive>, PosteriorError> {
         let gp = ExactGp::fit(cx, cy, 1, &self.hyper)
             .map_err(|e| PosteriorError::Model(e.to_string()))?;
         let p = gp
@@ -68,7 +71,13 @@ impl PosteriorModel for DiscretisedGp {
                 logits.push(mass.ln() as f32);
             }
         }
-        QueryPredictives::new(self.dist.clone(), logits)
+        logits
+            .chunks_exact(k)
+            .map(|row| {
+                let bar = BarDistribution::predict_shared(&self.dist, row)?;
+                Ok(RegressionPredictive::new(bar, TargetScaler::identity()))
+            })
+            .collect()
     }
 }
 

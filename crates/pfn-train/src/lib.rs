@@ -54,7 +54,7 @@ pub use normalisation::{
     scale_features_by_context, standardise_targets_by_context, targets_standardised_in_training,
 };
 pub use observer::{
-    StartInfo, StepReport, StopReason, TrainObserver, TrainSummary, ValidationReport,
+    StartInfo, StepPhases, StepReport, StopReason, TrainObserver, TrainSummary, ValidationReport,
 };
 pub use pfn_artifact::{
     load_checkpoint, load_model, model_from_tensors, pfn_config, save_checkpoint, save_model,

@@ -1,18 +1,23 @@
-//! Which input normalisation a model trained on a given prior expects at inference.
+//! Which input normalisation a model trained on a given prior expects at inference, and the
+//! training-side rules that make training data look like normalised user data.
 //!
-//! The trainer feeds prior data to the model exactly as the prior produces it, so the
-//! normalisation recorded in the artifact says how *user* data must be mapped into the prior's
-//! range before prediction (and predictions mapped back):
+//! The facts come from the prior's registry entry (`pfn_prior::PriorEntry::normalisation`); this
+//! module turns them into the model file's [`InputNormalisation`] and applies them to batches.
+//! The trainer feeds prior data to the model exactly as the prior produces it unless the entry
+//! says otherwise, so the normalisation recorded in the artifact says how *user* data must be
+//! mapped into the prior's range before prediction (and predictions mapped back):
 //!
 //! * GP, linear and ridge priors draw `x ~ U[0,1]^d` and unnormalised `y`: no normalisation. Such
 //!   a model answers for inputs in `[0, 1]` and targets on the prior's scale (as in the paper,
 //!   which evaluates on prior data).
-//! * The random-MLP prior `bnn` z-normalises `y` (and `x`) over each dataset: `y` is standardised
-//!   with the context mean and standard deviation at inference. Its inputs are standard-normal
-//!   after the prior's own z-normalisation; the artifact format has no per-context z-score for
-//!   `x`, so features are passed through unchanged (supply z-scored features).
+//! * The random-MLP prior `bnn` z-normalises `y` (and `x`) over each dataset
+//!   (`TargetNormalisation::StandardisedByPrior`): `y` is standardised with the context mean and
+//!   standard deviation at inference. Its inputs are standard-normal after the prior's own
+//!   z-normalisation; the artifact format has no per-context z-score for `x`, so features are
+//!   passed through unchanged (supply z-scored features).
 //! * Classification priors produce class labels: `y` is never transformed.
-//! * `gp-hyper-5d`, the general-purpose regression prior, is the exception to "as the prior
+//! * A prior whose entry scales features by the context and standardises targets by the context
+//!   (`gp-hyper-5d`, the general-purpose regression prior) is the exception to "as the prior
 //!   produces it": the model is trained the way it is used, with the rules of inference
 //!   (`pfn_artifact::normalise`, one implementation for both). Every training and validation dataset
 //!   has its used feature columns mapped to [0, 1] with the min/max of its *context* rows
@@ -21,20 +26,28 @@
 //!   ([`standardise_targets_by_context`], the rule of `TargetScaler`); the bucket borders are
 //!   estimated from such standardised query targets. At inference, x is mapped the same way, `y`
 //!   standardised by the context, and a dataset with `d < 5` features is zero-padded with its
-//!   columns scaled by `sqrt(5 / d)`, as `VariableFeatures` does in training. (Models trained
-//!   before 2026-12-03 saw raw x in training; see `docs/results/gp-hyper`.)
+//!   columns scaled by the entry's padding rule (`sqrt(5 / d)`), as `VariableFeatures` does in
+//!   training. (Models trained before 2026-12-03 saw raw x in training; see `docs/results/gp-hyper`.)
 //!
-//! Unknown (user-registered) names fall back to no normalisation.
+//! Unknown (unregistered) names fall back to no normalisation.
 
 use pfn_artifact::{
     FeaturePadding, FeatureScaler, InputNormalisation, TargetScaler, XNormalisation, YNormalisation,
 };
-use pfn_prior::{Batch, FeatureScaling, Hyperparameters, QueryPosterior};
+use pfn_prior::{
+    prior_entry, Batch, FeatureScaling, Hyperparameters, Normalisation, QueryPosterior,
+};
 
 /// Whether the trainer standardises the targets of prior `prior_name` with their context statistics
 /// (see the module docs).
 pub fn targets_standardised_in_training(prior_name: &str) -> bool {
-    prior_name == "gp-hyper-5d"
+    prior_normalisation(prior_name).targets_standardised_in_training()
+}
+
+/// The normalisation facts of the registry prior `prior_name` ([`Normalisation::NONE`] for an
+/// unregistered name).
+fn prior_normalisation(prior_name: &str) -> Normalisation {
+    prior_entry(prior_name).map_or(Normalisation::NONE, |e| e.normalisation)
 }
 
 /// Mean and standard deviation of context targets, by the rule of inference
@@ -48,7 +61,7 @@ pub fn context_statistics(context_y: &[f32]) -> Option<(f64, f64)> {
 /// Whether the trainer maps the features of prior `prior_name` to [0, 1] with the min/max of each
 /// dataset's context, as inference does (see the module docs).
 pub fn features_scaled_in_training(prior_name: &str) -> bool {
-    normalisation_for_prior(prior_name).x == XNormalisation::ContextMinMax
+    prior_normalisation(prior_name).features_scaled_by_context
 }
 
 /// Maps the used feature columns of every dataset of `batch` with a [`FeatureScaler`] fitted on its
@@ -140,24 +153,22 @@ pub fn feature_padding_of(scaling: FeatureScaling) -> FeaturePadding {
     }
 }
 
-/// The normalisation for a model trained on the registry prior `prior_name`.
+/// The normalisation for a model trained on the registry prior `prior_name` (from its registry
+/// entry; none for an unregistered name).
 pub fn normalisation_for_prior(prior_name: &str) -> InputNormalisation {
-    if prior_name == "gp-hyper-5d" {
-        // The registry's `VariableFeatures::with_defaults`: sqrt scaling.
-        return InputNormalisation {
-            x: XNormalisation::ContextMinMax,
-            y: YNormalisation::ContextStandardise,
-            feature_padding: Some(feature_padding_of(FeatureScaling::Sqrt)),
-        };
-    }
-    let y = match prior_name {
-        "bnn" => YNormalisation::ContextStandardise,
-        _ => YNormalisation::None,
-    };
+    let facts = prior_normalisation(prior_name);
     InputNormalisation {
-        x: XNormalisation::None,
-        y,
-        feature_padding: None,
+        x: if facts.features_scaled_by_context {
+            XNormalisation::ContextMinMax
+        } else {
+            XNormalisation::None
+        },
+        y: if facts.targets_standardised_at_inference() {
+            YNormalisation::ContextStandardise
+        } else {
+            YNormalisation::None
+        },
+        feature_padding: facts.feature_padding.map(feature_padding_of),
     }
 }
 
@@ -192,7 +203,14 @@ mod tests {
         assert_eq!(general.y, YNormalisation::ContextStandardise);
         assert_eq!(general.feature_padding, Some(FeaturePadding::Sqrt));
         assert!(targets_standardised_in_training("gp-hyper-5d"));
+        assert!(features_scaled_in_training("gp-hyper-5d"));
         assert!(!targets_standardised_in_training("gp-hyper"));
+        assert!(!targets_standardised_in_training("bnn"));
+        assert!(!features_scaled_in_training("bnn"));
+        assert_eq!(
+            normalisation_for_prior("user-prior"),
+            InputNormalisation::default()
+        );
     }
 
     #[test]

@@ -27,6 +27,35 @@ pub struct StartInfo {
     pub validation_context_sizes: Vec<usize>,
 }
 
+/// Wall time of the parts of one optimizer step, in seconds, summed over its micro-batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepPhases {
+    /// Forward passes.
+    pub forward: f64,
+    /// The head's loss and its gradient with respect to the logits.
+    pub loss: f64,
+    /// Backward passes.
+    pub backward: f64,
+    /// Gradient clipping and the AdamW update.
+    pub optimizer: f64,
+}
+
+impl StepPhases {
+    /// The sum of the phases: the step's compute time (waiting for batches excluded).
+    pub fn total(&self) -> f64 {
+        self.forward + self.loss + self.backward + self.optimizer
+    }
+}
+
+impl std::ops::AddAssign for StepPhases {
+    fn add_assign(&mut self, other: Self) {
+        self.forward += other.forward;
+        self.loss += other.loss;
+        self.backward += other.backward;
+        self.optimizer += other.optimizer;
+    }
+}
+
 /// One finished optimizer step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepReport {
@@ -53,6 +82,9 @@ pub struct StepReport {
     /// Share of this session's time spent waiting for the batch loader, excluding the start-up
     /// wait for the first batch.
     pub wait_share: f64,
+    /// Wall time of this step's forward, loss, backward and optimizer parts (for timing, e.g.
+    /// `pfn bench`).
+    pub phases: StepPhases,
 }
 
 /// One evaluation of the held-out validation set.

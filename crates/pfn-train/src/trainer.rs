@@ -41,7 +41,7 @@ use crate::loader::{BatchLoader, BatchPlan, LoaderError, LoaderOptions, LoaderSt
 use crate::model_file::{architecture_of, model_metadata, run_config_of};
 use crate::normalisation::normalisation_for_prior;
 use crate::observer::{
-    StartInfo, StepReport, StopReason, TrainObserver, TrainSummary, ValidationReport,
+    StartInfo, StepPhases, StepReport, StopReason, TrainObserver, TrainSummary, ValidationReport,
 };
 use crate::schedule::LrSchedule;
 use crate::seeds::init_seed;
@@ -503,6 +503,16 @@ impl Trainer {
         &self.model
     }
 
+    /// The model, dropping the optimizer state, workspaces, data plan and validation set.
+    pub fn into_model(self) -> PfnModel {
+        self.model
+    }
+
+    /// Bytes held by the training workspace (activations kept for the backward pass).
+    pub fn training_workspace_bytes(&self) -> usize {
+        self.train_ws.allocated_bytes()
+    }
+
     /// The output head (borders or classes).
     pub fn head(&self) -> &Head {
         &self.head
@@ -591,17 +601,30 @@ impl Trainer {
     }
 
     /// One optimizer step on the given micro-batches (normally `accumulation_steps` of them, in
-    /// index order). Returns the step's record; the caller advances the counters.
-    fn optimizer_step(&mut self, batches: &[TrainBatch]) -> Result<StepRecord, TrainError> {
+    /// index order). Returns the step's record and the wall time of its parts; the caller
+    /// advances the counters.
+    fn optimizer_step(
+        &mut self,
+        batches: &[TrainBatch],
+    ) -> Result<(StepRecord, StepPhases), TrainError> {
         let step = self.state.step;
         let lr = self.schedule.lr_at(step);
         let k = batches.len() as f64;
+        let mut phases = StepPhases::default();
+        let mut clock = Instant::now();
+        let mut lap = || {
+            let now = Instant::now();
+            let seconds = (now - clock).as_secs_f64();
+            clock = now;
+            seconds
+        };
         self.model.zero_grad();
         let mut loss = 0.0;
         for tb in batches {
             let logits = self
                 .model
                 .forward(&self.engine, &mut self.train_ws, &model_batch(tb))?;
+            phases.forward += lap();
             query_targets(tb, &mut self.targets);
             let rows = self.targets.len();
             self.grad.resize(logits.len(), 0.0);
@@ -615,8 +638,10 @@ impl Trainer {
                 })
                 .map_err(|source| TrainError::Loss { step, source })?;
             loss += total / rows as f64;
+            phases.loss += lap();
             self.model
                 .backward(&self.engine, &mut self.train_ws, &self.grad)?;
+            phases.backward += lap();
         }
         loss /= k;
         let clip = self.config.optimizer.grad_clip as f32;
@@ -626,13 +651,15 @@ impl Trainer {
             self.optimizer.set_lr(lr as f32)?;
             self.optimizer.step_model(&self.engine, &mut self.model)?;
         }
-        Ok(StepRecord {
+        phases.optimizer += lap();
+        let record = StepRecord {
             step,
             loss,
             lr,
             grad_norm,
             skipped,
-        })
+        };
+        Ok((record, phases))
     }
 
     fn state_for_saving(&self) -> TrainState {
@@ -788,7 +815,7 @@ impl Trainer {
                     batches.push(loader.next_batch()?.batch);
                 }
                 loader_stats = loader.stats();
-                let record = self.optimizer_step(&batches)?;
+                let (record, phases) = self.optimizer_step(&batches)?;
                 self.history.push(record);
                 last_loss = record.loss;
                 self.state.step += 1;
@@ -823,6 +850,7 @@ impl Trainer {
                     datasets_per_second: (self.state.step - start_step) as f64 * dps as f64
                         / train_secs,
                     wait_share: loader_stats.wait_after_first().as_secs_f64() / train_secs,
+                    phases,
                 });
                 if self
                     .config

@@ -1,8 +1,13 @@
 //! `pfn bench`: times training steps (forward + bar-distribution NLL + backward + AdamW) and
-//! inference (full forward and cached context) on random data, with the same flags, defaults and JSON
-//! keys as `shared/bench/torch_reference.py`, so the two can be compared line by line. The reference's
+//! inference (full forward and cached context), with the same flags, defaults and JSON keys as
+//! `shared/bench/torch_reference.py`, so the two can be compared line by line. The reference's
 //! attention takes keys from the context only, so query self-attention is off unless
 //! `--query-self-attention` is given.
+//!
+//! The training steps are those of `pfn train`: a [`Trainer`] runs them (the one training loop,
+//! with its gradient clipping and background batch loader, on datasets of the ridge prior with
+//! `x ~ U[0,1]^F` and a fixed context size), and a [`TrainObserver`] records the wall time between
+//! steps and each step's phase times ([`StepReport::phases`]). Inference is timed on random data.
 //!
 //! Besides the reference's keys, the JSON line reports the matrix-product FLOPs that the engine
 //! executes per training step and per inference pass, the achieved GFLOP/s, and how much CPU time the
@@ -17,12 +22,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use pfn_distribution::{equal_width_borders, BarDistribution};
 use pfn_engine::Engine;
-use pfn_model::{
-    AdamW, AdamWConfig, Batch, ContextCache, PfnConfig, PfnModel, Precision, Workspace,
-};
+use pfn_model::{Batch, ContextCache, PfnConfig, PfnModel, Precision, Workspace};
 use pfn_plot::{Figure, Series, PALETTE};
+use pfn_train::{
+    RunConfig, RunOptions, ScheduleKind, SplitDistribution, StartInfo, StepPhases, StepReport,
+    TrainObserver, Trainer,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -167,109 +173,99 @@ impl Flops {
     }
 }
 
-/// Per-phase wall time of training steps.
-#[derive(Clone, Copy, Debug, Default)]
-struct PhaseTimes {
-    forward: f64,
-    loss: f64,
-    backward: f64,
-    adamw: f64,
-}
+/// The prior the training steps draw their datasets from: the ridge prior, `x ~ U[0,1]^F` as in
+/// the reference's random data, any number of features, and cheap to sample (linear in the
+/// points), so the background loader keeps up with any model size. The data do not change the
+/// cost of a step.
+const BENCH_PRIOR: &str = "ridge";
 
-/// A model, optimiser and random batch for timing training steps.
-struct TrainBench {
-    model: PfnModel,
-    opt: AdamW,
-    dist: BarDistribution,
-    ws: Workspace,
-    rng: ChaCha8Rng,
-    x: Vec<f32>,
-    y: Vec<f32>,
-    targets: Vec<f32>,
-    d_logits: Vec<f32>,
+/// The shape of a timed training run.
+struct TrainShape {
     batch: usize,
     seq_len: usize,
     context: usize,
+    precision: Precision,
 }
 
-impl TrainBench {
-    fn new(config: PfnConfig, batch: usize, seq_len: usize, context: usize) -> Result<Self> {
-        Self::with_precision(config, batch, seq_len, context, Precision::F32)
+/// A training run through the one training loop ([`Trainer`]): the model flags' network, a
+/// Riemann head, constant learning rate 1e-4 without weight decay, a fixed context size, no
+/// checkpoints and no validation during the run, `steps` steps.
+fn bench_trainer(a: &Args, config: &PfnConfig, shape: &TrainShape, steps: u64) -> Result<Trainer> {
+    let mut c = RunConfig::new(BENCH_PRIOR);
+    c.prior.num_features = config.num_features;
+    c.prior.seq_len = shape.seq_len;
+    c.prior.split = SplitDistribution::Uniform;
+    c.prior.min_context = shape.context;
+    c.prior.max_context = Some(shape.context);
+    c.model.emsize = config.emsize;
+    c.model.nlayers = config.nlayers;
+    c.model.nhead = config.nhead;
+    c.model.nhid = config.nhid;
+    c.model.buckets = Some(config.n_out);
+    c.model.query_self_attention = config.query_self_attention;
+    c.borders.samples = (20 * config.n_out).max(shape.seq_len);
+    c.optimizer.lr = 1e-4;
+    c.optimizer.weight_decay = 0.0;
+    c.optimizer.warmup_steps = Some(0);
+    c.optimizer.schedule = ScheduleKind::Constant;
+    c.budget.steps = Some(steps.max(1));
+    c.budget.batch_size = shape.batch;
+    c.budget.validation_every = None;
+    c.budget.checkpoint_every = None;
+    c.budget.validation_datasets = 1;
+    c.run.seed = 0;
+    c.run.threads = (a.threads > 0).then_some(a.threads);
+    c.run.precision = shape.precision;
+    Ok(Trainer::new(c)?)
+}
+
+/// Times the steps of a [`Trainer::run`]: the wall time between consecutive steps and the phase
+/// times of every step after the first `warmup`, and the CPU time the process got over them.
+struct StepTimer {
+    warmup: u64,
+    last: Option<Instant>,
+    /// Wall seconds of each timed step.
+    steps: Vec<f64>,
+    phases: StepPhases,
+    last_loss: f64,
+    cpu_start: Option<(f64, Instant)>,
+    cpu_share: f64,
+}
+
+impl StepTimer {
+    fn new(warmup: u64) -> Self {
+        Self {
+            warmup,
+            last: None,
+            steps: Vec::new(),
+            phases: StepPhases::default(),
+            last_loss: f64::NAN,
+            cpu_start: None,
+            cpu_share: f64::NAN,
+        }
+    }
+}
+
+impl TrainObserver for StepTimer {
+    fn on_start(&mut self, _info: &StartInfo) {
+        self.last = Some(Instant::now());
     }
 
-    fn with_precision(
-        config: PfnConfig,
-        batch: usize,
-        seq_len: usize,
-        context: usize,
-        precision: Precision,
-    ) -> Result<Self> {
-        let mut model = PfnModel::new(config.clone(), 0)?;
-        model.set_training_precision(precision);
-        let opt = AdamW::new(
-            AdamWConfig {
-                lr: 1e-4,
-                weight_decay: 0.0,
-                ..AdamWConfig::default()
-            },
-            model.num_params(),
-        )?;
-        let buckets = config.n_out;
-        let dist = BarDistribution::full_support(equal_width_borders(buckets, -4.0, 4.0)?)?;
-        let m = seq_len - context;
-        Ok(Self {
-            model,
-            opt,
-            dist,
-            ws: Workspace::training(),
-            rng: ChaCha8Rng::seed_from_u64(1),
-            x: vec![0.0; batch * seq_len * config.num_features],
-            y: vec![0.0; batch * seq_len],
-            targets: vec![0.0; batch * m],
-            d_logits: vec![0.0; batch * m * buckets],
-            batch,
-            seq_len,
-            context,
-        })
-    }
-
-    /// One step on fresh random data; adds the phase times to `times`; returns the mean loss.
-    fn step(&mut self, engine: &Engine, times: &mut PhaseTimes) -> Result<f64> {
-        let (b, t, n) = (self.batch, self.seq_len, self.context);
-        let m = t - n;
-        for v in self.x.iter_mut() {
-            *v = self.rng.random_range(0.0..1.0);
+    fn on_step(&mut self, report: &StepReport) {
+        let now = Instant::now();
+        let elapsed = self.last.map_or(0.0, |t| (now - t).as_secs_f64());
+        self.last = Some(now);
+        if report.step == self.warmup {
+            self.cpu_start = process_cpu_seconds().map(|c| (c, now));
         }
-        for v in self.y.iter_mut() {
-            *v = self.rng.sample(StandardNormal);
+        if report.step > self.warmup {
+            self.steps.push(elapsed);
+            self.phases += report.phases;
+            self.last_loss = report.loss;
+            if let (Some((c0, t0)), Some(c1)) = (self.cpu_start, process_cpu_seconds()) {
+                self.cpu_share = (c1 - c0) / (now - t0).as_secs_f64();
+            }
         }
-        for bi in 0..b {
-            self.targets[bi * m..(bi + 1) * m].copy_from_slice(&self.y[bi * t + n..(bi + 1) * t]);
-        }
-        let batch = Batch {
-            x: &self.x,
-            y: &self.y,
-            batch: b,
-            seq_len: t,
-            single_eval_pos: n,
-        };
-        let s0 = Instant::now();
-        let logits = self.model.forward(engine, &mut self.ws, &batch)?;
-        let s1 = Instant::now();
-        let (dist, targets, d_logits) = (&self.dist, &self.targets, &mut self.d_logits);
-        let loss = engine
-            .install(|| dist.nll_and_grad(logits, targets, d_logits, 1.0 / (b * m) as f32))?;
-        let s2 = Instant::now();
-        self.model.zero_grad();
-        self.model.backward(engine, &mut self.ws, &self.d_logits)?;
-        let s3 = Instant::now();
-        self.opt.step_model(engine, &mut self.model)?;
-        let s4 = Instant::now();
-        times.forward += (s1 - s0).as_secs_f64();
-        times.loss += (s2 - s1).as_secs_f64();
-        times.backward += (s3 - s2).as_secs_f64();
-        times.adamw += (s4 - s3).as_secs_f64();
-        Ok(loss / (b * m) as f64)
     }
 }
 
@@ -451,44 +447,35 @@ pub fn run(a: &Args) -> Result<()> {
     let engine = engine_for(a.threads)?;
     let config = config_of(a, a.emsize, a.nlayers, a.nhid);
     let b = a.batch;
-    let mut train =
-        TrainBench::with_precision(config.clone(), b, a.seq_len, a.context, a.precision)?;
-    if a.steps > 0 && a.precision == Precision::Bf16 {
-        if let Some(note) = pfn_engine::bf16::emulation_note() {
-            eprintln!("note: --precision bf16: {note}");
-        }
-    }
-    let mut times = PhaseTimes::default();
-    // `--steps 0` skips the training measurement.
-    let (warmup, runs_n) = if a.steps == 0 { (0, 0) } else { (3, 5) };
-    for _ in 0..warmup {
-        train.step(&engine, &mut PhaseTimes::default())?;
-    }
-    let mut runs = Vec::new();
-    let mut last_loss = f64::NAN;
-    let cpu0 = process_cpu_seconds();
-    let wall0 = Instant::now();
-    for _ in 0..runs_n {
-        let s = Instant::now();
-        for _ in 0..a.steps {
-            last_loss = train.step(&engine, &mut times)?;
-        }
-        runs.push(a.steps as f64 / s.elapsed().as_secs_f64());
-    }
-    let cpu_share = match (cpu0, process_cpu_seconds()) {
-        (Some(c0), Some(c1)) if runs_n > 0 => (c1 - c0) / wall0.elapsed().as_secs_f64(),
-        _ => f64::NAN,
+    let shape = TrainShape {
+        batch: b,
+        seq_len: a.seq_len,
+        context: a.context,
+        precision: a.precision,
     };
-    let total_steps = (runs_n * a.steps).max(1) as f64;
+    // `--steps 0` skips the training measurement; otherwise 3 warm-up steps, then 5 timed runs of
+    // `--steps` steps, all in one run of the training loop.
+    let (warmup, runs_n) = if a.steps == 0 { (0, 0) } else { (3, 5) };
+    let total = warmup + runs_n * a.steps as u64;
+    let mut trainer = bench_trainer(a, &config, &shape, total)?;
+    let mut timer = StepTimer::new(warmup);
+    if total > 0 {
+        trainer.run(&RunOptions::default(), &mut timer)?;
+    }
+    let runs: Vec<f64> = timer
+        .steps
+        .chunks_exact(a.steps.max(1))
+        .map(|run| a.steps as f64 / run.iter().sum::<f64>())
+        .collect();
+    let (times, last_loss, cpu_share) = (timer.phases, timer.last_loss, timer.cpu_share);
+    let total_steps = (runs_n as usize * a.steps).max(1) as f64;
     let steps_per_s = median(runs);
-    let train_bytes = train.ws.allocated_bytes();
+    let train_bytes = trainer.training_workspace_bytes();
     let train_flops = Flops::count(&config, b, a.context, a.seq_len - a.context);
-    let mut model = train.model;
-    model.set_training_precision(Precision::F32);
     // The training buffers go before inference starts (as in a process that trains, then serves),
     // so the peak RSS is that of training or of inference, whichever is larger.
-    drop(train.ws);
-    drop(train.opt);
+    let mut model = trainer.into_model();
+    model.set_training_precision(Precision::F32);
 
     let (ni, mi) = (a.infer_context, a.infer_queries);
     let mut rng = ChaCha8Rng::seed_from_u64(2);
@@ -534,7 +521,7 @@ pub fn run(a: &Args) -> Result<()> {
             "forward": ms(times.forward),
             "loss": ms(times.loss),
             "backward": ms(times.backward),
-            "adamw": ms(times.adamw),
+            "adamw": ms(times.optimizer),
         },
         "infer_ms_median": round(pick(|t| t.full_median), 2),
         "infer_ms_min": round(pick(|t| t.full_min), 2),
@@ -596,16 +583,18 @@ fn sweep_point(
 ) -> Result<SweepRow> {
     let config = config_of(a, emsize, nlayers, nhid);
     let seq = n + train_queries;
-    let mut train = TrainBench::new(config.clone(), SWEEP_TRAIN_BATCH, seq, n)?;
-    let mut times = PhaseTimes::default();
-    train.step(engine, &mut times)?;
-    let mut steps = Vec::new();
-    for _ in 0..3 {
-        let s = Instant::now();
-        train.step(engine, &mut times)?;
-        steps.push(s.elapsed().as_secs_f64() * 1e3);
-    }
-    let model = train.model;
+    let shape = TrainShape {
+        batch: SWEEP_TRAIN_BATCH,
+        seq_len: seq,
+        context: n,
+        precision: Precision::F32,
+    };
+    // One warm-up step, then three timed ones.
+    let mut trainer = bench_trainer(a, &config, &shape, 4)?;
+    let mut timer = StepTimer::new(1);
+    trainer.run(&RunOptions::default(), &mut timer)?;
+    let steps: Vec<f64> = timer.steps.iter().map(|s| s * 1e3).collect();
+    let model = trainer.into_model();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let infer = time_inference(engine, &model, n, m, 5, &mut rng)?;
     let row = SweepRow {

@@ -37,8 +37,8 @@ pub struct Args {
 
 fn priors_help() -> String {
     let mut s = String::from("Priors:\n");
-    for (name, desc) in PRIORS {
-        s.push_str(&format!("  {name:<16} {desc}\n"));
+    for e in PRIORS {
+        s.push_str(&format!("  {:<16} {}\n", e.name, e.description));
     }
     s
 }
