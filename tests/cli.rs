@@ -841,3 +841,57 @@ fn a_semicolon_separated_file_gets_a_delimiter_hint() {
     ]);
     one_line_error(&o, &["semicolon.csv", "semicolon", "tr ';' ','"]);
 }
+
+#[test]
+fn values_that_overflow_the_scaling_name_the_column_and_the_cause() {
+    // The shipped default model scales features by the context's min/max and standardises targets.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gp-hyper.pfn");
+    let query = write("overflow-query.csv", "size,weight,y\n0.5,1,2\n");
+    let wide = write(
+        "overflow-feature.csv",
+        "size,weight,y\n1e308,1,2\n-1e308,2,3\n0,3,4\n",
+    );
+    let args = |train: &Path| {
+        pfn(&[
+            "predict",
+            "--model",
+            s(&shipped),
+            "--train",
+            s(train),
+            "--test",
+            s(&query),
+        ])
+    };
+    one_line_error(
+        &args(&wide),
+        &["overflow-feature.csv", "column 'size'", "too wide to scale"],
+    );
+    let huge_y = write(
+        "overflow-target.csv",
+        "size,weight,y\n0.1,1,1e200\n0.2,2,-1e200\n0.3,3,4\n",
+    );
+    one_line_error(
+        &args(&huge_y),
+        &[
+            "overflow-target.csv",
+            "column 'y'",
+            "rescale the target column",
+        ],
+    );
+    // A query far outside a narrow context range overflows f32 after scaling.
+    let narrow = write(
+        "overflow-narrow.csv",
+        "size,weight,y\n0,1,2\n1e-300,2,3\n0,3,4\n",
+    );
+    let far = write("overflow-far.csv", "size,weight,y\n1e10,1,2\n");
+    let o = pfn(&[
+        "predict",
+        "--model",
+        s(&shipped),
+        "--train",
+        s(&narrow),
+        "--test",
+        s(&far),
+    ]);
+    one_line_error(&o, &["overflow-far.csv", "32-bit float range"]);
+}

@@ -80,6 +80,28 @@ pub enum NormaliseError {
         /// The value.
         value: f64,
     },
+    /// A feature whose context range `max − min` overflows f64, so it cannot be scaled.
+    #[error(
+        "feature {feature}: the context values span [{min:e}, {max:e}], a range too wide to scale \
+         (max − min overflows a 64-bit float); rescale this column"
+    )]
+    FeatureRangeOverflow {
+        /// 0-based feature.
+        feature: usize,
+        /// Smallest context value.
+        min: f64,
+        /// Largest context value.
+        max: f64,
+    },
+    /// Context targets whose mean or spread overflows f64.
+    #[error(
+        "the context targets are too large to standardise (largest |y| = {largest:e}: their mean \
+         or variance overflows a 64-bit float); rescale the target column"
+    )]
+    TargetOverflow {
+        /// The largest absolute context target.
+        largest: f64,
+    },
     /// Fixed bounds that are not finite or not increasing.
     #[error("feature {feature}: fixed bounds need finite min < max, got [{min}, {max}]")]
     BadBounds {
@@ -140,6 +162,15 @@ impl FeatureScaler {
             for (f, &v) in row.iter().enumerate() {
                 min[f] = min[f].min(v);
                 max[f] = max[f].max(v);
+            }
+        }
+        for (feature, (&lo, &hi)) in min.iter().zip(&max).enumerate() {
+            if !(hi - lo).is_finite() {
+                return Err(NormaliseError::FeatureRangeOverflow {
+                    feature,
+                    min: lo,
+                    max: hi,
+                });
             }
         }
         Ok(Self { min, max })
@@ -213,7 +244,8 @@ impl TargetScaler {
 
     /// μ and σ of the context targets `y`. σ is the population standard deviation
     /// `sqrt(mean((y − μ)²))`; it is set to 1 when that is 0 (all context targets equal) so the
-    /// transform stays invertible.
+    /// transform stays invertible. Targets so large that μ or σ overflows f64 are an error
+    /// ([`NormaliseError::TargetOverflow`]), not a silent σ = 1.
     pub fn fit(y: &[f64]) -> Result<Self, NormaliseError> {
         if y.is_empty() {
             return Err(NormaliseError::EmptyContext {
@@ -225,11 +257,11 @@ impl TargetScaler {
         let mean = y.iter().sum::<f64>() / n;
         let var = y.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
         let std = var.sqrt();
-        let std = if std > 0.0 && std.is_finite() {
-            std
-        } else {
-            1.0
-        };
+        if !(mean.is_finite() && std.is_finite()) {
+            let largest = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            return Err(NormaliseError::TargetOverflow { largest });
+        }
+        let std = if std > 0.0 { std } else { 1.0 };
         Ok(Self { mean, std })
     }
 
@@ -373,5 +405,33 @@ mod tests {
             let nll = s.nll_to_original(-log_normal(z, 0.0, 1.0));
             assert!((nll + want).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn ranges_and_targets_that_overflow_are_named_errors() {
+        // Column 1 spans 2e308: max − min overflows, and the error names that feature.
+        let x = [0.0, 1e308, 1.0, -1e308];
+        match FeatureScaler::fit(&x, 2).unwrap_err() {
+            NormaliseError::FeatureRangeOverflow { feature, min, max } => {
+                assert_eq!((feature, min, max), (1, -1e308, 1e308));
+            }
+            e => panic!("unexpected error {e}"),
+        }
+        // Large but scalable values still fit.
+        assert!(FeatureScaler::fit(&[1e300, -1e300], 1).is_ok());
+        // Targets whose variance overflows are an error, not a silent σ = 1.
+        let err = TargetScaler::fit(&[1e200, -1e200, 3.0]).unwrap_err();
+        assert!(matches!(err, NormaliseError::TargetOverflow { largest } if largest == 1e200));
+        assert!(
+            err.to_string().contains("rescale the target column"),
+            "{err}"
+        );
+        let err = TargetScaler::fit(&[1.7e308, 1.7e308]).unwrap_err();
+        assert!(
+            matches!(err, NormaliseError::TargetOverflow { .. }),
+            "{err}"
+        );
+        // Constant targets keep σ = 1.
+        assert_eq!(TargetScaler::fit(&[5.0, 5.0]).unwrap().std, 1.0);
     }
 }

@@ -98,6 +98,20 @@ pub enum PredictError {
         /// The value.
         value: f64,
     },
+    /// A normalised value beyond the range of the model's f32 inputs (an input extremely far outside
+    /// the range of the context it is scaled by).
+    #[error(
+        "{what}[{index}] = {value:e} after normalisation, beyond the model's 32-bit float range: the \
+         input lies extremely far outside the context's range; rescale that column"
+    )]
+    BeyondF32 {
+        /// Which buffer.
+        what: &'static str,
+        /// Flat index.
+        index: usize,
+        /// The normalised value.
+        value: f64,
+    },
     /// The normalisation needs at least one context point.
     #[error(
         "this model normalises its inputs with the context, so it needs at least one context point"
@@ -171,7 +185,7 @@ fn to_f32(what: &'static str, v: &[f64], out: &mut Vec<f32>) -> Result<(), Predi
     for (index, &x) in v.iter().enumerate() {
         let f = x as f32;
         if !f.is_finite() {
-            return Err(PredictError::NonFinite {
+            return Err(PredictError::BeyondF32 {
                 what,
                 index,
                 value: x,

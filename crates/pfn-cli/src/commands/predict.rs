@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use pfn_infer::{load_predict_data, PosteriorPredictive, Predictor};
+use pfn_infer::{load_predict_data, NormaliseError, PosteriorPredictive, PredictError, Predictor};
 
 use crate::model_search::ModelSearch;
 
@@ -183,6 +183,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let mut context = predictor
         .context_with_features(&data.train_x, &data.train_y, d)
+        .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
         .with_context(|| format!("{}", args.train.display()))?;
     let preds = context
         .predict(&data.test_x)
@@ -633,6 +634,23 @@ fn write_json(
     serde_json::to_writer_pretty(&mut *w, &doc)?;
     writeln!(w)?;
     Ok(())
+}
+
+/// A normalisation error that names a feature by index, or the target, rewritten with the
+/// column's name from the file's header.
+fn name_the_column(e: PredictError, features: &[String], target: &str) -> anyhow::Error {
+    match &e {
+        PredictError::Normalise(NormaliseError::FeatureRangeOverflow { feature, .. }) => {
+            match features.get(*feature) {
+                Some(name) => anyhow::anyhow!("column '{name}': {e}"),
+                None => e.into(),
+            }
+        }
+        PredictError::Normalise(NormaliseError::TargetOverflow { .. }) => {
+            anyhow::anyhow!("column '{target}': {e}")
+        }
+        _ => e.into(),
+    }
 }
 
 /// An aligned table: `header` and `body` cells right-aligned in columns two spaces apart.
