@@ -895,3 +895,40 @@ fn values_that_overflow_the_scaling_name_the_column_and_the_cause() {
     ]);
     one_line_error(&o, &["overflow-far.csv", "32-bit float range"]);
 }
+
+#[test]
+fn more_context_rows_than_trained_are_all_used_with_a_note() {
+    // The small model is trained with contexts of at most 11 points; give it 30 rows.
+    let rows: String = (0..30)
+        .map(|i| format!("{},{}\n", i as f64 / 30.0, (i as f64 / 5.0).sin()))
+        .collect();
+    let train = write("long-context.csv", &format!("x,y\n{rows}"));
+    let out = dir().join("long-context.json");
+    let o = pfn(&[
+        "predict",
+        "--model",
+        s(model()),
+        "--train",
+        s(&train),
+        "--test",
+        s(&test_csv()),
+        "--format",
+        "json",
+        "--out",
+        s(&out),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("30 rows") && stderr.contains("at most 11") && stderr.contains("all rows"),
+        "{stderr}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let preds = doc["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 3);
+    for p in preds {
+        for key in ["mean", "std"] {
+            assert!(p[key].as_f64().unwrap().is_finite(), "{p}");
+        }
+    }
+}

@@ -176,7 +176,7 @@ pub fn run(args: &Args) -> Result<()> {
     let max_ctx = predictor.max_trained_context();
     if data.n_train() > max_ctx {
         eprintln!(
-            "note: {} has {} rows but the model was trained with at most {max_ctx} context points; predictions may degrade",
+            "note: {} has {} rows but the model was trained with at most {max_ctx} context points; all rows are used as context (beyond the trained size predictions may degrade; see the README)",
             args.train.display(),
             data.n_train()
         );
