@@ -263,6 +263,18 @@ pub fn save_model(
 pub fn load_model(path: impl AsRef<Path>) -> Result<ModelArtifact, ArtifactError> {
     let path = path.as_ref();
     let raw = read_file(path, MODEL_FORMAT)?;
+    model_from_raw(path, raw)
+}
+
+/// Parses and verifies a model artifact held in memory, exactly as [`load_model`] does after
+/// reading the file; `path` only names the source in errors (the fuzz target's entry point).
+pub fn parse_model(path: impl AsRef<Path>, bytes: &[u8]) -> Result<ModelArtifact, ArtifactError> {
+    let path = path.as_ref();
+    let raw = parse_file(path, bytes, MODEL_FORMAT)?;
+    model_from_raw(path, raw)
+}
+
+fn model_from_raw(path: &Path, raw: RawFile) -> Result<ModelArtifact, ArtifactError> {
     let metadata = parse_metadata(path, &raw.metadata_json)?;
     Ok(ModelArtifact {
         metadata,
@@ -558,8 +570,17 @@ struct RawFile {
 }
 
 fn read_file(path: &Path, expected_format: &'static str) -> Result<RawFile, ArtifactError> {
+    let bytes = std::fs::read(path).map_err(|e| fail(path, ArtifactProblem::Read(e)))?;
+    parse_file(path, &bytes, expected_format)
+}
+
+/// Parses the bytes of a file (`path` names it in errors).
+fn parse_file(
+    path: &Path,
+    bytes: &[u8],
+    expected_format: &'static str,
+) -> Result<RawFile, ArtifactError> {
     let err = |p| fail(path, p);
-    let bytes = std::fs::read(path).map_err(|e| err(ArtifactProblem::Read(e)))?;
     if bytes.len() < 8 {
         return Err(err(ArtifactProblem::TooShort { len: bytes.len() }));
     }
@@ -585,7 +606,7 @@ fn read_file(path: &Path, expected_format: &'static str) -> Result<RawFile, Arti
             "no safetensors header".into(),
         )));
     }
-    let parsed = match SafeTensors::deserialize(&bytes) {
+    let parsed = match SafeTensors::deserialize(bytes) {
         Ok(p) => p,
         Err(SafeTensorError::MetadataIncompleteBuffer) => {
             let expected = described_size(&bytes[8..8 + header_len as usize])
@@ -609,7 +630,7 @@ fn read_file(path: &Path, expected_format: &'static str) -> Result<RawFile, Arti
         }
     };
     // The metadata map, via the header (SafeTensors keeps it private).
-    let (_, st_meta) = SafeTensors::read_metadata(&bytes).map_err(|e| {
+    let (_, st_meta) = SafeTensors::read_metadata(bytes).map_err(|e| {
         err(ArtifactProblem::NotSafetensors(format!(
             "invalid safetensors header: {e}"
         )))

@@ -30,9 +30,9 @@ pub mod weights;
 
 pub use atomic::write_atomically;
 pub use file::{
-    load_checkpoint, load_model, save_checkpoint, save_model, ArtifactError, ArtifactProblem,
-    Checkpoint, ModelArtifact, NamedTensor, TensorRef, TrainState, CHECKPOINT_FORMAT,
-    FORMAT_VERSION, MODEL_FORMAT,
+    load_checkpoint, load_model, parse_model, save_checkpoint, save_model, ArtifactError,
+    ArtifactProblem, Checkpoint, ModelArtifact, NamedTensor, TensorRef, TrainState,
+    CHECKPOINT_FORMAT, FORMAT_VERSION, MODEL_FORMAT,
 };
 pub use metadata::{
     Architecture, InputNormalisation, ModelMetadata, OutputHead, TrainingSpent, XNormalisation,
