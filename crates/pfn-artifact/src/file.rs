@@ -596,7 +596,7 @@ fn parse_file(
     if 8 + header_len > file_len {
         // Either a truncated file or not a safetensors file at all: only the former starts with
         // a JSON object right after the prefix.
-        if bytes[8] == b'{' {
+        if bytes.get(8) == Some(&b'{') {
             return Err(err(ArtifactProblem::Truncated {
                 expected: 8 + header_len,
                 actual: file_len,

@@ -582,3 +582,16 @@ fn checkpoint_moments_must_match_parameters() {
     assert!(e.contains("adam_v must have exactly"), "{e}");
     assert!(file_names(&dir).is_empty());
 }
+
+/// Found by the `model_file` fuzz target: a file holding only an 8-byte header length (no header)
+/// indexed past its end. It is a one-line "not a model" error now.
+#[test]
+fn a_file_of_only_a_header_length_is_an_error_not_a_panic() {
+    let bytes = 0x455u64.to_le_bytes();
+    let err = pfn_artifact::parse_model("eight.pfn", &bytes).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("eight.pfn") && msg.contains("safetensors"),
+        "{msg}"
+    );
+}
