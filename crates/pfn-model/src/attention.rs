@@ -12,7 +12,7 @@
 //! of the packed matrix. With a cached context the context rows' keys and values come from the
 //! cache ([`KvCache`]).
 
-use pfn_engine::layer_norm::{layer_norm_output, residual_layer_norm_forward};
+use pfn_engine::layer_norm::residual_layer_norm_forward;
 use pfn_engine::{
     pfn_attention_backward, pfn_attention_forward, pfn_attention_forward_bf16, Bf16Epilogue,
     PfnAttention,
@@ -24,7 +24,7 @@ use crate::forward::Pass;
 use crate::layer::LayerPlan;
 use crate::ops::{
     col_sums, input_grad, linear_param_grads, matmul_wt, matmul_wt_bf16, norm, norm_backward,
-    ranges_mut, thin_wt, weight_grad, Linear, Rows, RowsMut,
+    ranges_mut, rebuild_norm_output, thin_wt, weight_grad, Linear, Rows, RowsMut,
 };
 use crate::params::LayerRanges;
 use crate::precision::LayerBf16;
@@ -250,8 +250,7 @@ pub(crate) fn rebuild_output<'o>(
     out: &'o mut [f32],
 ) -> &'o [f32] {
     let eps = pass.config.layer_norm_eps;
-    layer_norm_output(&lb.xhat1[span], norm(pass.params, &lr.norm1, eps), out);
-    out
+    rebuild_norm_output(&lb.xhat1[span], pass.params, &lr.norm1, eps, out)
 }
 
 /// Backward of layer `l`'s attention block: `Workspace::d_hidden` (rows of `plan`) goes from d x1

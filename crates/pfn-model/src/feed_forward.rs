@@ -9,13 +9,15 @@
 //! x1 bit for bit from them.
 
 use pfn_engine::gelu::{bias_gelu_keep_input, gelu_backward, gelu_recompute};
-use pfn_engine::layer_norm::{layer_norm_output, residual_layer_norm_forward};
+use pfn_engine::layer_norm::residual_layer_norm_forward;
 
 use crate::attention;
 use crate::backward::BackwardPass;
 use crate::forward::Pass;
 use crate::layer::LayerPlan;
-use crate::ops::{input_grad, norm, norm_backward, weight_grad, Linear, Rows, RowsMut};
+use crate::ops::{
+    input_grad, norm, norm_backward, rebuild_norm_output, weight_grad, Linear, Rows, RowsMut,
+};
 use crate::params::LayerRanges;
 use crate::workspace::{LayerBuffers, Workspace};
 
@@ -67,8 +69,7 @@ pub(crate) fn rebuild_output<'o>(
     out: &'o mut [f32],
 ) -> &'o [f32] {
     let eps = pass.config.layer_norm_eps;
-    layer_norm_output(&lb.xhat2[span], norm(pass.params, &lr.norm2, eps), out);
-    out
+    rebuild_norm_output(&lb.xhat2[span], pass.params, &lr.norm2, eps, out)
 }
 
 /// Backward of layer `l`'s feed-forward block: `Workspace::d_hidden` (rows of `plan`) goes from

@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use pfn_engine::elementwise::{broadcast_rows, broadcast_rows_strided};
 use pfn_engine::gelu::bias_gelu_inplace;
-use pfn_engine::layer_norm::layer_norm_backward;
+use pfn_engine::layer_norm::{layer_norm_backward, layer_norm_output};
 use pfn_engine::reduce::{col_sums_accumulate, col_sums_accumulate_strided};
 use pfn_engine::{
     linear_bf16, matmul, matmul_tn_bf16, thin_linear, Bf16Epilogue, LayerNormParams, MatMut,
@@ -346,6 +346,19 @@ pub(crate) fn norm<'a>(p: &'a [f32], r: &NormRanges, eps: f32) -> LayerNormParam
         beta: &p[r.beta.clone()],
         eps,
     }
+}
+
+/// A LayerNorm's output rebuilt bit for bit into `out` from its kept normalised input `xhat`
+/// (the memory-lean training workspace keeps `xhat`, not the output).
+pub(crate) fn rebuild_norm_output<'o>(
+    xhat: &[f32],
+    params: &[f32],
+    r: &NormRanges,
+    eps: f32,
+    out: &'o mut [f32],
+) -> &'o [f32] {
+    layer_norm_output(xhat, norm(params, r, eps), out);
+    out
 }
 
 /// Backward through a residual LayerNorm `out = LN(x + branch + bias)`: `dz` goes from d out to
