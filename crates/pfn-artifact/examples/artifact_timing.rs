@@ -20,6 +20,7 @@ fn main() {
         OutputHead::Riemann {
             borders: vec![0.0, 1.0, 2.0, 3.0, 4.0],
             full_support: true,
+            tail: Default::default(),
         },
         serde_json::json!({"prior": {"name": "gp-1d"}, "model": {"buckets": 4}}),
         "gp-1d",

@@ -8,7 +8,7 @@
 //! get the two values they need from it through [`ModelMetadata::max_context`] and
 //! [`ModelMetadata::run_seed`].
 
-use pfn_distribution::{BarDistribution, DistributionError, Support};
+use pfn_distribution::{BarDistribution, DistributionError, Support, TailShape};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -43,8 +43,12 @@ pub enum OutputHead {
     Riemann {
         /// Bucket borders, non-decreasing, in the (normalised) target space.
         borders: Vec<f64>,
-        /// Half-normal tails on the outer buckets.
+        /// Tails on the outer buckets (support on the whole real line).
         full_support: bool,
+        /// The shape of those tails (half-normal when absent, as in files written before the
+        /// choice existed).
+        #[serde(default, skip_serializing_if = "TailShape::is_half_normal")]
+        tail: TailShape,
     },
     /// Class logits.
     Classes {
@@ -62,21 +66,25 @@ impl OutputHead {
         }
     }
 
-    /// The bar distribution of a Riemann head: its borders, with half-normal tails
+    /// The bar distribution of a Riemann head: its borders, with tails of the recorded shape
     /// ([`Support::Full`]) when `full_support` is set and [`Support::Bounded`] otherwise; `None`
-    /// for a class head. Fails when the borders are not valid bucket borders.
+    /// for a class head. Fails when the borders are not valid bucket borders or the tail shape is
+    /// invalid.
     pub fn bar_distribution(&self) -> Result<Option<BarDistribution>, DistributionError> {
         match self {
             OutputHead::Riemann {
                 borders,
                 full_support,
+                tail,
             } => {
                 let support = if *full_support {
                     Support::Full
                 } else {
                     Support::Bounded
                 };
-                BarDistribution::new(borders.clone(), support).map(Some)
+                BarDistribution::new(borders.clone(), support)?
+                    .with_tail_shape(*tail)
+                    .map(Some)
             }
             OutputHead::Classes { .. } => Ok(None),
         }
@@ -88,6 +96,7 @@ impl OutputHead {
         OutputHead::Riemann {
             borders: dist.borders().to_vec(),
             full_support: dist.support() == Support::Full,
+            tail: dist.tail_shape(),
         }
     }
 }
@@ -352,6 +361,7 @@ mod tests {
             OutputHead::Riemann {
                 borders: vec![0.0, 1.0, 2.0],
                 full_support: true,
+                tail: Default::default(),
             },
             config,
             "gp-1d",
@@ -399,10 +409,16 @@ mod tests {
 
     #[test]
     fn output_head_and_bar_distribution_convert_both_ways() {
-        for full_support in [true, false] {
+        let shapes = [TailShape::HalfNormal, TailShape::Pareto { index: 3.0 }];
+        for (full_support, tail) in [true, false]
+            .into_iter()
+            .zip(shapes)
+            .chain([(true, shapes[1])])
+        {
             let head = OutputHead::Riemann {
                 borders: vec![-1.0, 0.0, 2.0],
                 full_support,
+                tail,
             };
             let dist = head.bar_distribution().unwrap().unwrap();
             assert_eq!(dist.borders(), &[-1.0, 0.0, 2.0]);
@@ -412,15 +428,32 @@ mod tests {
                 Support::Bounded
             };
             assert_eq!(dist.support(), support);
+            assert_eq!(dist.tail_shape(), tail);
             assert_eq!(OutputHead::from_bar_distribution(&dist), head);
+            // The JSON names the shape only when it is not the default half-normal, so files
+            // written before the choice existed read back unchanged.
+            let json = serde_json::to_string(&head).unwrap();
+            assert_eq!(
+                json.contains("pareto"),
+                tail != TailShape::HalfNormal,
+                "{json}"
+            );
+            assert_eq!(serde_json::from_str::<OutputHead>(&json).unwrap(), head);
         }
+        let bad = OutputHead::Riemann {
+            borders: vec![-1.0, 0.0, 2.0],
+            full_support: true,
+            tail: TailShape::Pareto { index: 1.5 },
+        };
+        assert!(bad.bar_distribution().is_err());
         assert!(OutputHead::Classes { n_out: 3 }
             .bar_distribution()
             .unwrap()
             .is_none());
         assert!(OutputHead::Riemann {
             borders: vec![1.0, 0.0],
-            full_support: true
+            full_support: true,
+            tail: TailShape::HalfNormal,
         }
         .bar_distribution()
         .is_err());

@@ -91,6 +91,7 @@ fn metadata() -> ModelMetadata {
         OutputHead::Riemann {
             borders: borders(),
             full_support: true,
+            tail: Default::default(),
         },
         config(),
         "gp-1d",
@@ -324,6 +325,7 @@ fn invalid_inputs_are_rejected_before_writing() {
     m.head = OutputHead::Riemann {
         borders: vec![0.0, 2.0, 1.0, 3.0, 4.0],
         full_support: true,
+        tail: Default::default(),
     };
     let e = save_model(&path, &m, &[]).unwrap_err().to_string();
     assert!(e.contains("borders must be non-decreasing"), "{e}");
@@ -331,6 +333,7 @@ fn invalid_inputs_are_rejected_before_writing() {
     m.head = OutputHead::Riemann {
         borders: vec![0.0, 1.0, 2.0],
         full_support: true,
+        tail: Default::default(),
     };
     let e = save_model(&path, &m, &[]).unwrap_err().to_string();
     assert!(

@@ -26,6 +26,7 @@ fn metadata(arch: Architecture) -> ModelMetadata {
         OutputHead::Riemann {
             borders: (0..=5).map(f64::from).collect(),
             full_support: true,
+            tail: Default::default(),
         },
         serde_json::Value::Null,
         "gp-1d",

@@ -3,7 +3,7 @@
 //! Convention: **maximisation**. `best` is the incumbent (the best value observed so far) and an
 //! improvement is `Y - best > 0`. To minimise, negate the targets the model is trained on (or
 //! evaluate `-Y` by mirroring the question). All values are exact for the mixture of uniform buckets
-//! and half-normal tails; in particular the tails use the closed-form half-normal expressions.
+//! and tails; in particular the tails use their closed-form expressions (see [`crate::tail`]).
 
 use crate::error::{DistributionError, Result};
 use crate::prediction::{check_unit_interval, BarPrediction};

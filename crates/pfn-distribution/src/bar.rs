@@ -12,25 +12,25 @@ use serde::{Deserialize, Serialize};
 use crate::borders::validate_borders;
 use crate::error::{DistributionError, Result};
 
-use crate::half_normal::{HalfNormalTail, TailSide};
 use crate::prediction::BarPrediction;
 use crate::softmax::{log_softmax_f64, log_sum_exp_f64, validate_logits};
+use crate::tail::{Tail, TailShape, TailSide};
 
 /// The support of a bar distribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Support {
     /// Density `p_k / w_k` on `[borders[0], borders[K]]`, zero outside.
     Bounded,
-    /// The edge buckets are replaced by half-normals anchored at their inner borders
-    /// (`borders[1]` and `borders[K-1]`), scaled so that half of each tail's mass lies inside the
-    /// edge bucket: support is the whole real line.
+    /// The edge buckets are replaced by tails (half-normal by default, see [`crate::tail`])
+    /// anchored at their inner borders (`borders[1]` and `borders[K-1]`), scaled so that half of
+    /// each tail's mass lies inside the edge bucket: support is the whole real line.
     Full,
 }
 
 /// How [`BarPrediction::icdf`] (and everything built on it: median, intervals, UCB) inverts the cdf.
 ///
 /// Both conventions interpolate linearly inside interior buckets, which is exact there. They differ
-/// only in the half-normal tails of the [`Support::Full`] variant.
+/// only in the tails of the [`Support::Full`] variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum IcdfConvention {
     /// The maintained PFNs library's `icdf`: every bucket, the edge buckets included, is treated as
@@ -40,7 +40,7 @@ pub enum IcdfConvention {
     /// bucket, so the fixtures match both conventions.
     #[default]
     LinearInBuckets,
-    /// The exact inverse of the cdf: the half-normal inverse cdf inside the tails.
+    /// The exact inverse of the cdf: the tail's inverse cdf inside the tails.
     ExactTails,
 }
 
@@ -59,8 +59,10 @@ pub struct BarDistribution {
     log_widths: Vec<f64>,
     support: Support,
     icdf_convention: IcdfConvention,
-    /// Left and right half-normal tails (only for [`Support::Full`]).
-    tails: Option<(HalfNormalTail, HalfNormalTail)>,
+    /// Left and right tails (only for [`Support::Full`]).
+    tails: Option<(Tail, Tail)>,
+    /// The shape of the tails (used only with [`Support::Full`]).
+    tail_shape: TailShape,
 }
 
 /// The serialisable description of a [`BarDistribution`] (e.g. for a model checkpoint).
@@ -73,14 +75,18 @@ pub struct BarDistributionConfig {
     /// The icdf convention (defaults to [`IcdfConvention::LinearInBuckets`] when absent).
     #[serde(default)]
     pub icdf_convention: IcdfConvention,
+    /// The shape of the tails of a full-support distribution (half-normal when absent).
+    #[serde(default, skip_serializing_if = "TailShape::is_half_normal")]
+    pub tail_shape: TailShape,
 }
 
 impl TryFrom<BarDistributionConfig> for BarDistribution {
     type Error = DistributionError;
 
     fn try_from(config: BarDistributionConfig) -> Result<Self> {
-        Ok(BarDistribution::new(config.borders, config.support)?
-            .with_icdf_convention(config.icdf_convention))
+        BarDistribution::new(config.borders, config.support)?
+            .with_icdf_convention(config.icdf_convention)
+            .with_tail_shape(config.tail_shape)
     }
 }
 
@@ -90,12 +96,13 @@ impl From<BarDistribution> for BarDistributionConfig {
             borders: dist.borders,
             support: dist.support,
             icdf_convention: dist.icdf_convention,
+            tail_shape: dist.tail_shape,
         }
     }
 }
 
 /// Where a loss target falls: its bucket and the additive term `c` with
-/// `nll = -log p_k + c` (`c = log w_k` inside a bucket, `-log HN(d)` in a tail).
+/// `nll = -log p_k + c` (`c = log w_k` inside a bucket, `-log c(d)` in a tail with density `c`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LossTarget {
     pub bucket: usize,
@@ -104,7 +111,8 @@ pub(crate) struct LossTarget {
 
 impl BarDistribution {
     /// A bar distribution on the given borders (strictly increasing, finite, at least 2; at least
-    /// 3 for [`Support::Full`]). The icdf convention is [`IcdfConvention::LinearInBuckets`].
+    /// 3 for [`Support::Full`]). The icdf convention is [`IcdfConvention::LinearInBuckets`] and the
+    /// tails (with full support) are half-normal.
     pub fn new(borders: Vec<f64>, support: Support) -> Result<Self> {
         validate_borders(&borders, support)?;
         let widths: Vec<f64> = borders.windows(2).map(|w| w[1] - w[0]).collect();
@@ -113,8 +121,8 @@ impl BarDistribution {
         let tails = match support {
             Support::Bounded => None,
             Support::Full => Some((
-                HalfNormalTail::new(borders[1], widths[0], TailSide::Left),
-                HalfNormalTail::new(borders[k - 1], widths[k - 1], TailSide::Right),
+                Tail::half_normal(borders[1], widths[0], TailSide::Left),
+                Tail::half_normal(borders[k - 1], widths[k - 1], TailSide::Right),
             )),
         };
         Ok(BarDistribution {
@@ -124,6 +132,7 @@ impl BarDistribution {
             support,
             icdf_convention: IcdfConvention::default(),
             tails,
+            tail_shape: TailShape::HalfNormal,
         })
     }
 
@@ -141,6 +150,31 @@ impl BarDistribution {
     pub fn with_icdf_convention(mut self, convention: IcdfConvention) -> Self {
         self.icdf_convention = convention;
         self
+    }
+
+    /// Returns `self` with tails of another shape (a no-op for [`Support::Bounded`] apart from
+    /// recording it). Fails on an invalid shape (see [`TailShape::validate`]).
+    pub fn with_tail_shape(mut self, shape: TailShape) -> Result<Self> {
+        let shape = shape.validate()?;
+        self.tail_shape = shape;
+        if self.support == Support::Full {
+            let k = self.widths.len();
+            self.tails = Some((
+                Tail::new(self.borders[1], self.widths[0], TailSide::Left, shape),
+                Tail::new(
+                    self.borders[k - 1],
+                    self.widths[k - 1],
+                    TailSide::Right,
+                    shape,
+                ),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The shape of the tails.
+    pub fn tail_shape(&self) -> TailShape {
+        self.tail_shape
     }
 
     /// The borders `beta_0 < ... < beta_K`.
@@ -168,8 +202,8 @@ impl BarDistribution {
         self.icdf_convention
     }
 
-    /// The left and right half-normal tails, for [`Support::Full`].
-    pub fn tails(&self) -> Option<(&HalfNormalTail, &HalfNormalTail)> {
+    /// The left and right tails, for [`Support::Full`].
+    pub fn tails(&self) -> Option<(&Tail, &Tail)> {
         self.tails.as_ref().map(|(l, r)| (l, r))
     }
 
@@ -183,8 +217,8 @@ impl BarDistribution {
         below.saturating_sub(1).min(self.num_buckets() - 1)
     }
 
-    /// Whether bucket `k` is a half-normal tail (first or last bucket of a full-support distribution).
-    pub(crate) fn tail_of_bucket(&self, k: usize) -> Option<&HalfNormalTail> {
+    /// Whether bucket `k` is a tail (first or last bucket of a full-support distribution).
+    pub(crate) fn tail_of_bucket(&self, k: usize) -> Option<&Tail> {
         let (left, right) = self.tails.as_ref()?;
         if k == 0 {
             Some(left)
@@ -342,12 +376,12 @@ mod tests {
         let z = [0.3f32, -0.2, 0.5];
         let lp = log_softmax_f64(&z);
         // Left tail: y = -4, distance 3 from the anchor -1, scale 1 / 0.6745.
-        let s = 1.0 / crate::half_normal::HALF_NORMAL_MEDIAN;
+        let s = 1.0 / crate::tail::HALF_NORMAL_MEDIAN;
         let log_hn = (2.0f64 / std::f64::consts::PI).sqrt().ln() - s.ln() - 9.0 / (2.0 * s * s);
         let nll = d.nll(&z, -4.0).unwrap();
         assert!((nll - (-lp[0] - log_hn)).abs() < 1e-12);
         // Right tail: anchor 1, width 2, y = 1.5.
-        let s = 2.0 / crate::half_normal::HALF_NORMAL_MEDIAN;
+        let s = 2.0 / crate::tail::HALF_NORMAL_MEDIAN;
         let log_hn = (2.0f64 / std::f64::consts::PI).sqrt().ln() - s.ln() - 0.25 / (2.0 * s * s);
         assert!((d.nll(&z, 1.5).unwrap() - (-lp[2] - log_hn)).abs() < 1e-12);
         // Interior: y = 0.

@@ -13,11 +13,8 @@
 //! last `(b_{K-1}, inf)`). The second sum does not depend on the logits:
 //!
 //! * inside bucket `k` the shape is uniform: `P_k log w_k`;
-//! * in a half-normal tail anchored at `b` with scale `sigma` the shape is
-//!   `-log c(y) = -log c(b) + d^2 / (2 sigma^2)` with `d` the distance from the anchor, and with
-//!   `a = (b - mu) / s` the truncated second moment is, for the right tail,
-//!   `E[(y - b)^2; y > b] = s^2 ((1 + a^2) Q(a) - a phi(a))`, and for the left tail
-//!   `E[(b - y)^2; y <= b] = s^2 ((1 + a^2) Phi(a) + a phi(a))`.
+//! * in a tail it is [`Tail::expected_neg_log_density_under_gaussian`]: closed form for a
+//!   half-normal tail (truncated second moments), a Simpson rule for a Pareto tail.
 //!
 //! The gradient with respect to the logits is `softmax(z) - P`, the expectation of the sampled
 //! target's gradient `softmax(z) - onehot(bucket(y))`. Masses are computed only on the buckets that
@@ -38,6 +35,8 @@ use crate::bar::BarDistribution;
 use crate::error::{DistributionError, Result};
 use crate::normal;
 use crate::softmax::scaled_softmax_into;
+#[cfg(doc)]
+use crate::tail::Tail;
 
 /// Half-width of the window of buckets that receive mass, in standard deviations.
 const WINDOW_STDS: f64 = 8.0;
@@ -111,18 +110,7 @@ impl BarDistribution {
             out.masses.push(mass);
             out.shape_term += match self.tail_of_bucket(j) {
                 None => mass * self.log_widths()[j],
-                Some(tail) => {
-                    // E[-log c(y); y in the tail] = mass * (-log c(anchor)) + E[d^2] / (2 sigma^2).
-                    let a = (tail.anchor - mean) / std;
-                    let moment = if j == 0 {
-                        (1.0 + a * a) * normal::cdf(a) + a * normal::pdf(a)
-                    } else {
-                        (1.0 + a * a) * normal::upper_tail(a) - a * normal::pdf(a)
-                    };
-                    let second_moment = std * std * moment.max(0.0);
-                    -mass * tail.log_pdf_at_distance(0.0)
-                        + second_moment / (2.0 * tail.scale * tail.scale)
-                }
+                Some(tail) => tail.expected_neg_log_density_under_gaussian(mean, std, mass),
             };
         }
         Ok(())
@@ -239,6 +227,7 @@ mod tests {
     use rand_distr::{Distribution, Normal};
 
     use super::*;
+    use crate::tail::TailShape;
 
     fn full() -> BarDistribution {
         BarDistribution::full_support(vec![-2.0, -1.0, -0.4, 0.0, 0.3, 0.9, 1.5, 2.5]).unwrap()
@@ -282,13 +271,19 @@ mod tests {
 
     #[test]
     fn closed_form_is_the_expectation_of_the_sampled_loss_and_gradient() {
-        let dist = full();
-        let k = dist.num_buckets();
-        // Targets centred inside, near an edge, and mostly in each tail (wide and narrow).
-        for (case, &(mean, std)) in [(0.1, 0.5), (-1.3, 0.8), (2.8, 1.5), (-3.0, 0.4), (0.5, 3.0)]
+        let pareto = full()
+            .with_tail_shape(TailShape::Pareto { index: 3.0 })
+            .unwrap();
+        // Targets centred inside, near an edge, and mostly in each tail (wide and narrow); the
+        // Pareto tails also far beyond the borders.
+        let cases = [(0.1, 0.5), (-1.3, 0.8), (2.8, 1.5), (-3.0, 0.4), (0.5, 3.0)];
+        let far = [(30.0, 5.0), (-12.0, 0.2), (0.0, 40.0)];
+        let runs = cases
             .iter()
-            .enumerate()
-        {
+            .map(|c| (full(), *c))
+            .chain(cases.iter().chain(&far).map(|c| (pareto.clone(), *c)));
+        for (case, (dist, (mean, std))) in runs.enumerate() {
+            let k = dist.num_buckets();
             let logits = random_logits(k, case as u64);
             let (loss, grad) = dist
                 .gaussian_cross_entropy_with_grad(&logits, mean, std)

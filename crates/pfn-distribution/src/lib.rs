@@ -1,8 +1,8 @@
 //! The Riemann ("bar") distribution, the regression head of a PFN, and the classification heads.
 //!
 //! * [`borders`]: bucket borders with equal prior mass (from prior samples) or equal width.
-//! * [`BarDistribution`]: borders plus [`Support`] (bounded, or full support with half-normal
-//!   tails), the per-row loss (negative log density) and its gradient, and [`BarDistribution::predict`]
+//! * [`BarDistribution`]: borders plus [`Support`] (bounded, or full support with half-normal or
+//!   generalised Pareto tails, see [`tail`]), the per-row loss (negative log density) and its gradient, and [`BarDistribution::predict`]
 //!   giving a [`BarPrediction`] with pdf, cdf, icdf, intervals, mean, median, mode, variance,
 //!   entropy, sampling, the acquisition functions EI, PI and UCB, and re-binning onto other
 //!   borders ([`average_on`] ensembles predictions made on different borders).
@@ -42,18 +42,18 @@ pub mod borders;
 pub mod classification;
 mod error;
 mod gaussian_target;
-pub mod half_normal;
 mod loss;
 pub mod normal;
 mod prediction;
 mod rebin;
 mod softmax;
+pub mod tail;
 
 pub use acquisition::DEFAULT_UCB_REST_PROBABILITY;
 pub use bar::{BarDistribution, BarDistributionConfig, IcdfConvention, Support};
 pub use borders::{equal_width_borders, quantile_borders, validate_borders};
 pub use error::{DistributionError, Result};
 pub use gaussian_target::GaussianBucketMasses;
-pub use half_normal::HALF_NORMAL_MEDIAN;
 pub use prediction::BarPrediction;
 pub use rebin::average_on;
+pub use tail::{Tail, TailShape, TailSide, HALF_NORMAL_MEDIAN};

@@ -3,7 +3,7 @@
 //!
 //! The distribution is a mixture with disjoint supports: component `k` has weight `p_k` and is
 //! uniform on bucket `k`, except that for [`Support::Full`] the first and last components are the
-//! half-normal tails. All statistics below are exact for that mixture (no discretisation of the
+//! tails (half-normal or Pareto, see [`crate::tail`]). All statistics below are exact for that mixture (no discretisation of the
 //! tails), except [`IcdfConvention::LinearInBuckets`], which by design treats the tails as uniform.
 
 use std::sync::Arc;
@@ -92,7 +92,7 @@ impl BarPrediction {
     }
 
     /// Cumulative distribution function `P(Y <= y)`: piecewise linear inside interior buckets
-    /// (exact at the borders) and the exact half-normal cdf in the tails. NaN gives NaN.
+    /// (exact at the borders) and the exact tail cdf in the tails. NaN gives NaN.
     pub fn cdf(&self, y: f64) -> f64 {
         if y.is_nan() {
             return f64::NAN;
@@ -134,7 +134,7 @@ impl BarPrediction {
         self.icdf_with(p, IcdfConvention::LinearInBuckets)
     }
 
-    /// Exact quantile: linear inside interior buckets and the half-normal inverse cdf in the tails.
+    /// Exact quantile: linear inside interior buckets and the tail's inverse cdf in the tails.
     /// For [`Support::Full`], `p = 0` gives `-inf` and `p = 1` gives `+inf`.
     pub fn icdf_exact(&self, p: f64) -> Result<f64> {
         self.icdf_with(p, IcdfConvention::ExactTails)
@@ -270,7 +270,7 @@ impl BarPrediction {
     }
 
     /// Differential entropy `-int q log q = H(p) + sum_k p_k h_k`, with `h_k = log w_k` for uniform
-    /// buckets and the half-normal entropy for tails (the components have disjoint supports).
+    /// buckets and the tail entropy for tails (the components have disjoint supports).
     pub fn entropy(&self) -> f64 {
         let mut h = 0.0;
         for k in 0..self.k() {
@@ -288,7 +288,7 @@ impl BarPrediction {
     }
 
     /// One sample by inverse-transform sampling with the *exact* quantile function (so the tails
-    /// are sampled from the half-normals, whatever the icdf convention).
+    /// are sampled from the tails, whatever the icdf convention).
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         let u: f64 = rng.sample(Open01);
         self.quantile(u, IcdfConvention::ExactTails)

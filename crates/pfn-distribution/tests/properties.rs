@@ -4,7 +4,7 @@ mod common;
 
 use common::integrate_over_support;
 use pfn_distribution::{
-    equal_width_borders, normal, BarDistribution, BarPrediction, IcdfConvention, Support,
+    equal_width_borders, normal, BarDistribution, BarPrediction, IcdfConvention, Support, TailShape,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -221,5 +221,43 @@ fn samples_follow_the_distribution() {
         let again = pred.sample_n(&mut ChaCha8Rng::seed_from_u64(7), 5);
         let first = pred.sample_n(&mut ChaCha8Rng::seed_from_u64(7), 5);
         assert_eq!(again, first);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn pareto_tails_put_half_the_edge_mass_outside_and_invert(
+        (borders, logits, _s) in arb_case(),
+        index in 2.1..8.0f64,
+        far in 1.0..1e6f64,
+    ) {
+        let d = BarDistribution::full_support(borders.clone())
+            .unwrap()
+            .with_tail_shape(TailShape::Pareto { index })
+            .unwrap()
+            .with_icdf_convention(IcdfConvention::ExactTails);
+        let pred = d.predict(&logits).unwrap();
+        let p = pred.probabilities();
+        let k = d.num_buckets();
+        prop_assert!((pred.cdf(borders[0]) - 0.5 * p[0]).abs() < 1e-12);
+        prop_assert!((1.0 - pred.cdf(borders[k]) - 0.5 * p[k - 1]).abs() < 1e-12);
+        // Far beyond the borders the icdf inverts the cdf (on the right while 1 - cdf is resolved).
+        for y in [borders[0] - far, borders[k] + far] {
+            let u = pred.cdf(y);
+            let side_mass = if y < borders[0] { u } else { 1.0 - u };
+            if y < borders[0] {
+                prop_assert!(side_mass > 0.0);
+            }
+            if side_mass > 1e-6 || y < borders[0] {
+                let back = pred.icdf_exact(u).unwrap();
+                prop_assert!((back - y).abs() < 1e-6 * (1.0 + y.abs()), "{} vs {}", back, y);
+            }
+        }
+        // The density is positive far out and its log falls like (index + 1) ln(distance).
+        let (y1, y2) = (borders[k] + 1e3 * far, borders[k] + 2e3 * far);
+        let slope = (pred.pdf(y1).ln() - pred.pdf(y2).ln()) / 2f64.ln();
+        prop_assert!((slope - (index + 1.0)).abs() < 1e-2, "{}", slope);
     }
 }

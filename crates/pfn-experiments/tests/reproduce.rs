@@ -57,6 +57,7 @@ fn random_model(
                 borders: estimate_borders(p.as_ref(), seed, 3000, buckets, seq_len, features)
                     .unwrap(),
                 full_support: true,
+                tail: Default::default(),
             }
         }
         HeadKind::Classes { n_out } => OutputHead::Classes { n_out },

@@ -226,6 +226,7 @@ impl ModelCatalog {
             OutputHead::Riemann {
                 borders,
                 full_support,
+                ..
             } => (borders.len() - 1, *full_support, Some(borders.as_slice())),
             OutputHead::Classes { .. } => (0, false, None),
         };

@@ -21,6 +21,8 @@
 //! [borders]
 //! samples = 1000000               # prior y samples used for equal-mass borders
 //! full_support = true
+//! edges = "sample_range"          # or "neighbour_width"
+//! tails = "half_normal"           # or "pareto" (then tail_index = 3.0, above 2)
 //!
 //! [optimizer]
 //! lr = 1e-4
@@ -55,6 +57,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use pfn_distribution::TailShape;
 use pfn_model::Precision;
 use pfn_prior::SplitSampler;
 
@@ -287,12 +290,54 @@ pub struct BordersConfig {
     /// Number of prior y values used for the quantiles (default 1,000,000).
     #[serde(default = "default_border_samples")]
     pub samples: usize,
-    /// Half-normal tails on the outer buckets (default true).
+    /// Tails on the outer buckets, so the support is the whole real line (default true).
     #[serde(default = "default_true")]
     pub full_support: bool,
     /// Where the outermost borders go (default `sample_range`).
     #[serde(default, skip_serializing_if = "BorderEdges::is_sample_range")]
     pub edges: BorderEdges,
+    /// The shape of the tails of a full-support head (default `half_normal`).
+    #[serde(default, skip_serializing_if = "TailKind::is_half_normal")]
+    pub tails: TailKind,
+    /// The tail index of `tails = "pareto"` (default 3; must exceed 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_index: Option<f64>,
+}
+
+/// The shape of the tails of a full-support Riemann head (see [`pfn_distribution::tail`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TailKind {
+    /// Half-normal tails (the paper's): a target `d` beyond an edge border costs about
+    /// `d^2 / (2 s^2)` nats.
+    #[default]
+    HalfNormal,
+    /// Generalised Pareto tails with index `tail_index`: a target far beyond costs about
+    /// `(index + 1) ln d` nats. For heavy-tailed normalised targets, e.g. standardised by the
+    /// spread of one to three context points.
+    Pareto,
+}
+
+impl TailKind {
+    /// Whether this is the default [`TailKind::HalfNormal`].
+    pub fn is_half_normal(&self) -> bool {
+        *self == TailKind::HalfNormal
+    }
+}
+
+/// The tail index of Pareto tails when `borders.tail_index` is not given.
+pub const DEFAULT_PARETO_TAIL_INDEX: f64 = 3.0;
+
+impl BordersConfig {
+    /// The tail shape these settings ask for (not yet validated: see [`TailShape::validate`]).
+    pub fn tail_shape(&self) -> TailShape {
+        match self.tails {
+            TailKind::HalfNormal => TailShape::HalfNormal,
+            TailKind::Pareto => TailShape::Pareto {
+                index: self.tail_index.unwrap_or(DEFAULT_PARETO_TAIL_INDEX),
+            },
+        }
+    }
 }
 
 /// Where the outermost of the equal-mass borders lie.
@@ -521,6 +566,8 @@ impl Default for BordersConfig {
             samples: default_border_samples(),
             full_support: true,
             edges: BorderEdges::SampleRange,
+            tails: TailKind::HalfNormal,
+            tail_index: None,
         }
     }
 }
@@ -777,6 +824,30 @@ impl RunConfig {
         }
 
         if let HeadKind::Riemann { buckets } = m.head() {
+            let b = &self.borders;
+            if b.tail_index.is_some() && b.tails != TailKind::Pareto {
+                return Err(invalid(
+                    file,
+                    "borders.tail_index",
+                    "applies only to tails = \"pareto\"",
+                ));
+            }
+            if b.tails != TailKind::HalfNormal && !b.full_support {
+                return Err(invalid(
+                    file,
+                    "borders.tails",
+                    "needs full_support = true (a bounded head has no tails)",
+                ));
+            }
+            if let TailShape::Pareto { index } = b.tail_shape() {
+                if !(index.is_finite() && index > 2.0) {
+                    return Err(invalid(
+                        file,
+                        "borders.tail_index",
+                        format!("must be a finite number above 2 (a finite variance), got {index}"),
+                    ));
+                }
+            }
             if self.borders.samples < buckets {
                 return Err(invalid(
                     file,

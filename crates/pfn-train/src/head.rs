@@ -210,13 +210,15 @@ mod tests {
         let head = OutputHead::Riemann {
             borders: vec![-1.0, 0.0, 2.0],
             full_support: false,
+            tail: Default::default(),
         };
         let h = Head::from_output_head(&head).unwrap();
         assert_eq!(h.width(), 2);
         assert_eq!(h.to_output_head(), head);
         assert!(Head::from_output_head(&OutputHead::Riemann {
             borders: vec![1.0, 0.0],
-            full_support: true
+            full_support: true,
+            tail: Default::default(),
         })
         .is_err());
     }

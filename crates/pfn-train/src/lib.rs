@@ -42,7 +42,10 @@ pub use bucket_borders::{
     borders_from_values, estimate_borders, sample_border_values, sample_plan_query_values,
     set_edges, BordersError,
 };
-pub use config::{BorderEdges, ConfigError, HeadKind, RunConfig, SplitDistribution, TargetKind};
+pub use config::{
+    BorderEdges, ConfigError, HeadKind, RunConfig, SplitDistribution, TailKind, TargetKind,
+    DEFAULT_PARETO_TAIL_INDEX,
+};
 pub use head::Head;
 pub use loader::{
     prior_from_config, BatchLoader, BatchPlan, Delivered, LoaderError, LoaderOptions, LoaderStats,

@@ -121,6 +121,7 @@ mod tests {
         OutputHead::Riemann {
             borders: vec![-1.0, 0.0, 1.0, 2.0, 3.0],
             full_support: true,
+            tail: Default::default(),
         }
     }
 

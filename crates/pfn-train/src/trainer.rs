@@ -326,7 +326,9 @@ impl Trainer {
                     Support::Bounded
                 };
                 Head::Riemann(
-                    BarDistribution::new(borders, support).map_err(BordersError::Quantiles)?,
+                    BarDistribution::new(borders, support)
+                        .and_then(|d| d.with_tail_shape(config.borders.tail_shape()))
+                        .map_err(BordersError::Quantiles)?,
                 )
             }
             HeadKind::Classes { n_out } => Head::Classes { n_out },

@@ -513,3 +513,50 @@ fn constant_fraction_and_border_edges_parse_and_validate() {
         .to_string();
     assert!(e.contains("edges"), "{e}");
 }
+
+#[test]
+fn pareto_tails_parse_and_validate() {
+    let base = "[prior]\nname = \"gp-hyper-5d\"\nnum_features = 5\nseq_len = 20\nsplit = \"uniform\"\nmin_context = 1\n[borders]\n";
+    let c = RunConfig::from_toml_str(&format!("{base}tails = \"pareto\"\n"), "c.toml").unwrap();
+    assert_eq!(c.borders.tails, pfn_train::TailKind::Pareto);
+    assert_eq!(
+        c.borders.tail_shape(),
+        pfn_distribution::TailShape::Pareto {
+            index: pfn_train::DEFAULT_PARETO_TAIL_INDEX
+        }
+    );
+    let c = RunConfig::from_toml_str(
+        &format!("{base}tails = \"pareto\"\ntail_index = 4.5\n"),
+        "c.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        c.borders.tail_shape(),
+        pfn_distribution::TailShape::Pareto { index: 4.5 }
+    );
+    // The default serialises as before (no new keys), so older run configurations compare equal.
+    let d = RunConfig::from_toml_str(base, "d.toml").unwrap();
+    assert_eq!(d.borders.tails, pfn_train::TailKind::HalfNormal);
+    assert!(!d.to_toml_string().unwrap().contains("tail"));
+    for (extra, key) in [
+        (
+            "tails = \"pareto\"\ntail_index = 2.0\n",
+            "borders.tail_index",
+        ),
+        (
+            "tails = \"pareto\"\ntail_index = -1.0\n",
+            "borders.tail_index",
+        ),
+        ("tail_index = 3.0\n", "borders.tail_index"),
+        (
+            "tails = \"pareto\"\nfull_support = false\n",
+            "borders.tails",
+        ),
+        ("tails = \"cauchy\"\n", "tails"),
+    ] {
+        let e = RunConfig::from_toml_str(&format!("{base}{extra}"), "e.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{extra}: {e}");
+    }
+}

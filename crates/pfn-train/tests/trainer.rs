@@ -115,6 +115,7 @@ fn a_short_run_on_the_gp_prior_lowers_the_validation_loss() {
         OutputHead::Riemann {
             borders,
             full_support,
+            ..
         } => {
             assert_eq!(borders.len(), 51);
             assert!(*full_support);
@@ -646,4 +647,28 @@ fn bf16_training_reaches_the_f32_validation_loss() {
     );
     // and both learned (the untrained model is at about 1.4 nats)
     assert!(m16 < 0.8 && m32 < 0.8, "{m16} {m32}");
+}
+
+#[test]
+fn pareto_tails_train_and_are_recorded_in_the_model_file() {
+    let mut config = short(40, 1);
+    config.borders.tails = pfn_train::TailKind::Pareto;
+    config.borders.tail_index = Some(3.5);
+    config.validate().unwrap();
+    let mut trainer = Trainer::new(config.clone()).unwrap();
+    let before = trainer.validation_loss().unwrap();
+    trainer.run(&RunOptions::default(), &mut ()).unwrap();
+    let after = trainer.last_validation_loss().unwrap();
+    assert!(after.is_finite() && after < before, "{before} -> {after}");
+    let dir = temp_dir("pareto");
+    let path = dir.join("pareto.pfn");
+    trainer.save_model(&path).unwrap();
+    let art = load_model(&path).unwrap();
+    let dist = art.metadata.head.bar_distribution().unwrap().unwrap();
+    assert_eq!(
+        dist.tail_shape(),
+        pfn_distribution::TailShape::Pareto { index: 3.5 }
+    );
+    assert_eq!(pfn_train::run_config_of(&art.metadata).unwrap(), config);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -89,6 +89,7 @@ pub fn run(args: &Args) -> Result<()> {
                 OutputHead::Riemann {
                     borders,
                     full_support: true,
+                    tail: Default::default(),
                 },
                 k,
             )
