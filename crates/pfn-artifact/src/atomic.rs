@@ -54,6 +54,57 @@ where
     Ok(())
 }
 
+/// Checks that `path` can be written with [`write_atomically`]: creates and removes a temporary
+/// file beside it. A long job calls this before it starts, so an unwritable output (a read-only or
+/// missing directory) is reported at once instead of at its first save.
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    let temp = temp_path_for(path)?;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)?;
+    std::fs::remove_file(&temp)
+}
+
+/// Removes the temporary files `.<name>.tmp-<pid>-<n>` that a process killed while writing `path`
+/// left beside it, and returns how many it removed. Only temporaries of processes that no longer
+/// run are removed (a process is looked up in `/proc`; where there is no `/proc`, nothing is
+/// removed). The target itself is never touched. Errors reading the directory are ignored (the
+/// clean-up is best effort).
+pub fn remove_stale_temporaries(path: &Path) -> usize {
+    let (Some(name), Some(dir)) = (path.file_name(), path.parent()) else {
+        return 0;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let proc_root = Path::new("/proc/self");
+    if !proc_root.exists() {
+        return 0;
+    }
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Best-effort fsync of the directory holding `path` (makes the rename durable on Unix).
 fn sync_parent_dir(path: &Path) {
     #[cfg(unix)]
@@ -132,6 +183,43 @@ mod tests {
         assert!(write_atomically(&target, |w| w.write_all(b"data")).is_err());
         assert_eq!(entries(&dir), vec!["taken".to_string()]);
         assert!(target.join("inner").is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn writability_probe_and_stale_temporaries() {
+        let dir = scratch_dir("probe");
+        let path = dir.join("model.pfn");
+        check_writable(&path).unwrap();
+        assert!(entries(&dir).is_empty(), "the probe leaves nothing behind");
+        let err = check_writable(&dir.join("missing").join("m.pfn")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        // A temporary of a process that no longer runs (pid beyond the kernel's pid range), one
+        // of this process, and unrelated files.
+        let dead = ".model.pfn.tmp-4294967295-0";
+        let ours = format!(".model.pfn.tmp-{}-99", std::process::id());
+        for name in [
+            dead,
+            ours.as_str(),
+            "model.pfn",
+            ".other.pfn.tmp-4294967295-0",
+            "notes",
+        ] {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        let removed = remove_stale_temporaries(&path);
+        if Path::new("/proc/self").exists() {
+            assert_eq!(removed, 1);
+            assert!(!dir.join(dead).exists());
+        }
+        for kept in [
+            ours.as_str(),
+            "model.pfn",
+            ".other.pfn.tmp-4294967295-0",
+            "notes",
+        ] {
+            assert!(dir.join(kept).exists(), "{kept}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

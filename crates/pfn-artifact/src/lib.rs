@@ -28,7 +28,7 @@ pub mod metadata;
 pub mod normalise;
 pub mod weights;
 
-pub use atomic::write_atomically;
+pub use atomic::{check_writable, remove_stale_temporaries, write_atomically};
 pub use file::{
     load_checkpoint, load_model, parse_model, save_checkpoint, save_model, ArtifactError,
     ArtifactProblem, Checkpoint, ModelArtifact, NamedTensor, TensorRef, TrainState,

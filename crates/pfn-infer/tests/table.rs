@@ -251,3 +251,27 @@ fn semicolon_and_tab_separated_files_get_a_delimiter_hint() {
     // A comma-separated file with one column is not affected.
     assert!(parse_csv("y\n1\n", "one.csv").is_ok());
 }
+
+#[test]
+fn quoted_data_cells_with_commas_and_duplicate_names_after_trimming() {
+    // A quoted cell may hold the separator: it stays one cell. A number written with a decimal
+    // comma or a thousands separator is not read as a number (no locale guessing): the error names
+    // the cell.
+    let t = parse_csv("\"a,b\",y\n\" 1.5 \",2\n", "q.csv").unwrap();
+    assert_eq!(t.values, vec![vec![1.5], vec![2.0]]);
+    let e = err("x,y\n\"1,5\",2\n");
+    assert!(
+        e.starts_with("train.csv: line 2 (data row 1), column 'x': not a number: \"1,5\""),
+        "{e}"
+    );
+    // Names are compared after trimming spaces, so ' x' repeats 'x'.
+    assert_eq!(
+        err("x, x ,y\n1,2,3\n"),
+        "train.csv: line 1: column name 'x' appears more than once"
+    );
+    // A quoted name and a bare one with the same text are the same name.
+    assert_eq!(
+        err("\"x\",x\n1,2\n"),
+        "train.csv: line 1: column name 'x' appears more than once"
+    );
+}

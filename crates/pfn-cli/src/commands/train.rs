@@ -201,6 +201,13 @@ pub fn run(args: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| default_out(&args.config));
     let ckpt = checkpoint_path(&out);
+    // Fail now, not at the first checkpoint hours later, when the output cannot be written; and
+    // clear the temporaries of an earlier run that was killed while saving.
+    for path in [&out, &ckpt] {
+        pfn_artifact::check_writable(path)
+            .with_context(|| format!("{}: cannot write the output here", path.display()))?;
+        pfn_artifact::remove_stale_temporaries(path);
+    }
     if let Some(threads) = config.run.threads {
         // The prior's sampling runs on rayon's global pool; keep it to the configured threads.
         // (An error only means the pool already exists.)
