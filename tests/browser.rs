@@ -14,13 +14,12 @@
 //! fails with instructions instead of passing.
 #![cfg(feature = "server")]
 
+#[path = "common/serve.rs"]
+mod serve;
 #[path = "browser/webdriver.rs"]
 mod webdriver;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use pfn_server::demo_model::{save_demo_model, train_demo_model, DemoModelSpec};
@@ -29,53 +28,6 @@ use webdriver::{button, locate_browser, move_to, pause, Driver, Session};
 
 const MODEL: &str = "gp-1d-test";
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The `pfn serve` child process (killed on drop).
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(models: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pfn"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--threads",
-            "2",
-            "--models",
-        ])
-        .arg(models)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pfn serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("pfn serve: listening on ") {
-                let _ = tx.send(url.trim_end_matches('/').to_string());
-            }
-        }
-    });
-    let url = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(url) => url,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("pfn serve did not report its address within 60 s");
-        }
-    };
-    Server { child, url }
-}
 
 fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -222,7 +174,12 @@ fn the_demo_page_plots_what_the_api_answers() {
     let artifact = train_demo_model(&DemoModelSpec::gp_1d(300, 0)).expect("train the test model");
     save_demo_model(&artifact, models.join(format!("{MODEL}.safetensors"))).unwrap();
 
-    let server = start_server(&models);
+    let server = serve::start_server(&[
+        "--threads".as_ref(),
+        "2".as_ref(),
+        "--models".as_ref(),
+        models.as_os_str(),
+    ]);
     let driver = Driver::start(&chromedriver);
     let profile = work.join(format!("chromium-profile-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);

@@ -112,6 +112,18 @@ pub enum ApiError {
         /// Path.
         path: String,
     },
+    /// Every compute slot is taken and the queue is full (or the wait was too long).
+    #[error("the server is busy: every compute slot is taken and the queue is full; retry in {retry_after_secs} s")]
+    Busy {
+        /// The suggested wait (also sent as `Retry-After`).
+        retry_after_secs: u32,
+    },
+    /// The request body did not arrive in time.
+    #[error("the request body did not arrive within {seconds} s")]
+    RequestTimeout {
+        /// The limit.
+        seconds: u64,
+    },
     /// The computation failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -141,6 +153,8 @@ impl ApiError {
             | Self::TooManyPoints { .. }
             | Self::UnsupportedModel { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnknownModel { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -156,6 +170,8 @@ impl ApiError {
             Self::UnknownModel { .. } => "unknown_model",
             Self::UnsupportedModel { .. } => "unsupported_model",
             Self::NotFound { .. } => "not_found",
+            Self::Busy { .. } => "busy",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::Internal(_) => "internal",
         }
     }
@@ -186,11 +202,25 @@ impl IntoResponse for ApiError {
         let json = serde_json::to_string(&body).unwrap_or_else(|_| {
             "{\"error\":{\"code\":\"internal\",\"message\":\"error serialisation failed\"}}".into()
         });
-        (
+        let mut response = (
             self.status(),
             [(axum::http::header::CONTENT_TYPE, "application/json")],
             json,
         )
-            .into_response()
+            .into_response();
+        if let Self::Busy { retry_after_secs } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        if let Self::RequestTimeout { .. } = self {
+            // The rest of the body may still be on its way: do not reuse the connection.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }

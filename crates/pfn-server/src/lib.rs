@@ -8,8 +8,10 @@
 //! * [`reference_gp`]: the GP a GP-prior PFN approximates; [`divergence`]: KL and cross-entropy
 //!   between a Gaussian and a bar distribution, in closed form;
 //! * [`api`]: request and response shapes and validation; [`predict`]: the computation;
-//!   [`routes`]: the HTTP routes; [`page`]: the embedded HTML, JS and CSS;
-//! * [`demo_model`]: a tiny PFN trained in seconds, for `--demo` and tests.
+//!   [`routes`]: the HTTP routes; [`admission`]: compute slots, queue (503 with `Retry-After`
+//!   beyond it) and body timeouts; [`page`]: the embedded HTML, JS and CSS;
+//! * [`demo_model`]: a tiny PFN trained in seconds, for `--demo` and tests; [`load`]: a load
+//!   generator for the API (valid, malformed, oversized and slow requests).
 //!
 //! ```no_run
 //! use pfn_server::{run, ServeConfig};
@@ -18,11 +20,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod api;
 pub mod catalog;
 pub mod demo_model;
 pub mod divergence;
 pub mod error;
+pub mod load;
 pub mod page;
 pub mod posterior;
 pub mod predict;
@@ -35,10 +39,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use admission::ServerLimits;
 pub use catalog::{ModelCatalog, ModelEntry, ModelInfo};
 pub use error::{ApiError, ServeError};
 pub use posterior::{PosteriorError, PosteriorModel, RegressionPredictive};
-pub use routes::router;
+pub use routes::{router, router_with_limits};
 
 /// Name of the model `--demo` adds.
 pub const DEMO_MODEL_NAME: &str = "demo-gp-1d";
@@ -57,6 +62,8 @@ pub struct ServeConfig {
     pub demo_steps: u64,
     /// Threads of the compute engine (0: all cores).
     pub threads: usize,
+    /// Concurrent predictions, queue and timeouts.
+    pub limits: ServerLimits,
 }
 
 impl Default for ServeConfig {
@@ -67,6 +74,7 @@ impl Default for ServeConfig {
             demo: false,
             demo_steps: 1000,
             threads: 0,
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -141,7 +149,8 @@ pub fn load_catalog(config: &ServeConfig) -> Result<ModelCatalog, ServeError> {
 }
 
 /// Loads the models, binds `config.addr`, prints `pfn serve: listening on http://ADDR/` on stdout
-/// and serves until Ctrl-C.
+/// and serves until Ctrl-C or SIGTERM; then it stops accepting connections, lets the requests in
+/// flight finish and returns.
 pub fn run(config: &ServeConfig) -> Result<(), ServeError> {
     let catalog = Arc::new(load_catalog(config)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -174,11 +183,46 @@ pub fn run(config: &ServeConfig) -> Result<(), ServeError> {
         writeln!(out, "pfn serve: listening on http://{local}/")?;
         out.flush()?;
         drop(out);
-        axum::serve(listener, router(catalog))
+        axum::serve(listener, router_with_limits(catalog, config.limits))
             .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
+                let signal = shutdown_signal().await;
+                eprintln!("pfn serve: {signal}: finishing the requests in flight, then exiting");
             })
             .await?;
+        eprintln!("pfn serve: stopped");
         Ok(())
     })
+}
+
+/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM; returns which one came.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::future::Future;
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+                std::future::poll_fn(|cx| {
+                    if ctrl_c.as_mut().poll(cx).is_ready() {
+                        std::task::Poll::Ready("interrupted")
+                    } else if term.poll_recv(cx).is_ready() {
+                        std::task::Poll::Ready("SIGTERM")
+                    } else {
+                        std::task::Poll::Pending
+                    }
+                })
+                .await
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "interrupted"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupted"
+    }
 }

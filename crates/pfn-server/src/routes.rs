@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
+use crate::admission::{Admission, ServerLimits};
 use crate::api::{parse_request, validate, Limits, ModelsResponse, MAX_BODY_BYTES};
 use crate::catalog::ModelCatalog;
 use crate::error::ApiError;
@@ -21,11 +22,20 @@ use crate::predict::predict;
 pub struct AppState {
     /// The models.
     pub catalog: Arc<ModelCatalog>,
+    /// Compute slots, queue and timeouts.
+    pub admission: Arc<Admission>,
+}
+
+/// [`router_with_limits`] with the default [`ServerLimits`].
+pub fn router(catalog: Arc<ModelCatalog>) -> Router {
+    router_with_limits(catalog, ServerLimits::default())
 }
 
 /// The router of the server: `/`, `/app.js`, `/style.css`, `/api/models`, `/api/predict`;
-/// anything else is a JSON 404.
-pub fn router(catalog: Arc<ModelCatalog>) -> Router {
+/// anything else is a JSON 404. Predictions are admitted as `limits` says (see
+/// [`crate::admission`]).
+pub fn router_with_limits(catalog: Arc<ModelCatalog>, limits: ServerLimits) -> Router {
+    let admission = Arc::new(Admission::new(limits));
     Router::new()
         .route("/", get(index))
         .route("/app.js", get(app_js))
@@ -36,7 +46,7 @@ pub fn router(catalog: Arc<ModelCatalog>) -> Router {
             post(predict_handler).fallback(method_not_allowed),
         )
         .fallback(not_found)
-        .with_state(AppState { catalog })
+        .with_state(AppState { catalog, admission })
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -125,7 +135,12 @@ async fn predict_inner(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(&headers, body).await?;
+    let timeout = state.admission.limits().body_timeout;
+    let bytes = tokio::time::timeout(timeout, read_body(&headers, body))
+        .await
+        .map_err(|_| ApiError::RequestTimeout {
+            seconds: timeout.as_secs(),
+        })??;
     let request = parse_request(&bytes)?;
     let catalog = Arc::clone(&state.catalog);
     let entry = catalog
@@ -147,9 +162,14 @@ async fn predict_inner(
         });
     }
     let valid = validate(request, &entry.info)?;
-    let answer = tokio::task::spawn_blocking(move || predict(&entry, &valid))
-        .await
-        .map_err(|e| ApiError::Internal(format!("prediction task failed: {e}")))??;
+    let permit = state.admission.admit().await?;
+    let answer = tokio::task::spawn_blocking(move || {
+        let answer = predict(&entry, &valid);
+        drop(permit);
+        answer
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("prediction task failed: {e}")))??;
     Ok(json(&answer))
 }
 

@@ -27,9 +27,22 @@ pub struct Args {
     /// Compute threads (0: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Predictions computing at once (0: the number of cores); more wait in the queue.
+    #[arg(long, default_value_t = 0)]
+    pub max_concurrent: usize,
+    /// Predictions that may wait for a compute slot; beyond that, or after waiting --queue-wait
+    /// seconds, a request gets 503 with Retry-After.
+    #[arg(long, default_value_t = 256)]
+    pub queue: usize,
+    /// Seconds a prediction may wait for a compute slot.
+    #[arg(long, default_value_t = 10.0)]
+    pub queue_wait: f64,
+    /// Seconds a client has to send its request body (408 after that).
+    #[arg(long, default_value_t = 10.0)]
+    pub body_timeout: f64,
 }
 
-/// Runs the server until Ctrl-C.
+/// Runs the server until Ctrl-C or SIGTERM (which let the requests in flight finish).
 pub fn run(args: &Args) -> Result<()> {
     let models_dir = match &args.models {
         Some(dir) => dir.clone(),
@@ -40,12 +53,34 @@ pub fn run(args: &Args) -> Result<()> {
             Err(e) => return Err(e.into()),
         },
     };
+    let defaults = pfn_server::ServerLimits::default();
+    let seconds = |flag: &str, value: f64| {
+        if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+            Ok(std::time::Duration::from_secs_f64(value))
+        } else {
+            Err(anyhow::anyhow!(
+                "{flag}: expected seconds between 0 and 86400, got {value}"
+            ))
+        }
+    };
+    let limits = pfn_server::ServerLimits {
+        max_concurrent: if args.max_concurrent == 0 {
+            defaults.max_concurrent
+        } else {
+            args.max_concurrent
+        },
+        max_queued: args.queue,
+        queue_wait: seconds("--queue-wait", args.queue_wait)?,
+        body_timeout: seconds("--body-timeout", args.body_timeout)?,
+        ..defaults
+    };
     pfn_server::run(&pfn_server::ServeConfig {
         addr: args.addr.clone(),
         models_dir,
         demo: args.demo,
         demo_steps: args.demo_steps,
         threads: args.threads,
+        limits,
     })?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use pfn_artifact::ModelArtifact;
 use pfn_server::demo_model::{train_demo_model, DemoModelSpec};
-use pfn_server::{router, ModelCatalog};
+use pfn_server::{router_with_limits, ModelCatalog, ServerLimits};
 
 /// Name under which the test model is served.
 pub const MODEL: &str = "tiny-gp-1d";
@@ -41,6 +41,11 @@ pub fn catalog() -> ModelCatalog {
 
 /// Serves `catalog` on a free loopback port in a background thread; returns `http://127.0.0.1:PORT`.
 pub fn serve(catalog: ModelCatalog) -> String {
+    serve_with_limits(catalog, ServerLimits::default())
+}
+
+/// [`serve`] with the given admission limits.
+pub fn serve_with_limits(catalog: ModelCatalog, limits: ServerLimits) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -53,7 +58,7 @@ pub fn serve(catalog: ModelCatalog) -> String {
                 .await
                 .expect("bind");
             tx.send(listener.local_addr().expect("addr")).expect("send");
-            axum::serve(listener, router(Arc::new(catalog)))
+            axum::serve(listener, router_with_limits(Arc::new(catalog), limits))
                 .await
                 .expect("serve");
         });
