@@ -38,6 +38,8 @@ pub enum Command {
     Import(commands::import::Args),
     /// Reproduce a paper experiment (gp-fit, gp-hyper, bnn) as a Markdown report with plots.
     Reproduce(commands::reproduce::Args),
+    /// Give a regression model other tails (half-normal or Pareto), keeping its weights.
+    SetTails(commands::set_tails::Args),
     /// Serve the interactive web demo and its JSON API (`POST /api/predict`, `GET /api/models`).
     #[cfg(feature = "server")]
     Serve(commands::serve::Args),
@@ -55,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::run(&args),
         Command::Import(args) => commands::import::run(&args),
         Command::Reproduce(args) => commands::reproduce::run(&args),
+        Command::SetTails(args) => commands::set_tails::run(&args),
         #[cfg(feature = "server")]
         Command::Serve(args) => commands::serve::run(&args),
     };

@@ -650,6 +650,29 @@ fn bf16_training_reaches_the_f32_validation_loss() {
 }
 
 #[test]
+fn tail_shape_does_not_change_training() {
+    // The logit gradient is softmax - onehot(bucket) (sampled) or softmax - P (posterior): the
+    // tails' shape beyond the outer borders never enters it, so the weights are bit-identical.
+    for targets in [
+        pfn_train::TargetKind::Sampled,
+        pfn_train::TargetKind::Posterior,
+    ] {
+        let mut half_normal = short(30, 1);
+        half_normal.prior.targets = targets;
+        let mut pareto = half_normal.clone();
+        pareto.borders.tails = pfn_train::TailKind::Pareto;
+        let mut a = Trainer::new(half_normal).unwrap();
+        let mut b = Trainer::new(pareto).unwrap();
+        a.run(&RunOptions::default(), &mut ()).unwrap();
+        b.run(&RunOptions::default(), &mut ()).unwrap();
+        assert!(
+            a.model().params() == b.model().params(),
+            "{targets:?}: the weights differ"
+        );
+    }
+}
+
+#[test]
 fn pareto_tails_train_and_are_recorded_in_the_model_file() {
     let mut config = short(40, 1);
     config.borders.tails = pfn_train::TailKind::Pareto;

@@ -9,4 +9,5 @@ pub mod reproduce;
 pub mod sample_prior;
 #[cfg(feature = "server")]
 pub mod serve;
+pub mod set_tails;
 pub mod train;

@@ -1,0 +1,129 @@
+//! Acceptance tests for the shipped gp-hyper model (issue 13). The model shipped before 2026-12-03
+//! failed all five (mean 6.36 for constant targets 3, std 46 for duplicates, ...); the one shipped
+//! since passes three, and the two it does not pass yet are `#[ignore]`d with the measured values
+//! (run them with `cargo test -- --ignored`).
+//!
+//! The shipped default model `models/gp-hyper.pfn` on degenerate but valid inputs: every answer
+//! finite and sensible, through the same path as `pfn predict` (`Predictor::context_with_features`,
+//! the normalisation the file records).
+
+use std::path::PathBuf;
+
+use pfn_infer::{Predictor, RegressionPredictive};
+
+fn model() -> Predictor {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/gp-hyper.pfn");
+    Predictor::load(&path).unwrap()
+}
+
+fn predict(p: &Predictor, x: &[f64], y: &[f64], q: &[f64], d: usize) -> Vec<RegressionPredictive> {
+    p.context_with_features(x, y, d)
+        .unwrap()
+        .predict(q)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.as_regression().unwrap().clone())
+        .collect()
+}
+
+fn check_finite(r: &RegressionPredictive, what: &str) {
+    let (lo, hi) = r.interval(0.9).unwrap();
+    for (name, v) in [("mean", r.mean()), ("std", r.std()), ("lo", lo), ("hi", hi)] {
+        assert!(v.is_finite(), "{what}: {name} = {v}");
+    }
+    assert!(r.std() > 0.0, "{what}: std {}", r.std());
+}
+
+#[test]
+#[ignore = "issue 13, not met yet: the shipped gp-hyper gives mean 3.00 but std 0.24 (bound 0.1)"]
+fn a_context_whose_targets_all_agree_predicts_that_value_narrowly() {
+    let p = model();
+    // Five distinct rows, every target 3.
+    let x = [0.1, 0.9, 0.3, 0.2, 0.5, 0.7, 0.8, 0.4, 0.95, 0.05];
+    let y = [3.0; 5];
+    for r in predict(&p, &x, &y, &[0.6, 0.6, 0.0, 1.0], 2) {
+        check_finite(&r, "constant targets");
+        let (lo, hi) = r.interval(0.9).unwrap();
+        assert!((r.mean() - 3.0).abs() < 0.05, "mean {}", r.mean());
+        assert!(r.std() < 0.1, "std {}", r.std());
+        assert!(lo > 2.8 && hi < 3.2, "90% interval [{lo}, {hi}]");
+    }
+}
+
+/// The Bayes answer to one context row (x = 0.5, y = 1.5) under the training prior, with a 1-D
+/// input (outputscale Γ(2, rate 0.15), noise Γ(0.5, rate 0.25) floored at 1e-4): weighting the
+/// hyper-prior by the likelihood of y = 1.5, the predictive of y* has std 1.74 at the context's own
+/// x and 3.62 at an x uncorrelated with it (Monte Carlo, 400k draws of the hyperparameters; every
+/// query lies between the two). With one context point the model's min-max input scaling cannot
+/// tell the queries apart, so its std may be anywhere in that range, but not above 3.62.
+const ONE_ROW_BAYES_STD_MAX: f64 = 3.62;
+
+#[test]
+#[ignore = "issue 13, not met yet: the shipped gp-hyper gives std 4.01 (Bayes at most 3.62; half-normal tails gave 3.50)"]
+fn one_context_row_gives_a_sensible_answer() {
+    let p = model();
+    for r in predict(&p, &[0.5], &[1.5], &[0.5, 0.3, 0.9], 1) {
+        check_finite(&r, "one row");
+        assert!((r.mean() - 1.5).abs() < 1.0, "mean {}", r.mean());
+        assert!(
+            r.std() > 0.05 && r.std() < ONE_ROW_BAYES_STD_MAX,
+            "std {}",
+            r.std()
+        );
+    }
+}
+
+#[test]
+fn one_context_row_gives_a_finite_answer_near_it() {
+    // What holds today of the test above: a finite answer centred near the one target.
+    let p = model();
+    for r in predict(&p, &[0.5], &[1.5], &[0.5, 0.3, 0.9], 1) {
+        check_finite(&r, "one row");
+        assert!((r.mean() - 1.5).abs() < 1.0, "mean {}", r.mean());
+    }
+}
+
+#[test]
+fn duplicated_rows_give_a_sensible_answer() {
+    let p = model();
+    let x = [0.2, 0.2, 0.2, 0.8, 0.8, 0.8];
+    let y = [1.0, 1.0, 1.0, 2.0, 2.0, 2.0];
+    for r in predict(&p, &x, &y, &[0.2, 0.5, 0.8], 1) {
+        check_finite(&r, "duplicates");
+        assert!(r.mean() > 0.5 && r.mean() < 2.5, "mean {}", r.mean());
+        assert!(r.std() < 2.0, "std {}", r.std());
+    }
+}
+
+#[test]
+fn a_constant_feature_column_gives_a_sensible_answer() {
+    let p = model();
+    // Feature 0 varies, feature 1 is constant (7.0) on the context.
+    let x: Vec<f64> = (0..8).flat_map(|i| [i as f64 / 7.0, 7.0]).collect();
+    let y: Vec<f64> = (0..8).map(|i| (i as f64 / 7.0 * 3.0).sin()).collect();
+    for r in predict(&p, &x, &y, &[0.5, 7.0, 0.1, 7.0], 2) {
+        check_finite(&r, "constant column");
+        assert!(r.mean() > -1.5 && r.mean() < 2.0, "mean {}", r.mean());
+        assert!(r.std() < 2.0, "std {}", r.std());
+    }
+}
+
+#[test]
+fn the_reported_std_agrees_with_the_quantiles() {
+    // A smooth function with a little noise: the predictive is close to Gaussian, for which the
+    // 90% central interval is 3.29 standard deviations wide. Mass left in very wide outer buckets
+    // inflates the std far beyond that (the model shipped before 2026-12-03: ratio about 1).
+    let p = model();
+    let x: Vec<f64> = (0..30).map(|i| i as f64 / 29.0).collect();
+    let y: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (6.0 * v).sin() + 0.05 * ((i * 7919 % 13) as f64 / 13.0 - 0.5))
+        .collect();
+    for r in predict(&p, &x, &y, &[0.25, 0.5, 0.75], 1) {
+        check_finite(&r, "smooth");
+        let (lo, hi) = r.interval(0.9).unwrap();
+        let ratio = (hi - lo) / r.std();
+        assert!((2.5..=4.5).contains(&ratio), "90% width / std = {ratio}");
+    }
+}
