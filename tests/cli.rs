@@ -932,3 +932,85 @@ fn more_context_rows_than_trained_are_all_used_with_a_note() {
         }
     }
 }
+
+#[test]
+fn set_tails_keeps_the_weights_and_changes_only_the_far_tails() {
+    let pareto = dir().join("small-pareto.pfn");
+    let o = pfn(&[
+        "set-tails",
+        "--model",
+        s(model()),
+        "--out",
+        s(&pareto),
+        "--tails",
+        "pareto",
+        "--tail-index",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = pfn_artifact::load_model(model()).unwrap();
+    let after = pfn_artifact::load_model(&pareto).unwrap();
+    assert_eq!(before.tensors, after.tensors, "the weights must not change");
+    let dist = after.metadata.head.bar_distribution().unwrap().unwrap();
+    assert_eq!(
+        dist.tail_shape(),
+        pfn_distribution::TailShape::Pareto { index: 4.0 }
+    );
+    let config = pfn_train::run_config_of(&after.metadata).unwrap();
+    assert_eq!(config.borders.tails, pfn_train::TailKind::Pareto);
+    assert_eq!(config.borders.tail_index, Some(4.0));
+    // The medians (interior buckets) agree; the files differ.
+    let predict = |m: &Path, out: &str| {
+        let out = dir().join(out);
+        let o = pfn(&[
+            "predict",
+            "--model",
+            s(m),
+            "--train",
+            s(&train_csv()),
+            "--test",
+            s(&test_csv()),
+            "--out",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let (a, b) = (predict(model(), "hn.csv"), predict(&pareto, "pa.csv"));
+    let column = |text: &str, name: &str| -> Vec<f64> {
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let j = header.iter().position(|h| *h == name).unwrap();
+        lines
+            .map(|l| l.split(',').nth(j).unwrap().parse().unwrap())
+            .collect()
+    };
+    assert_eq!(column(&a, "median"), column(&b, "median"));
+    // A bad index is a one-line error; an unknown shape is clap's usage error naming the choices.
+    let o = pfn(&[
+        "set-tails",
+        "--model",
+        s(model()),
+        "--out",
+        s(&pareto),
+        "--tails",
+        "pareto",
+        "--tail-index",
+        "2",
+    ]);
+    one_line_error(&o, &["above 2"]);
+    let o = pfn(&[
+        "set-tails",
+        "--model",
+        s(model()),
+        "--out",
+        s(&pareto),
+        "--tails",
+        "cauchy",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("half-normal, pareto"),
+        "{stderr}"
+    );
+}

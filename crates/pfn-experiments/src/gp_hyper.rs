@@ -85,6 +85,18 @@ pub enum MethodKind {
     },
 }
 
+impl MethodKind {
+    /// The method's part of its sampler seeds: fixed per method, so that a baseline's draws do not
+    /// depend on which other methods (e.g. how many PFN models) the run compares.
+    pub fn seed_tag(&self) -> u64 {
+        match *self {
+            MethodKind::Pfn { .. } | MethodKind::PfnBatched { .. } | MethodKind::Oracle => 0,
+            MethodKind::Type2 => 1,
+            MethodKind::Nuts { steps } => (2 << 56) | steps,
+        }
+    }
+}
+
 /// One method's scores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MethodResult {
@@ -377,8 +389,11 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
                     dataset: i,
                     source,
                 };
-                let run_seed =
-                    derive_key(SEED_DOMAIN, options.seed, &[i as u64, n as u64, k as u64]);
+                let run_seed = derive_key(
+                    SEED_DOMAIN,
+                    options.seed,
+                    &[i as u64, n as u64, kind.seed_tag()],
+                );
                 let (nll, secs) = match *kind {
                     MethodKind::PfnBatched { .. } => continue,
                     MethodKind::Pfn { model } => {
@@ -722,4 +737,30 @@ pub fn markdown(r: &GpHyperResult) -> String {
         let _ = writeln!(s, "![{p}]({p})\n");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MethodKind;
+
+    #[test]
+    fn seeded_methods_have_distinct_tags_independent_of_position() {
+        let seeded = [
+            MethodKind::Type2,
+            MethodKind::Nuts { steps: 32 },
+            MethodKind::Nuts { steps: 256 },
+        ];
+        let tags: Vec<u64> = seeded.iter().map(MethodKind::seed_tag).collect();
+        for (i, a) in tags.iter().enumerate() {
+            assert_ne!(*a, 0, "{:?}", seeded[i]);
+            for b in &tags[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // The tag is a property of the method, not of its index among the compared methods.
+        assert_eq!(
+            MethodKind::Pfn { model: 0 }.seed_tag(),
+            MethodKind::Pfn { model: 3 }.seed_tag()
+        );
+    }
 }
