@@ -44,6 +44,22 @@ impl FeatureScaling {
     }
 }
 
+/// Turns the `seq_len x used` row-major inputs at the start of `x` into `seq_len x max` rows in
+/// place: the used columns first, multiplied by `scale`, then `max − used` zero columns.
+///
+/// `x` must hold `seq_len * max` values and `used <= max`.
+pub(crate) fn pad_used_columns(x: &mut [f32], seq_len: usize, used: usize, max: usize, scale: f64) {
+    // Spread rows `s x used` to `s x max` in place, last row first so no unread row is overwritten.
+    for t in (0..seq_len).rev() {
+        x.copy_within(t * used..(t + 1) * used, t * max);
+        let row = &mut x[t * max..(t + 1) * max];
+        for v in &mut row[..used] {
+            *v = (*v as f64 * scale) as f32;
+        }
+        row[used..].fill(0.0);
+    }
+}
+
 /// How often the number of used features is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -150,15 +166,7 @@ impl<P: Prior> Prior for VariableFeatures<P> {
             .sample_dataset(rng, position, data.with_fewer_features(used)?)?;
         let scale = self.scaling.factor(used, max);
         let (x, _, _) = data.parts();
-        // Spread rows `s x used` to `s x max` in place, last row first so no unread row is overwritten.
-        for t in (0..s).rev() {
-            x.copy_within(t * used..(t + 1) * used, t * max);
-            let row = &mut x[t * max..(t + 1) * max];
-            for v in &mut row[..used] {
-                *v = (*v as f64 * scale) as f32;
-            }
-            row[used..].fill(0.0);
-        }
+        pad_used_columns(x, s, used, max, scale);
         Ok(DatasetInfo {
             features_used: used,
             hyperparameters: Hyperparameters::FeaturePadding {

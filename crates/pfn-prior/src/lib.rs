@@ -7,7 +7,9 @@
 //!
 //! Priors: [`GpPrior`] (fixed hyperparameters), [`GpHyperPrior`] (Gamma hyper-priors), [`LinearPrior`]
 //! (ridge and the 1-D toy), [`MlpPrior`] (random MLP / "BNN"), [`BnnClassificationPrior`] (the paper's
-//! Fig. 5 BNN classification prior, shared with the baselines), and the wrappers [`Binarized`]
+//! Fig. 5 BNN classification prior, shared with the baselines), the tabular classification priors
+//! of the paper's §6 extended to multi-class labels ([`TabularBnnPrior`], [`TabularGpPrior`], their
+//! shared machinery in [`tabular`]), and the wrappers [`Binarized`]
 //! (classification) and [`VariableFeatures`] (zero-padding). [`PRIORS`] is the registry: one
 //! [`PriorEntry`] per named prior with its constructor and facts (normalisation, reference
 //! posterior, task, baselines); [`prior_by_name`] builds a named prior and [`prior_entry`] looks
@@ -74,6 +76,9 @@ pub mod prior;
 pub mod registry;
 pub mod rng;
 pub mod split;
+pub mod tabular;
+pub mod tabular_bnn;
+pub mod tabular_gp;
 
 pub use bnn_classification::{
     BnnArchitecture, BnnClassificationPrior, BnnDataset, ContextNormalization,
@@ -88,10 +93,16 @@ pub use gp_hyper::{GpHyperPrior, GpHyperPriorConfig};
 pub use hyperparameters::{Hyperparameters, LinearDraw, MlpDraw};
 pub use linear::LinearPrior;
 pub use mlp::{Activation, MlpConfig, MlpPrior};
-pub use posterior_targets::{query_posterior, QueryPosterior};
+pub use posterior_targets::{query_posterior, QueryPosterior, LATENT_CLASSES_KEY};
 pub use prior::{Batch, DatasetInfo, DatasetMut, DatasetPosition, Prior};
 pub use registry::{
     prior_by_name, prior_entry, registered_prior, Baseline, Normalisation, PriorEntry,
     ReferencePosterior, TargetNormalisation, TaskKind, PRIORS,
 };
 pub use split::{SplitKind, SplitSampler};
+pub use tabular::{
+    ClassAssignment, ClassLabels, LatentClasses, ScaledBeta, UsedFeatures, TABULAR_MAX_CLASSES,
+    TABULAR_MAX_FEATURES,
+};
+pub use tabular_bnn::{TabularBnnConfig, TabularBnnDraw, TabularBnnPrior};
+pub use tabular_gp::{TabularGpConfig, TabularGpDraw, TabularGpPrior};

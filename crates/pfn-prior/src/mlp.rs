@@ -143,6 +143,30 @@ fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     (mean, std)
 }
 
+/// Z-normalises `values` in place, `(v − mean) / (std + 1e-6)` with the unbiased std (the paper
+/// code's rule); returns the `(mean, std)` used.
+pub(crate) fn z_normalize(values: &mut [f64]) -> (f64, f64) {
+    let (m, sd) = mean_std(values.iter().copied());
+    values
+        .iter_mut()
+        .for_each(|v| *v = (*v - m) / (sd + NORM_EPS));
+    (m, sd)
+}
+
+/// Z-normalises every column of `x` (row-major, `f` columns) over its rows in place, by the rule
+/// of [`z_normalize`] (statistics in f64 of the f32 values); returns the per-column `(mean, std)`.
+pub(crate) fn z_normalize_columns(x: &mut [f32], f: usize) -> Vec<(f64, f64)> {
+    let stats: Vec<(f64, f64)> = (0..f)
+        .map(|j| mean_std(x.iter().skip(j).step_by(f).map(|&v| v as f64)))
+        .collect();
+    for row in x.chunks_exact_mut(f) {
+        for (v, &(m, sd)) in row.iter_mut().zip(&stats) {
+            *v = ((*v as f64 - m) / (sd + NORM_EPS)) as f32;
+        }
+    }
+    stats
+}
+
 impl Prior for MlpPrior {
     fn name(&self) -> String {
         "mlp".into()
@@ -196,30 +220,12 @@ impl Prior for MlpPrior {
             std::mem::swap(&mut h, &mut next);
         }
 
-        let y_normalization = if c.normalize_y {
-            let (m, sd) = mean_std(h.iter().copied());
-            h.iter_mut().for_each(|v| *v = (*v - m) / (sd + NORM_EPS));
-            Some((m, sd))
-        } else {
-            None
-        };
+        let y_normalization = c.normalize_y.then(|| z_normalize(&mut h));
         for ((yi, ti), &v) in y.iter_mut().zip(target_y.iter_mut()).zip(&h) {
             *yi = v as f32;
             *ti = v as f32;
         }
-        let x_normalization = if c.normalize_x {
-            let stats: Vec<(f64, f64)> = (0..f)
-                .map(|j| mean_std(x.iter().skip(j).step_by(f).map(|&v| v as f64)))
-                .collect();
-            for row in x.chunks_exact_mut(f) {
-                for (v, &(m, sd)) in row.iter_mut().zip(&stats) {
-                    *v = ((*v as f64 - m) / (sd + NORM_EPS)) as f32;
-                }
-            }
-            Some(stats)
-        } else {
-            None
-        };
+        let x_normalization = c.normalize_x.then(|| z_normalize_columns(x, f));
         Ok(DatasetInfo {
             features_used: f,
             hyperparameters: Hyperparameters::Mlp(MlpDraw {

@@ -11,21 +11,31 @@
 //!   `N(mu, var_f + noise)`, computed with `pfn-gp` from the f32 inputs the model sees (padded
 //!   columns dropped, lengthscales multiplied by the padding scale);
 //! * the BNN classification priors: the class probabilities `softmax(f_w(x))` the labels were drawn
-//!   from, recorded by the prior at sampling time.
+//!   from, recorded by the prior at sampling time;
+//! * latent-threshold classification ([`crate::TabularGpPrior`], or any record with a
+//!   [`LatentClasses`] under [`LATENT_CLASSES_KEY`]): `P(class | latent, noise std)` of every query
+//!   from the recorded latent, thresholds and label permutation, rows of `max_classes`
+//!   probabilities (0 for the classes a dataset does not have).
 //!
 //! Every other draw (linear, MLP regression, binarised regression, user priors) has no closed form
 //! here and is an error: such priors train with sampled targets.
 
 use pfn_gp::{ExactGp, GpHyper};
 use rayon::prelude::*;
+use serde::Deserialize;
 
 use crate::error::PriorError;
 use crate::hyperparameters::Hyperparameters;
 use crate::prior::Batch;
+use crate::tabular::LatentClasses;
 
 /// Key of the class-1 probabilities in the `Hyperparameters::Custom` record of the BNN
 /// classification priors.
 pub const CLASS1_PROBABILITIES_KEY: &str = "class1_probabilities";
+
+/// Key of the [`LatentClasses`] record (latent, noise, thresholds, label permutation) in a
+/// `Hyperparameters::Custom` record, e.g. that of [`crate::TabularGpPrior`].
+pub const LATENT_CLASSES_KEY: &str = "latent_classes";
 
 /// The conditional distribution of every query target of a batch, rows in the order of the model's
 /// query outputs: dataset-major, points `n_context..seq_len` of each dataset.
@@ -86,7 +96,8 @@ impl QueryPosterior {
 /// One dataset's part of a [`QueryPosterior`].
 enum DatasetPosterior {
     Gaussian(Vec<f32>, Vec<f32>),
-    Class1(Vec<f32>),
+    /// Row-major `queries x num_classes` probabilities.
+    Classes(usize, Vec<f32>),
 }
 
 /// Why a draw has no closed-form posterior target.
@@ -95,7 +106,7 @@ fn unsupported(what: &str) -> PriorError {
         "targets",
         format!(
             "posterior targets need a prior with a closed-form predictive given its latent (GP priors, \
-             BNN classification priors); this prior drew {what}: use sampled targets"
+             BNN classification priors, tabular-gp); this prior drew {what}: use sampled targets"
         ),
     )
 }
@@ -174,7 +185,22 @@ fn dataset_posterior(
                 .ok_or_else(|| {
                     PriorError::invalid(CLASS1_PROBABILITIES_KEY, "holds a non-number")
                 })?;
-            return Ok(DatasetPosterior::Class1(probs));
+            let rows = probs.iter().flat_map(|&q| [1.0 - q, q]).collect();
+            return Ok(DatasetPosterior::Classes(2, rows));
+        }
+        if let Some(record) = value.get(LATENT_CLASSES_KEY) {
+            let classes = LatentClasses::deserialize(record).map_err(|e| {
+                PriorError::invalid(LATENT_CLASSES_KEY, format!("unreadable record: {e}"))
+            })?;
+            if classes.latent.len() != t {
+                return Err(PriorError::Shape {
+                    what: LATENT_CLASSES_KEY.into(),
+                    expected: t,
+                    actual: classes.latent.len(),
+                });
+            }
+            let rows = classes.probabilities(n_context..t)?;
+            return Ok(DatasetPosterior::Classes(classes.max_classes, rows));
         }
     }
     Err(unsupported(describe(h)))
@@ -214,18 +240,22 @@ pub fn query_posterior(batch: &Batch, n_context: usize) -> Result<QueryPosterior
         )
     };
     match parts.first() {
-        Some(DatasetPosterior::Class1(_)) => {
-            let mut probabilities = Vec::with_capacity(2 * rows);
+        Some(&DatasetPosterior::Classes(num_classes, _)) => {
+            let mut probabilities = Vec::with_capacity(num_classes * rows);
             for part in parts {
-                let DatasetPosterior::Class1(p) = part else {
+                let DatasetPosterior::Classes(k, p) = part else {
                     return Err(mixed());
                 };
-                for q in p {
-                    probabilities.extend([1.0 - q, q]);
+                if k != num_classes {
+                    return Err(PriorError::invalid(
+                        "targets",
+                        format!("datasets of one batch have {num_classes} and {k} classes"),
+                    ));
                 }
+                probabilities.extend(p);
             }
             Ok(QueryPosterior::Classes {
-                num_classes: 2,
+                num_classes,
                 probabilities,
             })
         }
@@ -367,7 +397,12 @@ mod tests {
 
     #[test]
     fn priors_without_a_closed_form_are_errors() {
-        for (name, f) in [("ridge", 5), ("bnn", 3), ("gp-1d-binary", 1)] {
+        for (name, f) in [
+            ("ridge", 5),
+            ("bnn", 3),
+            ("gp-1d-binary", 1),
+            ("tabular-bnn", 60),
+        ] {
             let err = query_posterior(&batch(name, f), 5).unwrap_err().to_string();
             assert!(err.contains("sampled targets"), "{name}: {err}");
         }

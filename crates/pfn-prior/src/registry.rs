@@ -9,7 +9,8 @@
 //! * [`PriorEntry::reference`]: the Bayes-optimal answer it is compared with (the exact GP with the
 //!   prior's fixed hyperparameters, the GP hyper-prior whose posterior type-II fits approximate, or
 //!   none), used by `pfn serve`'s overlay and the experiments;
-//! * [`PriorEntry::task`]: regression or classification;
+//! * [`PriorEntry::task`]: regression or classification, and [`PriorEntry::num_classes`]: the
+//!   number of outputs (`n_out`) a classification model trained on it needs;
 //! * [`PriorEntry::baselines`]: which baselines of `pfn reproduce` apply;
 //! * [`PriorEntry::input_range`]: the box its inputs are drawn from, when fixed.
 //!
@@ -27,6 +28,9 @@ use crate::gp_hyper::{GpHyperPrior, GpHyperPriorConfig};
 use crate::linear::LinearPrior;
 use crate::mlp::{MlpConfig, MlpPrior};
 use crate::prior::Prior;
+use crate::tabular::TABULAR_MAX_CLASSES;
+use crate::tabular_bnn::TabularBnnPrior;
+use crate::tabular_gp::TabularGpPrior;
 
 /// What a model trained on the prior predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +125,9 @@ pub struct PriorEntry {
     pub build: fn() -> Result<Box<dyn Prior>, PriorError>,
     /// Regression or classification.
     pub task: TaskKind,
+    /// For a classification prior, the number of classes its labels range over (`0..num_classes`,
+    /// the `n_out` of a model trained on it); `None` for regression.
+    pub num_classes: Option<usize>,
     /// How a model trained on it normalises data.
     pub normalisation: Normalisation,
     /// The posterior it is compared with (a function, as it holds owned values).
@@ -172,6 +179,7 @@ pub const PRIORS: &[PriorEntry] = &[
         description: "GP, RBF lengthscale 0.1, outputscale 1, noise 1e-4, x ~ U[0,1] (paper Fig. 3/7/8); 1 feature",
         build: || Ok(Box::new(GpPrior::paper_1d())),
         task: TaskKind::Regression,
+        num_classes: None,
         normalisation: Normalisation::NONE,
         reference: || ReferencePosterior::ExactGp(GpPrior::paper_1d().hyper().clone()),
         baselines: GP_FIXED,
@@ -182,6 +190,7 @@ pub const PRIORS: &[PriorEntry] = &[
         description: "GP, RBF lengthscale 0.6, outputscale 1, noise 1e-4, x ~ U[0,1]^5 (paper Fig. 4a); 5 features",
         build: || Ok(Box::new(GpPrior::paper_5d())),
         task: TaskKind::Regression,
+        num_classes: None,
         normalisation: Normalisation::NONE,
         reference: || ReferencePosterior::ExactGp(GpPrior::paper_5d().hyper().clone()),
         baselines: GP_FIXED,
@@ -192,6 +201,7 @@ pub const PRIORS: &[PriorEntry] = &[
         description: "GP, Matérn-5/2 ARD, per-dataset Gamma hyper-priors noise (1e-4,1) floored at 1e-4, outputscale (2,0.15), lengthscale (3,6) (paper Fig. 4b); 1 feature by default",
         build: || Ok(Box::new(GpHyperPrior::paper())),
         task: TaskKind::Regression,
+        num_classes: None,
         normalisation: Normalisation::NONE,
         reference: || ReferencePosterior::GpHyperPrior(GpHyperPriorConfig::paper()),
         baselines: GP_HYPER,
@@ -207,6 +217,7 @@ pub const PRIORS: &[PriorEntry] = &[
             )?)?))
         },
         task: TaskKind::Regression,
+        num_classes: None,
         // Trained the way it is used: x min-max scaled and y standardised by the context.
         normalisation: Normalisation {
             features_scaled_by_context: true,
@@ -223,6 +234,7 @@ pub const PRIORS: &[PriorEntry] = &[
         description: "as gp-hyper with the paper code's hyper-priors: noise Gamma(1.1,0.05), outputscale Gamma(0.5,0.15); 1 feature by default",
         build: || Ok(Box::new(GpHyperPrior::reference_code())),
         task: TaskKind::Regression,
+        num_classes: None,
         normalisation: Normalisation::NONE,
         reference: || ReferencePosterior::GpHyperPrior(GpHyperPriorConfig::reference_code()),
         baselines: GP_HYPER,
@@ -233,6 +245,7 @@ pub const PRIORS: &[PriorEntry] = &[
         description: "Bayesian linear regression, weights N(0,0.1^2), noise N(0,0.1^2), noiseless targets, x ~ U[0,1]^F; 5 features by default",
         build: || Ok(Box::new(LinearPrior::ridge())),
         task: TaskKind::Regression,
+        num_classes: None,
         normalisation: Normalisation::NONE,
         reference: no_reference,
         baselines: &[],
@@ -243,6 +256,7 @@ pub const PRIORS: &[PriorEntry] = &[
         description: "y = a x + b + N(0,0.1^2), a, b ~ N(0,1), x ~ U[0,1]; exactly 1 feature",
         build: || Ok(Box::new(LinearPrior::linear_1d())),
         task: TaskKind::Regression,
+        num_classes: None,
         normalisation: Normalisation::NONE,
         reference: no_reference,
         baselines: &[],
@@ -253,6 +267,7 @@ pub const PRIORS: &[PriorEntry] = &[
         description: "random tanh MLP (3 layers, width 64, weight/bias std 0.25, noise 0.1), x ~ N(0,1), z-normalised x and y; 3 features by default",
         build: || Ok(Box::new(MlpPrior::new(MlpConfig::default())?)),
         task: TaskKind::Regression,
+        num_classes: None,
         // The prior z-normalises y (and x) over each dataset: y is standardised with the context
         // at inference. The model file has no per-context z-score for x, so features pass through
         // unchanged (supply z-scored features).
@@ -274,6 +289,7 @@ pub const PRIORS: &[PriorEntry] = &[
             )))
         },
         task: TaskKind::Classification,
+        num_classes: Some(2),
         normalisation: Normalisation::NONE,
         reference: no_reference,
         baselines: &[],
@@ -289,6 +305,7 @@ pub const PRIORS: &[PriorEntry] = &[
             )))
         },
         task: TaskKind::Classification,
+        num_classes: Some(2),
         normalisation: Normalisation::NONE,
         reference: no_reference,
         baselines: &[],
@@ -304,6 +321,7 @@ pub const PRIORS: &[PriorEntry] = &[
             )))
         },
         task: TaskKind::Classification,
+        num_classes: Some(2),
         normalisation: Normalisation::NONE,
         reference: no_reference,
         baselines: &[],
@@ -318,6 +336,7 @@ pub const PRIORS: &[PriorEntry] = &[
             )?))
         },
         task: TaskKind::Classification,
+        num_classes: Some(2),
         normalisation: Normalisation::NONE,
         reference: no_reference,
         baselines: &[Baseline::BnnInference],
@@ -332,9 +351,40 @@ pub const PRIORS: &[PriorEntry] = &[
             )?))
         },
         task: TaskKind::Classification,
+        num_classes: Some(2),
         normalisation: Normalisation::NONE,
         reference: no_reference,
         baselines: &[Baseline::BnnInference],
+        input_range: None,
+    },
+    PriorEntry {
+        name: "tabular-bnn",
+        description: "paper §6 PFN-BNN prior (final config) with 2..=10 classes: per dataset F_u ~ scaled_beta(1,1.6) of min(60,F) features (rest zero, used columns x F/F_u), 3-layer tanh MLP, hidden ~ scaled_beta(2,4,150,2), init/noise std ~ Gamma, x ~ N(0,1); x and y z-normalised; classes cut at random quantiles of y (K=2: median), labels permuted; 60 features by default",
+        build: || Ok(Box::new(TabularBnnPrior::paper())),
+        task: TaskKind::Classification,
+        num_classes: Some(TABULAR_MAX_CLASSES),
+        // Used columns are z-normalised by the prior and scaled by F/F_u when fewer than F are
+        // used: inference pads the same way (supply z-scored features).
+        normalisation: Normalisation {
+            feature_padding: Some(FeatureScaling::Linear),
+            ..Normalisation::NONE
+        },
+        reference: no_reference,
+        baselines: &[],
+        input_range: None,
+    },
+    PriorEntry {
+        name: "tabular-gp",
+        description: "paper §6 PFN-GP prior with 2..=10 classes: Matérn-5/2 ARD GP with the gp-hyper-5d hyper-priors (lengthscales x sqrt(F_u)) on x ~ U[0,1]^F_u, classes cut at random quantiles of the noisy values; F_u, padding, z-normalised x and labels as tabular-bnn; class-probability posterior targets; 60 features by default",
+        build: || Ok(Box::new(TabularGpPrior::with_defaults())),
+        task: TaskKind::Classification,
+        num_classes: Some(TABULAR_MAX_CLASSES),
+        normalisation: Normalisation {
+            feature_padding: Some(FeatureScaling::Linear),
+            ..Normalisation::NONE
+        },
+        reference: no_reference,
+        baselines: &[],
         input_range: None,
     },
 ];
@@ -396,7 +446,17 @@ mod tests {
                 _ => false,
             });
             assert_eq!(records_gp, e.has_baseline(Baseline::OracleGp), "{}", e.name);
-            let labels = batch.target_y.iter().all(|&t| t == 0.0 || t == 1.0);
+            assert_eq!(
+                e.num_classes.is_some(),
+                e.task == TaskKind::Classification,
+                "{}",
+                e.name
+            );
+            let classes = e.num_classes.unwrap_or(2);
+            let labels = batch
+                .target_y
+                .iter()
+                .all(|&t| t >= 0.0 && t.fract() == 0.0 && (t as usize) < classes);
             assert_eq!(
                 labels,
                 e.task == TaskKind::Classification,
@@ -415,8 +475,19 @@ mod tests {
                 }
                 ReferencePosterior::None => {}
             }
+            // A padding prior scales the used columns of every dataset by its recorded rule.
             if let Some(scaling) = e.normalisation.feature_padding {
-                assert_eq!(scaling, FeatureScaling::default(), "{}", e.name);
+                for (d, h) in batch.hyperparameters.iter().enumerate() {
+                    let used = batch.features_used[d];
+                    let scale = match h {
+                        Hyperparameters::FeaturePadding { scale, .. } => *scale,
+                        Hyperparameters::Custom { value } => value["feature_scale"]
+                            .as_f64()
+                            .unwrap_or_else(|| panic!("{}: no feature_scale", e.name)),
+                        other => panic!("{}: unpadded record {other:?}", e.name),
+                    };
+                    assert_eq!(scale, scaling.factor(used, f), "{}", e.name);
+                }
             }
             if let Some([lo, hi]) = e.input_range {
                 assert!(
@@ -443,6 +514,49 @@ mod tests {
         );
         assert_eq!(of("gp-hyper-5d"), GpHyperPriorConfig::regression());
         assert!(prior_entry("gp-1d").unwrap().gp_hyper_prior().is_none());
+    }
+
+    /// The tabular priors: classification with 10 classes for callers, 1..=60 features, 60 by
+    /// default, the paper's linear padding rule; built by name, they sample what their types do.
+    #[test]
+    fn tabular_entries_round_trip() {
+        use crate::tabular_bnn::TabularBnnDraw;
+        use crate::tabular_gp::TabularGpDraw;
+        for name in ["tabular-bnn", "tabular-gp"] {
+            let e = registered_prior(name).unwrap();
+            assert_eq!(e.name, name);
+            assert_eq!(e.task, TaskKind::Classification);
+            assert_eq!(e.num_classes, Some(TABULAR_MAX_CLASSES));
+            assert_eq!(TABULAR_MAX_CLASSES, 10);
+            assert_eq!(
+                e.normalisation.feature_padding,
+                Some(FeatureScaling::Linear)
+            );
+            assert_eq!(e.reference_posterior(), ReferencePosterior::None);
+            let prior = prior_by_name(name).unwrap();
+            assert_eq!(prior.name(), name);
+            assert_eq!(prior.default_num_features(), 60);
+            assert_eq!(prior.feature_range(), (1, 60));
+            let batch = prior.sample_batch(3, 2, 3, 12, 60).unwrap();
+            let direct = match name {
+                "tabular-bnn" => TabularBnnPrior::paper().sample_batch(3, 2, 3, 12, 60),
+                _ => TabularGpPrior::with_defaults().sample_batch(3, 2, 3, 12, 60),
+            }
+            .unwrap();
+            assert_eq!(batch, direct, "{name}");
+            for h in &batch.hyperparameters {
+                let classes = match name {
+                    "tabular-bnn" => TabularBnnDraw::from_hyperparameters(h).unwrap().classes,
+                    _ => {
+                        TabularGpDraw::from_hyperparameters(h)
+                            .unwrap()
+                            .latent_classes
+                            .assignment
+                    }
+                };
+                assert!(classes.num_classes <= e.num_classes.unwrap());
+            }
+        }
     }
 
     #[test]

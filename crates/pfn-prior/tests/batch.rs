@@ -61,7 +61,10 @@ fn a_dataset_does_not_depend_on_the_batch_size() {
 #[test]
 fn every_registered_prior_samples_with_its_default_features() {
     for &PriorEntry {
-        name, description, ..
+        name,
+        description,
+        normalisation,
+        ..
     } in PRIORS
     {
         assert!(!description.is_empty());
@@ -72,10 +75,10 @@ fn every_registered_prior_samples_with_its_default_features() {
         assert_eq!(b.x.len(), 4 * 30 * f);
         assert_eq!(b.y.len(), 120);
         assert_eq!(b.target_y.len(), 120);
-        // Priors with a variable number of used features draw it in their range; the others use
-        // every column.
+        // Priors with a variable number of used features (those with a padding rule) draw it in
+        // their range; the others use every column.
         let (lo, _) = prior.feature_range();
-        if name.ends_with("-5d") && lo < f {
+        if normalisation.feature_padding.is_some() {
             assert!(
                 b.features_used.iter().all(|&u| (lo..=f).contains(&u)),
                 "{name}"
@@ -109,6 +112,8 @@ fn every_registered_prior_samples_with_its_default_features() {
         ("gp-hyper-5d", 5),
         ("linear-1d", 1),
         ("bnn", 3),
+        ("tabular-bnn", 60),
+        ("tabular-gp", 60),
     ];
     for (name, f) in expected {
         assert_eq!(
