@@ -468,9 +468,13 @@ impl LogDensity for GpHyperDensity {
             .value_and_grad(&self.hyper, None, &mut self.lml_grad)
         {
             Ok(v) => v,
-            Err(e @ (GpError::NotPositiveDefinite { .. } | GpError::InvalidHyper(_))) => {
-                return Err(DensityError::Recoverable(e.to_string()))
-            }
+            // A proposal whose covariance cannot be factored or evaluated (e.g. a lengthscale so
+            // small that the scaled inputs overflow) is rejected like a divergence, not fatal.
+            Err(
+                e @ (GpError::NotPositiveDefinite { .. }
+                | GpError::InvalidHyper(_)
+                | GpError::NotFinite(_)),
+            ) => return Err(DensityError::Recoverable(e.to_string())),
             Err(e) => return Err(DensityError::Fatal(e.to_string())),
         };
         let mut total = lml;

@@ -183,10 +183,18 @@ fn rbf_unit(r2: f64) -> f64 {
     (-0.5 * r2).exp()
 }
 
+/// Beyond this `sqrt5 r` the Matérn kernel and its derivative are below 1e-300 and are returned as
+/// 0: the polynomial factor would otherwise overflow to infinity times a zero exponential (NaN) for
+/// huge distances (e.g. tiny lengthscales proposed by a sampler).
+const MATERN_CUTOFF: f64 = 745.0;
+
 #[inline(always)]
 fn matern52_unit(r2: f64) -> f64 {
     let r = r2.max(0.0).sqrt();
     let s5r = 5f64.sqrt() * r;
+    if s5r > MATERN_CUTOFF {
+        return 0.0;
+    }
     (1.0 + s5r + 5.0 / 3.0 * r2) * (-s5r).exp()
 }
 
@@ -280,6 +288,9 @@ pub fn unit_kernel_d_r2(kind: KernelKind, r2: f64) -> f64 {
             // dk/d(r^2) = dk/dr / (2r) = -(5/6)(1 + s r) e^{-s r}.
             let r = r2.max(0.0).sqrt();
             let s5r = 5f64.sqrt() * r;
+            if s5r > MATERN_CUTOFF {
+                return 0.0;
+            }
             -(5.0 / 6.0) * (1.0 + s5r) * (-s5r).exp()
         }
     }

@@ -226,3 +226,19 @@ fn bad_options_and_priors() {
         Err(GpError::NotFinite(_))
     ));
 }
+
+#[test]
+fn kernels_vanish_instead_of_nan_at_huge_distances() {
+    use pfn_gp::kernel::{unit_kernel, unit_kernel_d_r2};
+    // A sampler may propose lengthscales so small that scaled distances are astronomically large:
+    // the kernel is 0 there, never inf * 0 = NaN.
+    for kind in [KernelKind::Rbf, KernelKind::Matern52] {
+        for r2 in [1e6, 1e300, f64::MAX, f64::INFINITY] {
+            assert_eq!(unit_kernel(kind, r2), 0.0, "{kind:?} r2 = {r2}");
+            assert_eq!(unit_kernel_d_r2(kind, r2), 0.0, "{kind:?} r2 = {r2}");
+        }
+        // Continuity at the Matérn cut-off: the value just below it is already below 1e-300.
+        let below = (744.0f64 / 5f64.sqrt()).powi(2);
+        assert!(unit_kernel(kind, below) < 1e-300);
+    }
+}
