@@ -122,7 +122,7 @@ pub enum ApiError {
     #[error("the request body did not arrive within {seconds} s")]
     RequestTimeout {
         /// The limit.
-        seconds: u64,
+        seconds: f64,
     },
     /// The computation failed.
     #[error("internal error: {0}")]

@@ -139,7 +139,7 @@ async fn predict_inner(
     let bytes = tokio::time::timeout(timeout, read_body(&headers, body))
         .await
         .map_err(|_| ApiError::RequestTimeout {
-            seconds: timeout.as_secs(),
+            seconds: timeout.as_secs_f64(),
         })??;
     let request = parse_request(&bytes)?;
     let catalog = Arc::clone(&state.catalog);
