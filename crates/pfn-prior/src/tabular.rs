@@ -56,12 +56,39 @@ use std::ops::Range;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_distr::{Beta, Distribution};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check_positive, PriorError};
 use crate::features::{pad_used_columns, FeatureScaling};
+use crate::hyperparameters::Hyperparameters;
 use crate::prior::DatasetMut;
 use crate::rng::PriorRng;
+
+/// A per-dataset draw as a [`Hyperparameters::Custom`] record (its JSON, which names the prior under
+/// `"model"`); `what` names it in errors.
+pub(crate) fn to_custom_record<T: Serialize>(
+    draw: &T,
+    what: &str,
+) -> Result<Hyperparameters, PriorError> {
+    let value = serde_json::to_value(draw).map_err(|e| PriorError::invalid(what, e.to_string()))?;
+    Ok(Hyperparameters::Custom { value })
+}
+
+/// The draw of prior `model` recorded in `h` by [`to_custom_record`], if it is one.
+pub(crate) fn from_custom_record<T: DeserializeOwned>(
+    h: &Hyperparameters,
+    model: &str,
+) -> Option<T> {
+    match h {
+        Hyperparameters::Custom { value }
+            if value.get("model").and_then(|m| m.as_str()) == Some(model) =>
+        {
+            T::deserialize(value).ok()
+        }
+        _ => None,
+    }
+}
 
 /// The largest number of features the tabular priors sample by default (the paper's 60).
 pub const TABULAR_MAX_FEATURES: usize = 60;

@@ -32,7 +32,10 @@ use crate::hyperparameters::{Hyperparameters, MlpDraw};
 use crate::mlp::{Activation, MlpConfig, MlpPrior};
 use crate::prior::{DatasetInfo, DatasetMut, DatasetPosition, Prior};
 use crate::rng::PriorRng;
-use crate::tabular::{write_labelled, ClassAssignment, ClassLabels, ScaledBeta, UsedFeatures};
+use crate::tabular::{
+    from_custom_record, to_custom_record, write_labelled, ClassAssignment, ClassLabels, ScaledBeta,
+    UsedFeatures,
+};
 
 /// Configuration of [`TabularBnnPrior`]; validated by [`TabularBnnPrior::new`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,21 +112,12 @@ impl TabularBnnDraw {
 
     /// As a [`Hyperparameters::Custom`] record.
     pub fn to_hyperparameters(&self) -> Result<Hyperparameters, PriorError> {
-        let value = serde_json::to_value(self)
-            .map_err(|e| PriorError::invalid("tabular-bnn record", e.to_string()))?;
-        Ok(Hyperparameters::Custom { value })
+        to_custom_record(self, "tabular-bnn record")
     }
 
     /// The draw recorded in `h`, if it is one.
     pub fn from_hyperparameters(h: &Hyperparameters) -> Option<Self> {
-        match h {
-            Hyperparameters::Custom { value }
-                if value.get("model").and_then(|m| m.as_str()) == Some(Self::MODEL) =>
-            {
-                Self::deserialize(value).ok()
-            }
-            _ => None,
-        }
+        from_custom_record(h, Self::MODEL)
     }
 }
 

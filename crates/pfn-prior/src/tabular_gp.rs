@@ -53,7 +53,10 @@ use crate::mlp::z_normalize_columns;
 use crate::posterior_targets::LATENT_CLASSES_KEY;
 use crate::prior::{DatasetInfo, DatasetMut, DatasetPosition, Prior};
 use crate::rng::PriorRng;
-use crate::tabular::{reorder_rows, write_labelled, ClassLabels, LatentClasses, UsedFeatures};
+use crate::tabular::{
+    from_custom_record, reorder_rows, to_custom_record, write_labelled, ClassLabels, LatentClasses,
+    UsedFeatures,
+};
 
 /// Configuration of [`TabularGpPrior`]; validated by [`TabularGpPrior::new`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,22 +114,16 @@ impl TabularGpDraw {
 
     /// As a [`Hyperparameters::Custom`] record.
     pub fn to_hyperparameters(&self) -> Result<Hyperparameters, PriorError> {
-        let value = serde_json::to_value(self)
-            .map_err(|e| PriorError::invalid("tabular-gp record", e.to_string()))?;
-        debug_assert!(value.get(LATENT_CLASSES_KEY).is_some());
-        Ok(Hyperparameters::Custom { value })
+        let record = to_custom_record(self, "tabular-gp record")?;
+        debug_assert!(
+            matches!(&record, Hyperparameters::Custom { value } if value.get(LATENT_CLASSES_KEY).is_some())
+        );
+        Ok(record)
     }
 
     /// The draw recorded in `h`, if it is one.
     pub fn from_hyperparameters(h: &Hyperparameters) -> Option<Self> {
-        match h {
-            Hyperparameters::Custom { value }
-                if value.get("model").and_then(|m| m.as_str()) == Some(Self::MODEL) =>
-            {
-                Self::deserialize(value).ok()
-            }
-            _ => None,
-        }
+        from_custom_record(h, Self::MODEL)
     }
 }
 
