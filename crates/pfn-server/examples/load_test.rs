@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pfn_server::load::{resident_kib, run_load, LoadSpec};
+use pfn_server::load::{resident_kib, run_load, serve_in_background, LoadSpec};
 use pfn_server::{router_with_limits, ModelCatalog, ServerLimits};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,24 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         body_timeout: Duration::from_secs(2),
         ..ServerLimits::default()
     };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr")).expect("send");
-            axum::serve(listener, router_with_limits(catalog, limits))
-                .await
-                .expect("serve");
-        });
-    });
-    let addr = rx.recv()?;
+    let addr = serve_in_background(router_with_limits(catalog, limits));
     let valid_body = serde_json::json!({
         "model": model,
         "x": [0.1, 0.25, 0.4, 0.55, 0.8],

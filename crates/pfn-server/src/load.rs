@@ -199,6 +199,28 @@ pub fn run_load(spec: &LoadSpec, on_progress: &(dyn Fn(usize) + Sync)) -> LoadRe
     report
 }
 
+/// Serves `router` on a free loopback port from a background thread (its own 2-worker tokio
+/// runtime) and returns the address, for load tests and in-process tests. Panics if the runtime
+/// cannot start or the port cannot be bound (test set-up, not user input).
+pub fn serve_in_background(router: axum::Router) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send");
+            axum::serve(listener, router).await.expect("serve");
+        });
+    });
+    rx.recv().expect("server address")
+}
+
 /// This process's resident memory in KiB (Linux `/proc/self/status`), if known.
 pub fn resident_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

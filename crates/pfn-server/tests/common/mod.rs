@@ -46,24 +46,7 @@ pub fn serve(catalog: ModelCatalog) -> String {
 
 /// [`serve`] with the given admission limits.
 pub fn serve_with_limits(catalog: ModelCatalog, limits: ServerLimits) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr")).expect("send");
-            axum::serve(listener, router_with_limits(Arc::new(catalog), limits))
-                .await
-                .expect("serve");
-        });
-    });
-    let addr = rx.recv().expect("server address");
+    let addr = pfn_server::load::serve_in_background(router_with_limits(Arc::new(catalog), limits));
     format!("http://{addr}")
 }
 
