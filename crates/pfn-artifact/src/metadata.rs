@@ -109,6 +109,9 @@ pub enum XNormalisation {
     None,
     /// Each feature mapped to [0, 1] with the min/max of the context points.
     ContextMinMax,
+    /// Each feature z-scored with the mean and (population) standard deviation of the context
+    /// points (`FeatureScaler::fit_standardise`).
+    ContextStandardise,
     /// Each feature mapped with fixed per-feature bounds: `(x − min) / (max − min)`.
     Fixed {
         /// Per-feature lower bounds.
@@ -116,6 +119,13 @@ pub enum XNormalisation {
         /// Per-feature upper bounds.
         max: Vec<f64>,
     },
+}
+
+impl XNormalisation {
+    /// Whether the features are fitted on the context points (so a prediction needs context).
+    pub fn fitted_on_context(&self) -> bool {
+        matches!(self, Self::ContextMinMax | Self::ContextStandardise)
+    }
 }
 
 /// How y is transformed before entering the model (and predictions transformed back).

@@ -6,7 +6,9 @@
 //! * features: [`FeatureScaler`] maps each feature affinely to [0, 1] with the context's min/max
 //!   (`x' = (x − min) / (max − min)`), or with fixed bounds. Query points outside the context
 //!   range map outside [0, 1]; nothing is clipped. A feature that is constant on the context maps
-//!   to 0.5 everywhere it equals that constant (`x' = 0.5 + (x − min)`, i.e. unit scale).
+//!   to 0.5 everywhere it equals that constant (`x' = 0.5 + (x − min)`, i.e. unit scale). The
+//!   tabular classifiers z-score instead ([`FeatureScaler::fit_standardise`]: context mean and
+//!   population standard deviation, σ = 1 for a constant feature, which then maps to 0).
 //! * targets: [`TargetScaler`] standardises `y' = (y − μ) / σ` with the context mean μ and
 //!   (population) standard deviation σ; σ = 1 when the context has fewer than two distinct values.
 //!
@@ -136,8 +138,9 @@ fn check_rows(what: &'static str, len: usize, n_features: usize) -> Result<(), N
     Ok(())
 }
 
-/// Per-feature affine map to [0, 1]: `x' = (x − min) / (max − min)` (unit scale around 0.5 for
-/// a constant feature).
+/// Per-feature affine map `x' = (x − min) / (max − min)`: `min` maps to 0 and `max` to 1 (unit
+/// scale around 0.5 when `min == max`, a feature constant on the context). [`FeatureScaler::fit`]
+/// maps the context's range to [0, 1]; [`FeatureScaler::fit_standardise`] z-scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureScaler {
     /// Per-feature lower bound (maps to 0).
@@ -174,6 +177,52 @@ impl FeatureScaler {
             }
         }
         Ok(Self { min, max })
+    }
+
+    /// Per-feature z-scores from the context rows `x` (row-major, `n_features` per row): the
+    /// affine map with `min` = the context mean (maps to 0) and `max − min` = the context's
+    /// population standard deviation (the mean plus one standard deviation maps to 1), i.e.
+    /// `x' = (x − μ) / σ`. A feature constant on the context gets σ = 1, so it maps to
+    /// `x − μ` (0 on the context) rather than to the min-max rule's 0.5.
+    pub fn fit_standardise(x: &[f64], n_features: usize) -> Result<Self, NormaliseError> {
+        check_rows("context x", x.len(), n_features)?;
+        if x.is_empty() {
+            return Err(NormaliseError::EmptyContext {
+                what: "the feature standardiser",
+            });
+        }
+        check_finite("context x", x)?;
+        let rows = (x.len() / n_features) as f64;
+        let mut mean = vec![0.0f64; n_features];
+        for row in x.chunks_exact(n_features) {
+            for (m, &v) in mean.iter_mut().zip(row) {
+                *m += v / rows;
+            }
+        }
+        let mut var = vec![0.0f64; n_features];
+        for row in x.chunks_exact(n_features) {
+            for ((s, &m), &v) in var.iter_mut().zip(&mean).zip(row) {
+                *s += (v - m) * (v - m) / rows;
+            }
+        }
+        let mut max = Vec::with_capacity(n_features);
+        for (feature, (&m, &v)) in mean.iter().zip(&var).enumerate() {
+            let std = v.sqrt();
+            if !(m.is_finite() && std.is_finite()) {
+                let column = x.iter().skip(feature).step_by(n_features);
+                let (lo, hi) = column.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+                return Err(NormaliseError::FeatureRangeOverflow {
+                    feature,
+                    min: lo,
+                    max: hi,
+                });
+            }
+            let std = if std > 0.0 && m + std > m { std } else { 1.0 };
+            max.push(m + std);
+        }
+        Ok(Self { min: mean, max })
     }
 
     /// Fixed bounds, e.g. the known domain of the inputs; requires finite `min < max`.

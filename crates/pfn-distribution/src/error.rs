@@ -162,6 +162,14 @@ pub enum DistributionError {
         /// Allowed values, in words.
         domain: &'static str,
     },
+    /// Arguments that do not fit together (lengths, label range), described in words.
+    #[error("argument `{argument}`: {reason}")]
+    InvalidArgument {
+        /// Name of the argument.
+        argument: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An error in one row of a batched call.
     #[error("row {row}: {source}")]
     InRow {

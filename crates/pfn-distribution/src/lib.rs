@@ -10,6 +10,8 @@
 //! * [`BarDistribution::gaussian_cross_entropy_and_grad`]: the same kernel against a whole Gaussian
 //!   target `N(mu, s^2)` (posterior training targets), closed form.
 //! * [`classification`]: sigmoid/BCE-with-logits and softmax cross-entropy losses with gradients.
+//! * [`class_metrics`]: scores of class-probability predictions (log loss, accuracy, ROC AUC,
+//!   calibration error and reliability bins).
 //!
 //! Logits are f32 (as produced by the network); all distribution arithmetic is f64.
 //!
@@ -39,6 +41,7 @@
 mod acquisition;
 mod bar;
 pub mod borders;
+pub mod class_metrics;
 pub mod classification;
 mod error;
 mod gaussian_target;

@@ -279,7 +279,7 @@ impl Predictor {
         let min = self.metadata.min_context();
         let norm = &self.metadata.normalisation;
         let needs_context =
-            norm.x == XNormalisation::ContextMinMax || norm.y == YNormalisation::ContextStandardise;
+            norm.x.fitted_on_context() || norm.y == YNormalisation::ContextStandardise;
         min.max(usize::from(needs_context))
     }
 
@@ -452,6 +452,12 @@ impl Predictor {
                     return Err(PredictError::EmptyContext);
                 }
                 Some(FeatureScaler::fit(x, d)?)
+            }
+            XNormalisation::ContextStandardise => {
+                if n == 0 {
+                    return Err(PredictError::EmptyContext);
+                }
+                Some(FeatureScaler::fit_standardise(x, d)?)
             }
             XNormalisation::Fixed { min, max } => {
                 Some(FeatureScaler::fixed(min.clone(), max.clone())?)

@@ -96,8 +96,8 @@ pub use mlp::{Activation, MlpConfig, MlpPrior};
 pub use posterior_targets::{query_posterior, QueryPosterior, LATENT_CLASSES_KEY};
 pub use prior::{Batch, DatasetInfo, DatasetMut, DatasetPosition, Prior};
 pub use registry::{
-    prior_by_name, prior_entry, registered_prior, Baseline, Normalisation, PriorEntry,
-    ReferencePosterior, TargetNormalisation, TaskKind, PRIORS,
+    prior_by_name, prior_entry, registered_prior, Baseline, FeatureNormalisation, Normalisation,
+    PriorEntry, ReferencePosterior, TargetNormalisation, TaskKind, PRIORS,
 };
 pub use split::{SplitKind, SplitSampler};
 pub use tabular::{

@@ -55,12 +55,22 @@ pub enum TargetNormalisation {
     StandardisedByContext,
 }
 
+/// How the feature columns of a prior's datasets are normalised by the trainer and at inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureNormalisation {
+    /// Features as the prior draws them (user data must already be in the prior's range).
+    None,
+    /// Every used column mapped to [0, 1] with the min/max of the dataset's context rows.
+    ContextMinMax,
+    /// Every used column z-scored with the mean and standard deviation of the context rows.
+    ContextStandardise,
+}
+
 /// How a model trained on the prior normalises its data, in training and at inference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Normalisation {
-    /// Whether the used feature columns of every dataset are mapped to [0, 1] with the min/max of
-    /// its context rows, by the trainer and at inference.
-    pub features_scaled_by_context: bool,
+    /// How the used feature columns of every dataset are mapped, by the trainer and at inference.
+    pub features: FeatureNormalisation,
     /// The zero-padding rule of a prior with a variable number of features (`VariableFeatures`):
     /// a dataset with fewer features has its used columns scaled by this rule's factor.
     pub feature_padding: Option<FeatureScaling>,
@@ -71,7 +81,7 @@ pub struct Normalisation {
 impl Normalisation {
     /// Data as the prior produces it and as the user gives it: no normalisation.
     pub const NONE: Self = Self {
-        features_scaled_by_context: false,
+        features: FeatureNormalisation::None,
         feature_padding: None,
         targets: TargetNormalisation::None,
     };
@@ -220,7 +230,7 @@ pub const PRIORS: &[PriorEntry] = &[
         num_classes: None,
         // Trained the way it is used: x min-max scaled and y standardised by the context.
         normalisation: Normalisation {
-            features_scaled_by_context: true,
+            features: FeatureNormalisation::ContextMinMax,
             feature_padding: Some(FeatureScaling::Sqrt),
             targets: TargetNormalisation::StandardisedByContext,
         },
@@ -363,12 +373,9 @@ pub const PRIORS: &[PriorEntry] = &[
         build: || Ok(Box::new(TabularBnnPrior::paper())),
         task: TaskKind::Classification,
         num_classes: Some(TABULAR_MAX_CLASSES),
-        // Used columns are z-normalised by the prior and scaled by F/F_u when fewer than F are
-        // used: inference pads the same way (supply z-scored features).
-        normalisation: Normalisation {
-            feature_padding: Some(FeatureScaling::Linear),
-            ..Normalisation::NONE
-        },
+        // The prior z-normalises used columns over the whole dataset; the trainer re-standardises
+        // them with the context rows only, as inference does, then scales by F/F_u.
+        normalisation: TABULAR_NORMALISATION,
         reference: no_reference,
         baselines: &[],
         input_range: None,
@@ -379,15 +386,20 @@ pub const PRIORS: &[PriorEntry] = &[
         build: || Ok(Box::new(TabularGpPrior::with_defaults())),
         task: TaskKind::Classification,
         num_classes: Some(TABULAR_MAX_CLASSES),
-        normalisation: Normalisation {
-            feature_padding: Some(FeatureScaling::Linear),
-            ..Normalisation::NONE
-        },
+        normalisation: TABULAR_NORMALISATION,
         reference: no_reference,
         baselines: &[],
         input_range: None,
     },
 ];
+
+/// The tabular classifiers' normalisation: used columns z-scored with the context rows, then
+/// scaled by `F / F_u` after zero padding; labels as given.
+const TABULAR_NORMALISATION: Normalisation = Normalisation {
+    features: FeatureNormalisation::ContextStandardise,
+    feature_padding: Some(FeatureScaling::Linear),
+    targets: TargetNormalisation::None,
+};
 
 /// The registered names, comma-separated.
 fn available() -> String {

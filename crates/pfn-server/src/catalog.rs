@@ -234,7 +234,7 @@ impl ModelCatalog {
         let trained_x_range = match &meta.normalisation.x {
             XNormalisation::None => prior_input_range(&meta.prior),
             XNormalisation::Fixed { min, max } => Some([min[0], max[0]]),
-            XNormalisation::ContextMinMax => None,
+            XNormalisation::ContextMinMax | XNormalisation::ContextStandardise => None,
         };
         let y_normalised = meta.normalisation.y != YNormalisation::None;
         let trained_y_range = match (borders, y_normalised) {
@@ -286,7 +286,7 @@ impl ModelCatalog {
             prior_description: prior_description(&meta.prior),
             num_features,
             feature_range: [min_features, max_features],
-            needs_context: meta.normalisation.x == XNormalisation::ContextMinMax
+            needs_context: meta.normalisation.x.fitted_on_context()
                 || meta.normalisation.y == YNormalisation::ContextStandardise,
             max_context: meta.max_context(),
             seq_len: meta.architecture.seq_len,
@@ -298,6 +298,7 @@ impl ModelCatalog {
                 XNormalisation::None => "none",
                 XNormalisation::Fixed { .. } => "fixed",
                 XNormalisation::ContextMinMax => "context_min_max",
+                XNormalisation::ContextStandardise => "context_standardise",
             }
             .to_string(),
             y_normalisation: if y_normalised {

@@ -99,7 +99,8 @@ impl ReferenceGp {
         match entry.reference_posterior() {
             ReferencePosterior::ExactGp(hyper) => Some(Self::Exact(hyper)),
             ReferencePosterior::GpHyperPrior(config)
-                if entry.normalisation.features_scaled_by_context =>
+                if entry.normalisation.features
+                    == pfn_prior::FeatureNormalisation::ContextMinMax =>
             {
                 Some(Self::ContextScaledTypeTwoMl {
                     kind: config.kernel,

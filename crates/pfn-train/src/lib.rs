@@ -53,8 +53,9 @@ pub use loader::{
 };
 pub use model_file::{architecture_of, config_json, model_metadata, run_config_of};
 pub use normalisation::{
-    context_statistics, feature_padding_of, features_scaled_in_training, normalisation_for_prior,
-    scale_features_by_context, standardise_targets_by_context, targets_standardised_in_training,
+    context_statistics, feature_normalisation_in_training, feature_padding_of,
+    features_scaled_in_training, normalisation_for_prior, scale_features_by_context,
+    standardise_targets_by_context, targets_standardised_in_training,
 };
 pub use observer::{
     StartInfo, StepPhases, StepReport, StopReason, TrainObserver, TrainSummary, ValidationReport,

@@ -19,12 +19,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pfn_prior::{
-    prior_by_name, query_posterior, Batch, Prior, PriorError, QueryPosterior, SplitSampler,
+    prior_by_name, query_posterior, Batch, FeatureNormalisation, Normalisation, Prior, PriorError,
+    QueryPosterior, SplitSampler,
 };
 
 use crate::config::{RunConfig, TargetKind};
 use crate::normalisation::{
-    features_scaled_in_training, scale_features_by_context, standardise_with_posterior,
+    feature_normalisation_in_training, scale_features_by_context, standardise_with_posterior,
     targets_standardised_in_training,
 };
 use crate::seeds::{constant_datasets_rng, validation_seed};
@@ -111,7 +112,7 @@ pub struct BatchPlan {
     num_features: usize,
     split: SplitSampler,
     standardise_targets: bool,
-    scale_features: bool,
+    scale_features: Normalisation,
     targets: TargetKind,
     constant_fraction: f64,
 }
@@ -241,7 +242,7 @@ impl BatchPlan {
             num_features,
             split,
             standardise_targets: targets_standardised_in_training(prior_name),
-            scale_features: features_scaled_in_training(prior_name),
+            scale_features: feature_normalisation_in_training(prior_name),
             targets: TargetKind::Sampled,
             constant_fraction: 0.0,
         })
@@ -253,10 +254,11 @@ impl BatchPlan {
         self.standardise_targets
     }
 
-    /// Whether every delivered batch has its used features mapped to [0, 1] with the min/max of its
-    /// context rows (see [`crate::normalisation`]); decided by the prior's name.
+    /// Whether every delivered batch has its used features mapped with statistics of its context
+    /// rows (min/max to [0, 1], or z-scores; see [`crate::normalisation`]); decided by the prior's
+    /// name.
     pub fn scales_features(&self) -> bool {
-        self.scale_features
+        self.scale_features.features != FeatureNormalisation::None
     }
 
     /// Computes the posterior targets (when `posterior`) of a freshly sampled batch with
@@ -280,9 +282,7 @@ impl BatchPlan {
             self.make_constant_datasets(index, single_eval_pos, &mut batch, posterior.as_mut())
                 .map_err(sample_err)?;
         }
-        if self.scale_features {
-            scale_features_by_context(&mut batch, single_eval_pos);
-        }
+        scale_features_by_context(&mut batch, single_eval_pos, &self.scale_features);
         if self.standardise_targets {
             standardise_with_posterior(&mut batch, single_eval_pos, posterior.as_mut());
         }

@@ -35,7 +35,8 @@ use pfn_artifact::{
     FeaturePadding, FeatureScaler, InputNormalisation, TargetScaler, XNormalisation, YNormalisation,
 };
 use pfn_prior::{
-    prior_entry, Batch, FeatureScaling, Hyperparameters, Normalisation, QueryPosterior,
+    prior_entry, Batch, FeatureNormalisation, FeatureScaling, Hyperparameters, Normalisation,
+    QueryPosterior,
 };
 
 /// Whether the trainer standardises the targets of prior `prior_name` with their context statistics
@@ -58,19 +59,31 @@ pub fn context_statistics(context_y: &[f32]) -> Option<(f64, f64)> {
     TargetScaler::fit(&y).ok().map(|s| (s.mean, s.std))
 }
 
-/// Whether the trainer maps the features of prior `prior_name` to [0, 1] with the min/max of each
-/// dataset's context, as inference does (see the module docs).
+/// Whether the trainer maps the features of prior `prior_name` with statistics of each dataset's
+/// context, as inference does (see the module docs).
 pub fn features_scaled_in_training(prior_name: &str) -> bool {
-    prior_normalisation(prior_name).features_scaled_by_context
+    prior_normalisation(prior_name).features != FeatureNormalisation::None
+}
+
+/// How the trainer maps the features of prior `prior_name`, and its padding rule (see the module
+/// docs).
+pub fn feature_normalisation_in_training(prior_name: &str) -> Normalisation {
+    prior_normalisation(prior_name)
 }
 
 /// Maps the used feature columns of every dataset of `batch` with a [`FeatureScaler`] fitted on its
-/// first `n_context` rows, exactly as inference maps a user's columns before padding. A padded
-/// dataset ([`Hyperparameters::FeaturePadding`]) has its used columns multiplied by the padding
-/// factor `s` by the prior, so the rule is applied to `x / s` and the result multiplied by `s`
-/// again (inference scales, then pads). Zero padding columns stay zero. With no context the batch
-/// is left unchanged.
-pub fn scale_features_by_context(batch: &mut Batch, n_context: usize) {
+/// first `n_context` rows by the rule `norm.features` (min/max to [0, 1], or z-scores), exactly as
+/// inference maps a user's columns before padding. A padded dataset has its used columns multiplied
+/// by the padding factor `s` by the prior (recorded in [`Hyperparameters::FeaturePadding`], else
+/// `norm.feature_padding`'s factor for the dataset's used count), so the rule is applied to `x / s`
+/// and the result multiplied by `s` again (inference scales, then pads). Zero padding columns stay
+/// zero. With no context, or features [`FeatureNormalisation::None`], the batch is left unchanged.
+pub fn scale_features_by_context(batch: &mut Batch, n_context: usize, norm: &Normalisation) {
+    let fit = match norm.features {
+        FeatureNormalisation::None => return,
+        FeatureNormalisation::ContextMinMax => FeatureScaler::fit,
+        FeatureNormalisation::ContextStandardise => FeatureScaler::fit_standardise,
+    };
     let (len, f) = (batch.seq_len, batch.num_features);
     if n_context == 0 || len == 0 || f == 0 {
         return;
@@ -83,7 +96,14 @@ pub fn scale_features_by_context(batch: &mut Batch, n_context: usize) {
                 scale,
                 ..
             }) => (*features_used, *scale),
-            _ => (batch.features_used.get(b).copied().unwrap_or(f), 1.0),
+            _ => {
+                let used = batch.features_used.get(b).copied().unwrap_or(f).min(f);
+                let factor = match norm.feature_padding {
+                    Some(rule) if used > 0 && used < f => rule.factor(used, f),
+                    _ => 1.0,
+                };
+                (used, factor)
+            }
         };
         let used = used.min(f);
         if used == 0 {
@@ -94,7 +114,7 @@ pub fn scale_features_by_context(batch: &mut Batch, n_context: usize) {
             .chunks_exact(f)
             .flat_map(|row| row[..used].iter().map(|&v| raw(v)))
             .collect();
-        let Ok(scaler) = FeatureScaler::fit(&context, used) else {
+        let Ok(scaler) = fit(&context, used) else {
             continue;
         };
         for row in x.chunks_exact_mut(f) {
@@ -158,10 +178,10 @@ pub fn feature_padding_of(scaling: FeatureScaling) -> FeaturePadding {
 pub fn normalisation_for_prior(prior_name: &str) -> InputNormalisation {
     let facts = prior_normalisation(prior_name);
     InputNormalisation {
-        x: if facts.features_scaled_by_context {
-            XNormalisation::ContextMinMax
-        } else {
-            XNormalisation::None
+        x: match facts.features {
+            FeatureNormalisation::None => XNormalisation::None,
+            FeatureNormalisation::ContextMinMax => XNormalisation::ContextMinMax,
+            FeatureNormalisation::ContextStandardise => XNormalisation::ContextStandardise,
         },
         y: if facts.targets_standardised_at_inference() {
             YNormalisation::ContextStandardise
