@@ -142,6 +142,15 @@ impl ClassPredictive {
         Self { log_probs, probs }
     }
 
+    /// From one row of logits of a head with more outputs than the dataset has classes: the
+    /// softmax over the first `num_classes` logits only (the probabilities of the head's other
+    /// classes, which the context never shows, are dropped and the rest renormalised). A model
+    /// trained on datasets with 2..=10 classes labelled `0..K` answers a K-class dataset this way.
+    /// `num_classes` larger than the row keeps the whole row.
+    pub fn from_logits_of_classes(logits: &[f32], num_classes: usize) -> Self {
+        Self::from_logits(&logits[..num_classes.min(logits.len())])
+    }
+
     /// Probability of each class.
     pub fn probabilities(&self) -> &[f64] {
         &self.probs

@@ -130,6 +130,20 @@ pub enum PredictError {
         /// Classes of the head.
         n_out: usize,
     },
+    /// Class probabilities were asked of a regression model.
+    #[error("this is a regression model; class probabilities need a classification model")]
+    NotClassification,
+    /// A dataset with more classes than the model's head has outputs.
+    #[error(
+        "the data have {classes} classes but this model predicts at most {n_out}{}",
+        if *classes == 0 { " (no class at all)" } else { "" }
+    )]
+    TooManyClasses {
+        /// Classes asked for.
+        classes: usize,
+        /// Outputs of the head.
+        n_out: usize,
+    },
     /// The forward pass failed.
     #[error("model: {0}")]
     Model(#[from] ModelError),
@@ -647,6 +661,35 @@ impl<'p> Context<'p> {
                 p.model
                     .forward_queries(&p.engine, &mut self.ws, &self.cache, q, q.len() / f)?;
             out.extend_from_slice(logits);
+        }
+        Ok(out)
+    }
+
+    /// Class probabilities of every query of `x_query` (row-major) for a dataset whose labels are
+    /// `0..num_classes`: `m × num_classes` values, row-major, each row the softmax over the first
+    /// `num_classes` logits ([`ClassPredictive::from_logits_of_classes`]). Errors for a regression
+    /// model or `num_classes` outside `1..=n_out`.
+    pub fn class_probabilities(
+        &mut self,
+        x_query: &[f64],
+        num_classes: usize,
+    ) -> Result<Vec<f64>, PredictError> {
+        let n_out = match self.predictor.head() {
+            OutputHead::Classes { n_out } => *n_out,
+            _ => return Err(PredictError::NotClassification),
+        };
+        if num_classes == 0 || num_classes > n_out {
+            return Err(PredictError::TooManyClasses {
+                classes: num_classes,
+                n_out,
+            });
+        }
+        let logits = self.logits(x_query)?;
+        let mut out = Vec::with_capacity(logits.len() / n_out * num_classes);
+        for row in logits.chunks_exact(n_out) {
+            out.extend_from_slice(
+                ClassPredictive::from_logits_of_classes(row, num_classes).probabilities(),
+            );
         }
         Ok(out)
     }
