@@ -408,6 +408,67 @@ fn general_regression_prior_is_trained_on_context_scaled_features() {
 }
 
 #[test]
+fn tabular_prior_is_trained_on_context_z_scored_features() {
+    // The tabular classifiers z-score every used column with the context rows (as inference does),
+    // then scale by F / F_u; padding columns stay zero, labels are untouched.
+    let name = "tabular-bnn";
+    let prior: std::sync::Arc<dyn pfn_prior::Prior> =
+        pfn_prior::prior_by_name(name).unwrap().into();
+    let split = pfn_prior::SplitSampler::uniform(6, 20).unwrap();
+    let (f, len) = (12, 30);
+    let plan = pfn_train::BatchPlan::new(prior.clone(), name, 5, 6, len, f, split).unwrap();
+    assert!(plan.scales_features());
+    assert!(!plan.standardises_targets());
+    let raw = prior.sample_batch(5, 0, 6, len, f).unwrap();
+    let tb = plan.sample(0).unwrap();
+    let n = tb.single_eval_pos;
+    let mut padded = 0;
+    for b in 0..6 {
+        let d = raw.features_used[b];
+        let scale = f as f64 / d as f64;
+        padded += usize::from(d < f);
+        let unscaled: Vec<f64> = raw
+            .x_of(b)
+            .chunks_exact(f)
+            .flat_map(|row| row[..d].iter().map(|&v| f64::from(v) / scale))
+            .collect();
+        let scaler = FeatureScaler::fit_standardise(&unscaled[..n * d], d).unwrap();
+        let want = scaler.transform(&unscaled).unwrap();
+        for (t, row) in tb.batch.x_of(b).chunks_exact(f).enumerate() {
+            for j in 0..f {
+                if j < d {
+                    let w = want[t * d + j] * scale;
+                    assert!(
+                        (f64::from(row[j]) - w).abs() < 1e-4 * (1.0 + w.abs()),
+                        "{b} {t} {j}"
+                    );
+                } else {
+                    assert_eq!(row[j], 0.0);
+                }
+            }
+        }
+        // Context columns have mean 0 and standard deviation F / F_u (or are constant).
+        for j in 0..d {
+            let col: Vec<f64> = tb.batch.x_of(b)[..n * f]
+                .iter()
+                .skip(j)
+                .step_by(f)
+                .map(|&v| f64::from(v))
+                .collect();
+            let mean = col.iter().sum::<f64>() / n as f64;
+            let sd = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+            assert!(mean.abs() < 1e-4 * scale, "{b} {j}: mean {mean}");
+            assert!(
+                sd < 1e-6 || (sd - scale).abs() < 1e-3 * scale,
+                "{b} {j}: sd {sd}"
+            );
+        }
+        assert_eq!(tb.batch.y_of(b), raw.y_of(b), "labels are not transformed");
+    }
+    assert!(padded > 0, "some datasets use fewer than {f} features");
+}
+
+#[test]
 fn constant_datasets_are_zero_with_a_point_mass_target_and_only_in_training() {
     let (_, plan) = general_regression_plan();
     let plan = plan
