@@ -8,6 +8,9 @@
 //!   ([`bnn::BnnPosterior`]), Bayes-by-backprop SVI ([`bnn::fit_svi`]), NUTS over the weights
 //!   ([`bnn::fit_bnn_nuts`]), predictive rules and the BCE score ([`bnn::BnnPredictive`]), and
 //!   the prior over datasets they assume ([`bnn::BnnClassificationPrior`]).
+//! * Classical classifiers for the tabular experiment (spec 6.4, Table 6), each tuning the
+//!   paper's grid by cross-validation: logistic regression, kNN, a Laplace GP classifier and
+//!   XGBoost through a Python helper ([`classifiers`], [`classifiers::paper_baselines`]).
 //! * Convergence diagnostics written here: split R-hat and the effective sample size
 //!   ([`diagnostics`]).
 //!
@@ -15,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod bnn;
+pub mod classifiers;
 pub mod diagnostics;
 pub mod error;
 pub mod gp_nuts;
@@ -23,6 +27,7 @@ pub mod gp_predictive;
 mod logistic;
 pub mod nuts;
 
+pub use classifiers::{paper_baselines, ClassData, Classifier, ClassifierError};
 pub use error::BaselineError;
 pub use gp_nuts::{
     fit_gp_nuts, sample_gp_posterior, GpHyperDensity, GpNutsOptions, GpNutsPosterior, GpNutsResult,
