@@ -7,23 +7,32 @@
 //!   ([`Predictor::predict_many`]);
 //! * [`predictive`]: the per-query predictive distribution (mean, median, mode, std, quantiles,
 //!   intervals, pdf, cdf, samples; or class probabilities) in original units;
-//! * [`table`]: numeric CSV input for `pfn predict --train train.csv --test test.csv`, with
-//!   one-line errors naming the file, line, data row and column;
+//! * [`table`]: CSV input for `pfn predict --train train.csv --test test.csv`: numeric feature
+//!   columns, a numeric target or class labels, one-line errors naming the file, line, data row
+//!   and column;
+//! * [`labels`]: class labels (integers or words) of a classification table and their order;
+//! * [`missing`]: missing feature values imputed with the context's column means;
 //! * [`normalise`] (re-exported from `pfn-artifact`, shared with training): mapping user data into
 //!   the model's range using the context rows, and the inverse transform of predictions.
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod labels;
+pub mod missing;
 pub mod predictive;
 pub mod predictor;
 pub mod table;
 
 pub use batch::{Task, DEFAULT_DATASET_BATCH};
+pub use labels::{ClassLabels, LabelError};
+pub use missing::{count_missing, impute_with_context_means};
 pub use pfn_artifact::normalise;
 pub use pfn_artifact::{FeatureScaler, NormaliseError, TargetScaler};
 pub use pfn_model::Precision;
 pub use predictive::{ClassPredictive, PosteriorPredictive, RegressionPredictive};
 pub use predictor::{Context, PredictError, Predictor, DEFAULT_QUERY_BATCH};
 pub use table::{
-    load_predict_data, match_train_test, parse_csv, read_csv, PredictData, Table, TableError,
+    load_predict_data, load_predict_data_with, match_text_tables, match_train_test, parse_csv,
+    parse_csv_text, read_csv, read_csv_text, PredictData, ReadOptions, Table, TableError,
+    TargetKind, TextTable,
 };

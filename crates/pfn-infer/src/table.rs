@@ -1,17 +1,25 @@
-//! Numeric CSV tables for `pfn predict --train train.csv --test test.csv [--target NAME]`.
+//! CSV tables for `pfn predict --train train.csv --test test.csv [--target NAME]`.
 //!
-//! A file is a header line of column names followed by data rows of numbers, separated by commas.
-//! Fields may be quoted (`"a,b"`, with `""` for a quote inside); surrounding spaces of a numeric
-//! cell are ignored; a UTF-8 byte-order mark and `\r\n` line ends are accepted, and so are blank
-//! lines at the end of the file. Everything else that is not a finite number is an error that
-//! names the file, the line (1-based, the header is line 1), the data row (1-based) and the
-//! column, on one line, e.g.
+//! A file is a header line of column names followed by data rows, separated by commas. Fields
+//! may be quoted (`"a,b"`, with `""` for a quote inside); surrounding spaces of a cell are
+//! ignored; a UTF-8 byte-order mark and `\r\n` line ends are accepted, and so are blank lines at
+//! the end of the file. Feature columns (and a regression target) hold numbers: everything else
+//! that is not a finite number is an error that names the file, the line (1-based, the header is
+//! line 1), the data row (1-based) and the column, on one line, e.g.
 //! `train.csv: line 4 (data row 3), column 'x2': not a number: "abc"`.
 //!
+//! The target column of a classification model holds class labels, integers or words
+//! ([`TargetKind::Classes`], read by [`match_text_tables`]; the classes are those of the training
+//! file, see [`crate::labels`]).
+//!
 //! Empty cells and the usual missing-value markers (`NA`, `N/A`, `NaN` is *not* one of them but a
-//! non-finite number, `?`, `null`, `None`) are reported as missing values.
+//! non-finite number, `?`, `null`, `None`, `missing`) are reported as missing values, or, for
+//! feature cells with [`ReadOptions::allow_missing_features`], read as NaN for
+//! [`crate::impute_with_context_means`].
 
 use std::path::Path;
+
+use crate::labels::{ClassLabels, LabelError};
 
 /// Errors from reading tables and matching train and test columns. Each displays as one line
 /// that starts with the file name.
@@ -211,27 +219,6 @@ impl Table {
     }
 }
 
-/// Reads a CSV file into a [`Table`]; errors name `path` as given.
-pub fn read_csv(path: impl AsRef<Path>) -> Result<Table, TableError> {
-    let path = path.as_ref();
-    let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| TableError::Io {
-        file: file.clone(),
-        source,
-    })?;
-    let text = match std::str::from_utf8(&bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let line = 1 + bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            return Err(TableError::NotUtf8 { file, line });
-        }
-    };
-    parse_csv(text, &file)
-}
-
 /// One CSV record: its fields and the 1-based line where it starts.
 struct Record {
     line: usize,
@@ -313,8 +300,155 @@ fn records(text: &str, file: &str) -> Result<Vec<Record>, TableError> {
 
 const MISSING_MARKERS: &[&str] = &["na", "n/a", "?", "null", "none", "missing"];
 
-/// Parses CSV text into a [`Table`]; `file` is the name used in messages.
+/// Whether a (trimmed, non-empty) cell is a missing-value marker: `NA`, `N/A`, `?`, `null`,
+/// `None` or `missing`, in any case.
+pub(crate) fn is_missing_marker(cell: &str) -> bool {
+    MISSING_MARKERS.contains(&cell.to_ascii_lowercase().as_str())
+}
+
+/// A CSV file's cells as text: the structure is checked (header names, quoting, the same number
+/// of fields in every row), the cells are not. [`parse_csv`] reads every cell of it as a number;
+/// [`match_text_tables`] reads the feature columns as numbers and a class label column as text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextTable {
+    /// File name used in messages.
+    pub file: String,
+    /// Column names, in file order.
+    pub columns: Vec<String>,
+    /// `rows[r][c]`: data row `r` (0-based), column `c`, with surrounding spaces trimmed.
+    pub rows: Vec<Vec<String>>,
+    /// 1-based file line of each data row.
+    pub lines: Vec<usize>,
+}
+
+impl TextTable {
+    /// Number of data rows.
+    pub fn n_rows(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Position of the column called `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The cells of column `c`, top to bottom.
+    pub fn column_cells(&self, c: usize) -> Vec<&str> {
+        self.rows.iter().map(|r| r[c].as_str()).collect()
+    }
+
+    /// The missing-value error for data row `r` (0-based), column `c`.
+    fn missing(&self, r: usize, c: usize) -> TableError {
+        let cell = &self.rows[r][c];
+        TableError::MissingValue {
+            file: self.file.clone(),
+            line: self.lines[r],
+            row: r + 1,
+            column: self.columns[c].clone(),
+            shown: if cell.is_empty() {
+                String::new()
+            } else {
+                format!(" ({cell:?})")
+            },
+        }
+    }
+
+    /// The number in data row `r` (0-based), column `c`. A missing cell (empty or a marker) is
+    /// NaN when `allow_missing`, else an error; anything else that is not a finite number is an
+    /// error naming the file, line, row and column.
+    pub fn number(&self, r: usize, c: usize, allow_missing: bool) -> Result<f64, TableError> {
+        let cell = self.rows[r][c].as_str();
+        if cell.is_empty() || is_missing_marker(cell) {
+            return if allow_missing {
+                Ok(f64::NAN)
+            } else {
+                Err(self.missing(r, c))
+            };
+        }
+        let at = |value: &str| {
+            (
+                self.file.clone(),
+                self.lines[r],
+                r + 1,
+                self.columns[c].clone(),
+                value.to_string(),
+            )
+        };
+        let v: f64 = cell.parse().map_err(|_| {
+            let (file, line, row, column, value) = at(cell);
+            TableError::NonNumeric {
+                file,
+                line,
+                row,
+                column,
+                value,
+            }
+        })?;
+        if !v.is_finite() {
+            let (file, line, row, column, value) = at(cell);
+            return Err(TableError::NonFinite {
+                file,
+                line,
+                row,
+                column,
+                value,
+            });
+        }
+        Ok(v)
+    }
+
+    /// Every cell as a number (missing values are errors): the numeric [`Table`]. Cells are
+    /// checked row by row, so the error is the first bad cell in reading order.
+    pub fn to_numeric(&self) -> Result<Table, TableError> {
+        let mut values: Vec<Vec<f64>> = vec![Vec::with_capacity(self.n_rows()); self.columns.len()];
+        for r in 0..self.n_rows() {
+            for (c, column) in values.iter_mut().enumerate() {
+                column.push(self.number(r, c, false)?);
+            }
+        }
+        Ok(Table {
+            file: self.file.clone(),
+            columns: self.columns.clone(),
+            values,
+            lines: self.lines.clone(),
+        })
+    }
+}
+
+/// Reads a CSV file into a [`TextTable`] (structure only); errors name `path` as given.
+pub fn read_csv_text(path: impl AsRef<Path>) -> Result<TextTable, TableError> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| TableError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            return Err(TableError::NotUtf8 { file, line });
+        }
+    };
+    parse_csv_text(text, &file)
+}
+
+/// Reads a CSV file into a numeric [`Table`]; errors name `path` as given.
+pub fn read_csv(path: impl AsRef<Path>) -> Result<Table, TableError> {
+    read_csv_text(path)?.to_numeric()
+}
+
+/// Parses CSV text into a numeric [`Table`]; `file` is the name used in messages.
 pub fn parse_csv(text: &str, file: &str) -> Result<Table, TableError> {
+    parse_csv_text(text, file)?.to_numeric()
+}
+
+/// Parses CSV text into a [`TextTable`]: header, quoting and field counts are checked, the cells
+/// are kept as (trimmed) text; `file` is the name used in messages.
+pub fn parse_csv_text(text: &str, file: &str) -> Result<TextTable, TableError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut recs = records(text, file)?.into_iter().skip_while(|r| r.blank);
     let header = match recs.next() {
@@ -356,7 +490,7 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Table, TableError> {
             });
         }
     }
-    let mut values: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
+    let mut rows = Vec::new();
     let mut lines = Vec::new();
     for (r, rec) in recs.enumerate() {
         let row = r + 1;
@@ -390,40 +524,7 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Table, TableError> {
                 detail,
             });
         }
-        for (c, cell) in rec.fields.iter().enumerate() {
-            let cell = cell.trim();
-            let column = || columns[c].clone();
-            if cell.is_empty() || MISSING_MARKERS.contains(&cell.to_ascii_lowercase().as_str()) {
-                return Err(TableError::MissingValue {
-                    file: file.to_string(),
-                    line,
-                    row,
-                    column: column(),
-                    shown: if cell.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({cell:?})")
-                    },
-                });
-            }
-            let v: f64 = cell.parse().map_err(|_| TableError::NonNumeric {
-                file: file.to_string(),
-                line,
-                row,
-                column: column(),
-                value: cell.to_string(),
-            })?;
-            if !v.is_finite() {
-                return Err(TableError::NonFinite {
-                    file: file.to_string(),
-                    line,
-                    row,
-                    column: column(),
-                    value: cell.to_string(),
-                });
-            }
-            values[c].push(v);
-        }
+        rows.push(rec.fields.iter().map(|f| f.trim().to_string()).collect());
         lines.push(line);
     }
     if lines.is_empty() {
@@ -431,12 +532,34 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Table, TableError> {
             file: file.to_string(),
         });
     }
-    Ok(Table {
+    Ok(TextTable {
         file: file.to_string(),
         columns,
-        values,
+        rows,
         lines,
     })
+}
+
+/// What the target column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TargetKind {
+    /// Numbers (a regression target, or class indices read as numbers).
+    #[default]
+    Numeric,
+    /// Class labels, integers or words: [`ClassLabels`] of the training column.
+    Classes,
+}
+
+/// How [`match_text_tables`] reads a pair of files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions<'a> {
+    /// Target column of the training file (default: its last column).
+    pub target: Option<&'a str>,
+    /// What the target column holds.
+    pub target_kind: TargetKind,
+    /// Read missing feature cells (empty or a marker) as NaN instead of failing (for
+    /// [`crate::impute_with_context_means`]). Missing targets are always errors.
+    pub allow_missing_features: bool,
 }
 
 /// Training and test data for prediction: row-major feature matrices in the training file's
@@ -448,14 +571,21 @@ pub struct PredictData {
     pub feature_names: Vec<String>,
     /// Target column name.
     pub target_name: String,
-    /// Training features, `n_train x n_features`, row-major.
+    /// Training features, `n_train x n_features`, row-major (NaN for a missing value when
+    /// [`ReadOptions::allow_missing_features`]).
     pub train_x: Vec<f64>,
-    /// Training targets.
+    /// Training targets; for class labels the class index of each row ([`PredictData::classes`]).
     pub train_y: Vec<f64>,
     /// Test features, `n_test x n_features`, row-major.
     pub test_x: Vec<f64>,
-    /// Test targets, when the test file has the target column (used to report NLL).
+    /// Numeric test targets, when the test file has the target column (used to report NLL);
+    /// `None` for class labels (see [`PredictData::test_labels`]).
     pub test_y: Option<Vec<f64>>,
+    /// Class labels: the classes of the training label column.
+    pub classes: Option<ClassLabels>,
+    /// Class labels of a labelled test file: each row's label as written (trimmed) and its class,
+    /// `None` for a label that no training row has.
+    pub test_labels: Option<Vec<(String, Option<usize>)>>,
 }
 
 impl PredictData {
@@ -495,6 +625,86 @@ fn quoted_list(names: &[&String]) -> String {
         .join(", ")
 }
 
+/// Which columns of a training and a test file are the target and the features.
+struct ColumnMatch {
+    target: usize,
+    target_name: String,
+    /// Feature columns of the training file.
+    train_features: Vec<usize>,
+    feature_names: Vec<String>,
+    /// The same features' columns in the test file.
+    test_features: Vec<usize>,
+    /// The target's column in the test file, if it has one.
+    test_target: Option<usize>,
+}
+
+/// The target is `target` or the last training column; every other training column is a feature,
+/// and the test file must have exactly these feature columns (in any order) plus, optionally, the
+/// target.
+fn match_columns(
+    (train_file, train_columns): (&str, &[String]),
+    (test_file, test_columns): (&str, &[String]),
+    target: Option<&str>,
+) -> Result<ColumnMatch, TableError> {
+    let position = |columns: &[String], name: &str| columns.iter().position(|c| c == name);
+    let target_idx = match target {
+        Some(name) => position(train_columns, name).ok_or_else(|| TableError::UnknownTarget {
+            file: train_file.to_string(),
+            name: name.to_string(),
+            available: train_columns.join(", "),
+        })?,
+        None => train_columns.len() - 1,
+    };
+    let target_name = train_columns[target_idx].clone();
+    let feature_idx: Vec<usize> = (0..train_columns.len())
+        .filter(|&c| c != target_idx)
+        .collect();
+    if feature_idx.is_empty() {
+        return Err(TableError::NoFeatures {
+            file: train_file.to_string(),
+            target: target_name,
+        });
+    }
+    let feature_names: Vec<String> = feature_idx
+        .iter()
+        .map(|&c| train_columns[c].clone())
+        .collect();
+    let missing: Vec<&String> = feature_names
+        .iter()
+        .filter(|n| position(test_columns, n).is_none())
+        .collect();
+    let extra: Vec<&String> = test_columns
+        .iter()
+        .filter(|n| **n != target_name && !feature_names.contains(n))
+        .collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing {}", quoted_list(&missing)));
+        }
+        if !extra.is_empty() {
+            parts.push(format!("unexpected {}", quoted_list(&extra)));
+        }
+        return Err(TableError::ColumnsDiffer {
+            train_file: train_file.to_string(),
+            test_file: test_file.to_string(),
+            difference: parts.join("; "),
+        });
+    }
+    let test_features: Vec<usize> = feature_names
+        .iter()
+        .filter_map(|n| position(test_columns, n))
+        .collect();
+    Ok(ColumnMatch {
+        target: target_idx,
+        test_target: position(test_columns, &target_name),
+        target_name,
+        train_features: feature_idx,
+        feature_names,
+        test_features,
+    })
+}
+
 fn row_major(table: &Table, columns: &[usize]) -> Vec<f64> {
     let mut out = Vec::with_capacity(table.n_rows() * columns.len());
     for r in 0..table.n_rows() {
@@ -513,64 +723,115 @@ pub fn match_train_test(
     test: &Table,
     target: Option<&str>,
 ) -> Result<PredictData, TableError> {
-    let target_idx = match target {
-        Some(name) => train
-            .column_index(name)
-            .ok_or_else(|| TableError::UnknownTarget {
-                file: train.file.clone(),
-                name: name.to_string(),
-                available: train.columns.join(", "),
-            })?,
-        None => train.columns.len() - 1,
-    };
-    let target_name = train.columns[target_idx].clone();
-    let feature_idx: Vec<usize> = (0..train.columns.len())
-        .filter(|&c| c != target_idx)
-        .collect();
-    if feature_idx.is_empty() {
-        return Err(TableError::NoFeatures {
-            file: train.file.clone(),
-            target: target_name,
-        });
-    }
-    let feature_names: Vec<String> = feature_idx
-        .iter()
-        .map(|&c| train.columns[c].clone())
-        .collect();
-    let missing: Vec<&String> = feature_names
-        .iter()
-        .filter(|n| test.column_index(n).is_none())
-        .collect();
-    let extra: Vec<&String> = test
-        .columns
-        .iter()
-        .filter(|n| **n != target_name && !feature_names.contains(n))
-        .collect();
-    if !missing.is_empty() || !extra.is_empty() {
-        let mut parts = Vec::new();
-        if !missing.is_empty() {
-            parts.push(format!("missing {}", quoted_list(&missing)));
-        }
-        if !extra.is_empty() {
-            parts.push(format!("unexpected {}", quoted_list(&extra)));
-        }
-        return Err(TableError::ColumnsDiffer {
-            train_file: train.file.clone(),
-            test_file: test.file.clone(),
-            difference: parts.join("; "),
-        });
-    }
-    let test_idx: Vec<usize> = feature_names
-        .iter()
-        .filter_map(|n| test.column_index(n))
-        .collect();
+    let m = match_columns(
+        (&train.file, &train.columns),
+        (&test.file, &test.columns),
+        target,
+    )?;
     Ok(PredictData {
-        train_x: row_major(train, &feature_idx),
-        train_y: train.values[target_idx].clone(),
-        test_x: row_major(test, &test_idx),
-        test_y: test.column(&target_name).map(<[f64]>::to_vec),
-        feature_names,
-        target_name,
+        train_x: row_major(train, &m.train_features),
+        train_y: train.values[m.target].clone(),
+        test_x: row_major(test, &m.test_features),
+        test_y: m.test_target.map(|c| test.values[c].clone()),
+        feature_names: m.feature_names,
+        target_name: m.target_name,
+        classes: None,
+        test_labels: None,
+    })
+}
+
+/// The features of every row of `table` (row-major, in `columns` order).
+fn text_features(
+    table: &TextTable,
+    columns: &[usize],
+    allow_missing: bool,
+) -> Result<Vec<f64>, TableError> {
+    let mut out = Vec::with_capacity(table.n_rows() * columns.len());
+    for r in 0..table.n_rows() {
+        for &c in columns {
+            out.push(table.number(r, c, allow_missing)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The label error of data row `row` of `table`'s column `c`, as a table error.
+fn label_error(table: &TextTable, c: usize, e: LabelError) -> TableError {
+    match e {
+        LabelError::Missing { row, .. } => table.missing(row - 1, c),
+        // `parse_csv_text` never returns a table without rows.
+        LabelError::Empty => TableError::NoDataRows {
+            file: table.file.clone(),
+        },
+    }
+}
+
+/// Matches a training and a test file read as text ([`parse_csv_text`]), as
+/// [`match_train_test`] does, reading the feature columns as numbers and the target as
+/// `options.target_kind` says: numbers, or class labels (integers or words, [`ClassLabels`] of
+/// the training column; a test label the training rows lack is kept with no class). Missing
+/// targets are errors naming file, line, row and column, and so are missing features unless
+/// `options.allow_missing_features` (then NaN).
+pub fn match_text_tables(
+    train: &TextTable,
+    test: &TextTable,
+    options: &ReadOptions<'_>,
+) -> Result<PredictData, TableError> {
+    let m = match_columns(
+        (&train.file, &train.columns),
+        (&test.file, &test.columns),
+        options.target,
+    )?;
+    let allow = options.allow_missing_features;
+    let train_x = text_features(train, &m.train_features, allow)?;
+    let (train_y, classes) = match options.target_kind {
+        TargetKind::Numeric => (
+            (0..train.n_rows())
+                .map(|r| train.number(r, m.target, false))
+                .collect::<Result<Vec<f64>, _>>()?,
+            None,
+        ),
+        TargetKind::Classes => {
+            let (labels, y) = ClassLabels::from_column(&train.column_cells(m.target))
+                .map_err(|e| label_error(train, m.target, e))?;
+            (y.into_iter().map(|k| k as f64).collect(), Some(labels))
+        }
+    };
+    let test_x = text_features(test, &m.test_features, allow)?;
+    let (mut test_y, mut test_labels) = (None, None);
+    if let Some(c) = m.test_target {
+        match &classes {
+            None => {
+                test_y = Some(
+                    (0..test.n_rows())
+                        .map(|r| test.number(r, c, false))
+                        .collect::<Result<Vec<f64>, _>>()?,
+                )
+            }
+            Some(labels) => {
+                test_labels = Some(
+                    (0..test.n_rows())
+                        .map(|r| {
+                            let cell = &test.rows[r][c];
+                            labels
+                                .encode_cell(cell, r + 1)
+                                .map(|k| (cell.clone(), k))
+                                .map_err(|e| label_error(test, c, e))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+            }
+        }
+    }
+    Ok(PredictData {
+        feature_names: m.feature_names,
+        target_name: m.target_name,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        classes,
+        test_labels,
     })
 }
 
@@ -583,4 +844,16 @@ pub fn load_predict_data(
     let train = read_csv(train)?;
     let test = read_csv(test)?;
     match_train_test(&train, &test, target)
+}
+
+/// Reads both files as text and matches them ([`read_csv_text`] then [`match_text_tables`]):
+/// class labels, missing features as `options` say.
+pub fn load_predict_data_with(
+    train: impl AsRef<Path>,
+    test: impl AsRef<Path>,
+    options: &ReadOptions<'_>,
+) -> Result<PredictData, TableError> {
+    let train = read_csv_text(train)?;
+    let test = read_csv_text(test)?;
+    match_text_tables(&train, &test, options)
 }

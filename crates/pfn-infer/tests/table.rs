@@ -275,3 +275,97 @@ fn quoted_data_cells_with_commas_and_duplicate_names_after_trimming() {
         "train.csv: line 1: column name 'x' appears more than once"
     );
 }
+
+fn text_pair(train: &str, test: &str) -> (pfn_infer::TextTable, pfn_infer::TextTable) {
+    (
+        pfn_infer::parse_csv_text(train, "train.csv").unwrap(),
+        pfn_infer::parse_csv_text(test, "test.csv").unwrap(),
+    )
+}
+
+fn classes() -> pfn_infer::ReadOptions<'static> {
+    pfn_infer::ReadOptions {
+        target_kind: pfn_infer::TargetKind::Classes,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn class_labels_are_read_as_text_and_encoded_in_sorted_order() {
+    let (tr, te) = text_pair(
+        "x1,x2,species\n1,2,versicolor\n3,4,setosa\n5,6, versicolor \n",
+        "species,x2,x1\nsetosa,1,1\nvirginica,2,2\n",
+    );
+    let d = pfn_infer::match_text_tables(&tr, &te, &classes()).unwrap();
+    let c = d.classes.as_ref().unwrap();
+    assert_eq!(c.names(), ["setosa", "versicolor"]);
+    assert_eq!(d.train_y, vec![1.0, 0.0, 1.0]);
+    assert_eq!(d.train_x, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(d.test_x, vec![1.0, 1.0, 2.0, 2.0]);
+    assert_eq!(d.test_y, None);
+    assert_eq!(
+        d.test_labels,
+        Some(vec![("setosa".into(), Some(0)), ("virginica".into(), None)])
+    );
+    // Integer labels sort numerically; the numeric reading is unchanged for regression.
+    let (tr, te) = text_pair("a,y\n1,10\n2,9\n3,10\n", "a,y\n1,9.0\n");
+    let d = pfn_infer::match_text_tables(&tr, &te, &classes()).unwrap();
+    assert_eq!(d.classes.as_ref().unwrap().names(), ["9", "10"]);
+    assert_eq!(d.train_y, vec![1.0, 0.0, 1.0]);
+    assert_eq!(d.test_labels, Some(vec![("9.0".into(), Some(0))]));
+    let d = pfn_infer::match_text_tables(&tr, &te, &Default::default()).unwrap();
+    assert_eq!(d.train_y, vec![10.0, 9.0, 10.0]);
+    assert_eq!(d.test_y, Some(vec![9.0]));
+    assert!(d.classes.is_none());
+}
+
+#[test]
+fn class_label_and_feature_errors_name_file_line_row_and_column() {
+    let err = |train: &str, test: &str, options: &pfn_infer::ReadOptions| {
+        let (tr, te) = text_pair(train, test);
+        pfn_infer::match_text_tables(&tr, &te, options)
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err("a,y\n1,u\n2,NA\n", "a\n1\n", &classes()),
+        "train.csv: line 3 (data row 2), column 'y': missing value (\"NA\")"
+    );
+    assert_eq!(
+        err("a,y\n1,u\n2,v\n", "a,y\n1,u\n\"2\",\n", &classes()),
+        "test.csv: line 3 (data row 2), column 'y': missing value"
+    );
+    // Features stay numeric.
+    assert_eq!(
+        err("a,y\n1,u\nbig,v\n", "a\n1\n", &classes()),
+        "train.csv: line 3 (data row 2), column 'a': not a number: \"big\""
+    );
+    // Regression targets stay numeric.
+    assert_eq!(
+        err("a,y\n1,u\n", "a\n1\n", &Default::default()),
+        "train.csv: line 2 (data row 1), column 'y': not a number: \"u\""
+    );
+    assert_eq!(
+        err("a,b,y\n1,,u\n", "a,b\n1,2\n", &classes()),
+        "train.csv: line 2 (data row 1), column 'b': missing value"
+    );
+}
+
+#[test]
+fn missing_features_read_as_nan_and_impute_with_context_means() {
+    let options = pfn_infer::ReadOptions {
+        target_kind: pfn_infer::TargetKind::Classes,
+        allow_missing_features: true,
+        ..Default::default()
+    };
+    let (tr, te) = text_pair("a,b,y\n1,,u\n3,4,v\nNA,8,u\n", "a,b\n?,1\n");
+    let mut d = pfn_infer::match_text_tables(&tr, &te, &options).unwrap();
+    assert_eq!(pfn_infer::count_missing(&d.train_x), 2);
+    let f = d.n_features();
+    assert_eq!(
+        pfn_infer::impute_with_context_means(&mut d.train_x, &mut d.test_x, f),
+        3
+    );
+    assert_eq!(d.train_x, vec![1.0, 6.0, 3.0, 4.0, 2.0, 8.0]);
+    assert_eq!(d.test_x, vec![2.0, 1.0]);
+}

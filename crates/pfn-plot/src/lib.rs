@@ -1,7 +1,10 @@
-//! Small figures for `pfn`: lines, scattered points, shaded bands and a density heat map, written as
-//! PNG or SVG (chosen by the file extension). Text uses an embedded DejaVu Sans font, so no system
-//! fonts are needed at run time.
+//! Small figures for `pfn`: lines, scattered points, shaded bands, bars, text labels and a density
+//! heat map, written as PNG or SVG (chosen by the file extension). Text uses an embedded DejaVu
+//! Sans font, so no system fonts are needed at run time. [`classes`] builds the figures of class
+//! predictions (reliability diagram, class probabilities per query).
 #![warn(missing_docs)]
+
+pub mod classes;
 
 use std::path::Path;
 use std::sync::Once;
@@ -88,6 +91,32 @@ pub enum Series {
     },
 }
 
+/// Filled axis-aligned rectangles (the bars of a histogram or of a stacked bar chart), drawn
+/// above the heat map and below the series.
+#[derive(Debug, Clone)]
+pub struct Bars {
+    /// Legend label (empty for none).
+    pub label: String,
+    /// The rectangles, each `(x0, x1, y0, y1)`.
+    pub rects: Vec<(f64, f64, f64, f64)>,
+    /// Colour.
+    pub color: Rgb,
+    /// Opacity in [0, 1].
+    pub opacity: f64,
+}
+
+/// Text labels, each centred horizontally on its `(x, y)` point with its bottom there, drawn
+/// above everything else.
+#[derive(Debug, Clone)]
+pub struct Labels {
+    /// The labels: position and text.
+    pub items: Vec<(f64, f64, String)>,
+    /// Colour.
+    pub color: Rgb,
+    /// Font size in pixels.
+    pub size: u32,
+}
+
 /// A density heat map on a regular grid: `values[row * nx + col]`, rows from `y_range.0` upwards.
 #[derive(Debug, Clone)]
 pub struct HeatMap {
@@ -124,6 +153,12 @@ pub struct Figure {
     pub log_x: bool,
     /// Image size in pixels (defaults to 900 x 560 when zero).
     pub size: (u32, u32),
+    /// Draw the legend in the upper left corner instead of the upper right.
+    pub legend_upper_left: bool,
+    /// Bars drawn below the series.
+    pub bars: Vec<Bars>,
+    /// Text labels drawn on top.
+    pub labels: Vec<Labels>,
 }
 
 static FONT: Once = Once::new();
@@ -184,6 +219,15 @@ impl Figure {
                     }
                 }
             }
+        }
+        for b in &self.bars {
+            b.rects.iter().for_each(|&(x0, x1, y0, y1)| {
+                add(x0, y0);
+                add(x1, y1);
+            });
+        }
+        for l in &self.labels {
+            l.items.iter().for_each(|(x, y, _)| add(*x, *y));
         }
         if let Some(h) = &self.heat_map {
             if h.values.len() != h.nx * h.ny || h.nx == 0 || h.ny == 0 {
@@ -333,6 +377,29 @@ impl Figure {
             });
             chart.draw_series(rects).map_err(|e| e.to_string())?;
         }
+        for Bars {
+            label,
+            rects,
+            color,
+            opacity,
+        } in &self.bars
+        {
+            let c = RGBColor(color.0, color.1, color.2).mix(*opacity);
+            let a = chart
+                .draw_series(
+                    rects
+                        .iter()
+                        .map(|&(x0, x1, y0, y1)| Rectangle::new([(x0, y0), (x1, y1)], c.filled()))
+                        .collect::<Vec<_>>(),
+                )
+                .map_err(|e| e.to_string())?;
+            if !label.is_empty() {
+                any_label = true;
+                a.label(label.as_str()).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 16, y + 5)], c.filled())
+                });
+            }
+        }
         for s in &self.series {
             match s {
                 Series::Band {
@@ -408,13 +475,32 @@ impl Figure {
                 }
             }
         }
+        for Labels { items, color, size } in &self.labels {
+            use plotters::style::text_anchor::{HPos, Pos, VPos};
+            let style = ("sans-serif", *size as f64)
+                .into_font()
+                .color(&RGBColor(color.0, color.1, color.2))
+                .pos(Pos::new(HPos::Center, VPos::Bottom));
+            chart
+                .draw_series(
+                    items
+                        .iter()
+                        .map(|(x, y, t)| Text::new(t.clone(), (*x, *y), style.clone()))
+                        .collect::<Vec<_>>(),
+                )
+                .map_err(|e| e.to_string())?;
+        }
         if any_label {
             chart
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .label_font(("sans-serif", 14))
-                .position(SeriesLabelPosition::UpperRight)
+                .position(if self.legend_upper_left {
+                    SeriesLabelPosition::UpperLeft
+                } else {
+                    SeriesLabelPosition::UpperRight
+                })
                 .draw()
                 .map_err(|e| e.to_string())?;
         }
