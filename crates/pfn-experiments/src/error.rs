@@ -73,6 +73,14 @@ pub enum ExperimentError {
         /// What it reported.
         source: PredictError,
     },
+    /// A dataset file could not be read or parsed.
+    #[error("dataset {path}: {problem}")]
+    Data {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A file or directory could not be written.
     #[error("cannot write {path}: {source}")]
     Io {

@@ -8,7 +8,10 @@
 //! * [`prior_nll`] — the one Prior-Data NLL evaluator (PFN and exact GP per context size on
 //!   held-out prior data, through the user's path), used by `gp-fit` and `pfn eval`;
 //! * [`bnn`] — Fig. 5: on the BNN classification prior, BCE against inference time for the PFN,
-//!   SVI and NUTS over their budgets.
+//!   SVI and NUTS over their budgets;
+//! * [`tabular`] — Tables 1/7: a tabular-classification PFN against tuned logistic regression,
+//!   kNN, GP classifier and XGBoost on small real datasets ([`tabular_data`]), under the paper's
+//!   protocol (balanced binary, 30 context rows) and with larger contexts.
 //!
 //! [`run_experiment`] writes a Markdown report (tables, the exact command and seed, machine,
 //! wall times), PNG plots and `results.json` into the output directory. Without a PFN model an
@@ -39,6 +42,8 @@ pub mod prior_nll;
 pub mod progress;
 pub mod report;
 pub mod stats;
+pub mod tabular;
+pub mod tabular_data;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -59,6 +64,8 @@ pub enum ExperimentResult {
     GpHyper(gp_hyper::GpHyperResult),
     /// `bnn`.
     Bnn(bnn::BnnResult),
+    /// `tabular`.
+    Tabular(Box<tabular::TabularResult>),
 }
 
 /// What a run produced.
@@ -104,6 +111,16 @@ pub fn run_experiment(options: &ExperimentOptions) -> Result<Outcome, Experiment
             let plots = bnn::plot(&mut r, dir)?;
             r.run.total_seconds = start.elapsed().as_secs_f64();
             (bnn::markdown(&r), ExperimentResult::Bnn(r), plots)
+        }
+        Experiment::Tabular => {
+            let mut r = tabular::run(options, info)?;
+            let plots = tabular::plot(&mut r, dir)?;
+            r.run.total_seconds = start.elapsed().as_secs_f64();
+            (
+                tabular::markdown(&r),
+                ExperimentResult::Tabular(Box::new(r)),
+                plots,
+            )
         }
     };
     let report = report::write_text(dir, report::REPORT_FILE, &markdown)?;

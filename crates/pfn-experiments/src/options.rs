@@ -19,11 +19,18 @@ pub enum Experiment {
     GpHyper,
     /// BNN classification: PFN against SVI and NUTS, NLL against inference time (Fig. 5).
     Bnn,
+    /// Tabular classification on real datasets: PFN against tuned classifiers (Tables 1 and 7).
+    Tabular,
 }
 
 impl Experiment {
     /// Every experiment, in display order.
-    pub const ALL: [Experiment; 3] = [Experiment::GpFit, Experiment::GpHyper, Experiment::Bnn];
+    pub const ALL: [Experiment; 4] = [
+        Experiment::GpFit,
+        Experiment::GpHyper,
+        Experiment::Bnn,
+        Experiment::Tabular,
+    ];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
@@ -31,6 +38,7 @@ impl Experiment {
             Experiment::GpFit => "gp-fit",
             Experiment::GpHyper => "gp-hyper",
             Experiment::Bnn => "bnn",
+            Experiment::Tabular => "tabular",
         }
     }
 
@@ -40,6 +48,9 @@ impl Experiment {
             Experiment::GpFit => "Fig. 3/4a of Müller et al. (ICLR 2022), spec §4.1 and §6.1",
             Experiment::GpHyper => "Fig. 4b of Müller et al. (ICLR 2022), spec §4.2 and §6.2",
             Experiment::Bnn => "Fig. 5 of Müller et al. (ICLR 2022), spec §4.3 and §6.3",
+            Experiment::Tabular => {
+                "Tables 1 and 7 of Müller et al. (ICLR 2022) on other small datasets, spec §4.4 and §6.4"
+            }
         }
     }
 
@@ -49,6 +60,7 @@ impl Experiment {
             Experiment::GpFit => 1000,
             Experiment::GpHyper => 100,
             Experiment::Bnn => 100,
+            Experiment::Tabular => crate::tabular_data::DATASETS.len(),
         }
     }
 
@@ -58,6 +70,7 @@ impl Experiment {
             Experiment::GpFit => 100,
             Experiment::GpHyper => 8,
             Experiment::Bnn => 4,
+            Experiment::Tabular => crate::tabular_data::QUICK_DATASETS.len(),
         }
     }
 }
@@ -130,6 +143,9 @@ pub struct ExperimentOptions {
     pub sizes: Option<Vec<usize>>,
     /// Compute budgets (`bnn`).
     pub budgets: Option<Vec<usize>>,
+    /// Directory of the real datasets (`tabular`; `None`: `data`, see
+    /// [`crate::tabular::DEFAULT_DATA_DIR`]).
+    pub data_dir: Option<PathBuf>,
     /// Show a progress indicator on stderr.
     pub progress: bool,
     /// The command line as typed, recorded in the report (the canonical command is always
@@ -150,6 +166,7 @@ impl ExperimentOptions {
             models_dir: Some(PathBuf::from("models")),
             sizes: None,
             budgets: None,
+            data_dir: None,
             progress: false,
             invocation: None,
         }
@@ -175,10 +192,10 @@ impl ExperimentOptions {
             }
         }
         if let Some(sizes) = &self.sizes {
-            if self.experiment == Experiment::Bnn {
+            if matches!(self.experiment, Experiment::Bnn | Experiment::Tabular) {
                 return Err(ExperimentError::option(
                     "--sizes",
-                    "applies to gp-fit and gp-hyper only (the bnn experiment reveals 100 points, as the paper)",
+                    "applies to gp-fit and gp-hyper only (bnn and tabular use the paper's context sizes)",
                 ));
             }
             if sizes.is_empty() {
@@ -226,6 +243,36 @@ impl ExperimentOptions {
                 return Err(ExperimentError::option(
                     "--budgets",
                     format!("budget {b} is out of range; expected 2..={MAX_BUDGET}"),
+                ));
+            }
+        }
+        if let (Experiment::Tabular, Some(d)) = (self.experiment, self.datasets) {
+            let available = if self.quick {
+                crate::tabular_data::QUICK_DATASETS.len()
+            } else {
+                crate::tabular_data::DATASETS.len()
+            };
+            if d > available {
+                return Err(ExperimentError::option(
+                    "--datasets",
+                    format!(
+                        "the tabular benchmark has {available} datasets{}; expected 1..={available}",
+                        if self.quick { " in a quick run" } else { "" }
+                    ),
+                ));
+            }
+        }
+        if let Some(d) = &self.data_dir {
+            if self.experiment != Experiment::Tabular {
+                return Err(ExperimentError::option(
+                    "--data",
+                    "applies to the tabular experiment only",
+                ));
+            }
+            if !d.is_dir() {
+                return Err(ExperimentError::option(
+                    "--data",
+                    format!("{} is not a directory", d.display()),
                 ));
             }
         }
@@ -309,6 +356,10 @@ impl ExperimentOptions {
         if let Some(b) = &self.budgets {
             parts.push("--budgets".into());
             parts.push(join(b));
+        }
+        if let Some(d) = &self.data_dir {
+            parts.push("--data".into());
+            parts.push(quote(&d.display().to_string()));
         }
         parts.join(" ")
     }

@@ -1,4 +1,5 @@
-//! `pfn reproduce <experiment>`: runs one of the paper's experiments (gp-fit, gp-hyper, bnn) and
+//! `pfn reproduce <experiment>`: runs one of the paper's experiments (gp-fit, gp-hyper, bnn,
+//! tabular) and
 //! writes a Markdown report with tables and PNG plots, `results.json`, the exact command, seed,
 //! machine and wall times into `--out DIR` (see the `pfn-experiments` crate).
 
@@ -16,6 +17,9 @@ pub enum ExperimentArg {
     GpHyper,
     /// Fig. 5: PFN vs SVI vs NUTS on the BNN classification prior (BCE vs inference time).
     Bnn,
+    /// Tables 1/7: a tabular PFN vs tuned logistic regression, kNN, GP classifier and XGBoost on
+    /// small real datasets (the paper's 30-row protocol and larger contexts).
+    Tabular,
 }
 
 impl From<ExperimentArg> for Experiment {
@@ -24,6 +28,7 @@ impl From<ExperimentArg> for Experiment {
             ExperimentArg::GpFit => Experiment::GpFit,
             ExperimentArg::GpHyper => Experiment::GpHyper,
             ExperimentArg::Bnn => Experiment::Bnn,
+            ExperimentArg::Tabular => Experiment::Tabular,
         }
     }
 }
@@ -43,11 +48,12 @@ pub struct Args {
     /// Seed of the held-out datasets and of every sampler.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Number of datasets (default: gp-fit 1000, gp-hyper 100, bnn 100; with --quick 100, 8, 4).
+    /// Number of datasets (default: gp-fit 1000, gp-hyper 100, bnn 100, tabular 21; with --quick
+    /// 100, 8, 4, 4; tabular takes the first ones of its list).
     #[arg(long)]
     pub datasets: Option<usize>,
     /// PFN model artifact; repeat for several (e.g. training budgets). Default: the matching
-    /// `*.pfn` files of --models-dir.
+    /// `*.pfn` files of --models-dir (for tabular: models/tabular.pfn, the shipped classifier).
     #[arg(long = "model")]
     pub models: Vec<PathBuf>,
     /// Directory searched for models when no --model is given.
@@ -63,6 +69,10 @@ pub struct Args {
     /// bnn budgets, comma-separated (default 8,16,...,1024; --quick 8,32,128).
     #[arg(long)]
     pub budgets: Option<String>,
+    /// tabular: directory holding the datasets' tabular/ and cc18/ folders (default: data, the
+    /// repository's copy).
+    #[arg(long = "data")]
+    pub data_dir: Option<PathBuf>,
     /// No progress indicator on stderr.
     #[arg(long)]
     pub no_progress: bool,
@@ -86,6 +96,7 @@ pub fn options(args: &Args, invocation: Option<String>) -> Result<ExperimentOpti
         .as_deref()
         .map(|s| parse_count_list(s, "--budgets"))
         .transpose()?;
+    o.data_dir = args.data_dir.clone();
     o.progress = !args.no_progress;
     o.invocation = invocation;
     o.validate()?;
@@ -151,6 +162,9 @@ mod tests {
         assert_eq!(o.seed, 3);
         assert_eq!(o.budgets, Some(vec![8, 16]));
         assert_eq!(o.models_dir, None);
+        let o = parse(&["tabular", "--out", "r", "--quick", "--no-model-search"]).unwrap();
+        assert_eq!(o.experiment, Experiment::Tabular);
+        assert_eq!(o.num_datasets(), 4);
         let o = parse(&["gp-fit", "--out", "r", "--sizes", "0,5"]).unwrap();
         assert_eq!(o.sizes, Some(vec![0, 5]));
         assert_eq!(o.models_dir, Some(PathBuf::from("models")));
@@ -166,5 +180,9 @@ mod tests {
         assert!(err(&["gp-hyper", "--out", "r", "--sizes", "1,a"]).contains("'a'"));
         assert!(err(&["gp-hyper", "--out", "r", "--budgets", "8"]).contains("bnn experiment only"));
         assert!(err(&["bnn", "--out", "r", "--model", "missing.pfn"]).contains("missing.pfn"));
+        assert!(err(&["bnn", "--out", "r", "--data", "."]).contains("tabular experiment only"));
+        assert!(err(&["tabular", "--out", "r", "--data", "/no/such/dir"]).contains("--data"));
+        assert!(err(&["tabular", "--out", "r", "--sizes", "30"]).contains("--sizes"));
+        assert!(err(&["tabular", "--out", "r", "--datasets", "22"]).contains("21 datasets"));
     }
 }
