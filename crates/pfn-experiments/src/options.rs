@@ -100,6 +100,9 @@ impl FromStr for Experiment {
     }
 }
 
+/// Largest accepted `--ensemble`.
+pub const MAX_ENSEMBLE: usize = 64;
+
 /// Largest accepted `--datasets`.
 pub const MAX_DATASETS: usize = 1_000_000;
 /// Largest accepted context size in `--sizes`.
@@ -146,6 +149,9 @@ pub struct ExperimentOptions {
     /// Directory of the real datasets (`tabular`; `None`: `data`, see
     /// [`crate::tabular::DEFAULT_DATA_DIR`]).
     pub data_dir: Option<PathBuf>,
+    /// Members of the PFN's class-probability ensemble (`tabular`; `None`:
+    /// [`crate::tabular::DEFAULT_ENSEMBLE`]; see `pfn_infer::ensemble`).
+    pub ensemble: Option<usize>,
     /// Show a progress indicator on stderr.
     pub progress: bool,
     /// The command line as typed, recorded in the report (the canonical command is always
@@ -167,6 +173,7 @@ impl ExperimentOptions {
             sizes: None,
             budgets: None,
             data_dir: None,
+            ensemble: None,
             progress: false,
             invocation: None,
         }
@@ -276,6 +283,20 @@ impl ExperimentOptions {
                 ));
             }
         }
+        if let Some(e) = self.ensemble {
+            if self.experiment != Experiment::Tabular {
+                return Err(ExperimentError::option(
+                    "--ensemble",
+                    "applies to the tabular experiment only",
+                ));
+            }
+            if !(1..=MAX_ENSEMBLE).contains(&e) {
+                return Err(ExperimentError::option(
+                    "--ensemble",
+                    format!("{e} members is out of range; expected 1..={MAX_ENSEMBLE}"),
+                ));
+            }
+        }
         for m in &self.models {
             if !m.is_file() {
                 return Err(ExperimentError::option(
@@ -285,6 +306,11 @@ impl ExperimentOptions {
             }
         }
         Ok(())
+    }
+
+    /// Members of the PFN's class-probability ensemble in the tabular experiment.
+    pub fn tabular_ensemble(&self) -> usize {
+        self.ensemble.unwrap_or(crate::tabular::DEFAULT_ENSEMBLE)
     }
 
     /// The number of datasets of this run.
@@ -360,6 +386,10 @@ impl ExperimentOptions {
         if let Some(d) = &self.data_dir {
             parts.push("--data".into());
             parts.push(quote(&d.display().to_string()));
+        }
+        if self.experiment == Experiment::Tabular {
+            parts.push("--ensemble".into());
+            parts.push(self.tabular_ensemble().to_string());
         }
         parts.join(" ")
     }

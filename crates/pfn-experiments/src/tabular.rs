@@ -37,6 +37,7 @@ use pfn_baselines::classifiers::{paper_baselines, ClassData, Classifier, XgBoost
 use pfn_distribution::class_metrics::{
     accuracy, expected_calibration_error, log_loss, reliability_bins, roc_auc_ovr,
 };
+use pfn_infer::ClassEnsemble;
 use pfn_plot::{Figure, Series};
 use pfn_prior::rng::derive_key;
 use rand::seq::SliceRandom;
@@ -81,11 +82,15 @@ pub const DEFAULT_MAX_CONTEXT: usize = 200;
 pub const ECE_BINS: usize = 100;
 /// Bins of the reliability diagrams.
 pub const PLOT_BINS: usize = 10;
+/// Default members of the PFN's class-probability ensemble (`--ensemble`): feature orders and
+/// class renamings averaged per dataset (`pfn_infer::ensemble`).
+pub const DEFAULT_ENSEMBLE: usize = 8;
 
 const BALANCE_DOMAIN: u64 = 0x7461_6262_616c_0000;
 const SPLIT_DOMAIN: u64 = 0x7461_6273_706c_0000;
 const SUBSET_DOMAIN: u64 = 0x7461_6266_7375_0000;
 const BASELINE_DOMAIN: u64 = 0x7461_6262_6173_0000;
+const ENSEMBLE_DOMAIN: u64 = 0x7461_6265_6e73_0000;
 
 /// What a method is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -260,6 +265,8 @@ pub struct TabularResult {
     pub skipped_models: Vec<(String, String)>,
     /// The PFN models.
     pub models: Vec<ModelInfo>,
+    /// Members of each PFN's class-probability ensemble.
+    pub ensemble: usize,
     /// The datasets.
     pub datasets: Vec<DatasetInfo>,
     /// Protocol A.
@@ -477,19 +484,27 @@ fn select_columns(x: &[f64], d: usize, cols: &[usize]) -> Vec<f64> {
 }
 
 /// The PFN on every split of a dataset.
-fn run_pfn(m: &LoadedModel, p: &Prepared, cols: &[usize]) -> Result<Answer, String> {
+fn run_pfn(
+    m: &LoadedModel,
+    p: &Prepared,
+    cols: &[usize],
+    ensemble: ClassEnsemble,
+) -> Result<Answer, String> {
     let start = Instant::now();
     let mut probabilities = Vec::new();
     for s in &p.splits {
         let x_ctx = select_columns(&s.x_ctx, p.d, cols);
         let x_q = select_columns(&s.x_q, p.d, cols);
-        let y: Vec<f64> = s.y_ctx.iter().map(|&l| l as f64).collect();
-        let mut ctx = m
-            .predictor
-            .context_with_features(&x_ctx, &y, cols.len())
-            .map_err(|e| e.to_string())?;
         probabilities.extend(
-            ctx.class_probabilities(&x_q, p.classes)
+            m.predictor
+                .ensemble_class_probabilities(
+                    &x_ctx,
+                    &s.y_ctx,
+                    cols.len(),
+                    &x_q,
+                    p.classes,
+                    ensemble,
+                )
                 .map_err(|e| e.to_string())?,
         );
     }
@@ -748,6 +763,7 @@ fn summarise(
 /// Everything a protocol needs to run its methods.
 struct Methods<'a> {
     models: &'a [LoadedModel],
+    ensemble: usize,
     baselines: &'a [Box<dyn Classifier>],
     subsets: &'a [Vec<Vec<usize>>],
 }
@@ -798,7 +814,11 @@ fn run_protocol(
         for (i, row) in rows.iter_mut().enumerate() {
             progress.stage(&format!("{key}: {} on {}", row.method, infos[d].name));
             let answer = if i < methods.models.len() {
-                run_pfn(&methods.models[i], p, &methods.subsets[i][d])
+                let ensemble = ClassEnsemble {
+                    members: methods.ensemble,
+                    seed: derive_key(ENSEMBLE_DOMAIN, seed, &[protocol_index, indices[d] as u64]),
+                };
+                run_pfn(&methods.models[i], p, &methods.subsets[i][d], ensemble)
             } else {
                 let b = &methods.baselines[i - methods.models.len()];
                 let s = derive_key(BASELINE_DOMAIN, seed, &[protocol_index, indices[d] as u64]);
@@ -885,6 +905,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<TabularResult, E
         .collect();
     let methods = Methods {
         models,
+        ensemble: options.tabular_ensemble(),
         baselines: &baselines,
         subsets: &subsets,
     };
@@ -967,6 +988,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<TabularResult, E
         model_source: selection.source,
         skipped_models: selection.skipped,
         models: selection.models.iter().map(|m| m.info()).collect(),
+        ensemble: options.tabular_ensemble(),
         datasets,
         paper,
         larger,
@@ -1390,6 +1412,7 @@ pub fn markdown(r: &TabularResult) -> String {
     let _ = writeln!(s, "\n### How the methods see the data\n");
     let _ = writeln!(s, "- Every method gets the same windows and splits. Missing values (NaN; only breast-w has any) are replaced in context and queries by the context rows' column means (`pfn_infer::impute_with_context_means`). Categorical columns (cmc, credit-g) are their integer codes, used as numbers by every method (CatBoost-style categorical handling is not part of this benchmark).");
     let _ = writeln!(s, "- The PFN z-scores each feature with its context rows' mean and standard deviation and zero-pads to its input width, as in training; a dataset with more features than the model takes (mfeat-fourier: 76, analcatdata_authorship: 70, against 60) gives the PFN a seeded random subset of that many features, the same for every window and split, while the baselines see every feature.");
+    let _ = writeln!(s, "- PFN ensemble: {} member{} per window or split (`--ensemble`, `pfn_infer::ensemble`): member 0 sees the data as given, every other member a seeded random order of the feature columns and a random renaming of the classes; the PFN's probabilities are the members' mean. Its times include every member.", r.ensemble, if r.ensemble == 1 { "" } else { "s" });
     let _ = writeln!(s, "- The baselines get the features z-scored with the context rows' statistics (`FeatureScaler::fit_standardise`, the PFN's rule) and tune their hyperparameters by cross-validation on the context rows only (`pfn_baselines::classifiers`; grids after the paper's Table 6). XGBoost runs in Python: install it with `scripts/install-xgboost.sh` (a virtual environment `.venv-xgboost` with xgboost, scikit-learn and numpy from PyPI); without it every XGBoost cell says `failed`, the failures list says why, and XGBoost is left out of the ranks.");
     let _ = writeln!(s, "- `tabular/diabetes.txt` (LIBSVM) is the Pima data that `cc18/diabetes.csv` holds too; only the CC18 copy is used so that no dataset counts twice.");
     let _ = writeln!(s, "\n### Datasets\n");

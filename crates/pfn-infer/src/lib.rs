@@ -10,6 +10,7 @@
 //! * [`table`]: CSV input for `pfn predict --train train.csv --test test.csv`: numeric feature
 //!   columns, a numeric target or class labels, one-line errors naming the file, line, data row
 //!   and column;
+//! * [`ensemble`]: class probabilities averaged over feature orders and class renamings;
 //! * [`labels`]: class labels (integers or words) of a classification table and their order;
 //! * [`missing`]: missing feature values imputed with the context's column means;
 //! * [`normalise`] (re-exported from `pfn-artifact`, shared with training): mapping user data into
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod ensemble;
 pub mod labels;
 pub mod missing;
 pub mod predictive;
@@ -24,6 +26,7 @@ pub mod predictor;
 pub mod table;
 
 pub use batch::{Task, DEFAULT_DATASET_BATCH};
+pub use ensemble::ClassEnsemble;
 pub use labels::{ClassLabels, LabelError};
 pub use missing::{count_missing, impute_with_context_means};
 pub use pfn_artifact::normalise;

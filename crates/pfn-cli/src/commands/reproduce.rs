@@ -73,6 +73,10 @@ pub struct Args {
     /// repository's copy).
     #[arg(long = "data")]
     pub data_dir: Option<PathBuf>,
+    /// tabular: members of the PFN's class-probability ensemble (feature orders and class
+    /// renamings averaged; default 8).
+    #[arg(long)]
+    pub ensemble: Option<usize>,
     /// No progress indicator on stderr.
     #[arg(long)]
     pub no_progress: bool,
@@ -97,6 +101,7 @@ pub fn options(args: &Args, invocation: Option<String>) -> Result<ExperimentOpti
         .map(|s| parse_count_list(s, "--budgets"))
         .transpose()?;
     o.data_dir = args.data_dir.clone();
+    o.ensemble = args.ensemble;
     o.progress = !args.no_progress;
     o.invocation = invocation;
     o.validate()?;

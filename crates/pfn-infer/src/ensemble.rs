@@ -1,0 +1,138 @@
+//! Ensembles of one classification dataset seen in several equivalent ways.
+//!
+//! A tabular PFN is not exactly invariant to the order of the feature columns (each input column
+//! has its own encoder weights) nor to the numbering of the classes, although its prior is (the
+//! tabular priors draw features i.i.d. and permute class labels). Averaging its answers over
+//! several orderings removes part of that approximation error, as TabPFN's ensembles do.
+//!
+//! Member 0 is the data as given. Each further member `i` reorders the feature columns by a random
+//! permutation and renames the classes by a random permutation `σ_i` of `0..K`: its context labels
+//! become `σ_i(y)` and its answer for class `c` is read at `σ_i(c)`. The ensemble's probabilities
+//! are the mean of the members'. Every permutation comes from a ChaCha8 stream of `seed` and the
+//! member index, so an ensemble is reproducible; one member is exactly
+//! [`Context::class_probabilities`](crate::Context::class_probabilities).
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::predictor::{PredictError, Predictor};
+
+/// How many views of the dataset to average, and the seed of their permutations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassEnsemble {
+    /// Number of members (at least 1; 1 = the data as given).
+    pub members: usize,
+    /// Seed of the members' feature and class permutations.
+    pub seed: u64,
+}
+
+impl Default for ClassEnsemble {
+    /// One member: no ensemble.
+    fn default() -> Self {
+        Self {
+            members: 1,
+            seed: 0,
+        }
+    }
+}
+
+/// The feature order and class renaming of member `member` (identity for member 0).
+fn member_permutations(seed: u64, member: usize, d: usize, k: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut features: Vec<usize> = (0..d).collect();
+    let mut classes: Vec<usize> = (0..k).collect();
+    if member > 0 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(member as u64);
+        features.shuffle(&mut rng);
+        classes.shuffle(&mut rng);
+    }
+    (features, classes)
+}
+
+impl Predictor {
+    /// Class probabilities of the queries `x_query` (row-major, `d` features) given the context
+    /// `(x_context, y_context)` with labels in `0..num_classes`, averaged over the members of
+    /// `ensemble` (see the module docs): `m × num_classes` values, row-major. Errors as
+    /// [`Predictor::context_with_features`] and
+    /// [`Context::class_probabilities`](crate::Context::class_probabilities) do, and for a label
+    /// outside `0..num_classes` or zero members.
+    pub fn ensemble_class_probabilities(
+        &self,
+        x_context: &[f64],
+        y_context: &[usize],
+        d: usize,
+        x_query: &[f64],
+        num_classes: usize,
+        ensemble: ClassEnsemble,
+    ) -> Result<Vec<f64>, PredictError> {
+        if ensemble.members == 0 {
+            return Err(PredictError::Option {
+                name: "ensemble members",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if let Some((index, &label)) = y_context
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| l >= num_classes)
+        {
+            return Err(PredictError::BadLabel {
+                index,
+                value: label as f64,
+                n_out: num_classes,
+            });
+        }
+        let permute = |x: &[f64], order: &[usize]| -> Vec<f64> {
+            x.chunks_exact(d.max(1))
+                .flat_map(|row| order.iter().map(move |&j| row[j]))
+                .collect()
+        };
+        let mut sum: Vec<f64> = Vec::new();
+        for member in 0..ensemble.members {
+            let (features, classes) = member_permutations(ensemble.seed, member, d, num_classes);
+            let y: Vec<f64> = y_context.iter().map(|&l| classes[l] as f64).collect();
+            let mut context = self.context_with_features(&permute(x_context, &features), &y, d)?;
+            let p = context.class_probabilities(&permute(x_query, &features), num_classes)?;
+            if sum.is_empty() {
+                sum = vec![0.0; p.len()];
+            }
+            for (s_row, p_row) in sum
+                .chunks_exact_mut(num_classes)
+                .zip(p.chunks_exact(num_classes))
+            {
+                for (c, s) in s_row.iter_mut().enumerate() {
+                    *s += p_row[classes[c]];
+                }
+            }
+        }
+        let members = ensemble.members as f64;
+        Ok(sum.into_iter().map(|s| s / members).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_zero_is_the_identity_and_others_are_permutations() {
+        assert_eq!(
+            member_permutations(7, 0, 4, 3),
+            (vec![0, 1, 2, 3], vec![0, 1, 2])
+        );
+        let mut differ = false;
+        for member in 1..6 {
+            let (f, c) = member_permutations(7, member, 5, 4);
+            let mut fs = f.clone();
+            fs.sort_unstable();
+            let mut cs = c.clone();
+            cs.sort_unstable();
+            assert_eq!(fs, vec![0, 1, 2, 3, 4]);
+            assert_eq!(cs, vec![0, 1, 2, 3]);
+            differ |= f != vec![0, 1, 2, 3, 4] || c != vec![0, 1, 2, 3];
+            assert_eq!(member_permutations(7, member, 5, 4), (f, c), "reproducible");
+        }
+        assert!(differ);
+    }
+}
