@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use pfn_artifact::OutputHead;
 use pfn_infer::{
-    impute_with_context_means, load_predict_data_with, ClassLabels, NormaliseError,
+    impute_with_context_means, load_predict_data_with, ClassEnsemble, ClassLabels, NormaliseError,
     PosteriorPredictive, PredictError, Predictor, ReadOptions, TableError, TargetKind,
 };
 use pfn_plot::classes::{class_probability_bars, reliability_diagram, ConfidenceBin};
@@ -99,6 +99,14 @@ pub struct Args {
     /// column's mean over the training rows (a column with no training value becomes 0).
     #[arg(long, value_enum)]
     pub impute: Option<Impute>,
+    /// Classification models: average the class probabilities over this many views of the data
+    /// (member 0 as given, the others with the feature columns in a random order and the classes
+    /// renamed; `pfn_infer::ensemble`). 1 turns the ensemble off.
+    #[arg(long, default_value_t = DEFAULT_ENSEMBLE, value_parser = parse_members)]
+    pub ensemble: usize,
+    /// Seed of the ensemble's permutations.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Parses `0.05,0.5,0.95`: every value a number strictly between 0 and 1.
@@ -182,6 +190,21 @@ struct Output {
     json: serde_json::Map<String, serde_json::Value>,
     /// Description of the target for the `context:` line.
     target_text: String,
+}
+
+/// Default members of a classification model's ensemble (`--ensemble`): in `pfn reproduce
+/// tabular` 8 members raised the mean ROC AUC over 1 member on both protocols
+/// (`docs/results/tabular`).
+const DEFAULT_ENSEMBLE: usize = 8;
+
+/// Parses `--ensemble`: an integer in 1..=64.
+fn parse_members(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of members in 1..=64, got '{text}'"
+        )),
+    }
 }
 
 /// Confidence bins of the reliability diagram and of the reported calibration error.
@@ -278,13 +301,37 @@ pub fn run(args: &Args) -> Result<()> {
             );
         }
     }
-    let mut context = predictor
-        .context_with_features(&data.train_x, &data.train_y, d)
-        .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
-        .with_context(|| format!("{}", args.train.display()))?;
+    // The regression context, kept for the plot.
+    let mut regression_context = None;
     let mut output = match &data.classes {
-        None => regression_output(args, &quantiles, &mut context, &data)?,
-        Some(classes) => classification_output(args, classes, &mut context, &data)?,
+        None => {
+            let context = regression_context.insert(
+                predictor
+                    .context_with_features(&data.train_x, &data.train_y, d)
+                    .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
+                    .with_context(|| format!("{}", args.train.display()))?,
+            );
+            regression_output(args, &quantiles, context, &data)?
+        }
+        Some(classes) => {
+            let labels: Vec<usize> = data.train_y.iter().map(|&c| c as usize).collect();
+            let ensemble = ClassEnsemble {
+                members: args.ensemble,
+                seed: args.seed,
+            };
+            let probabilities = predictor
+                .ensemble_class_probabilities(
+                    &data.train_x,
+                    &labels,
+                    d,
+                    &data.test_x,
+                    classes.len(),
+                    ensemble,
+                )
+                .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
+                .with_context(|| format!("{}", args.train.display()))?;
+            classification_output(classes, probabilities, &data)?
+        }
     };
     let mut summary = std::mem::take(&mut output.summary);
     summary.extend(notes.into_iter().map(|n| format!("note: {n}")));
@@ -311,15 +358,16 @@ pub fn run(args: &Args) -> Result<()> {
         summary.push(format!("predictions: {}", path.display()));
     }
     if let Some(path) = &args.plot {
-        match &data.classes {
-            Some(classes) => plot_classes(path, classes, &output, &data, args)?,
-            None if d == 1 => plot_predictive(path, &mut context, &data)?,
-            None => {
+        match (&data.classes, regression_context.as_mut()) {
+            (Some(classes), _) => plot_classes(path, classes, &output, &data, args)?,
+            (None, Some(context)) if d == 1 => plot_predictive(path, context, &data)?,
+            (None, Some(context)) => {
                 let preds = context
                     .predict(&data.test_x)
                     .with_context(|| format!("{}", args.test.display()))?;
                 plot_by_rank(path, &preds, &data)?
             }
+            (None, None) => unreachable!("a regression model always has its context"),
         }
         summary.push(format!("plot: {}", path.display()));
     }
@@ -522,17 +570,13 @@ fn probability_column(name: &str) -> String {
 /// Classification: each class's probability under its label, the predicted label and, for a
 /// labelled test file, the scores.
 fn classification_output(
-    args: &Args,
     classes: &ClassLabels,
-    context: &mut pfn_infer::Context<'_>,
+    probabilities: Vec<f64>,
     data: &pfn_infer::PredictData,
 ) -> Result<Output> {
     use pfn_distribution::class_metrics::{predicted_class, MIN_PROBABILITY};
     let k = classes.len();
     let d = data.n_features();
-    let probabilities = context
-        .class_probabilities(&data.test_x, k)
-        .with_context(|| format!("{}", args.test.display()))?;
     let m = data.n_test();
     let mut columns: Vec<String> = classes
         .names()
@@ -1219,6 +1263,8 @@ threads = 1
             precision: pfn_model::Precision::F32,
             plot: None,
             impute: None,
+            ensemble: DEFAULT_ENSEMBLE,
+            seed: 0,
         }
     }
 
