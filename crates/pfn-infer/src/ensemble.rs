@@ -7,9 +7,13 @@
 //!
 //! Member 0 is the data as given. Each further member `i` reorders the feature columns by a random
 //! permutation and renames the classes by a random permutation `σ_i` of `0..K`: its context labels
-//! become `σ_i(y)` and its answer for class `c` is read at `σ_i(c)`. The ensemble's probabilities
-//! are the mean of the members'. Every permutation comes from a ChaCha8 stream of `seed` and the
-//! member index, so an ensemble is reproducible; one member is exactly
+//! become `σ_i(y)` and its answer for class `c` is read at `σ_i(c)`. Odd members also replace every
+//! feature by its normal score within the context ([`normal_scores`]: the rank of a value among
+//! the context values mapped through the standard normal quantile function), which keeps skewed
+//! columns and outliers (software metrics, counts) inside the range of the prior's `N(0, 1)`
+//! features, where a z-score alone puts a far query value many standard deviations out. The
+//! ensemble's probabilities are the mean of the members'. Every permutation comes from a ChaCha8
+//! stream of `seed` and the member index, so an ensemble is reproducible; one member is exactly
 //! [`Context::class_probabilities`](crate::Context::class_probabilities).
 
 use rand::seq::SliceRandom;
@@ -48,6 +52,39 @@ fn member_permutations(seed: u64, member: usize, d: usize, k: usize) -> (Vec<usi
         classes.shuffle(&mut rng);
     }
     (features, classes)
+}
+
+/// Replaces every value of column `j` of `context` and `queries` (row-major, `d` columns) by its
+/// normal score among the context values of that column: `Φ⁻¹(r)` with
+/// `r = (#{context < v} + ½ #{context = v} + ½) / (n + 1)`, so ties share a score, a query between
+/// two context values lands between their scores, and a query beyond every context value gets
+/// `Φ⁻¹(1 − ½ / (n + 1))` or its negative, however far out it lies. A column constant on the
+/// context maps to 0 there.
+pub fn normal_scores(context: &mut [f64], queries: &mut [f64], d: usize) {
+    if d == 0 || context.is_empty() {
+        return;
+    }
+    let n = context.len() / d;
+    let mut column = Vec::with_capacity(n);
+    for j in 0..d {
+        column.clear();
+        column.extend(context.iter().skip(j).step_by(d).copied());
+        column.sort_by(f64::total_cmp);
+        let score = |v: f64| {
+            let below = column.partition_point(|&c| c < v);
+            let not_above = column.partition_point(|&c| c <= v);
+            let r = (below as f64 + 0.5 * (not_above - below) as f64 + 0.5) / (n as f64 + 1.0);
+            -pfn_distribution::normal::upper_tail_inverse(r)
+        };
+        for v in context
+            .iter_mut()
+            .skip(j)
+            .step_by(d)
+            .chain(queries.iter_mut().skip(j).step_by(d))
+        {
+            *v = score(*v);
+        }
+    }
 }
 
 impl Predictor {
@@ -92,8 +129,14 @@ impl Predictor {
         for member in 0..ensemble.members {
             let (features, classes) = member_permutations(ensemble.seed, member, d, num_classes);
             let y: Vec<f64> = y_context.iter().map(|&l| classes[l] as f64).collect();
-            let mut context = self.context_with_features(&permute(x_context, &features), &y, d)?;
-            let p = context.class_probabilities(&permute(x_query, &features), num_classes)?;
+            let (mut xc, mut xq) = (permute(x_context, &features), permute(x_query, &features));
+            if member % 2 == 1 {
+                crate::predictor::check_finite("context x", &xc)?;
+                crate::predictor::check_finite("query x", &xq)?;
+                normal_scores(&mut xc, &mut xq, d);
+            }
+            let mut context = self.context_with_features(&xc, &y, d)?;
+            let p = context.class_probabilities(&xq, num_classes)?;
             if sum.is_empty() {
                 sum = vec![0.0; p.len()];
             }
@@ -114,6 +157,29 @@ impl Predictor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normal_scores_are_ranks_through_the_normal_quantile() {
+        // One column, context 1, 2, 3, 1000 (an outlier), queries 2.5 and 1e9.
+        let mut c = vec![1.0, 2.0, 3.0, 1000.0];
+        let mut q = vec![2.5, 1e9, 2.0];
+        normal_scores(&mut c, &mut q, 1);
+        let phi_inv = |r: f64| -pfn_distribution::normal::upper_tail_inverse(r);
+        for (k, v) in c.iter().enumerate() {
+            assert!((v - phi_inv((k as f64 + 1.0) / 5.0)).abs() < 1e-12);
+        }
+        // Between the 2nd and 3rd context values; the far query is capped at the top score.
+        assert!((q[0] - phi_inv(2.5 / 5.0)).abs() < 1e-12);
+        assert!((q[1] - phi_inv(4.5 / 5.0)).abs() < 1e-12);
+        assert!(q[1] < 1.3, "{}", q[1]);
+        // A query equal to a context value shares its score (half the tie plus a half).
+        assert!((q[2] - phi_inv(2.0 / 5.0)).abs() < 1e-12);
+        // A constant column maps to 0.
+        let mut c = vec![4.0, 4.0, 4.0];
+        let mut q = vec![4.0];
+        normal_scores(&mut c, &mut q, 1);
+        assert!(c.iter().chain(&q).all(|v| v.abs() < 1e-12));
+    }
 
     #[test]
     fn member_zero_is_the_identity_and_others_are_permutations() {

@@ -182,7 +182,7 @@ impl std::fmt::Debug for Predictor {
     }
 }
 
-fn check_finite(what: &'static str, v: &[f64]) -> Result<(), PredictError> {
+pub(crate) fn check_finite(what: &'static str, v: &[f64]) -> Result<(), PredictError> {
     match v.iter().position(|x| !x.is_finite()) {
         Some(index) => Err(PredictError::NonFinite {
             what,
