@@ -383,6 +383,18 @@ mod tests {
     }
 
     #[test]
+    fn standardiser_z_scores_with_the_context_and_zeroes_constant_features() {
+        // Two features; context rows (1, 5), (3, 5): means (2, 5), population stds (1, 0 -> 1).
+        let s = FeatureScaler::fit_standardise(&[1.0, 5.0, 3.0, 5.0], 2).unwrap();
+        let t = s.transform(&[1.0, 5.0, 3.0, 5.0, 6.0, 7.5]).unwrap();
+        assert_eq!(t, vec![-1.0, 0.0, 1.0, 0.0, 4.0, 2.5]);
+        assert!(FeatureScaler::fit_standardise(&[], 2).is_err());
+        assert!(FeatureScaler::fit_standardise(&[1.0, f64::NAN], 2).is_err());
+        assert!(FeatureScaler::fit_standardise(&[1.0, 2.0, 3.0], 2).is_err());
+        assert!(FeatureScaler::fit_standardise(&[-1e308, 1e308], 1).is_err());
+    }
+
+    #[test]
     fn constant_feature_maps_to_one_half() {
         let s = FeatureScaler::fit(&[4.0, 4.0, 4.0], 1).unwrap();
         assert_eq!(s.transform(&[4.0, 5.0]).unwrap(), vec![0.5, 1.5]);
