@@ -1012,7 +1012,7 @@ pub fn plot(r: &mut TabularResult, dir: &Path) -> Result<Vec<PathBuf>, Experimen
                     },
                     p.ranked_datasets.len()
                 ),
-                "method",
+                "method (numbered in legend order)",
                 "mean rank",
             );
             let top = ranked.len() as f64;
