@@ -48,44 +48,12 @@ fn csv_table_inputs_never_panic() {
     });
 }
 
+#[path = "../fuzz/checks/class_labels.rs"]
+mod class_labels_check;
+
 #[test]
 fn class_labels_inputs_never_panic_and_keep_their_invariants() {
-    use pfn_infer::{ReadOptions, TargetKind};
-    each("class_labels", 3, |data| {
-        let Ok(text) = std::str::from_utf8(data) else {
-            return;
-        };
-        let (train, test) = text.split_once('\u{c}').unwrap_or((text, text));
-        let (Ok(train), Ok(test)) = (
-            pfn_infer::parse_csv_text(train, "train.csv"),
-            pfn_infer::parse_csv_text(test, "test.csv"),
-        ) else {
-            return;
-        };
-        let options = ReadOptions {
-            target: None,
-            target_kind: TargetKind::Classes,
-            allow_missing_features: text.starts_with('?'),
-        };
-        let Ok(mut d) = pfn_infer::match_text_tables(&train, &test, &options) else {
-            return;
-        };
-        let classes = d.classes.clone().expect("class labels");
-        assert!(!classes.is_empty());
-        for k in 0..classes.len() {
-            assert_eq!(classes.encode(classes.name(k)), Some(k));
-        }
-        if !classes.is_integer() {
-            assert!(classes.names().windows(2).all(|w| w[0] < w[1]));
-        }
-        assert!(d.train_y.iter().all(|&y| (y as usize) < classes.len()));
-        for (label, class) in d.test_labels.iter().flatten() {
-            assert_eq!(classes.encode(label), *class);
-        }
-        let f = d.n_features();
-        pfn_infer::impute_with_context_means(&mut d.train_x, &mut d.test_x, f);
-        assert!(!d.train_x.iter().chain(&d.test_x).any(|v| v.is_nan()));
-    });
+    each("class_labels", 3, class_labels_check::check);
 }
 
 #[test]
