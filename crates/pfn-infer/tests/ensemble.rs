@@ -9,39 +9,9 @@ use pfn_infer::{ClassEnsemble, Predictor};
 fn classifier() -> &'static PathBuf {
     static MODEL: OnceLock<PathBuf> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let config = pfn_train::RunConfig::from_toml_str(
-            r#"
-[prior]
-name = "tabular-bnn"
-num_features = 4
-seq_len = 24
-split = "uniform"
-min_context = 4
-max_context = 16
-
-[model]
-emsize = 16
-nlayers = 1
-nhead = 2
-nhid = 32
-n_out = 10
-
-[optimizer]
-lr = 1e-3
-warmup_steps = 1
-
-[budget]
-steps = 3
-batch_size = 4
-validation_datasets = 4
-
-[run]
-seed = 2
-threads = 1
-"#,
-            "tiny-classifier.toml",
-        )
-        .unwrap();
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/tiny-classifier.toml");
+        let config = pfn_train::RunConfig::load(&path).unwrap();
         let mut trainer = pfn_train::Trainer::new(config).unwrap();
         trainer
             .run(&pfn_train::RunOptions::default(), &mut ())
