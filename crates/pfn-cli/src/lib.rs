@@ -3,7 +3,8 @@
 #![warn(missing_docs)]
 
 pub mod commands;
-pub mod model_search;
+/// Where models are found (moved to `pfn-infer`, shared with the Python package).
+pub use pfn_infer::model_search;
 
 use std::process::ExitCode;
 

@@ -13,6 +13,9 @@
 //! * [`ensemble`]: class probabilities averaged over feature orders and class renamings;
 //! * [`labels`]: class labels (integers or words) of a classification table and their order;
 //! * [`missing`]: missing feature values imputed with the context's column means;
+//! * [`model_search`]: where a model name is looked up (`$PFN_MODELS`, `./models`, beside the
+//!   executable, and extra directories such as the Python package's);
+//! * [`model_catalogue`]: what the model files of a directory are (`pfn models`, `pfn.models()`);
 //! * [`normalise`] (re-exported from `pfn-artifact`, shared with training): mapping user data into
 //!   the model's range using the context rows, and the inverse transform of predictions.
 #![warn(missing_docs)]
@@ -21,6 +24,8 @@ pub mod batch;
 pub mod ensemble;
 pub mod labels;
 pub mod missing;
+pub mod model_catalogue;
+pub mod model_search;
 pub mod predictive;
 pub mod predictor;
 pub mod table;
@@ -29,6 +34,8 @@ pub use batch::{Task, DEFAULT_DATASET_BATCH};
 pub use ensemble::ClassEnsemble;
 pub use labels::{ClassLabels, LabelError};
 pub use missing::{count_missing, impute_with_context_means};
+pub use model_catalogue::{list_models, summarise, CatalogueError, Listing, ModelSummary};
+pub use model_search::{ModelSearch, ModelSearchError};
 pub use pfn_artifact::normalise;
 pub use pfn_artifact::{FeatureScaler, NormaliseError, TargetScaler};
 pub use pfn_model::Precision;

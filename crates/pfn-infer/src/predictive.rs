@@ -103,6 +103,39 @@ impl RegressionPredictive {
         self.bar.cdf(self.target.transform(y))
     }
 
+    /// Expected improvement `E[max(Y − best, 0)]` in original units (maximisation): `σ` times the
+    /// normalised distribution's expected improvement over `(best − μ)/σ`.
+    pub fn expected_improvement(&self, best: f64) -> Result<f64, DistributionError> {
+        let z = self.target.transform(best);
+        Ok(self
+            .target
+            .inverse_scale(self.bar.expected_improvement(z)?))
+    }
+
+    /// Probability of improvement `P(Y > best)` (maximisation; invariant under the map).
+    pub fn probability_of_improvement(&self, best: f64) -> Result<f64, DistributionError> {
+        self.bar
+            .probability_of_improvement(self.target.transform(best))
+    }
+
+    /// Upper confidence bound as the upper quantile `icdf(1 − rest_probability)` in original
+    /// units (see `BarPrediction::upper_confidence_bound`).
+    pub fn upper_confidence_bound(&self, rest_probability: f64) -> Result<f64, DistributionError> {
+        Ok(self
+            .target
+            .inverse(self.bar.upper_confidence_bound(rest_probability)?))
+    }
+
+    /// The bucket borders in original units (`μ + σ b`), `B + 1` values.
+    pub fn borders(&self) -> Vec<f64> {
+        self.bar
+            .distribution()
+            .borders()
+            .iter()
+            .map(|&b| self.target.inverse(b))
+            .collect()
+    }
+
     /// One sample.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         self.target.inverse(self.bar.sample(rng))
@@ -257,6 +290,25 @@ mod tests {
             .sum::<f64>()
             * h;
         assert!((integral - 1.0).abs() < 1e-3, "{integral}");
+        // Acquisition in original units: EI is the integral of (y - best)^+ p(y), PI = 1 - cdf,
+        // UCB the upper quantile; the borders map affinely.
+        let best = 10.5;
+        let ei: f64 = (0..=steps)
+            .map(|i| {
+                let w = if i == 0 || i == steps { 0.5 } else { 1.0 };
+                let y = a + i as f64 * h;
+                w * (y - best).max(0.0) * r.pdf(y)
+            })
+            .sum::<f64>()
+            * h;
+        let got = r.expected_improvement(best).unwrap();
+        assert!((got - ei).abs() < 1e-3, "{got} vs {ei}");
+        let pi = r.probability_of_improvement(best).unwrap();
+        assert!((pi - (1.0 - r.cdf(best))).abs() < 1e-12, "{pi}");
+        let ucb = r.upper_confidence_bound(0.2).unwrap();
+        assert!((ucb - r.quantile(0.8).unwrap()).abs() < 1e-12);
+        assert_eq!(r.borders()[2], 10.0);
+        assert_eq!(r.borders()[4], 16.0);
     }
 
     #[test]

@@ -52,6 +52,14 @@ pub enum PriorError {
     /// An error from the Gaussian-process algebra (invalid hyperparameters, failed Cholesky).
     #[error(transparent)]
     Gp(#[from] pfn_gp::GpError),
+    /// A prior defined outside Rust (e.g. a Python function) failed or returned bad data.
+    #[error("prior `{prior}`: {message}")]
+    Failed {
+        /// The prior's name.
+        prior: String,
+        /// What went wrong (for a Python prior: the exception type and message).
+        message: String,
+    },
 }
 
 impl PriorError {

@@ -11,6 +11,8 @@
 //! * [`normalisation`]: the inference-time normalisation a prior implies;
 //! * [`validation`]: the fixed held-out validation set;
 //! * [`observer`]: progress reports of the loop;
+//! * [`run_files`]: a run between files (model file, checkpoint beside it, fresh or continued), as
+//!   `pfn train` and the Python package's `pfn.train` run it;
 //! * [`trainer`]: the training loop itself ([`Trainer`]), with exact resume from checkpoints.
 //!
 //! The model file itself (format, metadata, weights, head, normalisation, digest, atomic writes)
@@ -33,6 +35,7 @@ pub mod loader;
 pub mod model_file;
 pub mod normalisation;
 pub mod observer;
+pub mod run_files;
 pub mod schedule;
 pub mod seeds;
 pub mod trainer;
@@ -66,6 +69,7 @@ pub use pfn_artifact::{
     InputNormalisation, ModelArtifact, ModelMetadata, NamedTensor, OutputHead, TensorRef,
     TrainState, TrainingSpent, WeightsError, XNormalisation, YNormalisation,
 };
+pub use run_files::{checkpoint_path, train_to_files, FileRun, RunFilesError, Start};
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use seeds::{borders_seed, init_seed, validation_seed};
 pub use trainer::{

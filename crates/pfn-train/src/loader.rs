@@ -158,8 +158,22 @@ pub fn prior_from_config(config: &RunConfig) -> Result<Arc<dyn Prior>, LoaderErr
 impl BatchPlan {
     /// The plan of a run: prior from the registry, shapes and split from the configuration.
     pub fn from_config(config: &RunConfig) -> Result<Self, LoaderError> {
+        Self::from_config_with_prior(config, None)
+    }
+
+    /// The plan of a run whose datasets come from `prior` instead of the registry prior the
+    /// configuration names (then `prior.name` is only a label and must not be a registry name's
+    /// normalisation: an unregistered name trains on the data as the prior returns it). `None` is
+    /// [`BatchPlan::from_config`].
+    pub fn from_config_with_prior(
+        config: &RunConfig,
+        prior: Option<Arc<dyn Prior>>,
+    ) -> Result<Self, LoaderError> {
         config.validate()?;
-        let prior = prior_from_config(config)?;
+        let prior = match prior {
+            Some(p) => p,
+            None => prior_from_config(config)?,
+        };
         Ok(Self::new(
             prior,
             &config.prior.name,

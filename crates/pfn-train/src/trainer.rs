@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use pfn_distribution::{BarDistribution, DistributionError, Support};
 use pfn_engine::Engine;
+use pfn_prior::Prior;
 use pfn_model::{clip_grad_norm, AdamW, AdamWConfig, ModelError, PfnModel, Precision, Workspace};
 
 use pfn_artifact::{
@@ -294,8 +295,18 @@ impl Trainer {
     /// the run's borders seed, initialises the model with the run's init seed and samples the
     /// validation set with the run's validation seed.
     pub fn new(config: RunConfig) -> Result<Self, TrainError> {
+        Self::new_with_prior(config, None)
+    }
+
+    /// A fresh run whose datasets come from `prior` (e.g. one written in Python) instead of the
+    /// registry prior named in the configuration, whose `prior.name` is then a label recorded in
+    /// the model file. `None` is [`Trainer::new`].
+    pub fn new_with_prior(
+        config: RunConfig,
+        prior: Option<Arc<dyn Prior>>,
+    ) -> Result<Self, TrainError> {
         config.validate()?;
-        let plan = BatchPlan::from_config(&config)?;
+        let plan = BatchPlan::from_config_with_prior(&config, prior)?;
         plan.check_targets().map_err(|e| {
             TrainError::Config(ConfigError::Invalid {
                 file: "<config>".into(),
@@ -352,7 +363,17 @@ impl Trainer {
     /// Continues the run saved in `checkpoint` with `config`, which must equal the checkpoint's
     /// configuration except for the keys in [`RESUMABLE_CHANGES`].
     pub fn resume(config: RunConfig, checkpoint: Checkpoint) -> Result<Self, TrainError> {
-        Self::resume_allowing(config, checkpoint, RESUMABLE_CHANGES)
+        Self::resume_with_prior(config, checkpoint, None)
+    }
+
+    /// [`Trainer::resume`] of a run whose datasets come from `prior` (see
+    /// [`Trainer::new_with_prior`]); the same prior must be given again for an exact resume.
+    pub fn resume_with_prior(
+        config: RunConfig,
+        checkpoint: Checkpoint,
+        prior: Option<Arc<dyn Prior>>,
+    ) -> Result<Self, TrainError> {
+        Self::resume_allowing(config, checkpoint, RESUMABLE_CHANGES, prior)
     }
 
     /// Continues the run saved in `checkpoint` with a larger budget: as [`Trainer::resume`], but the
@@ -360,6 +381,16 @@ impl Trainer {
     /// checkpoint's step. Data and model are unchanged: batch `i` is the same batch as in the
     /// original run.
     pub fn extend(config: RunConfig, checkpoint: Checkpoint) -> Result<Self, TrainError> {
+        Self::extend_with_prior(config, checkpoint, None)
+    }
+
+    /// [`Trainer::extend`] of a run whose datasets come from `prior` (see
+    /// [`Trainer::new_with_prior`]).
+    pub fn extend_with_prior(
+        config: RunConfig,
+        checkpoint: Checkpoint,
+        prior: Option<Arc<dyn Prior>>,
+    ) -> Result<Self, TrainError> {
         let done = checkpoint.state.step;
         if let Some(steps) = config.budget.steps {
             if steps <= done {
@@ -377,13 +408,14 @@ impl Trainer {
             .chain(EXTENSION_CHANGES)
             .copied()
             .collect();
-        Self::resume_allowing(config, checkpoint, &allowed)
+        Self::resume_allowing(config, checkpoint, &allowed, prior)
     }
 
     fn resume_allowing(
         config: RunConfig,
         checkpoint: Checkpoint,
         allowed: &[&str],
+        prior: Option<Arc<dyn Prior>>,
     ) -> Result<Self, TrainError> {
         config.validate()?;
         let stored = run_config_of(&checkpoint.metadata)
@@ -415,7 +447,7 @@ impl Trainer {
             n,
         )?;
         optimizer.restore(&m, &v, checkpoint.state.adam_step)?;
-        let plan = BatchPlan::from_config(&config)?;
+        let plan = BatchPlan::from_config_with_prior(&config, prior)?;
         let normalisation = meta.normalisation.clone();
         let mut trainer = Self::assemble(
             config,

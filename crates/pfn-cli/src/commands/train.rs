@@ -5,12 +5,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pfn_artifact::load_checkpoint;
 use pfn_train::{
-    RunConfig, RunOptions, StartInfo, StepReport, TrainObserver, TrainSummary, Trainer,
-    ValidationReport,
+    train_to_files, RunConfig, RunFilesError, RunOptions, Start, StartInfo, StepReport,
+    TrainObserver, TrainSummary, ValidationReport,
 };
 
 /// Arguments of `pfn train`.
@@ -38,12 +37,8 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// The checkpoint written next to a model file: `<model>.ckpt`.
-pub fn checkpoint_path(model: &Path) -> PathBuf {
-    let mut s = model.as_os_str().to_owned();
-    s.push(".ckpt");
-    PathBuf::from(s)
-}
+/// The checkpoint written next to a model file: `<model>.ckpt` (the rule lives in `pfn-train`).
+pub use pfn_train::checkpoint_path;
 
 /// Progress on stderr: a progress bar on a terminal, plain log lines otherwise.
 struct Progress {
@@ -200,14 +195,6 @@ pub fn run(args: &Args) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| default_out(&args.config));
-    let ckpt = checkpoint_path(&out);
-    // Fail now, not at the first checkpoint hours later, when the output cannot be written; and
-    // clear the temporaries of an earlier run that was killed while saving.
-    for path in [&out, &ckpt] {
-        pfn_artifact::check_writable(path)
-            .with_context(|| format!("{}: cannot write the output here", path.display()))?;
-        pfn_artifact::remove_stale_temporaries(path);
-    }
     if let Some(threads) = config.run.threads {
         // The prior's sampling runs on rayon's global pool; keep it to the configured threads.
         // (An error only means the pool already exists.)
@@ -215,40 +202,37 @@ pub fn run(args: &Args) -> Result<()> {
             .num_threads(threads)
             .build_global();
     }
-    let mut trainer = if args.resume {
-        if !ckpt.exists() {
-            bail!(
-                "--resume: no checkpoint at {} (train without --resume to start a new run)",
-                ckpt.display()
-            );
-        }
-        let checkpoint = load_checkpoint(&ckpt)?;
-        if args.extend {
-            Trainer::extend(config, checkpoint)
-        } else {
-            Trainer::resume(config, checkpoint)
-        }
-        .with_context(|| format!("resuming from {}", ckpt.display()))?
-    } else {
-        if !args.quiet && std::io::stderr().is_terminal() {
-            eprintln!(
-                "preparing: {} prior samples for the bucket borders, validation set",
-                config.borders.samples
-            );
-        }
-        Trainer::new(config).with_context(|| format!("{}", args.config.display()))?
+    let start = match (args.resume, args.extend) {
+        (false, _) => Start::Fresh,
+        (true, false) => Start::Resume,
+        (true, true) => Start::Extend,
     };
-    let mut progress = Progress::new(args.quiet);
-    let summary = trainer.run(
-        &RunOptions {
-            checkpoint_path: Some(ckpt.clone()),
-            ..RunOptions::default()
-        },
-        &mut progress,
-    )?;
-    if summary.stop.is_complete() {
-        trainer.save_model(&out)?;
+    if start == Start::Fresh && !args.quiet && std::io::stderr().is_terminal() {
+        eprintln!(
+            "preparing: {} prior samples for the bucket borders, validation set",
+            config.borders.samples
+        );
     }
+    let mut progress = Progress::new(args.quiet);
+    let run = train_to_files(
+        config,
+        None,
+        &out,
+        start,
+        RunOptions::default(),
+        &mut progress,
+    )
+    .map_err(|e| match e {
+        RunFilesError::NoCheckpoint { path } => anyhow::anyhow!(
+            "--resume: no checkpoint at {} (train without --resume to start a new run)",
+            path.display()
+        ),
+        RunFilesError::Train { context, source } if context == "starting the run" => {
+            anyhow::Error::new(*source).context(args.config.display().to_string())
+        }
+        other => other.into(),
+    })?;
+    let (trainer, summary, ckpt) = (&run.trainer, &run.summary, &run.checkpoint);
     println!(
         "trained {} steps ({} datasets) in {:.1} s this session ({:.1} s in all): {:.2} steps/s, {:.1} datasets/s; loader: waited {:.2}% of the training time after the first batch ({:.3} s), sampling took {:.1} s in the background",
         summary.end_step - summary.start_step,

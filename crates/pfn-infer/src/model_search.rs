@@ -102,6 +102,20 @@ impl ModelSearch {
         }
     }
 
+    /// The same search with `extra` directories appended (after the executable's ancestors), unless
+    /// `$PFN_MODELS` was set, which stays the only directory. The Python package adds its bundled
+    /// `models/` and the source checkout it was built from.
+    pub fn with_extra_dirs(mut self, extra: impl IntoIterator<Item = PathBuf>) -> Self {
+        if !self.from_env {
+            for dir in extra {
+                if !self.dirs.contains(&dir) {
+                    self.dirs.push(dir);
+                }
+            }
+        }
+        self
+    }
+
     /// The candidate directories, in search order.
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
@@ -208,6 +222,18 @@ mod tests {
                 && err.contains("PFN_MODELS is set"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn extra_directories_come_last_and_never_beside_the_environment_variable() {
+        let extra = [PathBuf::from("/pkg/models"), PathBuf::from("models")];
+        let s = ModelSearch::new(None, None).with_extra_dirs(extra.clone());
+        assert_eq!(
+            s.dirs(),
+            [PathBuf::from("models"), PathBuf::from("/pkg/models")]
+        );
+        let env = ModelSearch::new(Some(PathBuf::from("/x")), None).with_extra_dirs(extra);
+        assert_eq!(env.dirs(), [PathBuf::from("/x")]);
     }
 
     #[test]
