@@ -7,7 +7,9 @@
 //! * `pfn-artifact` (the model file) never depends on `pfn-train`, `pfn-prior` or `pfn-gp`: every
 //!   reader of a model uses it without training code, priors or Gaussian processes;
 //! * nothing below the user-facing tools depends on `pfn-cli`, `pfn-server` or `pfn-experiments`:
-//!   only `pfn-cli` and the root package `pfn` may.
+//!   only `pfn-cli` and the root package `pfn` may;
+//! * the Python bindings `pfn-py` are a leaf: nothing depends on them, and they use the library
+//!   crates, not the command line or its tools.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -124,6 +126,17 @@ fn violations(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
         &["pfn-train", "pfn-prior", "pfn-gp"],
         "inference reads the model file; it neither trains nor samples priors",
     );
+    // The Python bindings are a leaf beside the command line: nothing uses them (the loop below
+    // keeps them off the command-line and tool crates).
+    for krate in graph.keys().filter(|k| k.as_str() != "pfn-py") {
+        forbid(
+            graph,
+            &mut broken,
+            krate,
+            &["pfn-py"],
+            "the Python bindings are a leaf; nothing depends on them",
+        );
+    }
     let top = ["pfn-cli", "pfn-server", "pfn-experiments"];
     for krate in graph.keys() {
         if krate == "pfn" || krate == "pfn-cli" {
@@ -178,6 +191,8 @@ fn a_broken_rule_is_reported() {
         .get_mut("pfn-artifact")
         .unwrap()
         .insert("pfn-gp".into());
+    graph.get_mut("pfn-py").unwrap().insert("pfn-cli".into());
+    graph.get_mut("pfn-infer").unwrap().insert("pfn-py".into());
     let broken = violations(&graph).join("\n");
     assert!(broken.contains("pfn-engine depends on"), "{broken}");
     assert!(
@@ -192,4 +207,6 @@ fn a_broken_rule_is_reported() {
         broken.contains("pfn-artifact depends on pfn-gp"),
         "{broken}"
     );
+    assert!(broken.contains("pfn-py depends on pfn-cli"), "{broken}");
+    assert!(broken.contains("pfn-infer depends on pfn-py"), "{broken}");
 }

@@ -27,7 +27,8 @@ def model_dirs() -> list[str]:
 def models() -> list[dict]:
     """Every model file in the first existing models directory: dicts with keys name, path, task
     ("regression" | "classification"), prior, min_features, max_features, n_classes (0 for
-    regression), min_context, max_context, digest."""
+    regression), min_context, max_context, digest, parameters, final_validation_loss (None if not
+    measured)."""
 
 class Model:
     """A loaded PFN model file with its cached predictor."""
@@ -85,7 +86,8 @@ class Predictive:
     def cdf(self, y: F64) -> F64:
         """y (m, k) -> (m, k)."""
     def icdf(self, p: F64) -> F64:
-        """p (m, k) in [0, 1] -> (m, k) quantiles."""
+        """p (m, k) in [0, 1] -> (m, k) quantiles (p = 0 and 1 give -inf and +inf for a
+        full-support model)."""
     def expected_improvement(self, best: F64) -> F64:
         """best (m,) -> (m,); maximisation: E[max(Y - best, 0)]."""
     def probability_of_improvement(self, best: F64) -> F64:
@@ -125,6 +127,8 @@ def train(
     exactly as the command line does. With `prior`, the datasets come from the Python function
     `prior(batch_size, seq_len, num_features, rng)` (rng: a `numpy.random.Generator` seeded from
     the run seed and the batch index) returning (x, y) or (x, y, target_y) shaped (B, T, F),
-    (B, T), (B, T); the config's `prior.name` is then only a label. Returns a summary dict:
-    steps, datasets, seconds, datasets_per_second, final_validation_loss, validation_history
-    (list of (step, loss)), out, checkpoint."""
+    (B, T), (B, T); the config's `prior.name` is then only a label. `run.threads` sizes the
+    process-wide sampling pool on the first call only. Returns a summary dict: steps,
+    steps_this_session, datasets, seconds, datasets_per_second, steps_per_second,
+    final_validation_loss, last_loss, validation_history (list of (step, loss)), complete (the
+    budget was spent and the model file written), out, checkpoint."""

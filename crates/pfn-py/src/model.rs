@@ -72,7 +72,19 @@ impl Model {
         let precision = parse_precision(precision)?;
         let path = crate::model_search(py)?
             .resolve(Some(model))
-            .map_err(error)?;
+            .map_err(|e| match e {
+                pfn_infer::ModelSearchError::ModelNotFound { name, searched, .. } => error(format!(
+                    "no model '{name}' found: looked for {name}.pfn in {}; pass the path of a \
+                     .pfn file, or set PFN_MODELS to the directory of the model files \
+                     (pfn.models() lists what is found)",
+                    searched
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                other => error(other),
+            })?;
         let threads = match n_threads {
             Some(0) => return Err(error("n_threads must be at least 1 (or None for every core)")),
             Some(t) => t,
@@ -83,7 +95,15 @@ impl Model {
                 let artifact = pfn_artifact::load_model(&path)?;
                 Predictor::with_threads(&artifact, threads)
             })
-            .map_err(|e| error(format!("{}: {e}", path.display())))?;
+            .map_err(|e| {
+                // Errors of the model file name it already; others get the path in front.
+                let text = e.to_string();
+                if text.contains(&path.display().to_string()) {
+                    error(text)
+                } else {
+                    error(format!("{}: {text}", path.display()))
+                }
+            })?;
         predictor.set_precision(precision);
         Ok(Self {
             predictor,
