@@ -48,6 +48,7 @@ class Model:
     max_context: int
     precision: str             # settable: "f32" | "bf16"
     n_threads: int
+    last_compute_seconds: float  # engine time of the last predict / predict_proba (GIL released)
 
     def predict(self, x_context: F64, y_context: F64, x_query: F64) -> "Predictive":
         """Regression. x_context (n, f), y_context (n,), x_query (m, f); f in

@@ -107,9 +107,7 @@ impl RegressionPredictive {
     /// normalised distribution's expected improvement over `(best − μ)/σ`.
     pub fn expected_improvement(&self, best: f64) -> Result<f64, DistributionError> {
         let z = self.target.transform(best);
-        Ok(self
-            .target
-            .inverse_scale(self.bar.expected_improvement(z)?))
+        Ok(self.target.inverse_scale(self.bar.expected_improvement(z)?))
     }
 
     /// Probability of improvement `P(Y > best)` (maximisation; invariant under the map).
@@ -226,6 +224,14 @@ pub enum PosteriorPredictive {
 }
 
 impl PosteriorPredictive {
+    /// The regression predictive, by value (`None` for a classification prediction).
+    pub fn into_regression(self) -> Option<RegressionPredictive> {
+        match self {
+            Self::Regression(r) => Some(r),
+            Self::Classification(_) => None,
+        }
+    }
+
     /// The regression predictive, if this is one.
     pub fn as_regression(&self) -> Option<&RegressionPredictive> {
         match self {

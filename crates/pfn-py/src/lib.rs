@@ -72,9 +72,7 @@ fn model_dirs(py: Python<'_>) -> PyResult<Vec<String>> {
 #[pyfunction]
 fn models(py: Python<'_>) -> PyResult<Vec<Bound<'_, pyo3::types::PyDict>>> {
     let dir = model_search(py)?.models_dir().map_err(error)?;
-    let listing = py
-        .detach(|| pfn_infer::list_models(&dir))
-        .map_err(error)?;
+    let listing = py.detach(|| pfn_infer::list_models(&dir)).map_err(error)?;
     listing
         .models
         .iter()

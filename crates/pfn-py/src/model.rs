@@ -1,6 +1,8 @@
 //! `Model`: a loaded model file and its predictor.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pfn_artifact::OutputHead;
@@ -16,6 +18,8 @@ pub struct Model {
     predictor: Predictor,
     path: PathBuf,
     n_threads: usize,
+    /// Seconds of the last predict/predict_proba's compute (f64 bits), for overhead measurements.
+    last_compute: AtomicU64,
 }
 
 fn parse_precision(s: &str) -> PyResult<Precision> {
@@ -36,6 +40,11 @@ fn rows(a: &PyReadonlyArray2<'_, f64>) -> (Vec<f64>, usize, usize) {
 }
 
 impl Model {
+    fn record(&self, start: Instant) {
+        self.last_compute
+            .store(start.elapsed().as_secs_f64().to_bits(), Ordering::Relaxed);
+    }
+
     fn check_query_width(&self, d_context: usize, d_query: usize) -> PyResult<()> {
         if d_context != d_query {
             return Err(error(format!(
@@ -73,20 +82,26 @@ impl Model {
         let path = crate::model_search(py)?
             .resolve(Some(model))
             .map_err(|e| match e {
-                pfn_infer::ModelSearchError::ModelNotFound { name, searched, .. } => error(format!(
-                    "no model '{name}' found: looked for {name}.pfn in {}; pass the path of a \
+                pfn_infer::ModelSearchError::ModelNotFound { name, searched, .. } => {
+                    error(format!(
+                        "no model '{name}' found: looked for {name}.pfn in {}; pass the path of a \
                      .pfn file, or set PFN_MODELS to the directory of the model files \
                      (pfn.models() lists what is found)",
-                    searched
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
+                        searched
+                            .iter()
+                            .map(|d| d.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }
                 other => error(other),
             })?;
         let threads = match n_threads {
-            Some(0) => return Err(error("n_threads must be at least 1 (or None for every core)")),
+            Some(0) => {
+                return Err(error(
+                    "n_threads must be at least 1 (or None for every core)",
+                ))
+            }
             Some(t) => t,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
@@ -109,6 +124,7 @@ impl Model {
             predictor,
             path,
             n_threads: threads,
+            last_compute: AtomicU64::new(0f64.to_bits()),
         })
     }
 
@@ -197,6 +213,13 @@ impl Model {
         Ok(())
     }
 
+    /// Seconds the engine computed in the last `predict` or `predict_proba` (the GIL released);
+    /// a call's wall time minus this is the binding's overhead (`scripts/bench_python.py`).
+    #[getter]
+    fn last_compute_seconds(&self) -> f64 {
+        f64::from_bits(self.last_compute.load(Ordering::Relaxed))
+    }
+
     /// Threads of the predictor.
     #[getter]
     fn n_threads(&self) -> usize {
@@ -223,18 +246,15 @@ impl Model {
         let (xq, _, dq) = rows(&x_query);
         self.check_query_width(d, dq)?;
         let predictor = &self.predictor;
+        let start = Instant::now();
         let items = py
-            .detach(|| {
-                predictor
-                    .context_with_features(&x, &y, d)?
-                    .predict(&xq)
-            })
+            .detach(|| predictor.context_with_features(&x, &y, d)?.predict(&xq))
             .map_err(error)?;
+        self.record(start);
         let items = items
             .into_iter()
             .map(|p| {
-                p.as_regression()
-                    .cloned()
+                p.into_regression()
                     .ok_or_else(|| error("the model returned a class prediction"))
             })
             .collect::<PyResult<Vec<_>>>()?;
@@ -285,11 +305,11 @@ impl Model {
             members: n_ensemble,
             seed,
         };
+        let start = Instant::now();
         let probs = py
-            .detach(|| {
-                predictor.ensemble_class_probabilities(&x, &y, d, &xq, n_classes, ensemble)
-            })
+            .detach(|| predictor.ensemble_class_probabilities(&x, &y, d, &xq, n_classes, ensemble))
             .map_err(error)?;
+        self.record(start);
         PyArray1::from_vec(py, probs).reshape([m, n_classes])
     }
 

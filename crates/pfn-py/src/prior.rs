@@ -3,7 +3,9 @@
 
 use numpy::{PyArray1, PyArray2, PyArray3, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pfn_prior::rng::PriorRng;
-use pfn_prior::{Batch, DatasetInfo, DatasetMut, DatasetPosition, Hyperparameters, Prior, PriorError};
+use pfn_prior::{
+    Batch, DatasetInfo, DatasetMut, DatasetPosition, Hyperparameters, Prior, PriorError,
+};
 use pyo3::prelude::*;
 use rand::RngCore;
 
@@ -31,9 +33,7 @@ pub fn sample_prior<'py>(
     let batch = py
         .detach(|| prior.sample_batch(seed, batch_index, batch_size, seq_len, f))
         .map_err(error)?;
-    let Batch {
-        x, y, target_y, ..
-    } = batch;
+    let Batch { x, y, target_y, .. } = batch;
     Ok((
         PyArray1::from_vec(py, x).reshape([batch_size, seq_len, f])?,
         PyArray1::from_vec(py, y).reshape([batch_size, seq_len])?,
@@ -91,7 +91,11 @@ impl PythonPrior {
         if !fits {
             return Err(self.failed(format!(
                 "{what} has shape {got:?}, expected {shape:?} (batch_size, seq_len{})",
-                if shape.len() == 3 { ", num_features" } else { "" }
+                if shape.len() == 3 {
+                    ", num_features"
+                } else {
+                    ""
+                }
             )));
         }
         let readonly = array.readonly();

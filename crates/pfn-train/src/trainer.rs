@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use pfn_distribution::{BarDistribution, DistributionError, Support};
 use pfn_engine::Engine;
-use pfn_prior::Prior;
 use pfn_model::{clip_grad_norm, AdamW, AdamWConfig, ModelError, PfnModel, Precision, Workspace};
+use pfn_prior::Prior;
 
 use pfn_artifact::{
     fill_flat, model_from_tensors, named_views, pfn_config, save_checkpoint, save_model,
