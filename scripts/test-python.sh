@@ -5,13 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${PFN_PY_VENV:-.venv-py}
-if ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
-  echo "installing python3 and python3-venv for the Python package's tests" >&2
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv
-fi
+scripts/install-python.sh
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi

@@ -12,6 +12,8 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 fi
+# python3 is needed by the build itself (pyo3's build script in crates/pfn-py).
+scripts/install-python.sh
 cargo test --workspace --release "$@"
 # The Python package (crates/pfn-py + python/pfn): built, installed in .venv-py and tested with pytest.
 scripts/test-python.sh
