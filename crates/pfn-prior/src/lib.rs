@@ -94,7 +94,7 @@ pub use hyperparameters::{Hyperparameters, LinearDraw, MlpDraw};
 pub use linear::LinearPrior;
 pub use mlp::{Activation, MlpConfig, MlpPrior};
 pub use posterior_targets::{query_posterior, QueryPosterior, LATENT_CLASSES_KEY};
-pub use prior::{Batch, DatasetInfo, DatasetMut, DatasetPosition, Prior};
+pub use prior::{check_finite_dataset, Batch, DatasetInfo, DatasetMut, DatasetPosition, Prior};
 pub use registry::{
     prior_by_name, prior_entry, registered_prior, Baseline, FeatureNormalisation, Normalisation,
     PriorEntry, ReferencePosterior, TargetNormalisation, TaskKind, PRIORS,

@@ -156,6 +156,22 @@ impl<'a> DatasetMut<'a> {
     }
 }
 
+/// Checks that dataset `dataset` of a batch holds only finite values (a prior that overflows, e.g.
+/// a deep random MLP, or a prior written outside Rust that returns NaN, is rejected here).
+pub fn check_finite_dataset(
+    dataset: usize,
+    x: &[f32],
+    y: &[f32],
+    target_y: &[f32],
+) -> Result<(), PriorError> {
+    for (what, values) in [("x", x), ("y", y), ("target_y", target_y)] {
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(PriorError::NonFinite { dataset, what });
+        }
+    }
+    Ok(())
+}
+
 /// What a prior reports about one sampled dataset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatasetInfo {
@@ -279,11 +295,7 @@ pub trait Prior: Send + Sync {
                 let mut rng = dataset_rng(seed, batch_index, i as u64);
                 let data = DatasetMut::new(seq_len, num_features, x, y, t)?;
                 let info = self.sample_dataset(&mut rng, &position, data)?;
-                for (what, values) in [("x", &*x), ("y", &*y), ("target_y", &*t)] {
-                    if values.iter().any(|v| !v.is_finite()) {
-                        return Err(PriorError::NonFinite { dataset: i, what });
-                    }
-                }
+                check_finite_dataset(i, x, y, t)?;
                 Ok(info)
             })
             .collect::<Result<_, PriorError>>()?;

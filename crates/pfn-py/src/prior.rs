@@ -4,7 +4,8 @@
 use numpy::{PyArray1, PyArray2, PyArray3, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pfn_prior::rng::PriorRng;
 use pfn_prior::{
-    Batch, DatasetInfo, DatasetMut, DatasetPosition, Hyperparameters, Prior, PriorError,
+    check_finite_dataset, Batch, DatasetInfo, DatasetMut, DatasetPosition, Hyperparameters, Prior,
+    PriorError,
 };
 use pyo3::prelude::*;
 use rand::RngCore;
@@ -171,15 +172,12 @@ impl Prior for PythonPrior {
         })?;
         let per_x = seq_len * num_features;
         for b in 0..batch {
-            for (what, values) in [
-                ("x", &out.x[b * per_x..(b + 1) * per_x]),
-                ("y", &out.y[b * seq_len..(b + 1) * seq_len]),
-                ("target_y", &out.target_y[b * seq_len..(b + 1) * seq_len]),
-            ] {
-                if values.iter().any(|v| !v.is_finite()) {
-                    return Err(PriorError::NonFinite { dataset: b, what });
-                }
-            }
+            check_finite_dataset(
+                b,
+                &out.x[b * per_x..(b + 1) * per_x],
+                &out.y[b * seq_len..(b + 1) * seq_len],
+                &out.target_y[b * seq_len..(b + 1) * seq_len],
+            )?;
         }
         out.batch_size = batch;
         out.seq_len = seq_len;

@@ -10,21 +10,13 @@ use pfn_artifact::{
 };
 use serde::Serialize;
 
+/// Budget a model was trained with (the model catalogue's type, as `pfn models` reports it).
+pub use pfn_infer::model_catalogue::TrainingSummary;
+
 use crate::error::ServeError;
 use crate::posterior::PosteriorModel;
 use crate::predictor_model::PredictorModel;
 use crate::reference_gp::ReferenceGp;
-
-/// Budget a model was trained with.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TrainingSummary {
-    /// Optimizer steps.
-    pub steps: u64,
-    /// Prior datasets consumed.
-    pub datasets: u64,
-    /// Wall-clock seconds.
-    pub seconds: f64,
-}
 
 /// The plot window the page opens with for a model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
