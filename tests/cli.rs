@@ -86,15 +86,25 @@ fn model() -> &'static PathBuf {
     })
 }
 
+/// The shared training file, written once per test binary: tests run in parallel, and rewriting
+/// it while another test reads it would hand that test an empty file.
 fn train_csv() -> PathBuf {
-    write(
-        "train.csv",
-        "x,y\n0.1,0.5\n0.3,0.9\n0.5,-0.2\n0.7,-0.8\n0.9,0.1\n",
-    )
+    static TRAIN: OnceLock<PathBuf> = OnceLock::new();
+    TRAIN
+        .get_or_init(|| {
+            write(
+                "train.csv",
+                "x,y\n0.1,0.5\n0.3,0.9\n0.5,-0.2\n0.7,-0.8\n0.9,0.1\n",
+            )
+        })
+        .clone()
 }
 
+/// The shared query file, written once per test binary (see [`train_csv`]).
 fn test_csv() -> PathBuf {
-    write("test.csv", "x\n0.2\n0.6\n0.95\n")
+    static TEST: OnceLock<PathBuf> = OnceLock::new();
+    TEST.get_or_init(|| write("test.csv", "x\n0.2\n0.6\n0.95\n"))
+        .clone()
 }
 
 #[test]
