@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod commands;
+pub mod distributed;
 /// Where models are found (moved to `pfn-infer`, shared with the Python package).
 pub use pfn_infer::model_search;
 

@@ -437,6 +437,20 @@ pub struct RunSection {
     /// stay f32 (mixed precision; see `pfn_model::precision`). Validation always runs in f32.
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub precision: Precision,
+    /// Processes of a data-parallel run (absent: 1). Set by the launcher (`mpiexec -n R pfn
+    /// train`), which records it here so the model file and checkpoint say how they were trained;
+    /// a file may state it, and then the launch must match. Each rank trains on `batch_size`
+    /// datasets per micro-batch, so the global batch is `batch_size · accumulation_steps ·
+    /// world_size` (see [`crate::collective`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world_size: Option<usize>,
+}
+
+impl RunSection {
+    /// The number of ranks of the run (`world_size`, default 1).
+    pub fn world_size(&self) -> usize {
+        self.world_size.unwrap_or(1)
+    }
 }
 
 fn default_num_features() -> usize {
@@ -715,9 +729,12 @@ impl RunConfig {
         sampler.map_err(|e| invalid(IN_CODE, "prior.max_context", e.to_string()))
     }
 
-    /// Datasets consumed per optimizer step: `batch_size * accumulation_steps`.
+    /// Datasets consumed per optimizer step over all ranks (the global batch):
+    /// `batch_size * accumulation_steps * world_size`.
     pub fn datasets_per_step(&self) -> u64 {
-        self.budget.batch_size as u64 * u64::from(self.optimizer.accumulation_steps)
+        self.budget.batch_size as u64
+            * u64::from(self.optimizer.accumulation_steps)
+            * self.run.world_size() as u64
     }
 
     fn validate_named(&self, file: &str) -> Result<(), ConfigError> {
@@ -973,6 +990,13 @@ impl RunConfig {
                 file,
                 "run.threads",
                 "must be at least 1 (leave it out to use all cores)",
+            ));
+        }
+        if self.run.world_size == Some(0) {
+            return Err(invalid(
+                file,
+                "run.world_size",
+                "must be at least 1 (it is the number of MPI ranks)",
             ));
         }
         Ok(())

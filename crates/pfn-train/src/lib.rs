@@ -13,6 +13,7 @@
 //! * [`observer`]: progress reports of the loop;
 //! * [`run_files`]: a run between files (model file, checkpoint beside it, fresh or continued), as
 //!   `pfn train` and the Python package's `pfn.train` run it;
+//! * [`collective`]: data-parallel training over several processes (the seam MPI plugs into);
 //! * [`trainer`]: the training loop itself ([`Trainer`]), with exact resume from checkpoints.
 //!
 //! The model file itself (format, metadata, weights, head, normalisation, digest, atomic writes)
@@ -29,6 +30,7 @@ pub use pfn_artifact::atomic;
 pub use pfn_artifact::weights;
 
 pub mod bucket_borders;
+pub mod collective;
 pub mod config;
 pub mod head;
 pub mod loader;
@@ -45,6 +47,7 @@ pub use bucket_borders::{
     borders_from_values, estimate_borders, sample_border_values, sample_plan_query_values,
     set_edges, BordersError,
 };
+pub use collective::{Collective, CollectiveError, Shard, SingleProcess};
 pub use config::{
     BorderEdges, ConfigError, HeadKind, RunConfig, SplitDistribution, TailKind, TargetKind,
     DEFAULT_PARETO_TAIL_INDEX,
@@ -73,7 +76,7 @@ pub use run_files::{checkpoint_path, train_to_files, FileRun, RunFilesError, Sta
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use seeds::{borders_seed, init_seed, validation_seed};
 pub use trainer::{
-    config_difference, RunOptions, StepRecord, TrainError, Trainer, EXTENSION_CHANGES,
-    RESUMABLE_CHANGES,
+    config_difference, RunOptions, StepRecord, TrainError, Trainer, DIGEST_EVERY,
+    EXTENSION_CHANGES, RESUMABLE_CHANGES,
 };
 pub use validation::{ValidationError, ValidationSet};

@@ -23,6 +23,7 @@ use pfn_prior::{
     QueryPosterior, SplitSampler,
 };
 
+use crate::collective::Shard;
 use crate::config::{RunConfig, TargetKind};
 use crate::normalisation::{
     feature_normalisation_in_training, scale_features_by_context, standardise_with_posterior,
@@ -429,10 +430,14 @@ impl BatchPlan {
 /// Options of a [`BatchLoader`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoaderOptions {
-    /// First micro-batch index to deliver (0 for a fresh run, `step · k` to resume).
+    /// First micro-batch index to deliver (0 for a fresh run, `step · k` to resume), counted in
+    /// this rank's own micro-batches (see `shard`).
     pub start_index: u64,
-    /// One past the last index to deliver (`None`: unbounded).
+    /// One past the last index to deliver (`None`: unbounded), in this rank's micro-batches.
     pub end_index: Option<u64>,
+    /// Which micro-batches of the run's stream this rank samples: local index `i` delivers
+    /// `BatchPlan::sample(shard.global_index(i))`. Default: the whole stream.
+    pub shard: Shard,
     /// Sampling threads (each sample itself runs in parallel on rayon). Default 1.
     pub workers: usize,
     /// Batches sampled ahead of the consumer, in total over all workers (≥ 1). Default 4.
@@ -444,6 +449,7 @@ impl Default for LoaderOptions {
         Self {
             start_index: 0,
             end_index: None,
+            shard: Shard::whole(),
             workers: 1,
             prefetch: 4,
         }
@@ -487,7 +493,8 @@ type WorkerMessage = Result<(TrainBatch, Duration), LoaderError>;
 
 /// Samples batches ahead on background threads and hands them out in index order.
 ///
-/// Worker `w` of `W` samples indices `start + w, start + w + W, …` into its own bounded channel;
+/// Worker `w` of `W` samples local indices `start + w, start + w + W, …` (each mapped to the
+/// run's stream by the shard) into its own bounded channel;
 /// the consumer reads the channels round-robin, so the order (and content) never depends on
 /// timing. Dropping the loader stops and joins the workers.
 pub struct BatchLoader {
@@ -497,6 +504,7 @@ pub struct BatchLoader {
     next_index: u64,
     start_index: u64,
     end_index: Option<u64>,
+    shard: Shard,
     stats: LoaderStats,
     failed: bool,
 }
@@ -529,6 +537,7 @@ impl BatchLoader {
         let LoaderOptions {
             start_index,
             end_index,
+            shard,
             workers,
             prefetch,
         } = options;
@@ -562,6 +571,7 @@ impl BatchLoader {
             next_index: start_index,
             start_index,
             end_index,
+            shard,
             stats: LoaderStats::default(),
             failed: false,
         };
@@ -576,12 +586,13 @@ impl BatchLoader {
                     let mut index = start_index + w as u64;
                     while !stop.load(Ordering::Relaxed) && end_index.is_none_or(|e| index < e) {
                         let t0 = Instant::now();
-                        let result = catch_unwind(AssertUnwindSafe(|| plan.sample(index)));
+                        let global = shard.global_index(index);
+                        let result = catch_unwind(AssertUnwindSafe(|| plan.sample(global)));
                         let message = match result {
                             Ok(Ok(batch)) => Ok((batch, t0.elapsed())),
                             Ok(Err(e)) => Err(e),
                             Err(payload) => Err(LoaderError::WorkerPanicked {
-                                index,
+                                index: global,
                                 message: panic_message(payload.as_ref()),
                             }),
                         };
@@ -632,12 +643,12 @@ impl BatchLoader {
             Err(RecvError) => {
                 self.failed = true;
                 return Err(LoaderError::WorkerPanicked {
-                    index: self.next_index,
+                    index: self.shard.global_index(self.next_index),
                     message: "worker thread ended unexpectedly".into(),
                 });
             }
         };
-        debug_assert_eq!(batch.index, self.next_index);
+        debug_assert_eq!(batch.index, self.shard.global_index(self.next_index));
         if self.stats.delivered == 0 {
             self.stats.first_wait = waited;
         }

@@ -17,7 +17,7 @@ pub struct StartInfo {
     pub max_seconds: Option<f64>,
     /// Model parameters.
     pub num_params: usize,
-    /// Datasets per optimizer step (batch size × accumulation steps).
+    /// Datasets per optimizer step over all ranks (batch size × accumulation steps × ranks).
     pub datasets_per_step: u64,
     /// Compute threads of the engine.
     pub threads: usize,
@@ -38,12 +38,15 @@ pub struct StepPhases {
     pub backward: f64,
     /// Gradient clipping and the AdamW update.
     pub optimizer: f64,
+    /// Summing gradients and losses over the ranks of a data-parallel run (0 alone), including
+    /// the wait for the slowest rank.
+    pub communication: f64,
 }
 
 impl StepPhases {
     /// The sum of the phases: the step's compute time (waiting for batches excluded).
     pub fn total(&self) -> f64 {
-        self.forward + self.loss + self.backward + self.optimizer
+        self.forward + self.loss + self.backward + self.optimizer + self.communication
     }
 }
 
@@ -53,6 +56,7 @@ impl std::ops::AddAssign for StepPhases {
         self.loss += other.loss;
         self.backward += other.backward;
         self.optimizer += other.optimizer;
+        self.communication += other.communication;
     }
 }
 

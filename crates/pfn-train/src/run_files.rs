@@ -84,7 +84,8 @@ pub struct FileRun {
 }
 
 impl FileRun {
-    /// Whether the model file was written (the run reached its budget).
+    /// Whether the run reached its budget, so the model file was written (by rank 0 in a
+    /// data-parallel run).
     pub fn model_written(&self) -> bool {
         self.summary.stop.is_complete()
     }
@@ -93,7 +94,8 @@ impl FileRun {
 /// Trains `config` into the model file `model` with checkpoints at `<model>.ckpt`, starting as
 /// `start` says, with datasets from `prior` when given (else the registry prior of the
 /// configuration). `options.checkpoint_path` is set to the checkpoint; its other fields (a stop
-/// flag, a step limit) pass through.
+/// flag, a step limit, the ranks of a data-parallel run) pass through. In a data-parallel run
+/// every rank reads the checkpoint to continue from, and rank 0 alone writes.
 pub fn train_to_files(
     config: RunConfig,
     prior: Option<Arc<dyn Prior>>,
@@ -103,7 +105,8 @@ pub fn train_to_files(
     observer: &mut dyn TrainObserver,
 ) -> Result<FileRun, RunFilesError> {
     let checkpoint = checkpoint_path(model);
-    for path in [model, checkpoint.as_path()] {
+    let leader = options.collective.as_ref().is_none_or(|c| c.rank() == 0);
+    for path in [model, checkpoint.as_path()].into_iter().filter(|_| leader) {
         pfn_artifact::check_writable(path).map_err(|source| RunFilesError::NotWritable {
             path: path.to_path_buf(),
             source,
@@ -147,7 +150,7 @@ pub fn train_to_files(
             context: "training".into(),
             source: Box::new(source),
         })?;
-    if summary.stop.is_complete() {
+    if leader && summary.stop.is_complete() {
         trainer
             .save_model(model)
             .map_err(|source| RunFilesError::Train {

@@ -16,6 +16,13 @@
 //! and the engine's kernels do not depend on the thread count. A checkpoint holds the parameters,
 //! the AdamW moments and step counter, and the step, so [`Trainer::resume`] continues *exactly*:
 //! an interrupted and resumed run produces bit-identical losses to an uninterrupted one.
+//!
+//! Data-parallel on `R` ranks ([`RunOptions::collective`], see [`crate::collective`]): each rank
+//! runs step 2 on its own `k` micro-batches with the loss scaled by `1 / (k · R)`, the gradients
+//! and losses are summed over the ranks (one all-reduce), and every rank clips and steps on the
+//! same sum, so the ranks stay bit-identical; a digest of the parameters is compared every
+//! [`DIGEST_EVERY`] steps, at every checkpoint step and at the end. Stop decisions (time budget,
+//! stop flag) are agreed on collectively, and rank 0 alone validates and writes checkpoints.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +43,7 @@ use pfn_artifact::{
 use crate::bucket_borders::{
     borders_from_values, estimate_borders, sample_plan_query_values, set_edges, BordersError,
 };
+use crate::collective::{digest_f32, Collective, CollectiveError, Shard, SingleProcess};
 use crate::config::{ConfigError, HeadKind, RunConfig};
 use crate::head::Head;
 use crate::loader::{BatchLoader, BatchPlan, LoaderError, LoaderOptions, LoaderStats, TrainBatch};
@@ -50,6 +58,9 @@ use crate::validation::{model_batch, query_targets, ValidationError, ValidationS
 
 /// Training stops with [`TrainError::Diverged`] after this many skipped steps in a row.
 pub const MAX_CONSECUTIVE_SKIPS: u64 = 20;
+
+/// A data-parallel run compares the ranks' parameter digests at least this often (in steps).
+pub const DIGEST_EVERY: u64 = 100;
 
 /// Keys of [`TrainState::extra`] written by the trainer.
 mod extra_keys {
@@ -148,6 +159,27 @@ pub enum TrainError {
     /// The engine's thread pool could not be created.
     #[error("cannot create the compute engine: {0}")]
     Engine(String),
+    /// A data-parallel run is set up wrongly or its communication failed.
+    #[error("data-parallel training: {0}")]
+    Distributed(String),
+    /// The ranks of a data-parallel run no longer hold the same parameters.
+    #[error("data-parallel training: after step {step} the parameters of rank {rank} (digest {digest:016x}) differ from rank 0's ({leader:016x}); the ranks must run the same build on the same kind of CPU with the same configuration and checkpoint")]
+    RanksDiverged {
+        /// Steps completed.
+        step: u64,
+        /// The first rank that differs from rank 0.
+        rank: usize,
+        /// Its parameter digest.
+        digest: u64,
+        /// Rank 0's parameter digest.
+        leader: u64,
+    },
+}
+
+impl From<CollectiveError> for TrainError {
+    fn from(e: CollectiveError) -> Self {
+        Self::Distributed(e.0)
+    }
 }
 
 /// Options of one [`Trainer::run`] call.
@@ -163,6 +195,9 @@ pub struct RunOptions {
     pub stop_flag: Option<Arc<AtomicBool>>,
     /// Batches the loader samples ahead (default 0 means `max(4, 2 · accumulation_steps)`).
     pub prefetch: usize,
+    /// The processes of a data-parallel run (`None`: this process alone). Its world size must be
+    /// the configuration's `run.world_size`; rank 0 alone validates and writes checkpoints.
+    pub collective: Option<Arc<dyn Collective>>,
 }
 
 /// One completed optimizer step, as kept in [`Trainer::history`].
@@ -640,10 +675,12 @@ impl Trainer {
     fn optimizer_step(
         &mut self,
         batches: &[TrainBatch],
+        collective: &dyn Collective,
     ) -> Result<(StepRecord, StepPhases), TrainError> {
         let step = self.state.step;
         let lr = self.schedule.lr_at(step);
         let k = batches.len() as f64;
+        let ranks = collective.world_size() as f64;
         let mut phases = StepPhases::default();
         let mut clock = Instant::now();
         let mut lap = || {
@@ -662,7 +699,7 @@ impl Trainer {
             query_targets(tb, &mut self.targets);
             let rows = self.targets.len();
             self.grad.resize(logits.len(), 0.0);
-            let scale = (1.0 / (rows as f64 * k)) as f32;
+            let scale = (1.0 / (rows as f64 * k * ranks)) as f32;
             let (head, targets, grad) = (&self.head, &self.targets, &mut self.grad);
             let total = self
                 .engine
@@ -678,6 +715,13 @@ impl Trainer {
             phases.backward += lap();
         }
         loss /= k;
+        if collective.world_size() > 1 {
+            collective.all_reduce_sum_f32(self.model.grads_mut())?;
+            let mut sum = [loss];
+            collective.all_reduce_sum_f64(&mut sum)?;
+            loss = sum[0] / ranks;
+            phases.communication += lap();
+        }
         let clip = self.config.optimizer.grad_clip as f32;
         let grad_norm = f64::from(clip_grad_norm(&self.engine, self.model.grads_mut(), clip));
         let skipped = !(loss.is_finite() && grad_norm.is_finite());
@@ -723,6 +767,42 @@ impl Trainer {
             state.best_validation_loss = None;
         }
         state
+    }
+
+    /// Compares the ranks' parameter digests (and with `everything`, all that decides the rest of
+    /// the run: configuration, step, optimizer moments); any difference stops every rank.
+    fn check_ranks_agree(
+        &self,
+        collective: &dyn Collective,
+        everything: bool,
+    ) -> Result<(), TrainError> {
+        if collective.world_size() == 1 {
+            return Ok(());
+        }
+        let mut digest = digest_f32(self.model.params());
+        if everything {
+            let config = serde_json::to_string(&self.config).unwrap_or_default();
+            let (m, v) = self.optimizer.moments();
+            for part in [
+                digest_f32(m),
+                digest_f32(v),
+                self.state.step,
+                self.optimizer.steps(),
+                crate::collective::digest_bytes(config.as_bytes()),
+            ] {
+                digest = digest.rotate_left(17) ^ part;
+            }
+        }
+        let digests = collective.all_gather_u64(digest)?;
+        if let Some((rank, &d)) = digests.iter().enumerate().find(|(_, &d)| d != digests[0]) {
+            return Err(TrainError::RanksDiverged {
+                step: self.state.step,
+                rank,
+                digest: d,
+                leader: digests[0],
+            });
+        }
+        Ok(())
     }
 
     /// The metadata of the model in its current state: configuration, architecture, head
@@ -782,6 +862,25 @@ impl Trainer {
         } else {
             options.prefetch
         };
+        let collective: Arc<dyn Collective> = options
+            .collective
+            .clone()
+            .unwrap_or_else(|| Arc::new(SingleProcess));
+        let (rank, ranks) = (collective.rank(), collective.world_size());
+        if ranks != self.config.run.world_size() {
+            return Err(TrainError::Distributed(format!(
+                "the run has {ranks} rank(s) but its configuration says run.world_size = {}",
+                self.config.run.world_size()
+            )));
+        }
+        let leader = rank == 0;
+        let shard = Shard {
+            rank: rank as u64,
+            world_size: ranks as u64,
+            block: u64::from(k),
+        };
+        // Ranks that start from different configurations, checkpoints or builds stop here.
+        self.check_ranks_agree(collective.as_ref(), true)?;
         if self.config.run.precision == Precision::Bf16 {
             if let Some(note) = pfn_engine::bf16::emulation_note() {
                 eprintln!("note: run.precision = \"bf16\": {note}");
@@ -813,20 +912,29 @@ impl Trainer {
                 if total_steps.is_some_and(|t| self.state.step >= t) {
                     break StopReason::StepBudget;
                 }
-                if max_seconds.is_some_and(|m| elapsed(&session) >= m) {
-                    break StopReason::TimeBudget;
-                }
                 if options
                     .stop_after_step
                     .is_some_and(|s| self.state.step >= s)
                 {
                     break StopReason::StopAfterStep;
                 }
-                if options
-                    .stop_flag
-                    .as_ref()
-                    .is_some_and(|f| f.load(Ordering::Relaxed))
-                {
+                // The clock and the stop flag are local: the ranks stop when any of them asks.
+                let mut asked = [
+                    f64::from(u8::from(
+                        max_seconds.is_some_and(|m| elapsed(&session) >= m),
+                    )),
+                    f64::from(u8::from(
+                        options
+                            .stop_flag
+                            .as_ref()
+                            .is_some_and(|f| f.load(Ordering::Relaxed)),
+                    )),
+                ];
+                collective.all_reduce_sum_f64(&mut asked)?;
+                if asked[0] > 0.0 {
+                    break StopReason::TimeBudget;
+                }
+                if asked[1] > 0.0 {
                     break StopReason::StopFlag;
                 }
                 if loader.is_none() {
@@ -836,6 +944,7 @@ impl Trainer {
                         LoaderOptions {
                             start_index: BatchPlan::first_index_of_step(self.state.step, k),
                             end_index: total_steps.map(|s| BatchPlan::first_index_of_step(s, k)),
+                            shard,
                             workers: 1,
                             prefetch,
                         },
@@ -849,7 +958,7 @@ impl Trainer {
                     batches.push(loader.next_batch()?.batch);
                 }
                 loader_stats = loader.stats();
-                let (record, phases) = self.optimizer_step(&batches)?;
+                let (record, phases) = self.optimizer_step(&batches, collective.as_ref())?;
                 self.history.push(record);
                 last_loss = record.loss;
                 self.state.step += 1;
@@ -886,22 +995,28 @@ impl Trainer {
                     wait_share: loader_stats.wait_after_first().as_secs_f64() / train_secs,
                     phases,
                 });
-                if self
+                let checkpoint_step = self
                     .config
                     .budget
-                    .validation_every
-                    .is_some_and(|v| self.state.step.is_multiple_of(v))
+                    .checkpoint_every
+                    .is_some_and(|every| self.state.step.is_multiple_of(every));
+                if ranks > 1 && (checkpoint_step || self.state.step.is_multiple_of(DIGEST_EVERY)) {
+                    self.check_ranks_agree(collective.as_ref(), false)?;
+                }
+                if leader
+                    && self
+                        .config
+                        .budget
+                        .validation_every
+                        .is_some_and(|v| self.state.step.is_multiple_of(v))
                 {
                     let t0 = Instant::now();
                     let report = self.validate_and_record()?;
                     validation_time += t0.elapsed();
                     observer.on_validation(&report);
                 }
-                if let (Some(every), Some(path)) = (
-                    self.config.budget.checkpoint_every,
-                    &options.checkpoint_path,
-                ) {
-                    if self.state.step.is_multiple_of(every) {
+                if let (true, Some(path)) = (leader, &options.checkpoint_path) {
+                    if checkpoint_step {
                         let t0 = Instant::now();
                         self.state.seconds = elapsed(&session);
                         self.save_checkpoint(path)?;
@@ -913,14 +1028,17 @@ impl Trainer {
             }
         };
 
-        if self.last_validation.map(|(s, _)| s) != Some(self.state.step) {
+        if ranks > 1 {
+            self.check_ranks_agree(collective.as_ref(), false)?;
+        }
+        if leader && self.last_validation.map(|(s, _)| s) != Some(self.state.step) {
             let t0 = Instant::now();
             let report = self.validate_and_record()?;
             validation_time += t0.elapsed();
             observer.on_validation(&report);
         }
         self.state.seconds = elapsed(&session);
-        if let Some(path) = &options.checkpoint_path {
+        if let (true, Some(path)) = (leader, &options.checkpoint_path) {
             if last_checkpoint_step != Some(self.state.step) {
                 let t0 = Instant::now();
                 self.save_checkpoint(path)?;

@@ -128,6 +128,7 @@ fn end_index_exhausts_the_loader() {
             end_index: Some(5),
             workers: 2,
             prefetch: 2,
+            ..LoaderOptions::default()
         },
     )
     .unwrap();
@@ -140,6 +141,34 @@ fn end_index_exhausts_the_loader() {
         Err(LoaderError::Exhausted { end: 5 })
     ));
     assert_eq!(loader.stats().delivered, 3);
+}
+
+#[test]
+fn a_rank_of_a_data_parallel_run_gets_its_shard_of_the_stream() {
+    // Rank 1 of 3 with 2 micro-batches per step, resumed at step 1 (local index 2): global
+    // micro-batches (1·3 + 1)·2 + j and then (2·3 + 1)·2 + j, each the batch of that index.
+    let plan = BatchPlan::from_config(&small_config("uniform")).unwrap();
+    let mut loader = BatchLoader::start(
+        plan.clone(),
+        LoaderOptions {
+            start_index: 2,
+            end_index: Some(6),
+            shard: pfn_train::Shard {
+                rank: 1,
+                world_size: 3,
+                block: 2,
+            },
+            workers: 2,
+            prefetch: 2,
+        },
+    )
+    .unwrap();
+    for want in [8u64, 9, 14, 15] {
+        let got = loader.next_batch().unwrap().batch;
+        assert_eq!(got.index, want);
+        assert_eq!(got, plan.sample(want).unwrap());
+    }
+    assert!(loader.next_batch().is_err());
 }
 
 #[test]

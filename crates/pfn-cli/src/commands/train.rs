@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+
+use crate::distributed::Ranks;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pfn_train::{
     train_to_files, RunConfig, RunFilesError, RunOptions, Start, StartInfo, StepReport,
@@ -188,9 +190,39 @@ fn default_out(config: &Path) -> PathBuf {
     PathBuf::from(format!("{stem}.pfn"))
 }
 
-/// Runs the subcommand.
+/// Runs the subcommand: in this process alone, or, when built with the `mpi` feature and started
+/// by `mpiexec -n R`, data-parallel on R ranks (rank 0 reports and writes the files). Under MPI an
+/// error on any rank ends every rank (printed with its rank) instead of leaving them waiting.
 pub fn run(args: &Args) -> Result<()> {
-    let config = RunConfig::load(&args.config)?;
+    let ranks = Ranks::start()?;
+    if ranks.size() == 1 {
+        return run_on(args, &ranks);
+    }
+    if let Err(e) = run_on(args, &ranks) {
+        eprintln!("error: rank {} of {}: {e:#}", ranks.rank(), ranks.size());
+        ranks.abort(1);
+    }
+    Ok(())
+}
+
+fn run_on(args: &Args, ranks: &Ranks) -> Result<()> {
+    let mut config = RunConfig::load(&args.config)?;
+    match config.run.world_size {
+        Some(w) if w != ranks.size() => anyhow::bail!(
+            "{}: run.world_size = {w}, but the run was started with {} rank(s){}",
+            args.config.display(),
+            ranks.size(),
+            if cfg!(feature = "mpi") {
+                format!(" (start it with mpiexec -n {w})")
+            } else {
+                " (this pfn was built without the mpi feature)".into()
+            }
+        ),
+        _ if ranks.size() > 1 => config.run.world_size = Some(ranks.size()),
+        _ => {}
+    }
+    let leader = ranks.rank() == 0;
+    let quiet = args.quiet || !leader;
     let out = args
         .out
         .clone()
@@ -207,31 +239,39 @@ pub fn run(args: &Args) -> Result<()> {
         (true, false) => Start::Resume,
         (true, true) => Start::Extend,
     };
-    if start == Start::Fresh && !args.quiet && std::io::stderr().is_terminal() {
+    if start == Start::Fresh && !quiet && std::io::stderr().is_terminal() {
         eprintln!(
             "preparing: {} prior samples for the bucket borders, validation set",
             config.borders.samples
         );
     }
-    let mut progress = Progress::new(args.quiet);
-    let run = train_to_files(
-        config,
-        None,
-        &out,
-        start,
-        RunOptions::default(),
-        &mut progress,
-    )
-    .map_err(|e| match e {
-        RunFilesError::NoCheckpoint { path } => anyhow::anyhow!(
-            "--resume: no checkpoint at {} (train without --resume to start a new run)",
-            path.display()
-        ),
-        RunFilesError::Train { context, source } if context == "starting the run" => {
-            anyhow::Error::new(*source).context(args.config.display().to_string())
-        }
-        other => other.into(),
-    })?;
+    if leader && ranks.size() > 1 && !args.quiet {
+        eprintln!(
+            "data-parallel on {} MPI ranks: {} datasets per rank per micro-batch, {} per step in all",
+            ranks.size(),
+            config.budget.batch_size,
+            config.datasets_per_step()
+        );
+    }
+    let mut progress = Progress::new(quiet);
+    let options = RunOptions {
+        collective: Some(ranks.collective()),
+        ..RunOptions::default()
+    };
+    let run =
+        train_to_files(config, None, &out, start, options, &mut progress).map_err(|e| match e {
+            RunFilesError::NoCheckpoint { path } => anyhow::anyhow!(
+                "--resume: no checkpoint at {} (train without --resume to start a new run)",
+                path.display()
+            ),
+            RunFilesError::Train { context, source } if context == "starting the run" => {
+                anyhow::Error::new(*source).context(args.config.display().to_string())
+            }
+            other => other.into(),
+        })?;
+    if !leader {
+        return Ok(());
+    }
     let (trainer, summary, ckpt) = (&run.trainer, &run.summary, &run.checkpoint);
     println!(
         "trained {} steps ({} datasets) in {:.1} s this session ({:.1} s in all): {:.2} steps/s, {:.1} datasets/s; loader: waited {:.2}% of the training time after the first batch ({:.3} s), sampling took {:.1} s in the background",
