@@ -49,6 +49,9 @@ struct Progress {
     last_log: Instant,
     log_every_steps: u64,
     start_step: u64,
+    /// Seconds of all steps' phases, and of their all-reduce part (data-parallel runs).
+    step_seconds: f64,
+    communication_seconds: f64,
 }
 
 impl Progress {
@@ -59,6 +62,8 @@ impl Progress {
             last_log: Instant::now(),
             log_every_steps: 1,
             start_step: 0,
+            step_seconds: 0.0,
+            communication_seconds: 0.0,
         }
     }
 
@@ -141,6 +146,8 @@ impl TrainObserver for Progress {
     }
 
     fn on_step(&mut self, r: &StepReport) {
+        self.step_seconds += r.phases.total();
+        self.communication_seconds += r.phases.communication;
         if self.quiet {
             return;
         }
@@ -289,6 +296,13 @@ fn run_on(args: &Args, ranks: &Ranks) -> Result<()> {
         println!(
             "final validation loss {v:.4} (last training loss {:.4})",
             summary.last_loss
+        );
+    }
+    if ranks.size() > 1 && progress.step_seconds > 0.0 {
+        println!(
+            "all-reduce of gradients and losses over {} ranks (waiting for the slowest rank included): {:.1}% of the step time",
+            ranks.size(),
+            100.0 * progress.communication_seconds / progress.step_seconds
         );
     }
     if summary.skipped_steps > 0 {
