@@ -1,10 +1,12 @@
 //! Small figures for `pfn`: lines, scattered points, shaded bands, bars, text labels and a density
 //! heat map, written as PNG or SVG (chosen by the file extension). Text uses an embedded DejaVu
 //! Sans font, so no system fonts are needed at run time. [`classes`] builds the figures of class
-//! predictions (reliability diagram, class probabilities per query).
+//! predictions (reliability diagram, class probabilities per query); [`images`] draws grids of
+//! small grayscale images (the episodes of an image prior).
 #![warn(missing_docs)]
 
 pub mod classes;
+pub mod images;
 
 use std::path::Path;
 use std::sync::Once;

@@ -9,7 +9,8 @@
 //! (ridge and the 1-D toy), [`MlpPrior`] (random MLP / "BNN"), [`BnnClassificationPrior`] (the paper's
 //! Fig. 5 BNN classification prior, shared with the baselines), the tabular classification priors
 //! of the paper's §6 extended to multi-class labels ([`TabularBnnPrior`], [`TabularGpPrior`], their
-//! shared machinery in [`tabular`]), and the wrappers [`Binarized`]
+//! shared machinery in [`tabular`]), the stroke prior of few-shot image episodes ([`StrokePrior`],
+//! the paper's §7), and the wrappers [`Binarized`]
 //! (classification) and [`VariableFeatures`] (zero-padding). [`PRIORS`] is the registry: one
 //! [`PriorEntry`] per named prior with its constructor and facts (normalisation, reference
 //! posterior, task, baselines); [`prior_by_name`] builds a named prior and [`prior_entry`] looks
@@ -76,6 +77,7 @@ pub mod prior;
 pub mod registry;
 pub mod rng;
 pub mod split;
+pub mod strokes;
 pub mod tabular;
 pub mod tabular_bnn;
 pub mod tabular_gp;
@@ -100,6 +102,7 @@ pub use registry::{
     PriorEntry, ReferencePosterior, TargetNormalisation, TaskKind, PRIORS,
 };
 pub use split::{SplitKind, SplitSampler};
+pub use strokes::{StrokeConfig, StrokePrior, StrokesDraw};
 pub use tabular::{
     ClassAssignment, ClassLabels, LatentClasses, ScaledBeta, UsedFeatures, TABULAR_MAX_CLASSES,
     TABULAR_MAX_FEATURES,

@@ -12,7 +12,9 @@
 //! * [`PriorEntry::task`]: regression or classification, and [`PriorEntry::num_classes`]: the
 //!   number of outputs (`n_out`) a classification model trained on it needs;
 //! * [`PriorEntry::baselines`]: which baselines of `pfn reproduce` apply;
-//! * [`PriorEntry::input_range`]: the box its inputs are drawn from, when fixed.
+//! * [`PriorEntry::input_range`]: the box its inputs are drawn from, when fixed;
+//! * [`PriorEntry::image_shape`]: for an image prior, the shape of the image each point's features
+//!   flatten (row-major), so that tools can draw its datasets as pictures.
 //!
 //! Adding a prior means writing its file and adding one entry here. [`prior_by_name`] builds a
 //! prior, [`prior_entry`] looks its facts up.
@@ -28,6 +30,7 @@ use crate::gp_hyper::{GpHyperPrior, GpHyperPriorConfig};
 use crate::linear::LinearPrior;
 use crate::mlp::{MlpConfig, MlpPrior};
 use crate::prior::Prior;
+use crate::strokes::{StrokePrior, IMAGE_SIDE};
 use crate::tabular::TABULAR_MAX_CLASSES;
 use crate::tabular_bnn::TabularBnnPrior;
 use crate::tabular_gp::TabularGpPrior;
@@ -147,6 +150,9 @@ pub struct PriorEntry {
     /// The range `[lo, hi]` every raw input feature is drawn from (`x ~ U[lo, hi]^d`), when the
     /// prior fixes one.
     pub input_range: Option<[f64; 2]>,
+    /// For a prior whose points are grayscale images: `[height, width]` of the image whose pixels,
+    /// row-major, are a point's features; `None` for other priors.
+    pub image_shape: Option<[usize; 2]>,
 }
 
 impl PriorEntry {
@@ -194,6 +200,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: || ReferencePosterior::ExactGp(GpPrior::paper_1d().hyper().clone()),
         baselines: GP_FIXED,
         input_range: UNIT,
+        image_shape: None,
     },
     PriorEntry {
         name: "gp-5d",
@@ -205,6 +212,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: || ReferencePosterior::ExactGp(GpPrior::paper_5d().hyper().clone()),
         baselines: GP_FIXED,
         input_range: UNIT,
+        image_shape: None,
     },
     PriorEntry {
         name: "gp-hyper",
@@ -216,6 +224,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: || ReferencePosterior::GpHyperPrior(GpHyperPriorConfig::paper()),
         baselines: GP_HYPER,
         input_range: UNIT,
+        image_shape: None,
     },
     PriorEntry {
         name: "gp-hyper-5d",
@@ -238,6 +247,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: GP_HYPER,
         // Scaled by the context: the raw range does not matter.
         input_range: None,
+        image_shape: None,
     },
     PriorEntry {
         name: "gp-hyper-code",
@@ -249,6 +259,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: || ReferencePosterior::GpHyperPrior(GpHyperPriorConfig::reference_code()),
         baselines: GP_HYPER,
         input_range: UNIT,
+        image_shape: None,
     },
     PriorEntry {
         name: "ridge",
@@ -260,6 +271,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: no_reference,
         baselines: &[],
         input_range: UNIT,
+        image_shape: None,
     },
     PriorEntry {
         name: "linear-1d",
@@ -271,6 +283,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: no_reference,
         baselines: &[],
         input_range: UNIT,
+        image_shape: None,
     },
     PriorEntry {
         name: "bnn",
@@ -288,6 +301,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: no_reference,
         baselines: &[],
         input_range: None,
+        image_shape: None,
     },
     PriorEntry {
         name: "gp-1d-binary",
@@ -304,6 +318,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: no_reference,
         baselines: &[],
         input_range: UNIT,
+        image_shape: None,
     },
     PriorEntry {
         name: "gp-1d-bernoulli",
@@ -320,6 +335,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: no_reference,
         baselines: &[],
         input_range: UNIT,
+        image_shape: None,
     },
     PriorEntry {
         name: "bnn-binary",
@@ -336,6 +352,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: no_reference,
         baselines: &[],
         input_range: None,
+        image_shape: None,
     },
     PriorEntry {
         name: "bnn-classification-small",
@@ -351,6 +368,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: no_reference,
         baselines: &[Baseline::BnnInference],
         input_range: None,
+        image_shape: None,
     },
     PriorEntry {
         name: "bnn-classification-big",
@@ -366,6 +384,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: no_reference,
         baselines: &[Baseline::BnnInference],
         input_range: None,
+        image_shape: None,
     },
     PriorEntry {
         name: "tabular-bnn",
@@ -379,6 +398,7 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: no_reference,
         baselines: &[],
         input_range: None,
+        image_shape: None,
     },
     PriorEntry {
         name: "tabular-gp",
@@ -390,6 +410,21 @@ pub const PRIORS: &[PriorEntry] = &[
         reference: no_reference,
         baselines: &[],
         input_range: None,
+        image_shape: None,
+    },
+    PriorEntry {
+        name: "strokes",
+        description: "paper §7 stroke prior for few-shot images: 5-way 5-shot episodes of 28x28 grayscale images (784 features in [0,1], row-major); each class a prototype of 1-3 straight strokes (length 5-20 px), each image redraws it with width U{1..4}, offset U{-4..4}^2, end-point jitter U{-2..2}^2, ink U{200..254}/255, blur 0.2; the first 25 points are 5 images per class shuffled, later points queries of random classes",
+        build: || Ok(Box::new(StrokePrior::paper())),
+        task: TaskKind::Classification,
+        num_classes: Some(5),
+        // Pixels are used as drawn (the paper feeds [0, 1] pixels straight to a linear encoder).
+        normalisation: Normalisation::NONE,
+        // The class of a query integrates over the unseen prototypes: no closed form.
+        reference: no_reference,
+        baselines: &[],
+        input_range: UNIT,
+        image_shape: Some([IMAGE_SIDE, IMAGE_SIDE]),
     },
 ];
 
