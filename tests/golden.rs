@@ -163,6 +163,7 @@ fn fixture_config(json: &Value) -> PfnConfig {
         // The paper's code lets queries attend to themselves; a fixture may say otherwise.
         query_self_attention: json["query_self_attention"].as_bool().unwrap_or(true),
         layer_norm_eps: json["layer_norm_eps"].as_f64().unwrap_or(1e-5) as f32,
+        y_classes: None,
     }
 }
 

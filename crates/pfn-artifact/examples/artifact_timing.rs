@@ -14,6 +14,7 @@ fn main() {
         seq_len: 100,
         n_out: 4,
         query_self_attention: false,
+        y_classes: None,
     };
     let meta = ModelMetadata::new(
         arch,

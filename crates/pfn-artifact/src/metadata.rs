@@ -33,6 +33,10 @@ pub struct Architecture {
     pub n_out: usize,
     /// Whether queries attend to themselves.
     pub query_self_attention: bool,
+    /// Classes of the context-label embedding (`PfnConfig::y_classes`); absent: a linear y
+    /// encoder, as in every file written before the choice existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y_classes: Option<usize>,
 }
 
 /// The output head and what it needs at inference.
@@ -367,6 +371,7 @@ mod tests {
                 seq_len: 20,
                 n_out: 2,
                 query_self_attention: false,
+                y_classes: None,
             },
             OutputHead::Riemann {
                 borders: vec![0.0, 1.0, 2.0],

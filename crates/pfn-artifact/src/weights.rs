@@ -62,6 +62,7 @@ pub fn pfn_config(arch: &Architecture) -> PfnConfig {
         arch.n_out,
     );
     config.query_self_attention = arch.query_self_attention;
+    config.y_classes = arch.y_classes;
     config
 }
 
@@ -148,6 +149,7 @@ mod tests {
             seq_len: 10,
             n_out: 5,
             query_self_attention: false,
+            y_classes: None,
         }
     }
 

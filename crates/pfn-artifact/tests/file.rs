@@ -71,6 +71,7 @@ fn architecture() -> Architecture {
         seq_len: 20,
         n_out: 4,
         query_self_attention: false,
+        y_classes: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn architecture(nhid: usize) -> Architecture {
         seq_len: 16,
         n_out: 5,
         query_self_attention: true,
+        y_classes: None,
     }
 }
 

@@ -196,7 +196,7 @@ pub(crate) fn forward(
 
     // Q for rows [r0, tok), K and V for the rows of plan.kv.
     let input = if folded {
-        let fa = c.num_features + 3;
+        let fa = c.token_width();
         ProjectionInput {
             x: Rows::dense(&ws.enc_in[..tok * fa], tok, fa),
             w: &ws.enc_qkv_w[..3 * e * fa],

@@ -12,7 +12,8 @@ fn default_eps() -> f32 {
     1e-5
 }
 
-/// Architecture of a PFN (the paper's model): linear x and y encoders, `nlayers` post-norm encoder
+/// Architecture of a PFN (the paper's model): a linear x encoder, a y encoder (linear in the
+/// scalar y, or an embedding of a class label: `y_classes`), `nlayers` post-norm encoder
 /// layers of width `emsize` with `nhead` heads and a GELU feed-forward of width `nhid`, and the decoder
 /// `Linear(emsize, nhid) -> GELU -> Linear(nhid, n_out)` on the query positions.
 ///
@@ -39,6 +40,13 @@ pub struct PfnConfig {
     /// LayerNorm epsilon (PyTorch default 1e-5).
     #[serde(default = "default_eps")]
     pub layer_norm_eps: f32,
+    /// The y encoder. `None` (the default): `Linear(1, emsize)` of the scalar context target, as
+    /// the paper's models. `Some(K)`: the context target is a class label in `0..K`, embedded by
+    /// a learned table, the `(emsize, K)` weight of `encoder.y` applied to the label's one-hot
+    /// vector (plus `encoder.y.bias`), as the paper's Omniglot model (`nn.Embedding`). A label
+    /// carries no order then, which a linear encoder of the class number imposes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y_classes: Option<usize>,
 }
 
 impl PfnConfig {
@@ -61,7 +69,19 @@ impl PfnConfig {
             n_out,
             query_self_attention: true,
             layer_norm_eps: default_eps(),
+            y_classes: None,
         }
+    }
+
+    /// Columns of the y encoder's input: `K` for a class embedding, else 1.
+    pub fn y_width(&self) -> usize {
+        self.y_classes.unwrap_or(1)
+    }
+
+    /// Columns of the encoders' combined token input `[x, y part, context flag, 1]`:
+    /// `num_features + y_width() + 2` (see `encoder.rs`).
+    pub fn token_width(&self) -> usize {
+        self.num_features + self.y_width() + 2
     }
 
     /// Checks that every size is usable.
@@ -73,6 +93,12 @@ impl PfnConfig {
             ("nhid", self.nhid),
             ("n_out", self.n_out),
         ];
+        if self.y_classes == Some(0) {
+            return Err(ModelError::InvalidConfig {
+                field: "y_classes",
+                reason: "a label embedding needs at least 1 class".into(),
+            });
+        }
         for (field, v) in positive {
             if v == 0 {
                 return Err(ModelError::InvalidConfig {
@@ -90,7 +116,7 @@ impl PfnConfig {
             self.nlayers,
         );
         let count = (|| {
-            let enc = e.checked_mul(f.checked_add(3)?)?;
+            let enc = e.checked_mul(f.checked_add(self.y_width())?.checked_add(2)?)?;
             let layer = e
                 .checked_mul(
                     e.checked_mul(4)?

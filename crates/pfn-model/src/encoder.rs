@@ -3,6 +3,11 @@
 //! `U = [x, y, 1, 1]` (context) or `[x, 0, 0, 1]` (query), (tokens, F + 3), and the combined weight
 //! `Wa = [W_x | w_y | b_y | b_x]`, (E, F + 3).
 //!
+//! With a K-class label embedding (`PfnConfig::y_classes`) the y part is the label's one-hot
+//! vector: `U = [x, onehot(y), 1, 1]` (context) or `[x, 0…0, 0, 1]` (query), (tokens, F + K + 2),
+//! and `w_y` is the (E, K) embedding table, so `W_y onehot(y)` is the table's column of the label.
+//! `Y` below is the y part's width (1 or K).
+//!
 //! The first layer reads h0 only through its input projection `h0 W_in^T = U (W_in Wa)^T`; when the
 //! input is narrow and the rows many ([`fold_first_projection`]), the forward computes it from U
 //! with the folded (3E, F + 3) weight ([`fold_into_first_projection`]), and the backward always
@@ -23,11 +28,14 @@ pub(crate) fn fold_first_projection(e: usize, fa: usize, rows: usize) -> bool {
     fa < e && rows * (e - fa) > 3 * e * fa
 }
 
-/// Gathers the inputs into the token layout `u` (tokens, F + 3): row = [x, y, 1, 1] for context
-/// tokens and [x, 0, 0, 1] for queries, so that Linear_x(x) + Linear_y(y) is one product with the
-/// combined weight [W_x | w_y | b_y | b_x]. With cached context only the query rows are written.
-fn gather_tokens(u: &mut [f32], src: Source<'_>, d: &Dims, f: usize) {
-    let fa = f + 3;
+/// Gathers the inputs into the token layout `u` (tokens, F + Y + 2): row = [x, y, 1, 1] (or
+/// [x, onehot(y), 1, 1]) for context tokens and [x, 0, 0, 1] for queries, so that
+/// Linear_x(x) + Linear_y(y) is one product with the combined weight [W_x | w_y | b_y | b_x]. With
+/// cached context only the query rows are written. A label outside `0..K` (checked before the
+/// pass) would get an all-zero one-hot part.
+fn gather_tokens(u: &mut [f32], src: Source<'_>, d: &Dims, f: usize, y_classes: Option<usize>) {
+    let yw = y_classes.unwrap_or(1);
+    let fa = f + yw + 2;
     let (n, m, ctx) = (d.n, d.m, d.ctx_rows);
     match src {
         Source::Batch(batch) => {
@@ -45,9 +53,9 @@ fn gather_tokens(u: &mut [f32], src: Source<'_>, d: &Dims, f: usize) {
                     dst[..f].copy_from_slice(
                         &batch.x[(b * x_stride + s) * f..(b * x_stride + s + 1) * f],
                     );
-                    dst[f] = yv;
-                    dst[f + 1] = c;
-                    dst[f + 2] = 1.0;
+                    write_y(&mut dst[f..f + yw], yv, c, y_classes);
+                    dst[f + yw] = c;
+                    dst[f + yw + 1] = 1.0;
                 }
             }
         }
@@ -55,12 +63,32 @@ fn gather_tokens(u: &mut [f32], src: Source<'_>, d: &Dims, f: usize) {
             for q in 0..d.qry_rows {
                 let dst = &mut u[(ctx + q) * fa..(ctx + q + 1) * fa];
                 dst[..f].copy_from_slice(&x[q * f..(q + 1) * f]);
-                dst[f] = 0.0;
-                dst[f + 1] = 0.0;
-                dst[f + 2] = 1.0;
+                dst[f..f + yw + 1].fill(0.0);
+                dst[f + yw + 1] = 1.0;
             }
         }
     }
+}
+
+/// The y part of a context token: `y` itself, or the one-hot vector of the label `y` (all zeros
+/// for a query, `context = 0`, or a label outside `0..K`).
+fn write_y(dst: &mut [f32], y: f32, context: f32, y_classes: Option<usize>) {
+    match y_classes {
+        None => dst[0] = y,
+        Some(k) => {
+            dst.fill(0.0);
+            if context != 0.0 {
+                if let Some(label) = class_index(y, k) {
+                    dst[label] = 1.0;
+                }
+            }
+        }
+    }
+}
+
+/// `y` as a class index in `0..k`, if it is one (an integer-valued float).
+pub(crate) fn class_index(y: f32, k: usize) -> Option<usize> {
+    (y >= 0.0 && y.fract() == 0.0 && (y as usize) < k).then_some(y as usize)
 }
 
 /// Forward: `hidden[0] = U Wa^T` for the rows from `r0` on (the query rows with a cached context),
@@ -72,9 +100,9 @@ pub(crate) fn forward(pass: &Pass<'_>, ws: &mut Workspace, src: Source<'_>, r0: 
         pass.config.num_features,
         pass.dims.tokens,
     );
-    let fa = f + 3;
+    let (yw, fa) = (pass.config.y_width(), pass.config.token_width());
     let u = &mut ws.enc_in[..tok * fa];
-    gather_tokens(u, src, &pass.dims, f);
+    gather_tokens(u, src, &pass.dims, f, pass.config.y_classes);
 
     let wa = &mut ws.enc_w[..e * fa];
     let (wx, bx) = (&p[r.encoder_x.weight.clone()], &p[r.encoder_x.bias.clone()]);
@@ -82,9 +110,9 @@ pub(crate) fn forward(pass: &Pass<'_>, ws: &mut Workspace, src: Source<'_>, r0: 
     for i in 0..e {
         let dst = &mut wa[i * fa..(i + 1) * fa];
         dst[..f].copy_from_slice(&wx[i * f..(i + 1) * f]);
-        dst[f] = wy[i];
-        dst[f + 1] = by[i];
-        dst[f + 2] = bx[i];
+        dst[f..f + yw].copy_from_slice(&wy[i * yw..(i + 1) * yw]);
+        dst[f + yw] = by[i];
+        dst[f + yw + 1] = bx[i];
     }
 
     let h0 = RowsMut::dense(&mut ws.hidden[0][r0 * e..tok * e], tok - r0, e);
@@ -98,10 +126,10 @@ pub(crate) fn forward(pass: &Pass<'_>, ws: &mut Workspace, src: Source<'_>, r0: 
 }
 
 /// The first layer's input projection folded into the encoder: `Workspace::enc_qkv_w = W_in Wa`,
-/// (3E, F + 3), so that the first layer's Q, K and V come from the encoder input in one thin product
-/// (tokens * 3E * (F + 3) instead of tokens * 3E * E).
+/// (3E, F + Y + 2), so that the first layer's Q, K and V come from the encoder input in one thin
+/// product (tokens * 3E * (F + Y + 2) instead of tokens * 3E * E).
 pub(crate) fn fold_into_first_projection(pass: &Pass<'_>, ws: &mut Workspace) {
-    let (e, fa) = (pass.config.emsize, pass.config.num_features + 3);
+    let (e, fa) = (pass.config.emsize, pass.config.token_width());
     let w_in = &pass.params[pass.ranges.layers[0].in_proj.weight.clone()];
     matmul(
         MatMut::row_major(&mut ws.enc_qkv_w[..3 * e * fa], 3 * e, fa),
@@ -117,13 +145,13 @@ pub(crate) fn fold_into_first_projection(pass: &Pass<'_>, ws: &mut Workspace) {
 ///
 /// Without layers d_h0 is `Workspace::d_hidden`. Otherwise d_h0 = R + dQ W_q + dKV W_kv, with R the
 /// first layer's residual gradient in `d_hidden` and dQ|dKV its `d_qkv`, and it is never formed:
-/// `d_h0^T U = R^T U + W_q^T (dQ^T U) + W_kv^T (dKV^T U)` costs O(tokens * 3E * (F + 3)) instead of
+/// `d_h0^T U = R^T U + W_q^T (dQ^T U) + W_kv^T (dKV^T U)` costs O(tokens * 3E * (F + Y + 2)) instead of
 /// O(tokens * 3E * E), and the first layer's `in_proj` weight gradient `[dQ | dKV]^T h0` with
 /// `h0 = U Wa^T` is `(dQ^T U | dKV^T U) Wa^T`.
 pub(crate) fn backward(pass: &BackwardPass<'_>, ws: &mut Workspace, g: &mut [f32]) {
     let c = pass.config;
     let (e, f, tok) = (c.emsize, c.num_features, pass.dims.tokens);
-    let fa = f + 3;
+    let (yw, fa) = (c.y_width(), c.token_width());
     if c.nlayers == 0 {
         let u = Rows::dense(&ws.enc_in[..tok * fa], tok, fa);
         let d_h = Rows::dense(&ws.d_hidden[..tok * e], tok, e);
@@ -140,9 +168,11 @@ pub(crate) fn backward(pass: &BackwardPass<'_>, ws: &mut Workspace, g: &mut [f32
         for (k, v) in row[..f].iter().enumerate() {
             g[r.encoder_x.weight.start + i * f + k] += v;
         }
-        g[r.encoder_y.weight.start + i] += row[f];
-        g[r.encoder_y.bias.start + i] += row[f + 1];
-        g[r.encoder_x.bias.start + i] += row[f + 2];
+        for (k, v) in row[f..f + yw].iter().enumerate() {
+            g[r.encoder_y.weight.start + i * yw + k] += v;
+        }
+        g[r.encoder_y.bias.start + i] += row[f + yw];
+        g[r.encoder_x.bias.start + i] += row[f + yw + 1];
     }
 }
 
@@ -150,7 +180,7 @@ pub(crate) fn backward(pass: &BackwardPass<'_>, ws: &mut Workspace, g: &mut [f32
 /// that projection's weight gradient (see [`backward`]).
 fn through_first_projection(pass: &BackwardPass<'_>, ws: &mut Workspace, g: &mut [f32]) {
     let c = pass.config;
-    let (e, fa, tok) = (c.emsize, c.num_features + 3, pass.dims.tokens);
+    let (e, fa, tok) = (c.emsize, c.token_width(), pass.dims.tokens);
     let plan = LayerPlan::new(c, &pass.dims, 0, false);
     let (q, kv) = (plan.out_rows(), plan.kv.clone());
     let u = Rows::dense(&ws.enc_in[..tok * fa], tok, fa);
@@ -162,7 +192,7 @@ fn through_first_projection(pass: &BackwardPass<'_>, ws: &mut Workspace, g: &mut
 
     // R^T U over the rows the first layer computes.
     at_b(ga, d_h.row_range(q.clone()), u.row_range(q.clone()), false);
-    // tq = [dQ^T U ; dKV^T U], (3E, F + 3).
+    // tq = [dQ^T U ; dKV^T U], (3E, F + Y + 2).
     let (tq_q, tq_kv) = tq.split_at_mut(e * fa);
     at_b(tq_q, d_qkv.q(q.clone()), u.row_range(q), false);
     at_b(tq_kv, d_qkv.kv(kv.clone()), u.row_range(kv), false);

@@ -14,7 +14,7 @@ use pfn_engine::Engine;
 use crate::attention::KvCache;
 use crate::config::PfnConfig;
 use crate::decoder;
-use crate::encoder::{self, fold_first_projection};
+use crate::encoder::{self, class_index, fold_first_projection};
 use crate::error::{ModelError, Result};
 use crate::layer::{self, LayerPlan};
 use crate::model::PfnModel;
@@ -130,6 +130,18 @@ impl PfnModel {
                     value: row[i],
                 });
             }
+            if let Some(k) = self.config.y_classes {
+                if let Some(i) = row.iter().position(|&v| class_index(v, k).is_none()) {
+                    return Err(ModelError::InvalidArgument {
+                        argument: "y",
+                        reason: format!(
+                            "context label {} at index {} is not a class in 0..{k} (the model embeds class labels)",
+                            row[i],
+                            bi * y_stride + i
+                        ),
+                    });
+                }
+            }
         }
         let m = t - n;
         Ok(Dims {
@@ -205,12 +217,12 @@ impl PfnModel {
         let first_row = if cached.is_some() { d.ctx_rows } else { 0 };
         encoder::forward(&pass, ws, src, first_row);
         // The first layer's projections read the encoder output h0 = U Wa^T only through
-        // h0 W_in^T = U (W_in Wa)^T: with the folded (3E, F + 3) weight they cost
-        // tokens * 3E * (F + 3) instead of tokens * 3E * E.
+        // h0 W_in^T = U (W_in Wa)^T: with the folded (3E, F + Y + 2) weight they cost
+        // tokens * 3E * (F + Y + 2) instead of tokens * 3E * E.
         let nl = c.nlayers;
         let fold_first = nl > 0 && {
             let first = plan(0);
-            fold_first_projection(c.emsize, c.num_features + 3, first.rows() + first.kv.len())
+            fold_first_projection(c.emsize, c.token_width(), first.rows() + first.kv.len())
         };
         if fold_first {
             encoder::fold_into_first_projection(&pass, ws);

@@ -5,7 +5,7 @@
 //! | name | shape |
 //! |---|---|
 //! | `encoder.x.weight`, `encoder.x.bias` | (E, F), (E) |
-//! | `encoder.y.weight`, `encoder.y.bias` | (E, 1), (E) |
+//! | `encoder.y.weight`, `encoder.y.bias` | (E, 1) or (E, K) with a K-class label embedding, (E) |
 //! | `layers.{i}.attn.in_proj.weight`, `.bias` | (3E, E), (3E): rows Q, K, V |
 //! | `layers.{i}.attn.out_proj.weight`, `.bias` | (E, E), (E) |
 //! | `layers.{i}.norm1.weight`, `.bias` | (E), (E) |
@@ -137,7 +137,7 @@ impl ParamLayout {
             total: 0,
         };
         let encoder_x = b.linear("encoder.x", e, f);
-        let encoder_y = b.linear("encoder.y", e, 1);
+        let encoder_y = b.linear("encoder.y", e, config.y_width());
         let layers = (0..config.nlayers)
             .map(|i| LayerRanges {
                 in_proj: b.linear(&format!("layers.{i}.attn.in_proj"), 3 * e, e),

@@ -78,17 +78,18 @@ pub struct Workspace {
     /// Whether a backward pass has run since that forward pass. The backward overwrites the kept
     /// GELU inputs (`LayerBuffers::ff_z`) with their derivatives, so a second one is refused.
     pub(crate) backward_done: bool,
-    /// Encoder input per token, (tokens, F + 3): the features, then y and 1 for context tokens (0 and
-    /// 0 for queries), then 1. The encoders are then one linear map with weight `enc_w`.
+    /// Encoder input per token, (tokens, F + Y + 2): the features, then the y part (y itself, or
+    /// the label's one-hot vector of width Y = K) and 1 for context tokens (zeros for queries), then
+    /// 1. The encoders are then one linear map with weight `enc_w`.
     pub(crate) enc_in: Vec<f32>,
-    /// The combined encoder weight (E, F + 3): [W_x | w_y | b_y | b_x].
+    /// The combined encoder weight (E, F + Y + 2): [W_x | w_y | b_y | b_x].
     pub(crate) enc_w: Vec<f32>,
-    /// The first layer's input projection folded into the encoder, (3E, F + 3): `W_in [W_x | w_y | b_y
-    /// | b_x]`, so that the first layer's Q, K and V come from the encoder input in one thin product.
+    /// The first layer's input projection folded into the encoder, (3E, F + Y + 2):
+    /// `W_in [W_x | w_y | b_y | b_x]`, so that the first layer's Q, K and V come from the encoder input in one thin product.
     pub(crate) enc_qkv_w: Vec<f32>,
     /// Gradient of the combined encoder weight.
     pub(crate) enc_grad: Vec<f32>,
-    /// Scratch (3E, F + 3) for the reassociated input gradient of the first layer.
+    /// Scratch (3E, F + Y + 2) for the reassociated input gradient of the first layer.
     pub(crate) enc_tmp: Vec<f32>,
     /// Residual stream: the input of layer l is `hidden[l % 2]` (earlier layers' outputs are rebuilt
     /// from `xhat2` when the backward pass needs them).
@@ -219,10 +220,10 @@ impl Workspace {
         self.state = None;
         self.backward_done = false;
         self.n_out = config.n_out;
-        let (e, nh, f, o) = (
+        let (e, nh, fa, o) = (
             config.emsize,
             config.nhid,
-            config.num_features,
+            config.token_width(),
             config.n_out,
         );
         let (tok, qry) = (dims.tokens, dims.qry_rows);
@@ -237,9 +238,9 @@ impl Workspace {
         };
         self.hidden.resize_with(n_hidden, Vec::new);
         self.layers.resize_with(n_layers, LayerBuffers::default);
-        grow(&mut self.enc_in, tok * (f + 3));
-        grow(&mut self.enc_w, e * (f + 3));
-        grow(&mut self.enc_qkv_w, 3 * e * (f + 3));
+        grow(&mut self.enc_in, tok * fa);
+        grow(&mut self.enc_w, e * fa);
+        grow(&mut self.enc_qkv_w, 3 * e * fa);
         for h in &mut self.hidden {
             grow(h, tok * e);
         }
@@ -267,9 +268,9 @@ impl Workspace {
 
     /// Sizes the backward buffers for `dims`.
     pub(crate) fn prepare_backward(&mut self, config: &PfnConfig, dims: &Dims) {
-        let (e, nh, f) = (config.emsize, config.nhid, config.num_features);
-        grow(&mut self.enc_grad, e * (f + 3));
-        grow(&mut self.enc_tmp, 3 * e * (f + 3));
+        let (e, nh, fa) = (config.emsize, config.nhid, config.token_width());
+        grow(&mut self.enc_grad, e * fa);
+        grow(&mut self.enc_tmp, 3 * e * fa);
         let width = dims.n + usize::from(config.query_self_attention);
         let probs = dims.batch * config.nhead * (dims.n + dims.m) * width;
         grow(&mut self.d_hidden, dims.tokens * e);

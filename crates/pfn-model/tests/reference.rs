@@ -47,7 +47,13 @@ fn reference(
 fn check(config: PfnConfig, b: usize, t: usize, n: usize, seed: u64) {
     let engine = Engine::new(2).unwrap();
     let mut model = random_model(config.clone(), seed);
-    let (x, y) = random_batch(b, t, config.num_features, seed + 1);
+    let (x, mut y) = random_batch(b, t, config.num_features, seed + 1);
+    if let Some(k) = config.y_classes {
+        // Class labels 0..k for a label embedding (y was uniform in [-2, 2)).
+        for v in &mut y {
+            *v = (((*v + 2.0) / 4.0 * k as f32) as usize).min(k - 1) as f32;
+        }
+    }
     let batch = Batch {
         x: &x,
         y: &y,
@@ -154,6 +160,62 @@ fn first_layer_projection_folded_into_the_encoder() {
         };
         check(config, 3, 8, 4, seed);
     }
+}
+
+#[test]
+fn class_label_embedding() {
+    for (query_self, nlayers) in [(true, 2), (false, 1), (false, 0)] {
+        let config = PfnConfig {
+            y_classes: Some(4),
+            ..tiny(query_self, nlayers)
+        };
+        check(config.clone(), 2, 7, 4, 41);
+        check(config, 1, 5, 0, 43);
+    }
+    // The folded first projection (narrow input, many rows) with an embedding.
+    let config = PfnConfig {
+        y_classes: Some(3),
+        ..PfnConfig::new(1, 32, 4, 16, 1, 3)
+    };
+    check(config, 4, 40, 30, 47);
+}
+
+#[test]
+fn a_label_outside_the_embedding_is_an_error() {
+    let engine = Engine::new(1).unwrap();
+    let config = PfnConfig {
+        y_classes: Some(3),
+        ..tiny(false, 1)
+    };
+    let model = random_model(config, 5);
+    let (x, _) = random_batch(1, 4, 3, 6);
+    for bad in [3.0f32, -1.0, 0.5] {
+        let y = [0.0, 1.0, bad, 2.0];
+        let batch = Batch {
+            x: &x,
+            y: &y,
+            batch: 1,
+            seq_len: 4,
+            single_eval_pos: 3,
+        };
+        let e = model
+            .forward(&engine, &mut Workspace::training(), &batch)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not a class in 0..3"), "{e}");
+    }
+    // Query targets are not read: any value there is fine.
+    let y = [0.0, 1.0, 2.0, 7.5];
+    let batch = Batch {
+        x: &x,
+        y: &y,
+        batch: 1,
+        seq_len: 4,
+        single_eval_pos: 3,
+    };
+    assert!(model
+        .forward(&engine, &mut Workspace::training(), &batch)
+        .is_ok());
 }
 
 #[test]

@@ -17,6 +17,7 @@
 //! nhid = 1024
 //! buckets = 1000                  # Riemann head; or `n_out = 10` for a class head
 //! query_self_attention = false
+//! y_encoding = "linear"           # or "embedding" (class heads: one learned vector per label)
 //!
 //! [borders]
 //! samples = 1000000               # prior y samples used for equal-mass borders
@@ -265,6 +266,29 @@ pub struct ModelConfig {
     /// library: no). Default false.
     #[serde(default)]
     pub query_self_attention: bool,
+    /// How a context point's target enters the model: `"linear"` (default: `Linear(1, emsize)` of
+    /// the target, the paper's encoder) or `"embedding"` (class heads only: a learned table with
+    /// one vector per class, so labels carry no order, as the paper's Omniglot model).
+    #[serde(default, skip_serializing_if = "YEncoding::is_linear")]
+    pub y_encoding: YEncoding,
+}
+
+/// The y encoder of a [`ModelConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YEncoding {
+    /// `Linear(1, emsize)` of the scalar target.
+    #[default]
+    Linear,
+    /// One learned vector per class label (`n_out` of them).
+    Embedding,
+}
+
+impl YEncoding {
+    /// Whether this is the default linear encoder (omitted when a configuration is written).
+    pub fn is_linear(&self) -> bool {
+        *self == Self::Linear
+    }
 }
 
 /// The output head a [`ModelConfig`] asks for.
@@ -548,6 +572,7 @@ impl Default for ModelConfig {
             buckets: None,
             n_out: None,
             query_self_attention: false,
+            y_encoding: YEncoding::Linear,
         }
     }
 }
@@ -562,6 +587,15 @@ impl ModelConfig {
             (None, None) => HeadKind::Riemann {
                 buckets: DEFAULT_BUCKETS,
             },
+        }
+    }
+
+    /// The classes of the model's label embedding (`y_encoding = "embedding"`: the class head's
+    /// `n_out`), or `None` for a linear y encoder.
+    pub fn y_classes(&self) -> Option<usize> {
+        match (self.y_encoding, self.head()) {
+            (YEncoding::Embedding, HeadKind::Classes { n_out }) => Some(n_out),
+            _ => None,
         }
     }
 
@@ -838,6 +872,13 @@ impl RunConfig {
                 ))
             }
             _ => {}
+        }
+        if m.y_encoding == YEncoding::Embedding && m.n_out.is_none() {
+            return Err(invalid(
+                file,
+                "model.y_encoding",
+                "\"embedding\" needs a class head (n_out): a regression target has no classes to embed",
+            ));
         }
 
         if let HeadKind::Riemann { buckets } = m.head() {

@@ -50,7 +50,7 @@ pub use bucket_borders::{
 pub use collective::{Collective, CollectiveError, Shard, SingleProcess};
 pub use config::{
     BorderEdges, ConfigError, HeadKind, RunConfig, SplitDistribution, TailKind, TargetKind,
-    DEFAULT_PARETO_TAIL_INDEX,
+    YEncoding, DEFAULT_PARETO_TAIL_INDEX,
 };
 pub use head::Head;
 pub use loader::{

@@ -24,6 +24,7 @@ pub fn architecture_of(config: &RunConfig) -> Architecture {
         seq_len: config.prior.seq_len,
         n_out: config.model.output_width(),
         query_self_attention: config.model.query_self_attention,
+        y_classes: config.model.y_classes(),
     }
 }
 

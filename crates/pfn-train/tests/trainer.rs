@@ -279,6 +279,42 @@ fn a_classification_prior_trains_with_a_class_head() {
 }
 
 #[test]
+fn a_label_embedding_trains_and_is_recorded_in_the_model_file() {
+    let mut c = short(150, 1);
+    c.prior.name = "gp-1d-binary".into();
+    c.model.buckets = None;
+    c.model.n_out = Some(2);
+    c.model.y_encoding = pfn_train::YEncoding::Embedding;
+    assert_eq!(c.model.y_classes(), Some(2));
+    let mut t = Trainer::new(c.clone()).unwrap();
+    assert_eq!(t.model().config().y_classes, Some(2));
+    let before = t.validation_loss().unwrap();
+    t.run(&RunOptions::default(), &mut ()).unwrap();
+    let after = t.last_validation_loss().unwrap();
+    assert!(after < before - 0.05, "{before} -> {after}");
+    let dir = temp_dir("embedding");
+    let path = dir.join("embedded.pfn");
+    t.save_model(&path).unwrap();
+    let loaded = load_model(&path).unwrap();
+    assert_eq!(loaded.metadata.architecture.y_classes, Some(2));
+    let model = model_from_tensors(&loaded.metadata.architecture, &loaded.tensors).unwrap();
+    assert_eq!(model.params(), t.model().params());
+    assert_eq!(
+        model.layout().get("encoder.y.weight").unwrap().shape,
+        vec![c.model.emsize, 2]
+    );
+
+    // An embedding needs classes to embed.
+    let mut r = short(2, 1);
+    r.model.y_encoding = pfn_train::YEncoding::Embedding;
+    let e = r.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("model.y_encoding") && e.contains("class head"),
+        "{e}"
+    );
+}
+
+#[test]
 fn shipped_configs_are_valid() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let mut names = Vec::new();

@@ -92,11 +92,15 @@ pub fn reference_logits(
                 let xs = &x[(bi * t + s) * f..(bi * t + s + 1) * f];
                 let mut v = linear(p.get("encoder.x.weight"), p.get("encoder.x.bias"), xs);
                 if s < n {
-                    let ye = linear(
-                        p.get("encoder.y.weight"),
-                        p.get("encoder.y.bias"),
-                        &[y[bi * t + s]],
-                    );
+                    let (wy, by) = (p.get("encoder.y.weight"), p.get("encoder.y.bias"));
+                    let ye: Vec<f64> = match c.y_classes {
+                        None => linear(wy, by, &[y[bi * t + s]]),
+                        // An embedding: the table's entry of the label, looked up directly.
+                        Some(k) => {
+                            let label = y[bi * t + s] as usize;
+                            (0..e).map(|i| wy[i * k + label] + by[i]).collect()
+                        }
+                    };
                     for (a, bv) in v.iter_mut().zip(ye) {
                         *a += bv;
                     }
