@@ -11,7 +11,10 @@
 //!   SVI and NUTS over their budgets;
 //! * [`tabular`] — Tables 1/7: a tabular-classification PFN against tuned logistic regression,
 //!   kNN, GP classifier and XGBoost on small real datasets ([`tabular_data`]), under the paper's
-//!   protocol (balanced binary, 30 context rows) and with larger contexts.
+//!   protocol (balanced binary, 30 context rows) and with larger contexts;
+//! * [`strokes`] — Table 2 (§7): a PFN trained on the stroke prior classifies real Omniglot
+//!   characters ([`omniglot`]) 5-way 5-shot, against nearest-neighbour and logistic-regression
+//!   baselines on the same episodes, and the baselines on the 20-way 1-shot runs.
 //!
 //! [`run_experiment`] writes a Markdown report (tables, the exact command and seed, machine,
 //! wall times), PNG plots and `results.json` into the output directory. Without a PFN model an
@@ -37,11 +40,13 @@ pub mod gp_fit;
 pub mod gp_hyper;
 pub mod machine;
 pub mod models;
+pub mod omniglot;
 pub mod options;
 pub mod prior_nll;
 pub mod progress;
 pub mod report;
 pub mod stats;
+pub mod strokes;
 pub mod tabular;
 pub mod tabular_data;
 
@@ -66,6 +71,8 @@ pub enum ExperimentResult {
     Bnn(bnn::BnnResult),
     /// `tabular`.
     Tabular(Box<tabular::TabularResult>),
+    /// `strokes`.
+    Strokes(Box<strokes::StrokesResult>),
 }
 
 /// What a run produced.
@@ -119,6 +126,16 @@ pub fn run_experiment(options: &ExperimentOptions) -> Result<Outcome, Experiment
             (
                 tabular::markdown(&r),
                 ExperimentResult::Tabular(Box::new(r)),
+                plots,
+            )
+        }
+        Experiment::Strokes => {
+            let mut r = strokes::run(options, info)?;
+            let plots = strokes::plot(&mut r, dir)?;
+            r.run.total_seconds = start.elapsed().as_secs_f64();
+            (
+                strokes::markdown(&r),
+                ExperimentResult::Strokes(Box::new(r)),
                 plots,
             )
         }

@@ -21,15 +21,19 @@ pub enum Experiment {
     Bnn,
     /// Tabular classification on real datasets: PFN against tuned classifiers (Tables 1 and 7).
     Tabular,
+    /// Few-shot Omniglot: a PFN trained on the stroke prior against nearest-neighbour and
+    /// logistic-regression baselines (Table 2).
+    Strokes,
 }
 
 impl Experiment {
     /// Every experiment, in display order.
-    pub const ALL: [Experiment; 4] = [
+    pub const ALL: [Experiment; 5] = [
         Experiment::GpFit,
         Experiment::GpHyper,
         Experiment::Bnn,
         Experiment::Tabular,
+        Experiment::Strokes,
     ];
 
     /// The command-line name.
@@ -39,6 +43,7 @@ impl Experiment {
             Experiment::GpHyper => "gp-hyper",
             Experiment::Bnn => "bnn",
             Experiment::Tabular => "tabular",
+            Experiment::Strokes => "strokes",
         }
     }
 
@@ -51,6 +56,9 @@ impl Experiment {
             Experiment::Tabular => {
                 "Tables 1 and 7 of Müller et al. (ICLR 2022) on other small datasets, spec §4.4 and §6.4"
             }
+            Experiment::Strokes => {
+                "Table 2 (§7) of Müller et al. (ICLR 2022) on other Omniglot alphabets, spec §4.6 and §6.5"
+            }
         }
     }
 
@@ -61,6 +69,7 @@ impl Experiment {
             Experiment::GpHyper => 100,
             Experiment::Bnn => 100,
             Experiment::Tabular => crate::tabular_data::DATASETS.len(),
+            Experiment::Strokes => 1000,
         }
     }
 
@@ -71,6 +80,7 @@ impl Experiment {
             Experiment::GpHyper => 8,
             Experiment::Bnn => 4,
             Experiment::Tabular => crate::tabular_data::QUICK_DATASETS.len(),
+            Experiment::Strokes => 40,
         }
     }
 }
@@ -147,7 +157,8 @@ pub struct ExperimentOptions {
     /// Compute budgets (`bnn`).
     pub budgets: Option<Vec<usize>>,
     /// Directory of the real datasets (`tabular`; `None`: `data`, see
-    /// [`crate::tabular::DEFAULT_DATA_DIR`]).
+    /// [`crate::tabular::DEFAULT_DATA_DIR`]; `strokes`: the Omniglot archives, `None`:
+    /// [`crate::omniglot::DEFAULT_DATA_DIR`]).
     pub data_dir: Option<PathBuf>,
     /// Members of the PFN's class-probability ensemble (`tabular`; `None`:
     /// [`crate::tabular::DEFAULT_ENSEMBLE`]; see `pfn_infer::ensemble`).
@@ -199,10 +210,13 @@ impl ExperimentOptions {
             }
         }
         if let Some(sizes) = &self.sizes {
-            if matches!(self.experiment, Experiment::Bnn | Experiment::Tabular) {
+            if matches!(
+                self.experiment,
+                Experiment::Bnn | Experiment::Tabular | Experiment::Strokes
+            ) {
                 return Err(ExperimentError::option(
                     "--sizes",
-                    "applies to gp-fit and gp-hyper only (bnn and tabular use the paper's context sizes)",
+                    "applies to gp-fit and gp-hyper only (bnn, tabular and strokes use the paper's context sizes)",
                 ));
             }
             if sizes.is_empty() {
@@ -270,10 +284,10 @@ impl ExperimentOptions {
             }
         }
         if let Some(d) = &self.data_dir {
-            if self.experiment != Experiment::Tabular {
+            if !matches!(self.experiment, Experiment::Tabular | Experiment::Strokes) {
                 return Err(ExperimentError::option(
                     "--data",
-                    "applies to the tabular experiment only",
+                    "applies to the tabular and strokes experiments only",
                 ));
             }
             if !d.is_dir() {

@@ -1,5 +1,5 @@
 //! `pfn reproduce <experiment>`: runs one of the paper's experiments (gp-fit, gp-hyper, bnn,
-//! tabular) and
+//! tabular, strokes) and
 //! writes a Markdown report with tables and PNG plots, `results.json`, the exact command, seed,
 //! machine and wall times into `--out DIR` (see the `pfn-experiments` crate).
 
@@ -20,6 +20,10 @@ pub enum ExperimentArg {
     /// Tables 1/7: a tabular PFN vs tuned logistic regression, kNN, GP classifier and XGBoost on
     /// small real datasets (the paper's 30-row protocol and larger contexts).
     Tabular,
+    /// Table 2: few-shot Omniglot (5-way 5-shot episodes from the background alphabets, and the
+    /// 20-way 1-shot runs) with a PFN trained on the stroke prior vs nearest-neighbour and
+    /// logistic-regression baselines.
+    Strokes,
 }
 
 impl From<ExperimentArg> for Experiment {
@@ -29,6 +33,7 @@ impl From<ExperimentArg> for Experiment {
             ExperimentArg::GpHyper => Experiment::GpHyper,
             ExperimentArg::Bnn => Experiment::Bnn,
             ExperimentArg::Tabular => Experiment::Tabular,
+            ExperimentArg::Strokes => Experiment::Strokes,
         }
     }
 }
@@ -48,12 +53,13 @@ pub struct Args {
     /// Seed of the held-out datasets and of every sampler.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Number of datasets (default: gp-fit 1000, gp-hyper 100, bnn 100, tabular 21; with --quick
-    /// 100, 8, 4, 4; tabular takes the first ones of its list).
+    /// Number of datasets (default: gp-fit 1000, gp-hyper 100, bnn 100, tabular 21, strokes 1000
+    /// episodes; with --quick 100, 8, 4, 4, 40; tabular takes the first ones of its list).
     #[arg(long)]
     pub datasets: Option<usize>,
     /// PFN model artifact; repeat for several (e.g. training budgets). Default: the matching
-    /// `*.pfn` files of --models-dir (for tabular: models/tabular.pfn, the shipped classifier).
+    /// `*.pfn` files of --models-dir (for tabular: models/tabular.pfn, the shipped classifier; for
+    /// strokes: models/strokes.pfn, a class head on 28 x 28 images).
     #[arg(long = "model")]
     pub models: Vec<PathBuf>,
     /// Directory searched for models when no --model is given.
@@ -70,7 +76,8 @@ pub struct Args {
     #[arg(long)]
     pub budgets: Option<String>,
     /// tabular: directory holding the datasets' tabular/ and cc18/ folders (default: data, the
-    /// repository's copy).
+    /// repository's copy); strokes: directory of the Omniglot zip archives (default:
+    /// data/omniglot).
     #[arg(long = "data")]
     pub data_dir: Option<PathBuf>,
     /// tabular: members of the PFN's class-probability ensemble (feature orders and class
@@ -170,6 +177,9 @@ mod tests {
         let o = parse(&["tabular", "--out", "r", "--quick", "--no-model-search"]).unwrap();
         assert_eq!(o.experiment, Experiment::Tabular);
         assert_eq!(o.num_datasets(), 4);
+        let o = parse(&["strokes", "--out", "r", "--quick", "--seed", "2"]).unwrap();
+        assert_eq!(o.experiment, Experiment::Strokes);
+        assert_eq!((o.num_datasets(), o.seed), (40, 2));
         let o = parse(&["gp-fit", "--out", "r", "--sizes", "0,5"]).unwrap();
         assert_eq!(o.sizes, Some(vec![0, 5]));
         assert_eq!(o.models_dir, Some(PathBuf::from("models")));
@@ -185,7 +195,8 @@ mod tests {
         assert!(err(&["gp-hyper", "--out", "r", "--sizes", "1,a"]).contains("'a'"));
         assert!(err(&["gp-hyper", "--out", "r", "--budgets", "8"]).contains("bnn experiment only"));
         assert!(err(&["bnn", "--out", "r", "--model", "missing.pfn"]).contains("missing.pfn"));
-        assert!(err(&["bnn", "--out", "r", "--data", "."]).contains("tabular experiment only"));
+        assert!(err(&["bnn", "--out", "r", "--data", "."]).contains("tabular and strokes"));
+        assert!(err(&["strokes", "--out", "r", "--sizes", "5"]).contains("--sizes"));
         assert!(err(&["tabular", "--out", "r", "--data", "/no/such/dir"]).contains("--data"));
         assert!(err(&["tabular", "--out", "r", "--sizes", "30"]).contains("--sizes"));
         assert!(err(&["tabular", "--out", "r", "--datasets", "22"]).contains("21 datasets"));
