@@ -1024,3 +1024,107 @@ fn set_tails_keeps_the_weights_and_changes_only_the_far_tails() {
         "{stderr}"
     );
 }
+
+/// A black-on-white `side x side` PNG with a bar through the middle: vertical or horizontal, its
+/// position shifted by `shift` pixels.
+fn bar_png(path: &Path, side: usize, vertical: bool, shift: isize) {
+    let mut pixels = vec![255u8; side * side];
+    let mid = (side / 2) as isize + shift;
+    for i in side / 6..side - side / 6 {
+        for d in -2..=2isize {
+            let j = (mid + d) as usize;
+            let (r, c) = if vertical { (i, j) } else { (j, i) };
+            pixels[r * side + c] = 0;
+        }
+    }
+    let file = std::fs::File::create(path).unwrap();
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), side as u32, side as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&pixels)
+        .unwrap();
+}
+
+#[test]
+fn classify_images_tells_bars_apart_with_the_shipped_strokes_model() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let base = dir().join("images");
+    let _ = std::fs::remove_dir_all(&base);
+    for (split, shifts) in [
+        ("train", [-6isize, -3, 0, 3, 6]),
+        ("test", [-5, -2, 1, 4, 7]),
+    ] {
+        for (class, vertical) in [("horizontal", false), ("vertical", true)] {
+            let folder = base.join(split).join(class);
+            std::fs::create_dir_all(&folder).unwrap();
+            for (i, shift) in shifts.iter().enumerate() {
+                bar_png(&folder.join(format!("{i}.png")), 105, vertical, *shift);
+            }
+        }
+    }
+    let out = base.join("predictions.csv");
+    let o = pfn(&[
+        "classify-images",
+        "--model",
+        s(&root.join("models/strokes.pfn")),
+        "--train",
+        s(&base.join("train")),
+        "--test",
+        s(&base.join("test")),
+        "--out",
+        s(&out),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    // 10 examples where the model was trained with 25: said, not hidden.
+    assert!(stderr.contains("note: 10 example images"), "{stderr}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "file,p_horizontal,p_vertical,predicted"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 10);
+    for row in &rows {
+        let cells: Vec<&str> = row.split(',').collect();
+        let (p0, p1): (f64, f64) = (cells[1].parse().unwrap(), cells[2].parse().unwrap());
+        assert!((p0 + p1 - 1.0).abs() < 1e-4, "{row}");
+        let want = if cells[0].contains("/vertical/") {
+            "vertical"
+        } else {
+            "horizontal"
+        };
+        assert_eq!(cells[3], want, "{row}");
+    }
+    assert!(
+        stderr.contains("accuracy on the labelled test images: 1.000"),
+        "{stderr}"
+    );
+
+    // A regression model and an unknown class are clear errors.
+    let o = pfn(&[
+        "classify-images",
+        "--model",
+        s(&root.join("models/gp-1d.pfn")),
+        "--train",
+        s(&base.join("train")),
+        "--test",
+        s(&base.join("test")),
+    ]);
+    one_line_error(&o, &["a regression model"]);
+    std::fs::create_dir_all(base.join("test/diagonal")).unwrap();
+    let o = pfn(&[
+        "classify-images",
+        "--model",
+        s(&root.join("models/strokes.pfn")),
+        "--train",
+        s(&base.join("train")),
+        "--test",
+        s(&base.join("test")),
+    ]);
+    one_line_error(&o, &["class 'diagonal' has no examples"]);
+}

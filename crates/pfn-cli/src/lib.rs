@@ -42,6 +42,9 @@ pub enum Command {
     Reproduce(commands::reproduce::Args),
     /// Give a regression model other tails (half-normal or Pareto), keeping its weights.
     SetTails(commands::set_tails::Args),
+    /// Classify a folder of images given a few labelled examples per class (image models such as
+    /// strokes).
+    ClassifyImages(commands::classify_images::Args),
     /// Write the model file of a training checkpoint (a run in progress, or stopped early).
     Export(commands::export::Args),
     /// Serve the interactive web demo and its JSON API (`POST /api/predict`, `GET /api/models`).
@@ -62,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => commands::import::run(&args),
         Command::Reproduce(args) => commands::reproduce::run(&args),
         Command::SetTails(args) => commands::set_tails::run(&args),
+        Command::ClassifyImages(args) => commands::classify_images::run(&args),
         Command::Export(args) => commands::export::run(&args),
         #[cfg(feature = "server")]
         Command::Serve(args) => commands::serve::run(&args),

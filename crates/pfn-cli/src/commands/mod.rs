@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod classify_images;
 pub mod eval;
 pub mod export;
 pub mod import;
