@@ -4,6 +4,10 @@
 //!   code `get_weighted_single_eval_pos_sampler`): large `n`, i.e. few queries, is over-sampled so the
 //!   number of query points seen per `n` is about constant. `n = 0` (no context) is possible.
 //! * [`SplitSampler::uniform`]`(lo, hi)`: uniform on `{lo, …, hi}` (maintained library, tabular PFNs).
+//! * [`SplitSampler::harmonic`]`(lo, hi)`: `P(n) ∝ 1 / n` on `{lo, …, hi}`, `lo ≥ 1`: every octave
+//!   of context sizes (1-2, 2-4, …, 128-256) gets about the same share of the training datasets,
+//!   where the uniform sampler gives the first few sizes, the hardest to learn, almost none (1/249
+//!   each for 1..=249).
 //!
 //! Draws are seeded: [`SplitSampler::sample_for_batch`] uses the stream
 //! `stream_rng(domain::SPLIT, seed, &[batch_index])`, so every batch's split is reproducible and
@@ -23,6 +27,8 @@ pub enum SplitKind {
     Weighted,
     /// Uniform on an inclusive range.
     Uniform,
+    /// `P(n) ∝ 1 / n` on an inclusive range starting at 1 or later.
+    Harmonic,
 }
 
 /// A seeded sampler of the split point.
@@ -31,7 +37,7 @@ pub struct SplitSampler {
     kind: SplitKind,
     lo: usize,
     hi: usize,
-    /// Unnormalised cumulative weights of `lo..=hi` (weighted kind only).
+    /// Unnormalised cumulative weights of `lo..=hi` (weighted and harmonic kinds).
     cumulative: Vec<f64>,
 }
 
@@ -52,6 +58,35 @@ impl SplitSampler {
             kind: SplitKind::Weighted,
             lo: 0,
             hi: max_len - 1,
+            cumulative,
+        })
+    }
+
+    /// `n ∈ {min, …, max}` with weight `1 / n`; `1 ≤ min ≤ max`.
+    pub fn harmonic(min: usize, max: usize) -> Result<Self, PriorError> {
+        if min == 0 {
+            return Err(PriorError::invalid(
+                "min",
+                "the harmonic split needs at least 1 context point (weight 1 / n)",
+            ));
+        }
+        if min > max {
+            return Err(PriorError::invalid(
+                "min",
+                format!("split range {min}..={max} is empty"),
+            ));
+        }
+        let mut total = 0.0;
+        let cumulative = (min..=max)
+            .map(|n| {
+                total += 1.0 / n as f64;
+                total
+            })
+            .collect();
+        Ok(Self {
+            kind: SplitKind::Harmonic,
+            lo: min,
+            hi: max,
             cumulative,
         })
     }
@@ -93,6 +128,10 @@ impl SplitSampler {
                 let total = *self.cumulative.last().expect("non-empty by construction");
                 1.0 / ((self.hi + 1 - n) as f64 * total)
             }
+            SplitKind::Harmonic => {
+                let total = *self.cumulative.last().expect("non-empty by construction");
+                1.0 / (n as f64 * total)
+            }
         }
     }
 
@@ -100,7 +139,7 @@ impl SplitSampler {
     pub fn sample(&self, rng: &mut PriorRng) -> usize {
         match self.kind {
             SplitKind::Uniform => rng.random_range(self.lo..=self.hi),
-            SplitKind::Weighted => {
+            SplitKind::Weighted | SplitKind::Harmonic => {
                 let total = *self.cumulative.last().expect("non-empty by construction");
                 let u = rng.random::<f64>() * total;
                 let i = self.cumulative.partition_point(|&c| c <= u);
@@ -160,6 +199,27 @@ mod tests {
         assert_eq!(dof, 9);
         assert!(chi2 < 27.9, "chi2 = {chi2}");
         assert_eq!(s.probability(2), 0.0);
+    }
+
+    #[test]
+    fn harmonic_frequencies_fall_as_one_over_n() {
+        // 1..=10: weights 1, 1/2, ..., 1/10 over H_10; 9 degrees of freedom as above.
+        let s = SplitSampler::harmonic(1, 10).unwrap();
+        let h10: f64 = (1..=10).map(|k| 1.0 / k as f64).sum();
+        assert!((s.probability(1) - 1.0 / h10).abs() < 1e-12);
+        assert!((s.probability(10) - 0.1 / h10).abs() < 1e-12);
+        assert_eq!(s.probability(0), 0.0);
+        let (chi2, dof) = chi_square(&s, 40_000, 5);
+        assert_eq!(dof, 9);
+        assert!(chi2 < 27.9, "chi2 = {chi2}");
+        // Every octave of 1..=256 gets a similar share: [1, 2) holds 1 / H_256 = 0.16, [128, 256)
+        // holds ln 2 / H_256 = 0.11 (the uniform sampler: 0.004 and 0.5).
+        let wide = SplitSampler::harmonic(1, 256).unwrap();
+        let share = |r: std::ops::Range<usize>| r.map(|n| wide.probability(n)).sum::<f64>();
+        assert!((0.1..0.2).contains(&share(1..2)));
+        assert!((0.1..0.2).contains(&share(128..256)));
+        assert!(SplitSampler::harmonic(0, 5).is_err());
+        assert!(SplitSampler::harmonic(6, 5).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! name = "gp-1d"                  # a name from the prior registry (pfn_prior::PRIORS)
 //! num_features = 1
 //! seq_len = 100                   # N = context + queries
-//! split = "weighted"              # "weighted" (n ∝ 1/(N-n), the paper) or "uniform"
+//! split = "weighted"              # "weighted" (n ∝ 1/(N-n), the paper), "uniform" or "harmonic" (n ∝ 1/n)
 //! min_context = 0                 # uniform only; the weighted sampler starts at 0
 //! max_context = 99                # default seq_len - 1 (at least one query)
 //! # [prior.params]                # optional; the current registry takes none
@@ -236,6 +236,10 @@ pub enum SplitDistribution {
     Weighted,
     /// `n` uniform on `{min_context, …, max_context}` (maintained library, tabular PFNs).
     Uniform,
+    /// `P(n) ∝ 1 / n` on `{min_context, …, max_context}`, `min_context ≥ 1`: each octave of
+    /// context sizes gets about the same share, so the small contexts a user most needs a PFN for
+    /// are trained as often as the large ones.
+    Harmonic,
 }
 
 /// `[model]`: transformer sizes. Defaults are the reference configuration of spec §11.
@@ -759,6 +763,7 @@ impl RunConfig {
         let sampler = match self.prior.split {
             SplitDistribution::Weighted => SplitSampler::weighted(max + 1),
             SplitDistribution::Uniform => SplitSampler::uniform(self.prior.min_context, max),
+            SplitDistribution::Harmonic => SplitSampler::harmonic(self.prior.min_context, max),
         };
         sampler.map_err(|e| invalid(IN_CODE, "prior.max_context", e.to_string()))
     }
@@ -818,6 +823,13 @@ impl RunConfig {
                     "the weighted split sampler always starts at 0 context points; got {} (use split = \"uniform\" for a lower bound)",
                     p.min_context
                 ),
+            ));
+        }
+        if p.split == SplitDistribution::Harmonic && p.min_context == 0 {
+            return Err(invalid(
+                file,
+                "prior.min_context",
+                "the harmonic split sampler (P(n) ∝ 1/n) needs min_context of at least 1",
             ));
         }
         if !(0.0..1.0).contains(&p.constant_fraction) {

@@ -386,6 +386,10 @@ fn invalid_values_are_rejected_with_the_key_and_the_reason() {
             "name = \"gp-1d\"\nmin_context = 3\n",
             "invalid prior.min_context: the weighted split sampler always starts at 0",
         ),
+        (
+            "name = \"gp-1d\"\nsplit = \"harmonic\"\n",
+            "invalid prior.min_context: the harmonic split sampler (P(n) ∝ 1/n) needs min_context of at least 1",
+        ),
     ];
     for (body, want) in prior_cases {
         let e = err(&format!("[prior]\n{body}"));
