@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::{register_font, PlotError, Rgb};
+use crate::{register_font, save_drawing, Drawing, PlotError, Rgb};
 
 /// One image of the grid.
 #[derive(Debug, Clone)]
@@ -110,27 +110,7 @@ impl ImageGrid {
         register_font();
         let name = path.display().to_string();
         let size = self.size();
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase());
-        let backend_err = |e: &dyn std::fmt::Display| PlotError::Backend {
-            path: name.clone(),
-            message: e.to_string(),
-        };
-        match ext.as_deref() {
-            Some("png") => {
-                let root = BitMapBackend::new(path, size).into_drawing_area();
-                self.draw(&root).map_err(|e| backend_err(&e))?;
-                root.present().map_err(|e| backend_err(&e))
-            }
-            Some("svg") => {
-                let root = SVGBackend::new(path, size).into_drawing_area();
-                self.draw(&root).map_err(|e| backend_err(&e))?;
-                root.present().map_err(|e| backend_err(&e))
-            }
-            _ => Err(PlotError::Extension(name)),
-        }
+        save_drawing(self, path, &name, size)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
@@ -209,6 +189,15 @@ impl ImageGrid {
             }
         }
         Ok(())
+    }
+}
+
+impl Drawing for ImageGrid {
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        self.draw(root)
     }
 }
 

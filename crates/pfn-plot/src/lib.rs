@@ -165,6 +165,44 @@ pub struct Figure {
 
 static FONT: Once = Once::new();
 
+/// A figure that draws itself on any plotters backend.
+pub(crate) trait Drawing {
+    /// Draws onto `root`.
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Writes `figure` to `path` as PNG or SVG (by the extension), `size` pixels; errors name `name`.
+pub(crate) fn save_drawing<T: Drawing>(
+    figure: &T,
+    path: &Path,
+    name: &str,
+    size: (u32, u32),
+) -> Result<(), PlotError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    let backend_err = |e: &dyn std::fmt::Display| PlotError::Backend {
+        path: name.to_string(),
+        message: e.to_string(),
+    };
+    match ext.as_deref() {
+        Some("png") => {
+            let root = BitMapBackend::new(path, size).into_drawing_area();
+            figure.draw_on(&root).map_err(|e| backend_err(&e))?;
+            root.present().map_err(|e| backend_err(&e))
+        }
+        Some("svg") => {
+            let root = SVGBackend::new(path, size).into_drawing_area();
+            figure.draw_on(&root).map_err(|e| backend_err(&e))?;
+            root.present().map_err(|e| backend_err(&e))
+        }
+        _ => Err(PlotError::Extension(name.to_string())),
+    }
+}
+
 fn register_font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -282,27 +320,7 @@ impl Figure {
         } else {
             self.size
         };
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase());
-        let backend_err = |e: &dyn std::fmt::Display| PlotError::Backend {
-            path: name.clone(),
-            message: e.to_string(),
-        };
-        match ext.as_deref() {
-            Some("png") => {
-                let root = BitMapBackend::new(path, size).into_drawing_area();
-                self.draw(&root).map_err(|e| backend_err(&e))?;
-                root.present().map_err(|e| backend_err(&e))
-            }
-            Some("svg") => {
-                let root = SVGBackend::new(path, size).into_drawing_area();
-                self.draw(&root).map_err(|e| backend_err(&e))?;
-                root.present().map_err(|e| backend_err(&e))
-            }
-            _ => Err(PlotError::Extension(name)),
-        }
+        save_drawing(self, path, &name, size)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
@@ -507,6 +525,15 @@ impl Figure {
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+}
+
+impl Drawing for Figure {
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        self.draw(root)
     }
 }
 
