@@ -16,6 +16,15 @@
 //!
 //! [`set_force_emulation`] (or the environment variable `PFN_BF16_EMULATE=1`) makes
 //! [`native_available`] report false, so that the emulated path can be exercised on any CPU.
+//!
+//! On CPUs with Intel AMX (AMX-TILE and AMX-BF16: `tdpbf16ps` multiplies a tile of 16 rows x 32 bf16
+//! by a tile of 32 bf16 x 16 columns into a 16 x 16 tile of f32 accumulators, 16 times the products of
+//! one `vdpbf16ps`) the natively packed products run on the tile unit instead of the AVX-512 BF16
+//! register kernel: same packed weights, same rounding of the operands, same epilogue, f32
+//! accumulation in another order. [`amx_available`] says whether it is used; the environment variable
+//! `PFN_AMX=0` or [`set_force_no_amx`] keep the AVX-512 kernel. The tile algorithm (module `amx`) is
+//! written once over a tile unit with two implementations, the hardware one and a scalar emulation
+//! of `tdpbf16ps`, so that its blocking, packing and tails are tested on every CPU.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -24,6 +33,9 @@ use rayon::prelude::*;
 
 use crate::gelu::bias_gelu_inplace_block;
 use crate::matmul::{matmul_with, MatMut, MatRef, Threads};
+
+#[cfg(target_arch = "x86_64")]
+mod amx;
 
 /// Rows of the register tile of the native kernel.
 const MR: usize = 12;
@@ -37,6 +49,9 @@ const KC_PAIRS: usize = 256;
 
 /// Set by [`set_force_emulation`].
 static FORCE_EMULATION: AtomicBool = AtomicBool::new(false);
+
+/// Set by [`set_force_no_amx`].
+static FORCE_NO_AMX: AtomicBool = AtomicBool::new(false);
 
 /// Whether this CPU has the instructions of the native bf16 kernel (AVX-512 F and BF16), whatever
 /// [`set_force_emulation`] says.
@@ -88,6 +103,38 @@ pub fn emulation_note() -> Option<&'static str> {
 /// through the f32 `gemm`. For tests and comparisons on CPUs with AVX-512 BF16.
 pub fn set_force_emulation(on: bool) {
     FORCE_EMULATION.store(on, Ordering::Relaxed);
+}
+
+/// Whether this CPU and operating system let this process use Intel AMX for bf16 products, whatever
+/// the overrides say: CPUID reports AMX-TILE and AMX-BF16, the OS enables the tile state in XCR0, and
+/// Linux granted the process the tile data state (`arch_prctl(ARCH_REQ_XCOMP_PERM)`, requested on the
+/// first call). Checked once; false on other architectures and operating systems.
+pub fn amx_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        amx::supported()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether natively packed bf16 products ([`linear_bf16`], [`matmul_tn_bf16`]) run on the Intel AMX
+/// tile unit: the native AVX-512 BF16 kernel would be used ([`native_available`]), the CPU and OS
+/// support AMX ([`amx_supported`]), and AMX is not turned off by [`set_force_no_amx`] or the
+/// environment variable `PFN_AMX=0`.
+pub fn amx_available() -> bool {
+    static ENV_OFF: OnceLock<bool> = OnceLock::new();
+    let off = *ENV_OFF.get_or_init(|| std::env::var("PFN_AMX").is_ok_and(|v| v == "0"));
+    !off && !FORCE_NO_AMX.load(Ordering::Relaxed) && native_available() && amx_supported()
+}
+
+/// Keeps (or stops keeping) natively packed bf16 products on the AVX-512 BF16 kernel even where AMX
+/// is available, for products started from now on, process-wide. For tests and comparisons of the
+/// two kernels.
+pub fn set_force_no_amx(on: bool) {
+    FORCE_NO_AMX.store(on, Ordering::Relaxed);
 }
 
 /// The bfloat16 bit pattern nearest to `x` (round to nearest, ties to even; NaN stays NaN).
@@ -210,20 +257,8 @@ impl PackedBf16Linear {
     ) -> Self {
         let pairs = inp.div_ceil(2);
         let data = if native {
-            let panels = out.div_ceil(NR);
-            let mut d = vec![0u32; panels * pairs * NR];
-            for j in 0..out {
-                let (panel, c) = (j / NR, j % NR);
-                for p in 0..pairs {
-                    let lo = u32::from(to_bf16_bits(weight(j, 2 * p)));
-                    let hi = if 2 * p + 1 < inp {
-                        u32::from(to_bf16_bits(weight(j, 2 * p + 1)))
-                    } else {
-                        0
-                    };
-                    d[(panel * pairs + p) * NR + c] = lo | (hi << 16);
-                }
-            }
+            let mut d = vec![0u32; out.div_ceil(NR) * pairs * NR];
+            pack_panels_with(&mut d, out, inp, weight);
             Packed::Native(d)
         } else {
             let mut d = vec![0.0f32; out * inp];
@@ -252,7 +287,8 @@ impl PackedBf16Linear {
         self.inp
     }
 
-    /// Whether the native AVX-512 BF16 kernel is used (otherwise the rounding is emulated).
+    /// Whether the weights are in the native layout of the hardware kernels (AVX-512 BF16, or AMX
+    /// where [`amx_available`]); otherwise the rounding is emulated.
     pub fn is_native(&self) -> bool {
         matches!(self.data, Packed::Native(_))
     }
@@ -262,6 +298,25 @@ impl PackedBf16Linear {
         match &self.data {
             Packed::Native(d) => 4 * d.capacity(),
             Packed::Emulated(d) => 4 * d.capacity(),
+        }
+    }
+}
+
+/// Writes the weight whose element (j, k) is `weight(j, k)` into `d` in the native panel layout (see
+/// [`Packed::Native`]) for `out` outputs and `inp` inputs; the entries of columns beyond `out` and of
+/// the odd input column are left as they are (zero in a fresh buffer). Portable (no AVX-512).
+fn pack_panels_with(d: &mut [u32], out: usize, inp: usize, weight: impl Fn(usize, usize) -> f32) {
+    let pairs = inp.div_ceil(2);
+    for j in 0..out {
+        let (panel, c) = (j / NR, j % NR);
+        for p in 0..pairs {
+            let lo = u32::from(to_bf16_bits(weight(j, 2 * p)));
+            let hi = if 2 * p + 1 < inp {
+                u32::from(to_bf16_bits(weight(j, 2 * p + 1)))
+            } else {
+                0
+            };
+            d[(panel * pairs + p) * NR + c] = lo | (hi << 16);
         }
     }
 }
@@ -361,12 +416,21 @@ pub(crate) unsafe fn linear_bf16_raw(
         #[cfg(target_arch = "x86_64")]
         Packed::Native(panels) => {
             if rows > 0 && w.out > 0 {
-                // SAFETY: forwarded from the caller.
-                unsafe {
-                    native::linear(
-                        dst, dst_stride, src, src_stride, rows, w, panels, accumulate, epilogue,
-                    )
-                };
+                if amx_available() {
+                    // SAFETY: AMX is usable (`amx_available`); the rest is forwarded from the caller.
+                    unsafe {
+                        amx::linear::<amx::Amx>(
+                            dst, dst_stride, src, src_stride, rows, w, panels, accumulate, epilogue,
+                        )
+                    };
+                } else {
+                    // SAFETY: forwarded from the caller.
+                    unsafe {
+                        native::linear(
+                            dst, dst_stride, src, src_stride, rows, w, panels, accumulate, epilogue,
+                        )
+                    };
+                }
             }
             true
         }
@@ -458,6 +522,15 @@ fn matmul_tn_with(
             hardware_available(),
             "native bf16 product without AVX-512 BF16"
         );
+        if amx_available() {
+            // SAFETY: AMX is usable (`amx_available`), and the shapes were checked above.
+            unsafe {
+                amx::matmul_tn::<amx::Amx>(
+                    dst, dst_stride, a, a_stride, b, b_stride, k, m, n, accumulate,
+                )
+            };
+            return;
+        }
         // SAFETY: the CPU has AVX-512 F and BF16, and the shapes were checked above.
         unsafe {
             native::matmul_tn(
@@ -532,14 +605,26 @@ fn emulated(
 /// How a product of `rows` rows and `panels` column panels is split into tasks: row blocks of
 /// `block_rows` (a multiple of MR) times column chunks of `chunk_panels` panels.
 fn split(rows: usize, panels: usize, threads: usize) -> (usize, usize) {
-    let tiles = rows.div_ceil(MR);
+    split_with(rows, panels, threads, MR, MAX_BLOCK_ROWS)
+}
+
+/// [`split`] with row blocks a multiple of `granule` rows and at most `max_rows` (a multiple of
+/// `granule`).
+fn split_with(
+    rows: usize,
+    panels: usize,
+    threads: usize,
+    granule: usize,
+    max_rows: usize,
+) -> (usize, usize) {
+    let tiles = rows.div_ceil(granule);
     if threads <= 1 {
-        return ((tiles * MR).min(MAX_BLOCK_ROWS), panels);
+        return ((tiles * granule).min(max_rows), panels);
     }
     // Prefer row blocks (each task packs its own rows once); about three per thread balances load.
     let row_tasks = (3 * threads).min(tiles);
     let block_tiles = tiles.div_ceil(row_tasks);
-    let block_rows = (block_tiles * MR).min(MAX_BLOCK_ROWS);
+    let block_rows = (block_tiles * granule).min(max_rows);
     let row_blocks = rows.div_ceil(block_rows);
     if row_blocks >= 2 * threads {
         return (block_rows, panels);
@@ -549,27 +634,54 @@ fn split(rows: usize, panels: usize, threads: usize) -> (usize, usize) {
     (block_rows, panels.div_ceil(col_tasks))
 }
 
+/// The GELU part of [`Bf16Epilogue::BiasGelu`] after a block's products were stored: columns `cols`
+/// of `rows` rows become GELU(value + bias). Shared by the AVX-512 and the AMX kernels.
+///
+/// # Safety
+/// `dst` must be valid for reads and writes of `rows` rows of stride `dst_stride` in the columns
+/// `cols`, which nothing else accesses during the call; `bias` holds at least `cols.end` values.
+#[cfg(target_arch = "x86_64")]
+unsafe fn gelu_columns(
+    dst: *mut f32,
+    dst_stride: usize,
+    rows: usize,
+    cols: std::ops::Range<usize>,
+    bias: &[f32],
+) {
+    for r in 0..rows {
+        // SAFETY: row r, columns `cols`, inside the caller's region.
+        let row = unsafe {
+            std::slice::from_raw_parts_mut(dst.add(r * dst_stride + cols.start), cols.len())
+        };
+        bias_gelu_inplace_block(row, &bias[cols.clone()]);
+    }
+}
+
+/// A pointer to the destination shared by tasks that write disjoint tiles.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct DstPtr(*mut f32);
+// SAFETY: tasks write disjoint (row block, column chunk) regions.
+#[cfg(target_arch = "x86_64")]
+unsafe impl Send for DstPtr {}
+// SAFETY: as above.
+#[cfg(target_arch = "x86_64")]
+unsafe impl Sync for DstPtr {}
+
+#[cfg(target_arch = "x86_64")]
+impl DstPtr {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod native {
     use std::arch::x86_64::*;
     use std::cell::RefCell;
 
     use super::*;
-
-    /// A pointer to the destination shared by tasks that write disjoint tiles.
-    #[derive(Clone, Copy)]
-    struct DstPtr(*mut f32);
-    // SAFETY: tasks write disjoint (row block, column chunk) regions.
-    unsafe impl Send for DstPtr {}
-    // SAFETY: as above.
-    unsafe impl Sync for DstPtr {}
-
-    impl DstPtr {
-        /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-        fn get(self) -> *mut f32 {
-            self.0
-        }
-    }
 
     thread_local! {
         /// Per-thread buffer for a packed row block of the source.
@@ -666,7 +778,7 @@ mod native {
 
     /// Rounds a row to bf16 pairs with `vcvtne2ps2bf16` (round to nearest even, as
     /// [`to_bf16_bits`], except that the instruction flushes f32 subnormals to zero).
-    fn round_row(src: &[f32], dst: &mut [u32]) {
+    pub(super) fn round_row(src: &[f32], dst: &mut [u32]) {
         assert!(dst.len() >= src.len().div_ceil(2));
         let full = src.len() / 32;
         // SAFETY: the native kernel only runs where AVX-512 F and BF16 exist; 32 floats in and 16
@@ -691,7 +803,9 @@ mod native {
     }
 
     crate::simd::multiversion! {
-        fn round_row_scalar(src: &[f32], dst: &mut [u32]) {
+        /// Rounds a row to bf16 pairs (`dst[i] = bf16(src[2i]) | bf16(src[2i + 1]) << 16`, zero high
+        /// half for an odd last value), portably.
+        pub(super) fn round_row_scalar(src: &[f32], dst: &mut [u32]) {
             let full = src.len() / 2;
             for (d, s) in dst[..full].iter_mut().zip(src.chunks_exact(2)) {
                 *d = u32::from(to_bf16_bits(s[0])) | (u32::from(to_bf16_bits(s[1])) << 16);
@@ -711,7 +825,7 @@ mod native {
     /// writes, `lanes <= store <= 16`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bf16")]
-    unsafe fn pack_pairs(
+    pub(super) unsafe fn pack_pairs(
         lo: *const f32,
         hi: *const f32,
         lanes: usize,
@@ -971,7 +1085,7 @@ mod native {
             let b = &panels[j * panel_stride..j * panel_stride + pairs * NR];
             let c0 = j * NR;
             let nr = NR.min(out - c0);
-            let bias_ptr = bias.map(|b| b[c0..].as_ptr());
+            let bias_cols = bias.map(|b| &b[c0..c0 + nr]);
             for (t, a_tile) in a.chunks_exact(MR * pairs).enumerate() {
                 let mr = MR.min(rows - t * MR);
                 // SAFETY: forwarded from the caller; the tile lies in rows t MR .. t MR + mr and
@@ -986,32 +1100,26 @@ mod native {
                         mr,
                         nr,
                         accumulate,
-                        bias_ptr,
+                        bias_cols,
                     );
                 }
             }
         }
         if let Bf16Epilogue::BiasGelu(bias) = epilogue {
-            let c0 = panel_range.start * NR;
-            let c1 = (panel_range.end * NR).min(out);
-            for r in 0..rows {
-                // SAFETY: row r of the block, columns c0..c1, inside dst (see above).
-                let row = unsafe {
-                    std::slice::from_raw_parts_mut(dst.add(r * dst_stride + c0), c1 - c0)
-                };
-                bias_gelu_inplace_block(row, &bias[c0..c1]);
-            }
+            let cols = panel_range.start * NR..(panel_range.end * NR).min(out);
+            // SAFETY: the block's rows and columns, inside dst (see above).
+            unsafe { gelu_columns(dst, dst_stride, rows, cols, bias) };
         }
     }
 
     /// One MR x NR register tile: `dst[r][c] (+)= sum_p A[r] . B[p][c] (+ bias[c])` for the first `mr`
-    /// rows and `nr` columns.
+    /// rows and `nr` columns (the additive epilogue [`finish_row`]).
     ///
     /// # Safety
     /// AVX-512 F and BF16; `a` holds MR rows of `pairs` u32 (row-major, or pair-major with
     /// `PMAJOR`; see [`block`]), `b` a panel of
-    /// `pairs * NR` u32; `dst` valid for `mr` rows of stride `dst_stride` and `nr` columns; `bias`
-    /// valid for `nr` values.
+    /// `pairs * NR` u32; `dst` valid for `mr` rows of stride `dst_stride` and `nr` columns, which
+    /// nothing else accesses during the call; `bias` holds `nr` values.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512bf16")]
     unsafe fn tile<const PMAJOR: bool>(
@@ -1023,7 +1131,7 @@ mod native {
         mr: usize,
         nr: usize,
         accumulate: bool,
-        bias: Option<*const f32>,
+        bias: Option<&[f32]>,
     ) {
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         // SAFETY (whole body): pointer offsets stay inside the buffers described above.
@@ -1039,36 +1147,117 @@ mod native {
                     acc_r[1] = _mm512_dpbf16_ps(acc_r[1], av, b1);
                 }
             }
-            let m0: __mmask16 = if nr >= 16 {
-                0xffff
-            } else {
-                (1u32 << nr) as u16 - 1
-            };
-            let m1: __mmask16 = if nr >= 32 {
-                0xffff
-            } else if nr > 16 {
-                (1u32 << (nr - 16)) as u16 - 1
-            } else {
-                0
-            };
-            let (bias0, bias1) = match bias {
-                Some(bp) => (
-                    _mm512_maskz_loadu_ps(m0, bp),
-                    _mm512_maskz_loadu_ps(m1, bp.add(16)),
-                ),
-                None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
-            };
+            let masks = column_masks(nr);
+            let biases = bias_registers(bias, masks);
             for (r, acc_r) in acc.iter().enumerate().take(mr) {
-                let d = dst.add(r * dst_stride);
-                let (mut v0, mut v1) = (acc_r[0], acc_r[1]);
-                if accumulate {
-                    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, d));
-                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, d.add(16)));
-                }
-                v0 = _mm512_add_ps(v0, bias0);
-                v1 = _mm512_add_ps(v1, bias1);
-                _mm512_mask_storeu_ps(d, m0, v0);
-                _mm512_mask_storeu_ps(d.add(16), m1, v1);
+                finish_row(
+                    dst.add(r * dst_stride),
+                    acc_r[0],
+                    acc_r[1],
+                    masks,
+                    accumulate,
+                    biases,
+                );
+            }
+        }
+    }
+
+    /// The write masks of the first `nr` (<= NR) columns of a row held in two registers.
+    #[inline(always)]
+    fn column_masks(nr: usize) -> (__mmask16, __mmask16) {
+        let m0: __mmask16 = if nr >= 16 {
+            0xffff
+        } else {
+            (1u32 << nr) as u16 - 1
+        };
+        let m1: __mmask16 = if nr >= 32 {
+            0xffff
+        } else if nr > 16 {
+            (1u32 << (nr - 16)) as u16 - 1
+        } else {
+            0
+        };
+        (m0, m1)
+    }
+
+    /// The bias of the columns of `masks` in two registers (zero without a bias).
+    ///
+    /// # Safety
+    /// AVX-512 F; `bias` holds the columns of `masks`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn bias_registers(
+        bias: Option<&[f32]>,
+        (m0, m1): (__mmask16, __mmask16),
+    ) -> (__m512, __m512) {
+        match bias {
+            // SAFETY: masked loads read only the columns of the masks.
+            Some(b) => unsafe {
+                (
+                    _mm512_maskz_loadu_ps(m0, b.as_ptr()),
+                    _mm512_maskz_loadu_ps(m1, b.as_ptr().wrapping_add(16)),
+                )
+            },
+            None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
+        }
+    }
+
+    /// The additive part of the epilogue for one row of a finished tile, shared by the register
+    /// kernel and the AMX kernel: `d = (v (+ d with accumulate)) + bias` in the columns of `masks`,
+    /// the row's first 16 columns in `v0`, the next 16 in `v1`. ([`Bf16Epilogue::BiasGelu`] passes
+    /// a zero bias here: [`gelu_columns`] adds it.)
+    ///
+    /// # Safety
+    /// AVX-512 F; `d` valid for reads and writes of the columns of `masks`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn finish_row(
+        d: *mut f32,
+        mut v0: __m512,
+        mut v1: __m512,
+        (m0, m1): (__mmask16, __mmask16),
+        accumulate: bool,
+        (bias0, bias1): (__m512, __m512),
+    ) {
+        // SAFETY: masked accesses stay inside the row's columns.
+        unsafe {
+            if accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, d));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, d.wrapping_add(16)));
+            }
+            v0 = _mm512_add_ps(v0, bias0);
+            v1 = _mm512_add_ps(v1, bias1);
+            _mm512_mask_storeu_ps(d, m0, v0);
+            _mm512_mask_storeu_ps(d.wrapping_add(16), m1, v1);
+        }
+    }
+
+    /// The additive part of the epilogue ([`finish_row`]) for the first `rows` rows and `nr`
+    /// columns of a finished tile stored in `acc` (rows of NR f32), for the AMX kernel.
+    ///
+    /// # Safety
+    /// AVX-512 F; `dst` valid for reads and writes of `rows` rows of stride `dst_stride` and `nr`
+    /// columns, which nothing else accesses during the call; `acc` holds `rows` rows of NR; `bias`
+    /// holds `nr` values.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn finish_rows(
+        acc: &[f32],
+        dst: *mut f32,
+        dst_stride: usize,
+        rows: usize,
+        nr: usize,
+        accumulate: bool,
+        bias: Option<&[f32]>,
+    ) {
+        assert!(acc.len() >= rows * NR && nr <= NR);
+        let masks = column_masks(nr);
+        // SAFETY: the caller's.
+        unsafe {
+            let biases = bias_registers(bias, masks);
+            for r in 0..rows {
+                let v0 = _mm512_loadu_ps(acc.as_ptr().add(r * NR));
+                let v1 = _mm512_loadu_ps(acc.as_ptr().add(r * NR + 16));
+                finish_row(dst.add(r * dst_stride), v0, v1, masks, accumulate, biases);
             }
         }
     }
@@ -1080,7 +1269,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    fn random(n: usize, seed: u64) -> Vec<f32> {
+    pub(super) fn random(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
     }
@@ -1147,13 +1336,59 @@ mod tests {
         res
     }
 
+    /// A linear product under test, called as [`linear_bf16`].
+    pub(super) type LinearRun<'r> = &'r (dyn Fn(&mut [f32], usize, &[f32], usize, usize, &PackedBf16Linear, bool, Bf16Epilogue<'_>)
+             + Sync);
+
+    /// [`linear_bf16`] as a [`LinearRun`].
+    #[allow(clippy::too_many_arguments)]
+    fn public_linear(
+        dst: &mut [f32],
+        dst_stride: usize,
+        src: &[f32],
+        src_stride: usize,
+        rows: usize,
+        w: &PackedBf16Linear,
+        accumulate: bool,
+        epilogue: Bf16Epilogue<'_>,
+    ) {
+        linear_bf16(
+            dst, dst_stride, src, src_stride, rows, w, accumulate, epilogue,
+        );
+    }
+
     fn check(rows: usize, out: usize, inp: usize, accumulate: bool, mode: u8, threads: usize) {
+        check_with(
+            rows,
+            out,
+            inp,
+            accumulate,
+            mode,
+            threads,
+            native_available(),
+            &public_linear,
+        );
+    }
+
+    /// Checks `run` on random strided operands (weights packed natively with `native`) against the
+    /// f64 product of the bf16-rounded operands; `mode` 0, 1, 2 is no epilogue, bias, bias + GELU.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn check_with(
+        rows: usize,
+        out: usize,
+        inp: usize,
+        accumulate: bool,
+        mode: u8,
+        threads: usize,
+        native: bool,
+        run: LinearRun<'_>,
+    ) {
         let (src_stride, dst_stride) = (inp + 3, out + 5);
         let src = random(rows * src_stride, 2);
         let w = random(out * inp, 3);
         let bias = random(out, 4);
         let dst0 = random(rows * dst_stride, 5);
-        let packed = PackedBf16Linear::pack(&w, out, inp);
+        let packed = PackedBf16Linear::from_fn_with(native, out, inp, |j, k| w[j * inp + k]);
         let epi = match mode {
             0 => Bf16Epilogue::None,
             1 => Bf16Epilogue::Bias(&bias),
@@ -1165,7 +1400,7 @@ mod tests {
             .build()
             .unwrap();
         pool.install(|| {
-            linear_bf16(
+            run(
                 &mut dst, dst_stride, &src, src_stride, rows, &packed, accumulate, epi,
             )
         });
@@ -1272,7 +1507,7 @@ mod tests {
 
     /// f64 sum of the products of bf16-rounded operands, and the tolerance for an f32 kernel's
     /// summation of `len` of them.
-    fn rounded_dot(pairs: impl Iterator<Item = (f32, f32)>, len: usize) -> (f64, f64) {
+    pub(super) fn rounded_dot(pairs: impl Iterator<Item = (f32, f32)>, len: usize) -> (f64, f64) {
         let (mut s, mut mag) = (0.0f64, 0.0f64);
         for (u, v) in pairs {
             let p = f64::from(round_to_bf16(u)) * f64::from(round_to_bf16(v));
@@ -1310,6 +1545,56 @@ mod tests {
         }
     }
 
+    /// A tn product under test, called as [`matmul_tn_bf16`].
+    pub(super) type TnRun<'r> = &'r (dyn Fn(&mut [f32], usize, &[f32], usize, &[f32], usize, usize, usize, usize, bool)
+             + Sync);
+
+    /// Checks `run` on random strided operands against the f64 product of the bf16-rounded
+    /// operands (and that it leaves the destination's padding alone).
+    pub(super) fn check_tn(
+        k: usize,
+        m: usize,
+        n: usize,
+        threads: usize,
+        accumulate: bool,
+        run: TnRun<'_>,
+    ) {
+        let (a_stride, b_stride, d_stride) = (m + 2, n + 3, n + 1);
+        let a = random(k * a_stride, 30);
+        let b = random(k * b_stride, 31);
+        let d0 = random(m * d_stride, 32);
+        let mut d = d0.clone();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            run(
+                &mut d, d_stride, &a, a_stride, &b, b_stride, k, m, n, accumulate,
+            )
+        });
+        for r in 0..m {
+            for j in 0..d_stride {
+                let got = d[r * d_stride + j];
+                if j >= n {
+                    assert_eq!(got, d0[r * d_stride + j], "padding ({r}, {j})");
+                    continue;
+                }
+                let (mut want, tol) = rounded_dot(
+                    (0..k).map(|i| (a[i * a_stride + r], b[i * b_stride + j])),
+                    k,
+                );
+                if accumulate {
+                    want += f64::from(d0[r * d_stride + j]);
+                }
+                assert!(
+                    (f64::from(got) - want).abs() <= tol + 1e-6,
+                    "k {k} m {m} n {n} threads {threads} acc {accumulate} ({r}, {j}): {got} vs {want}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn tn_product_matches_the_rounded_reference() {
         // k beyond two reduction chunks, odd k, m and n off the tile sizes, strided operands.
@@ -1321,41 +1606,16 @@ mod tests {
                 (600, 100, 64),
             ] {
                 for (threads, accumulate) in [(1, false), (3, true), (2, false)] {
-                    let (a_stride, b_stride, d_stride) = (m + 2, n + 3, n + 1);
-                    let a = random(k * a_stride, 30);
-                    let b = random(k * b_stride, 31);
-                    let d0 = random(m * d_stride, 32);
-                    let mut d = d0.clone();
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .build()
-                        .unwrap();
-                    pool.install(|| {
-                        matmul_tn_with(
-                            native, &mut d, d_stride, &a, a_stride, &b, b_stride, k, m, n,
-                            accumulate,
-                        )
-                    });
-                    for r in 0..m {
-                        for j in 0..d_stride {
-                            let got = d[r * d_stride + j];
-                            if j >= n {
-                                assert_eq!(got, d0[r * d_stride + j], "padding ({r}, {j})");
-                                continue;
-                            }
-                            let (mut want, tol) = rounded_dot(
-                                (0..k).map(|i| (a[i * a_stride + r], b[i * b_stride + j])),
-                                k,
-                            );
-                            if accumulate {
-                                want += f64::from(d0[r * d_stride + j]);
-                            }
-                            assert!(
-                                (f64::from(got) - want).abs() <= tol + 1e-6,
-                                "native {native} k {k} m {m} n {n} ({r}, {j}): {got} vs {want}"
-                            );
-                        }
-                    }
+                    check_tn(
+                        k,
+                        m,
+                        n,
+                        threads,
+                        accumulate,
+                        &|d, ds, a, sa, b, sb, k, m, n, acc| {
+                            matmul_tn_with(native, d, ds, a, sa, b, sb, k, m, n, acc)
+                        },
+                    );
                 }
             }
         }
@@ -1377,6 +1637,10 @@ mod tests {
                 for threads in [1, 2, 4, 16] {
                     let (br, cp) = split(rows, panels, threads);
                     assert!(br % MR == 0 && br > 0 && br <= MAX_BLOCK_ROWS.max(MR));
+                    assert!(cp >= 1 && cp <= panels);
+                    // The AMX path's blocks of 32 rows.
+                    let (br, cp) = split_with(rows, panels, threads, 32, MAX_BLOCK_ROWS);
+                    assert!(br % 32 == 0 && br > 0 && br <= MAX_BLOCK_ROWS);
                     assert!(cp >= 1 && cp <= panels);
                 }
             }

@@ -8,7 +8,7 @@
 //! - [`gelu`], [`layer_norm`], [`softmax`], [`attention`], [`reduce`], [`elementwise`], [`optim`]:
 //!   fused element-wise kernels with explicit backward passes.
 //! - [`bf16`]: bf16 linear layers for inference and mixed-precision training, with their backward
-//!   products (AVX-512 BF16 kernel, emulated elsewhere).
+//!   products (AVX-512 BF16 kernel, Intel AMX tiles where available, emulated elsewhere).
 //! - [`thin_linear`]: linear layers with a handful of inputs (the encoders).
 //! - [`math`]: the vectorisable scalar functions (exp, erf, GELU) the kernels are built on.
 //!

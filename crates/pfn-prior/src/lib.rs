@@ -81,6 +81,7 @@ pub mod strokes;
 pub mod tabular;
 pub mod tabular_bnn;
 pub mod tabular_gp;
+pub mod tabular_inputs;
 
 pub use bnn_classification::{
     BnnArchitecture, BnnClassificationPrior, BnnDataset, ContextNormalization,
@@ -109,3 +110,4 @@ pub use tabular::{
 };
 pub use tabular_bnn::{TabularBnnConfig, TabularBnnDraw, TabularBnnPrior};
 pub use tabular_gp::{TabularGpConfig, TabularGpDraw, TabularGpPrior};
+pub use tabular_inputs::TabularInputs;

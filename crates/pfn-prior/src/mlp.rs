@@ -180,7 +180,21 @@ impl Prior for MlpPrior {
         &self,
         rng: &mut PriorRng,
         _position: &DatasetPosition,
+        data: DatasetMut<'_>,
+    ) -> Result<DatasetInfo, PriorError> {
+        self.sample_with_inputs(rng, data, fill_standard_normal)
+    }
+}
+
+impl MlpPrior {
+    /// One dataset whose inputs `fill_x(rng, x)` writes (row-major, the dataset's feature count
+    /// of columns) after the network's parameters are drawn; [`Prior::sample_dataset`] is this with
+    /// `x ~ N(0, I)`. The tabular priors draw table-like columns this way.
+    pub fn sample_with_inputs(
+        &self,
+        rng: &mut PriorRng,
         mut data: DatasetMut<'_>,
+        fill_x: impl FnOnce(&mut PriorRng, &mut [f32]),
     ) -> Result<DatasetInfo, PriorError> {
         let c = &self.config;
         let (s, f) = (data.seq_len(), data.num_features());
@@ -197,7 +211,7 @@ impl Prior for MlpPrior {
             })
             .collect();
         let (x, y, target_y) = data.parts();
-        fill_standard_normal(rng, x);
+        fill_x(rng, x);
 
         let mut h: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let mut next = Vec::new();

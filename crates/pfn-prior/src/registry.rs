@@ -32,7 +32,7 @@ use crate::mlp::{MlpConfig, MlpPrior};
 use crate::prior::Prior;
 use crate::strokes::{StrokePrior, IMAGE_SIDE};
 use crate::tabular::TABULAR_MAX_CLASSES;
-use crate::tabular_bnn::TabularBnnPrior;
+use crate::tabular_bnn::{TabularBnnConfig, TabularBnnPrior};
 use crate::tabular_gp::TabularGpPrior;
 
 /// What a model trained on the prior predicts.
@@ -401,6 +401,18 @@ pub const PRIORS: &[PriorEntry] = &[
         image_shape: None,
     },
     PriorEntry {
+        name: "tabular-bnn-mixed",
+        description: "tabular-bnn with table-like columns: in half the datasets the used columns share a few latent factors (strongly correlated), in half (independently) a random share of columns is discrete (flags, 2-7 level ordinal scales, heavy-tailed counts with ties and zeros); everything else as tabular-bnn",
+        build: || Ok(Box::new(TabularBnnPrior::new(TabularBnnConfig::mixed())?)),
+        task: TaskKind::Classification,
+        num_classes: Some(TABULAR_MAX_CLASSES),
+        normalisation: TABULAR_NORMALISATION,
+        reference: no_reference,
+        baselines: &[],
+        input_range: None,
+        image_shape: None,
+    },
+    PriorEntry {
         name: "tabular-gp",
         description: "paper §6 PFN-GP prior with 2..=10 classes: Matérn-5/2 ARD GP with the gp-hyper-5d hyper-priors (lengthscales x sqrt(F_u)) on x ~ U[0,1]^F_u, classes cut at random quantiles of the noisy values; F_u, padding, z-normalised x and labels as tabular-bnn; class-probability posterior targets; 60 features by default",
         build: || Ok(Box::new(TabularGpPrior::with_defaults())),
@@ -569,7 +581,7 @@ mod tests {
     fn tabular_entries_round_trip() {
         use crate::tabular_bnn::TabularBnnDraw;
         use crate::tabular_gp::TabularGpDraw;
-        for name in ["tabular-bnn", "tabular-gp"] {
+        for name in ["tabular-bnn", "tabular-bnn-mixed", "tabular-gp"] {
             let e = registered_prior(name).unwrap();
             assert_eq!(e.name, name);
             assert_eq!(e.task, TaskKind::Classification);
@@ -587,13 +599,18 @@ mod tests {
             let batch = prior.sample_batch(3, 2, 3, 12, 60).unwrap();
             let direct = match name {
                 "tabular-bnn" => TabularBnnPrior::paper().sample_batch(3, 2, 3, 12, 60),
+                "tabular-bnn-mixed" => TabularBnnPrior::new(TabularBnnConfig::mixed())
+                    .unwrap()
+                    .sample_batch(3, 2, 3, 12, 60),
                 _ => TabularGpPrior::with_defaults().sample_batch(3, 2, 3, 12, 60),
             }
             .unwrap();
             assert_eq!(batch, direct, "{name}");
             for h in &batch.hyperparameters {
                 let classes = match name {
-                    "tabular-bnn" => TabularBnnDraw::from_hyperparameters(h).unwrap().classes,
+                    "tabular-bnn" | "tabular-bnn-mixed" => {
+                        TabularBnnDraw::from_hyperparameters(h).unwrap().classes
+                    }
                     _ => {
                         TabularGpDraw::from_hyperparameters(h)
                             .unwrap()

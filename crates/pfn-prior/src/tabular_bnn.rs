@@ -1,5 +1,6 @@
 //! The paper's tabular BNN prior (PFN-BNN, §6, spec §4.4) with its final chosen configuration,
-//! extended to multi-class labels (registry name `tabular-bnn`).
+//! extended to multi-class labels (registry name `tabular-bnn`), and the same prior with table-like
+//! feature columns in some datasets (`tabular-bnn-mixed`, [`TabularBnnConfig::mixed`]).
 //!
 //! Per dataset, for a request of `F` feature columns:
 //!
@@ -10,7 +11,8 @@
 //!    (numpy shape/scale; [`GammaPrior`] holds them as concentration and rate `1/θ`);
 //! 4. the random MLP of [`MlpPrior`] with 3 linear layers, tanh, every weight and bias
 //!    `~ N(0, init_std²)` and `N(0, noise_std²)` noise after every linear layer except the first,
-//!    on `x ~ N(0, 1)^{F_u}`, with x columns and y z-normalised over the whole sequence
+//!    on `x ~ N(0, 1)^{F_u}` (with [`TabularInputs`] other than the paper's, on table-like columns:
+//!    correlated through latent factors, or partly discrete), with x columns and y z-normalised over the whole sequence
 //!    (`(v − mean) / (std + 1e-6)`, as the paper code);
 //! 5. class labels from y ([`ClassLabels`], see [`crate::tabular`] for the multi-class design);
 //! 6. the `F − F_u` unused columns are zero and the used ones are multiplied by
@@ -36,6 +38,7 @@ use crate::tabular::{
     from_custom_record, to_custom_record, write_labelled, ClassAssignment, ClassLabels, ScaledBeta,
     UsedFeatures,
 };
+use crate::tabular_inputs::TabularInputs;
 
 /// Configuration of [`TabularBnnPrior`]; validated by [`TabularBnnPrior::new`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +57,9 @@ pub struct TabularBnnConfig {
     pub noise_std: GammaPrior,
     /// How the outputs become class labels.
     pub labels: ClassLabels,
+    /// How the feature columns are drawn (the paper: independent N(0, 1)).
+    #[serde(default)]
+    pub inputs: TabularInputs,
 }
 
 impl TabularBnnConfig {
@@ -79,6 +85,16 @@ impl TabularBnnConfig {
                 rate: 1.0 / 0.05275,
             },
             labels: ClassLabels::default(),
+            inputs: TabularInputs::PAPER,
+        }
+    }
+
+    /// The paper's configuration with table-like columns in some datasets
+    /// ([`TabularInputs::MIXED`]: correlated columns in half the datasets, discrete ones in half).
+    pub fn mixed() -> Self {
+        Self {
+            inputs: TabularInputs::MIXED,
+            ..Self::paper()
         }
     }
 }
@@ -141,6 +157,7 @@ impl TabularBnnPrior {
             return Err(PriorError::invalid("layers", "must be at least 1"));
         }
         config.labels.validate()?;
+        config.inputs.validate()?;
         Ok(Self {
             init_std: config.init_std.distribution()?,
             noise_std: config.noise_std.distribution()?,
@@ -166,7 +183,11 @@ impl TabularBnnPrior {
 
 impl Prior for TabularBnnPrior {
     fn name(&self) -> String {
-        TabularBnnDraw::MODEL.into()
+        if self.config.inputs.is_paper() {
+            TabularBnnDraw::MODEL.into()
+        } else {
+            "tabular-bnn-mixed".into()
+        }
     }
 
     fn default_num_features(&self) -> usize {
@@ -180,7 +201,7 @@ impl Prior for TabularBnnPrior {
     fn sample_dataset(
         &self,
         rng: &mut PriorRng,
-        position: &DatasetPosition,
+        _position: &DatasetPosition,
         mut data: DatasetMut<'_>,
     ) -> Result<DatasetInfo, PriorError> {
         let c = &self.config;
@@ -200,7 +221,9 @@ impl Prior for TabularBnnPrior {
             normalize_y: true,
             default_num_features: used,
         })?;
-        let info = mlp.sample_dataset(rng, position, data.with_fewer_features(used)?)?;
+        let info = mlp.sample_with_inputs(rng, data.with_fewer_features(used)?, |rng, x| {
+            c.inputs.fill(rng, x, used)
+        })?;
         let Hyperparameters::Mlp(mlp_draw) = info.hyperparameters else {
             return Err(PriorError::invalid(
                 "tabular-bnn",

@@ -472,6 +472,12 @@ pub struct RunSection {
     /// world_size` (see [`crate::collective`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub world_size: Option<usize>,
+    /// A model file whose weights (and output head: the bucket borders of a Riemann head) start a
+    /// fresh run instead of a random initialisation: fine-tuning, e.g. on a changed prior. Its
+    /// architecture must equal this run's; the optimizer starts afresh. A path, relative to the
+    /// working directory; recorded in the model file (absent: a random initialisation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<String>,
 }
 
 impl RunSection {

@@ -325,6 +325,40 @@ pub fn config_difference(
     walk(&va, &vb, "", ignore)
 }
 
+/// The output head and model of `run.init_from` for a fresh run of `config`: the file must hold
+/// this run's architecture and a head of this run's kind and width.
+fn initial_weights(path: &str, config: &RunConfig) -> Result<(Head, PfnModel), TrainError> {
+    let artifact = pfn_artifact::load_model(path)?;
+    let meta = &artifact.metadata;
+    let wanted = architecture_of(config);
+    if meta.architecture != wanted {
+        return Err(TrainError::Inconsistent(format!(
+            "run.init_from {path}: its architecture {:?} differs from this run's {:?}",
+            meta.architecture, wanted
+        )));
+    }
+    let head = Head::from_output_head(&meta.head)
+        .map_err(|e| TrainError::Inconsistent(format!("run.init_from {path}: output head: {e}")))?;
+    let same_kind = matches!(
+        (&head, config.model.head()),
+        (Head::Riemann(_), HeadKind::Riemann { .. })
+            | (Head::Classes { .. }, HeadKind::Classes { .. })
+    );
+    if !same_kind || head.width() != config.model.output_width() {
+        return Err(TrainError::Inconsistent(format!(
+            "run.init_from {path}: its head ({} outputs) is not this run's ({} outputs, {})",
+            head.width(),
+            config.model.output_width(),
+            match config.model.head() {
+                HeadKind::Riemann { .. } => "a Riemann head",
+                HeadKind::Classes { .. } => "a class head",
+            }
+        )));
+    }
+    let model = model_from_tensors(&meta.architecture, &artifact.tensors)?;
+    Ok((head, model))
+}
+
 impl Trainer {
     /// A fresh run: estimates the borders (Riemann head) from `borders.samples` prior values with
     /// the run's borders seed, initialises the model with the run's init seed and samples the
@@ -349,7 +383,15 @@ impl Trainer {
                 problem: format!("prior '{}': {e}", config.prior.name),
             })
         })?;
+        let init = match &config.run.init_from {
+            Some(path) => Some(initial_weights(path, &config)?),
+            None => None,
+        };
         let head = match config.model.head() {
+            _ if init.is_some() => init
+                .as_ref()
+                .map(|(head, _)| head.clone())
+                .expect("checked"),
             HeadKind::Riemann { buckets } => {
                 let mut borders = if plan.standardises_targets() {
                     let values = sample_plan_query_values(&plan, config.borders.samples)
@@ -379,8 +421,13 @@ impl Trainer {
             }
             HeadKind::Classes { n_out } => Head::Classes { n_out },
         };
-        let arch = architecture_of(&config);
-        let model = PfnModel::new(pfn_config(&arch), init_seed(config.run.seed))?;
+        let model = match init {
+            Some((_, model)) => model,
+            None => PfnModel::new(
+                pfn_config(&architecture_of(&config)),
+                init_seed(config.run.seed),
+            )?,
+        };
         let schedule = config.lr_schedule();
         let optimizer = AdamW::new(adamw_config(&config, schedule.lr_at(0)), model.num_params())?;
         let normalisation = normalisation_for_prior(&config.prior.name);

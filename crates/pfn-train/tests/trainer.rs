@@ -792,3 +792,59 @@ fn pareto_tails_train_and_are_recorded_in_the_model_file() {
     assert_eq!(pfn_train::run_config_of(&art.metadata).unwrap(), config);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn init_from_starts_a_fresh_run_from_another_models_weights_and_borders() {
+    let dir = temp_dir("init-from");
+    let first_file = dir.join("first.pfn");
+    let mut first = Trainer::new(short(8, 1)).unwrap();
+    first.run(&RunOptions::default(), &mut ()).unwrap();
+    first.save_model(&first_file).unwrap();
+
+    // A run on another seed (other borders, other initialisation) that starts from `first`.
+    let mut config = short(8, 1);
+    config.run.seed = 99;
+    config.run.init_from = Some(first_file.to_string_lossy().into_owned());
+    config.validate().unwrap();
+    let tuned = Trainer::new(config.clone()).unwrap();
+    assert_eq!(tuned.step(), 0);
+    assert_eq!(tuned.model().params(), first.model().params());
+    let saved = dir.join("tuned.pfn");
+    tuned.save_model(&saved).unwrap();
+    let (a, b) = (
+        load_model(&first_file).unwrap(),
+        load_model(&saved).unwrap(),
+    );
+    assert_eq!(
+        a.metadata.head, b.metadata.head,
+        "the borders come from the file"
+    );
+    // The stored configuration says where the weights came from.
+    assert!(serde_json::to_string(&b.metadata)
+        .unwrap()
+        .contains("first.pfn"));
+    // Without it, the seed gives another start.
+    config.run.init_from = None;
+    let fresh = Trainer::new(config.clone()).unwrap();
+    assert_ne!(fresh.model().params(), first.model().params());
+
+    // Another architecture, a missing file: clear errors naming the key and the file.
+    let mut wider = short(8, 1);
+    wider.model.emsize *= 2;
+    wider.model.nhid *= 2;
+    wider.run.init_from = Some(first_file.to_string_lossy().into_owned());
+    let refused = |config| match Trainer::new(config) {
+        Ok(_) => panic!("the run should be refused"),
+        Err(e) => e.to_string(),
+    };
+    let e = refused(wider);
+    assert!(
+        e.contains("run.init_from") && e.contains("architecture"),
+        "{e}"
+    );
+    let mut missing = short(8, 1);
+    missing.run.init_from = Some(dir.join("nope.pfn").to_string_lossy().into_owned());
+    let e = refused(missing);
+    assert!(e.contains("nope.pfn"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
