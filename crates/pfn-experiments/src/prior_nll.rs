@@ -52,6 +52,9 @@ pub struct PriorNllOptions {
     pub context_sizes: Vec<usize>,
     /// Seed of the held-out datasets.
     pub seed: u64,
+    /// Registry prior of the held-out datasets (`None`: the model's own prior), e.g. to score a
+    /// model fine-tuned on a variant of a prior on the datasets of the original.
+    pub prior: Option<String>,
 }
 
 /// The scores at one context size.
@@ -232,7 +235,10 @@ pub fn evaluate(
         });
     }
     let (sizes, q) = sizes_and_query(&options.context_sizes)?;
-    let prior_name = predictor.metadata().prior.clone();
+    let prior_name = options
+        .prior
+        .clone()
+        .unwrap_or_else(|| predictor.metadata().prior.clone());
     let prior = pfn_prior::prior_by_name(&prior_name).map_err(|source| ExperimentError::Prior {
         prior: prior_name.clone(),
         source,

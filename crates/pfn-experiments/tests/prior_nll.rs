@@ -23,6 +23,8 @@ fn prior_nll_scores_the_model_against_the_exact_gp() {
         datasets: 64,
         context_sizes: sizes.clone(),
         seed: 5,
+
+        prior: None,
     };
     let report = evaluate(&p, "gp-1d", &options).unwrap();
     assert_eq!(report.query_index, 50);
@@ -71,6 +73,8 @@ fn padded_priors_are_scored_through_the_users_path_with_the_exact_gp() {
             datasets: 32,
             context_sizes: sizes,
             seed: 3,
+
+            prior: None,
         },
     )
     .unwrap();

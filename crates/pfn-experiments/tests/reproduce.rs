@@ -251,6 +251,8 @@ fn gp_fit_with_random_models_matches_pfn_eval() {
                 datasets: 40,
                 context_sizes: sec.sizes.clone(),
                 seed: r.dataset_seed,
+
+                prior: None,
             },
         )
         .unwrap();

@@ -10,8 +10,20 @@
 //! clamped, `noise = max(draw, noise_floor)`, with a default floor of 1e-4 that keeps `K + noise I`
 //! well conditioned; the recorded hyperparameters are the clamped values actually used. Set the floor
 //! to 0 to sample the raw prior (the Cholesky then relies on jitter escalation).
+//!
+//! # Tied inputs
+//!
+//! Real tables repeat values: integer and categorical columns, rounded measurements, the same point
+//! observed twice. Inputs drawn from U[0, 1) never tie, so a model trained only on them has never
+//! seen a context whose rows share their x, and after the context's min-max scaling such a context
+//! (say three rows at one x and three at another) sits exactly at 0 and 1. With
+//! [`GpHyperPrior::with_tied_inputs`]`(p)` a share `p` of the datasets has every input column
+//! snapped to a grid of `k ~ U{2..=8}` values (`⌊u k⌋ / (k − 1)`, drawn per column), so rows tie;
+//! the GP is then drawn at the snapped inputs, whose noise makes tied rows differ in y. `p = 0` (the
+//! default) draws exactly the datasets of the plain prior.
 
 use pfn_gp::{GpHyper, HyperPrior, KernelKind, PriorSpace};
+use rand::Rng;
 use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +150,8 @@ pub struct GpHyperPrior {
     noise: Gamma<f64>,
     outputscale: Gamma<f64>,
     lengthscale: Gamma<f64>,
+    /// Share of datasets whose inputs are snapped to a grid (see the module docs).
+    tied_inputs: f64,
 }
 
 impl GpHyperPrior {
@@ -155,6 +169,25 @@ impl GpHyperPrior {
             outputscale: config.outputscale.distribution()?,
             lengthscale: config.lengthscale.distribution()?,
             config,
+            tied_inputs: 0.0,
+        })
+    }
+
+    /// This prior with a share `p` of datasets whose input columns are snapped to small grids, so
+    /// that rows tie (module docs, "Tied inputs").
+    ///
+    /// # Errors
+    /// If `p` is not a probability.
+    pub fn with_tied_inputs(self, p: f64) -> Result<Self, PriorError> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(PriorError::invalid(
+                "tied_inputs",
+                format!("must be a probability in [0, 1], got {p}"),
+            ));
+        }
+        Ok(Self {
+            tied_inputs: p,
+            ..self
         })
     }
 
@@ -211,11 +244,25 @@ impl Prior for GpHyperPrior {
         let hyper = self.sample_hyper(rng, d)?;
         let (x, y, target_y) = data.parts();
         fill_uniform(rng, x);
+        if self.tied_inputs > 0.0 && rng.random::<f64>() < self.tied_inputs {
+            snap_to_grids(rng, x, d);
+        }
         sample_gp_at(&hyper, x, d, rng, y)?;
         target_y.copy_from_slice(y);
         Ok(DatasetInfo {
             features_used: d,
             hyperparameters: Hyperparameters::Gp(hyper),
         })
+    }
+}
+
+/// Snaps every column of `x` (row-major, `d` columns, values in [0, 1)) to a grid of
+/// `k ~ U{2..=8}` equally spaced values in [0, 1], drawn per column.
+fn snap_to_grids(rng: &mut PriorRng, x: &mut [f32], d: usize) {
+    for j in 0..d {
+        let k = rng.random_range(2..=8u32) as f32;
+        for v in x.iter_mut().skip(j).step_by(d) {
+            *v = (*v * k).floor().min(k - 1.0) / (k - 1.0);
+        }
     }
 }

@@ -250,6 +250,26 @@ pub const PRIORS: &[PriorEntry] = &[
         image_shape: None,
     },
     PriorEntry {
+        name: "gp-hyper-5d-ties",
+        description: "gp-hyper-5d where 30 % of the datasets have every input column snapped to a grid of 2..=8 values (rows tie, as integer, categorical and repeated measurements do in real tables); everything else, normalisation included, as gp-hyper-5d",
+        build: || {
+            Ok(Box::new(VariableFeatures::with_defaults(
+                GpHyperPrior::new(GpHyperPriorConfig::regression())?.with_tied_inputs(0.3)?,
+            )?))
+        },
+        task: TaskKind::Regression,
+        num_classes: None,
+        normalisation: Normalisation {
+            features: FeatureNormalisation::ContextMinMax,
+            feature_padding: Some(FeatureScaling::Sqrt),
+            targets: TargetNormalisation::StandardisedByContext,
+        },
+        reference: || ReferencePosterior::GpHyperPrior(GpHyperPriorConfig::regression()),
+        baselines: GP_HYPER,
+        input_range: None,
+        image_shape: None,
+    },
+    PriorEntry {
         name: "gp-hyper-code",
         description: "as gp-hyper with the paper code's hyper-priors: noise Gamma(1.1,0.05), outputscale Gamma(0.5,0.15); 1 feature by default",
         build: || Ok(Box::new(GpHyperPrior::reference_code())),
@@ -572,6 +592,14 @@ mod tests {
             HyperPrior::reference_code()
         );
         assert_eq!(of("gp-hyper-5d"), GpHyperPriorConfig::regression());
+        // The tied-inputs variant is gp-hyper-5d for everything a model and its users see.
+        assert_eq!(of("gp-hyper-5d-ties"), GpHyperPriorConfig::regression());
+        let (plain, ties) = (
+            prior_entry("gp-hyper-5d").unwrap(),
+            prior_entry("gp-hyper-5d-ties").unwrap(),
+        );
+        assert_eq!(plain.normalisation, ties.normalisation);
+        assert_eq!(plain.baselines, ties.baselines);
         assert!(prior_entry("gp-1d").unwrap().gp_hyper_prior().is_none());
     }
 

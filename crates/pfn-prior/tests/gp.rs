@@ -249,3 +249,42 @@ fn hyper_prior_config_is_validated() {
     let h = p.sample_hyper(&mut dataset_rng(0, 0, 0), 4).unwrap();
     assert_eq!(h.lengthscales.len(), 1);
 }
+
+#[test]
+fn tied_inputs_snap_a_share_of_datasets_to_grids_and_leave_the_rest_alone() {
+    let plain = GpHyperPrior::new(GpHyperPriorConfig::regression()).unwrap();
+    let none = plain.clone().with_tied_inputs(0.0).unwrap();
+    let all = plain.clone().with_tied_inputs(1.0).unwrap();
+    // p = 0 draws the plain prior's datasets.
+    assert_eq!(
+        none.sample_batch(4, 0, 16, 40, 3).unwrap(),
+        plain.sample_batch(4, 0, 16, 40, 3).unwrap()
+    );
+    // p = 1: every column takes at most 8 distinct values, on an equally spaced grid of [0, 1].
+    let b = all.sample_batch(4, 0, 16, 40, 3).unwrap();
+    for d in 0..16 {
+        let x = b.x_of(d);
+        for j in 0..3 {
+            let mut col: Vec<f32> = x.iter().skip(j).step_by(3).copied().collect();
+            col.sort_by(f32::total_cmp);
+            col.dedup();
+            assert!(col.len() <= 8, "dataset {d} column {j}: {col:?}");
+            assert!(col.iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+        assert!(b.y_of(d).iter().all(|v| v.is_finite()));
+    }
+    // About 30 % of datasets tie with p = 0.3 (binomial, 400 datasets: 0.3 ± 0.07 holds with
+    // overwhelming probability).
+    let some = plain.with_tied_inputs(0.3).unwrap();
+    let b = some.sample_batch(4, 0, 400, 40, 1).unwrap();
+    let tied = (0..400)
+        .filter(|&d| {
+            let mut col = b.x_of(d).to_vec();
+            col.sort_by(f32::total_cmp);
+            col.dedup();
+            col.len() < 40
+        })
+        .count();
+    assert!((90..=150).contains(&tied), "{tied} of 400 datasets tied");
+    assert!(GpHyperPrior::paper().with_tied_inputs(1.5).is_err());
+}

@@ -30,6 +30,10 @@ pub struct Args {
     /// its training and validation data).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Registry prior of the held-out datasets (default: the model's own), e.g. to score a model
+    /// fine-tuned on a variant of a prior on the original prior's datasets.
+    #[arg(long)]
+    pub prior: Option<String>,
     /// Markdown report to write.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -236,6 +240,7 @@ pub fn run(args: &Args) -> Result<()> {
             datasets: args.datasets,
             context_sizes: sizes,
             seed,
+            prior: args.prior.clone(),
         },
     )?;
     let text = markdown(args, &predictor, &report);
