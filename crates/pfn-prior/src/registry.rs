@@ -237,12 +237,7 @@ pub const PRIORS: &[PriorEntry] = &[
         },
         task: TaskKind::Regression,
         num_classes: None,
-        // Trained the way it is used: x min-max scaled and y standardised by the context.
-        normalisation: Normalisation {
-            features: FeatureNormalisation::ContextMinMax,
-            feature_padding: Some(FeatureScaling::Sqrt),
-            targets: TargetNormalisation::StandardisedByContext,
-        },
+        normalisation: GP_HYPER_5D_NORMALISATION,
         reference: || ReferencePosterior::GpHyperPrior(GpHyperPriorConfig::regression()),
         baselines: GP_HYPER,
         // Scaled by the context: the raw range does not matter.
@@ -259,11 +254,7 @@ pub const PRIORS: &[PriorEntry] = &[
         },
         task: TaskKind::Regression,
         num_classes: None,
-        normalisation: Normalisation {
-            features: FeatureNormalisation::ContextMinMax,
-            feature_padding: Some(FeatureScaling::Sqrt),
-            targets: TargetNormalisation::StandardisedByContext,
-        },
+        normalisation: GP_HYPER_5D_NORMALISATION,
         reference: || ReferencePosterior::GpHyperPrior(GpHyperPriorConfig::regression()),
         baselines: GP_HYPER,
         input_range: None,
@@ -459,6 +450,15 @@ pub const PRIORS: &[PriorEntry] = &[
         image_shape: Some([IMAGE_SIDE, IMAGE_SIDE]),
     },
 ];
+
+/// The general-purpose regression priors' normalisation (`gp-hyper-5d` and its tied-inputs
+/// variant), trained the way it is used: x min-max scaled by the context, used columns scaled by
+/// sqrt(5/d) after zero padding (`VariableFeatures::with_defaults`), y standardised by the context.
+const GP_HYPER_5D_NORMALISATION: Normalisation = Normalisation {
+    features: FeatureNormalisation::ContextMinMax,
+    feature_padding: Some(FeatureScaling::Sqrt),
+    targets: TargetNormalisation::StandardisedByContext,
+};
 
 /// The tabular classifiers' normalisation: used columns z-scored with the context rows, then
 /// scaled by `F / F_u` after zero padding; labels as given.
