@@ -383,43 +383,45 @@ impl Trainer {
                 problem: format!("prior '{}': {e}", config.prior.name),
             })
         })?;
-        let init = match &config.run.init_from {
-            Some(path) => Some(initial_weights(path, &config)?),
-            None => None,
-        };
-        let head = match config.model.head() {
-            _ if init.is_some() => init
-                .as_ref()
-                .map(|(head, _)| head.clone())
-                .expect("checked"),
-            HeadKind::Riemann { buckets } => {
-                let mut borders = if plan.standardises_targets() {
-                    let values = sample_plan_query_values(&plan, config.borders.samples)
-                        .map_err(BordersError::Prior)?;
-                    borders_from_values(&values, buckets)?
-                } else {
-                    estimate_borders(
-                        plan.prior().as_ref(),
-                        config.run.seed,
-                        config.borders.samples,
-                        buckets,
-                        config.prior.seq_len,
-                        config.prior.num_features,
-                    )?
-                };
-                set_edges(&mut borders, config.borders.edges);
-                let support = if config.borders.full_support {
-                    Support::Full
-                } else {
-                    Support::Bounded
-                };
-                Head::Riemann(
-                    BarDistribution::new(borders, support)
-                        .and_then(|d| d.with_tail_shape(config.borders.tail_shape()))
-                        .map_err(BordersError::Quantiles)?,
-                )
-            }
-            HeadKind::Classes { n_out } => Head::Classes { n_out },
+        let init = config
+            .run
+            .init_from
+            .as_deref()
+            .map(|path| initial_weights(path, &config))
+            .transpose()?;
+        let head = match init.as_ref() {
+            // The head (borders and tails of a Riemann head) comes from the file.
+            Some((head, _)) => head.clone(),
+            None => match config.model.head() {
+                HeadKind::Riemann { buckets } => {
+                    let mut borders = if plan.standardises_targets() {
+                        let values = sample_plan_query_values(&plan, config.borders.samples)
+                            .map_err(BordersError::Prior)?;
+                        borders_from_values(&values, buckets)?
+                    } else {
+                        estimate_borders(
+                            plan.prior().as_ref(),
+                            config.run.seed,
+                            config.borders.samples,
+                            buckets,
+                            config.prior.seq_len,
+                            config.prior.num_features,
+                        )?
+                    };
+                    set_edges(&mut borders, config.borders.edges);
+                    let support = if config.borders.full_support {
+                        Support::Full
+                    } else {
+                        Support::Bounded
+                    };
+                    Head::Riemann(
+                        BarDistribution::new(borders, support)
+                            .and_then(|d| d.with_tail_shape(config.borders.tail_shape()))
+                            .map_err(BordersError::Quantiles)?,
+                    )
+                }
+                HeadKind::Classes { n_out } => Head::Classes { n_out },
+            },
         };
         let model = match init {
             Some((_, model)) => model,
