@@ -602,14 +602,9 @@ fn emulated(
     }
 }
 
-/// How a product of `rows` rows and `panels` column panels is split into tasks: row blocks of
-/// `block_rows` (a multiple of MR) times column chunks of `chunk_panels` panels.
-fn split(rows: usize, panels: usize, threads: usize) -> (usize, usize) {
-    split_with(rows, panels, threads, MR, MAX_BLOCK_ROWS)
-}
-
-/// [`split`] with row blocks a multiple of `granule` rows and at most `max_rows` (a multiple of
-/// `granule`).
+/// How a product of `rows` rows and `panels` column panels is split into tasks for `threads`
+/// threads: row blocks of `block_rows` (a multiple of `granule` rows, at most `max_rows`, itself a
+/// multiple of `granule`) times column chunks of `chunk_panels` panels.
 fn split_with(
     rows: usize,
     panels: usize,
@@ -632,6 +627,44 @@ fn split_with(
     // Few rows: also split the columns.
     let col_tasks = (2 * threads).div_ceil(row_blocks).min(panels).max(1);
     (block_rows, panels.div_ceil(col_tasks))
+}
+
+/// Runs `task(r0..r1, p0..p1)` once for every block of the grid [`split_with`] chooses for a product
+/// of `rows` rows and `panels` column panels (row blocks a multiple of `granule` rows, at most
+/// `max_rows`), over the current rayon pool, or inline when the grid has one block. The blocks are
+/// disjoint and cover every row and panel.
+#[cfg(target_arch = "x86_64")]
+fn for_each_block(
+    rows: usize,
+    panels: usize,
+    granule: usize,
+    max_rows: usize,
+    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) + Sync + Send,
+) {
+    let (block_rows, chunk_panels) = split_with(
+        rows,
+        panels,
+        rayon::current_num_threads(),
+        granule,
+        max_rows,
+    );
+    let col_chunks = panels.div_ceil(chunk_panels);
+    let tasks = rows.div_ceil(block_rows) * col_chunks;
+    let run = |t: usize| {
+        let (r0, p0) = (
+            (t / col_chunks) * block_rows,
+            (t % col_chunks) * chunk_panels,
+        );
+        task(
+            r0..(r0 + block_rows).min(rows),
+            p0..(p0 + chunk_panels).min(panels),
+        );
+    };
+    if tasks == 1 {
+        run(0);
+    } else {
+        (0..tasks).into_par_iter().for_each(run);
+    }
 }
 
 /// The GELU part of [`Bf16Epilogue::BiasGelu`] after a block's products were stored: columns `cols`
@@ -705,16 +738,9 @@ mod native {
         epilogue: Bf16Epilogue<'_>,
     ) {
         let n_panels = w.out.div_ceil(NR);
-        let (block_rows, chunk_panels) = split(rows, n_panels, rayon::current_num_threads());
-        let row_blocks = rows.div_ceil(block_rows);
-        let col_chunks = n_panels.div_ceil(chunk_panels);
         let out = DstPtr(dst);
-        let task = |t: usize| {
-            let (rb, cc) = (t / col_chunks, t % col_chunks);
-            let r0 = rb * block_rows;
-            let r1 = (r0 + block_rows).min(rows);
-            let p0 = cc * chunk_panels;
-            let p1 = (p0 + chunk_panels).min(n_panels);
+        for_each_block(rows, n_panels, MR, MAX_BLOCK_ROWS, |rs, ps| {
+            let ((r0, r1), (p0, p1)) = ((rs.start, rs.end), (ps.start, ps.end));
             A_BUF.with(|buf| {
                 let mut buf = buf.borrow_mut();
                 let padded = (r1 - r0).div_ceil(MR) * MR;
@@ -748,13 +774,7 @@ mod native {
                     );
                 }
             });
-        };
-        let tasks = row_blocks * col_chunks;
-        if tasks == 1 {
-            task(0);
-        } else {
-            (0..tasks).into_par_iter().for_each(task);
-        }
+        });
     }
 
     /// Rounds `rows` source rows to bf16 pairs, row-major with `pairs` u32 per row; rows up to the
@@ -1002,17 +1022,10 @@ mod native {
             packed.resize(n_panels * pairs * NR, 0);
         }
         pack_columns(&mut packed, b, b_stride, k, n, Threads::Pool);
-        let (block_rows, chunk_panels) = split(m, n_panels, rayon::current_num_threads());
-        let row_blocks = m.div_ceil(block_rows);
-        let col_chunks = n_panels.div_ceil(chunk_panels);
         let out = DstPtr(dst.as_mut_ptr());
         let bp: &[u32] = &packed;
-        let task = |t: usize| {
-            let (rb, cc) = (t / col_chunks, t % col_chunks);
-            let r0 = rb * block_rows;
-            let r1 = (r0 + block_rows).min(m);
-            let j0 = cc * chunk_panels;
-            let j1 = (j0 + chunk_panels).min(n_panels);
+        for_each_block(m, n_panels, MR, MAX_BLOCK_ROWS, |rs, ps| {
+            let ((r0, r1), (j0, j1)) = ((rs.start, rs.end), (ps.start, ps.end));
             A_BUF.with(|buf| {
                 let mut buf = buf.borrow_mut();
                 let padded = (r1 - r0).div_ceil(MR) * MR;
@@ -1043,13 +1056,7 @@ mod native {
                     }
                 }
             });
-        };
-        let tasks = row_blocks * col_chunks;
-        if tasks == 1 {
-            task(0);
-        } else {
-            (0..tasks).into_par_iter().for_each(task);
-        }
+        });
         B_BUF.with(|v| *v.borrow_mut() = packed);
     }
 
@@ -1635,7 +1642,7 @@ mod tests {
         for rows in [1, 5, 12, 13, 50, 100, 1000, 1050, 6400] {
             for panels in [1, 2, 8, 32] {
                 for threads in [1, 2, 4, 16] {
-                    let (br, cp) = split(rows, panels, threads);
+                    let (br, cp) = split_with(rows, panels, threads, MR, MAX_BLOCK_ROWS);
                     assert!(br % MR == 0 && br > 0 && br <= MAX_BLOCK_ROWS.max(MR));
                     assert!(cp >= 1 && cp <= panels);
                     // The AMX path's blocks of 32 rows.

@@ -661,23 +661,10 @@ pub(super) unsafe fn linear<U: TileUnit>(
 ) {
     let n_panels = w.out.div_ceil(NR);
     let steps = w.pairs.div_ceil(T);
-    let (block_rows, chunk_panels) = split_with(
-        rows,
-        n_panels,
-        rayon::current_num_threads(),
-        BLOCK_M,
-        MAX_BLOCK_ROWS,
-    );
-    let row_blocks = rows.div_ceil(block_rows);
-    let col_chunks = n_panels.div_ceil(chunk_panels);
     let simd = simd_packing();
     let out = DstPtr(dst);
-    let task = |t: usize| {
-        let (rb, cc) = (t / col_chunks, t % col_chunks);
-        let r0 = rb * block_rows;
-        let r1 = (r0 + block_rows).min(rows);
-        let p0 = cc * chunk_panels;
-        let p1 = (p0 + chunk_panels).min(n_panels);
+    for_each_block(rows, n_panels, BLOCK_M, MAX_BLOCK_ROWS, |rs, ps| {
+        let ((r0, r1), (p0, p1)) = ((rs.start, rs.end), (ps.start, ps.end));
         A_TILES.with(|buf| {
             let mut buf = buf.borrow_mut();
             let need = (r1 - r0).div_ceil(T) * steps * TILE_U32;
@@ -716,13 +703,7 @@ pub(super) unsafe fn linear<U: TileUnit>(
                 unit.block(&job);
             }
         });
-    };
-    let tasks = row_blocks * col_chunks;
-    if tasks == 1 {
-        task(0);
-    } else {
-        (0..tasks).into_par_iter().for_each(task);
-    }
+    });
 }
 
 /// Rounds `rows` rows of `inp` values (row stride `src_stride`) to bf16 pairs in the A tile layout
@@ -805,23 +786,10 @@ pub(super) unsafe fn matmul_tn<U: TileUnit>(
         packed_a.resize(need_a, 0);
     }
     gather_column_tiles(&mut packed_a[..need_a], a, a_stride, k, m, steps, simd);
-    let (block_rows, chunk_panels) = split_with(
-        m,
-        n_panels,
-        rayon::current_num_threads(),
-        BLOCK_M,
-        MAX_BLOCK_ROWS,
-    );
-    let row_blocks = m.div_ceil(block_rows);
-    let col_chunks = n_panels.div_ceil(chunk_panels);
     let out = DstPtr(dst.as_mut_ptr());
     let (ap, bp): (&[u32], &[u32]) = (&packed_a, &packed_b);
-    let task = |t: usize| {
-        let (rb, cc) = (t / col_chunks, t % col_chunks);
-        let r0 = rb * block_rows;
-        let r1 = (r0 + block_rows).min(m);
-        let j0 = cc * chunk_panels;
-        let j1 = (j0 + chunk_panels).min(n_panels);
+    for_each_block(m, n_panels, BLOCK_M, MAX_BLOCK_ROWS, |rs, ps| {
+        let ((r0, r1), (j0, j1)) = ((rs.start, rs.end), (ps.start, ps.end));
         // SAFETY: the unit is usable (the caller) and lives on this thread for the task.
         let mut unit = unsafe { U::begin() };
         for (chunk, s0) in (0..steps).step_by(KC_STEPS).enumerate() {
@@ -848,13 +816,7 @@ pub(super) unsafe fn matmul_tn<U: TileUnit>(
             // disjoint from every other task, inside `dst` (checked above).
             unsafe { unit.block(&job) };
         }
-    };
-    let tasks = row_blocks * col_chunks;
-    if tasks == 1 {
-        task(0);
-    } else {
-        (0..tasks).into_par_iter().for_each(task);
-    }
+    });
     TN_BUFS.with(|v| *v.borrow_mut() = (packed_a, packed_b));
 }
 
