@@ -226,7 +226,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<BnnResult, Exper
         NAME,
         &options.models,
         options.models_dir.as_deref(),
-        1,
+        (1, options.precision),
         accept,
     )?;
     let datasets = options.num_datasets();

@@ -114,7 +114,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpFitResult, Exp
         NAME,
         &options.models,
         options.models_dir.as_deref(),
-        0,
+        (0, options.precision),
         accept,
     )?;
     // Group the models by (prior, features), keeping first-seen order.

@@ -224,7 +224,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
         NAME,
         &options.models,
         options.models_dir.as_deref(),
-        1,
+        (1, options.precision),
         |m: &LoadedModel| {
             if !m.predictor.is_regression() {
                 return Err(

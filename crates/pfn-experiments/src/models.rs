@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use pfn_artifact::load_model;
-use pfn_infer::Predictor;
+use pfn_infer::{Precision, Predictor};
 use serde::Serialize;
 
 use crate::error::ExperimentError;
@@ -139,13 +139,20 @@ pub fn select_models(
     experiment: &'static str,
     paths: &[PathBuf],
     dir: Option<&Path>,
-    threads: usize,
+    compute: (usize, Precision),
     accept: impl Fn(&LoadedModel) -> Result<(), String>,
 ) -> Result<ModelSelection, ExperimentError> {
+    let (threads, precision) = compute;
+    let load = |p: &Path| {
+        LoadedModel::load(p, threads).map(|mut m| {
+            m.predictor.set_precision(precision);
+            m
+        })
+    };
     if !paths.is_empty() {
         let mut models = Vec::new();
         for p in paths {
-            let m = LoadedModel::load(p, threads)?;
+            let m = load(p)?;
             accept(&m).map_err(|problem| m.mismatch(experiment, problem))?;
             models.push(m);
         }
@@ -183,7 +190,7 @@ pub fn select_models(
         ..ModelSelection::default()
     };
     for f in files {
-        match LoadedModel::load(&f, threads) {
+        match load(&f) {
             Ok(m) => match accept(&m) {
                 Ok(()) => selection.models.push(m),
                 Err(reason) => selection.skipped.push((f.display().to_string(), reason)),

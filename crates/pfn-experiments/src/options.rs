@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use pfn_infer::Precision;
 use serde::Serialize;
 
 use crate::error::ExperimentError;
@@ -163,6 +164,9 @@ pub struct ExperimentOptions {
     /// Members of the PFN's class-probability ensemble (`tabular`; `None`:
     /// [`crate::tabular::DEFAULT_ENSEMBLE`]; see `pfn_infer::ensemble`).
     pub ensemble: Option<usize>,
+    /// Arithmetic of the PFNs' matrix products (`--precision`; f32 by default, bf16 rounds the
+    /// operands to bfloat16 with f32 accumulation).
+    pub precision: Precision,
     /// Show a progress indicator on stderr.
     pub progress: bool,
     /// The command line as typed, recorded in the report (the canonical command is always
@@ -185,6 +189,7 @@ impl ExperimentOptions {
             budgets: None,
             data_dir: None,
             ensemble: None,
+            precision: Precision::F32,
             progress: false,
             invocation: None,
         }
@@ -405,6 +410,10 @@ impl ExperimentOptions {
             parts.push("--ensemble".into());
             parts.push(self.tabular_ensemble().to_string());
         }
+        if self.precision != Precision::F32 {
+            parts.push("--precision".into());
+            parts.push(self.precision.to_string());
+        }
         parts.join(" ")
     }
 }
@@ -514,6 +523,12 @@ mod tests {
         assert_eq!(
             o.canonical_command(),
             "pfn reproduce gp-hyper --out 'out dir' --seed 0 --datasets 7 --quick --models-dir models"
+        );
+        o.precision = Precision::Bf16;
+        assert!(
+            o.canonical_command().ends_with(" --precision bf16"),
+            "{}",
+            o.canonical_command()
         );
         let mut b = ExperimentOptions::new(Experiment::Bnn, "o");
         b.budgets = Some(vec![64, 8, 64]);

@@ -893,7 +893,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<StrokesResult, E
         NAME,
         &options.models,
         options.models_dir.as_deref(),
-        1,
+        (1, options.precision),
         accept,
     )?;
     let dir = data_dir(options);

@@ -267,6 +267,8 @@ pub struct TabularResult {
     pub models: Vec<ModelInfo>,
     /// Members of each PFN's class-probability ensemble.
     pub ensemble: usize,
+    /// Arithmetic of the PFNs' matrix products (`f32` or `bf16`).
+    pub precision: String,
     /// The datasets.
     pub datasets: Vec<DatasetInfo>,
     /// Protocol A.
@@ -483,7 +485,9 @@ fn select_columns(x: &[f64], d: usize, cols: &[usize]) -> Vec<f64> {
         .collect()
 }
 
-/// The PFN on every split of a dataset.
+/// The PFN on every split of a dataset, one split at a time (its ensemble members in shared
+/// passes; larger passes over several splits were slower on a CPU, see
+/// `pfn_infer::MAX_PASS_TOKENS`).
 fn run_pfn(
     m: &LoadedModel,
     p: &Prepared,
@@ -814,10 +818,10 @@ fn run_protocol(
         for (i, row) in rows.iter_mut().enumerate() {
             progress.stage(&format!("{key}: {} on {}", row.method, infos[d].name));
             let answer = if i < methods.models.len() {
-                let ensemble = ClassEnsemble {
-                    members: methods.ensemble,
-                    seed: derive_key(ENSEMBLE_DOMAIN, seed, &[protocol_index, indices[d] as u64]),
-                };
+                let ensemble = ClassEnsemble::new(
+                    methods.ensemble,
+                    derive_key(ENSEMBLE_DOMAIN, seed, &[protocol_index, indices[d] as u64]),
+                );
                 run_pfn(&methods.models[i], p, &methods.subsets[i][d], ensemble)
             } else {
                 let b = &methods.baselines[i - methods.models.len()];
@@ -867,7 +871,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<TabularResult, E
         NAME,
         &options.models,
         options.models_dir.as_deref(),
-        1,
+        (1, options.precision),
         accept,
     )?;
     let dir = data_dir(options);
@@ -989,6 +993,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<TabularResult, E
         skipped_models: selection.skipped,
         models: selection.models.iter().map(|m| m.info()).collect(),
         ensemble: options.tabular_ensemble(),
+        precision: options.precision.to_string(),
         datasets,
         paper,
         larger,
@@ -1172,7 +1177,7 @@ fn protocol_markdown(s: &mut String, p: &ProtocolResult, pfn_note: bool) {
     s.push_str(&t.render());
     let _ = writeln!(
         s,
-        "\n### Summary\n\nRanks of ROC AUC over the {} dataset{} that every ranked method scored ({}); 1 is best, ties share their average rank. \"PFN better / tie / worse\" compares each method's per-dataset ROC AUC with the first PFN's (equal to three decimals is a tie). ECE: top label, {ECE_BINS} bins; \"mean\" averages the per-dataset ECEs, \"pooled\" bins all predictions of all datasets together. Times are per dataset, for all of its {} (fit, cross-validation and prediction; the PFN: normalisation and forward passes on one thread).\n",
+        "\n### Summary\n\nRanks of ROC AUC over the {} dataset{} that every ranked method scored ({}); 1 is best, ties share their average rank. \"PFN better / tie / worse\" compares each method's per-dataset ROC AUC with the first PFN's (equal to three decimals is a tie). ECE: top label, {ECE_BINS} bins; \"mean\" averages the per-dataset ECEs, \"pooled\" bins all predictions of all datasets together. Times are per dataset, for all of its {} (fit, cross-validation and prediction; the PFN: normalisation and forward passes on one thread, in the arithmetic named at the top).\n",
         p.ranked_datasets.len(),
         if p.ranked_datasets.len() == 1 { "" } else { "s" },
         if p.ranked_datasets.is_empty() { "none".into() } else { p.ranked_datasets.join(", ") },
@@ -1413,6 +1418,7 @@ pub fn markdown(r: &TabularResult) -> String {
     let _ = writeln!(s, "- Every method gets the same windows and splits. Missing values (NaN; only breast-w has any) are replaced in context and queries by the context rows' column means (`pfn_infer::impute_with_context_means`). Categorical columns (cmc, credit-g) are their integer codes, used as numbers by every method (CatBoost-style categorical handling is not part of this benchmark).");
     let _ = writeln!(s, "- The PFN z-scores each feature with its context rows' mean and standard deviation and zero-pads to its input width, as in training; a dataset with more features than the model takes (mfeat-fourier: 76, analcatdata_authorship: 70, against 60) gives the PFN a seeded random subset of that many features, the same for every window and split, while the baselines see every feature.");
     let _ = writeln!(s, "- PFN ensemble: {} member{} per window or split (`--ensemble`, `pfn_infer::ensemble`): member 0 sees the data as given, every other member a seeded random order of the feature columns and a random renaming of the classes; the PFN's probabilities are the members' mean. Its times include every member.", r.ensemble, if r.ensemble == 1 { "" } else { "s" });
+    let _ = writeln!(s, "- PFN arithmetic: {} (`--precision`; bf16 rounds the operands of the matrix products to bfloat16 and accumulates in f32)", r.precision);
     let _ = writeln!(s, "- The baselines get the features z-scored with the context rows' statistics (`FeatureScaler::fit_standardise`, the PFN's rule) and tune their hyperparameters by cross-validation on the context rows only (`pfn_baselines::classifiers`; grids after the paper's Table 6). XGBoost runs in Python: install it with `scripts/install-xgboost.sh` (a virtual environment `.venv-xgboost` with xgboost, scikit-learn and numpy from PyPI); without it every XGBoost cell says `failed`, the failures list says why, and XGBoost is left out of the ranks.");
     let _ = writeln!(s, "- `tabular/diabetes.txt` (LIBSVM) is the Pima data that `cc18/diabetes.csv` holds too; only the CC18 copy is used so that no dataset counts twice.");
     let _ = writeln!(s, "\n### Datasets\n");

@@ -30,8 +30,8 @@ pub mod predictive;
 pub mod predictor;
 pub mod table;
 
-pub use batch::{Task, DEFAULT_DATASET_BATCH};
-pub use ensemble::ClassEnsemble;
+pub use batch::{Task, DEFAULT_DATASET_BATCH, MAX_PASS_TOKENS};
+pub use ensemble::{ClassEnsemble, ClassTask};
 pub use labels::{ClassLabels, LabelError};
 pub use missing::{count_missing, impute_with_context_means};
 pub use model_catalogue::{list_models, summarise, CatalogueError, Listing, ModelSummary};

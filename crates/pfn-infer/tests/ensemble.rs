@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use pfn_infer::{ClassEnsemble, Predictor};
+use pfn_infer::{ClassEnsemble, ClassTask, Predictor};
+use rand::{Rng, SeedableRng};
 
 /// A tiny tabular classifier (up to 4 features, 10 classes), trained for a few steps once.
 fn classifier() -> &'static PathBuf {
@@ -46,17 +47,19 @@ fn one_member_is_the_plain_prediction() {
     let one = p
         .ensemble_class_probabilities(&x, &y, 3, &q, 3, ClassEnsemble::default())
         .unwrap();
-    assert_eq!(plain, one);
+    // The ensemble answers through the batched full forward pass, the plain prediction through the
+    // cached context: equal up to float rounding in the products.
+    for (a, b) in plain.iter().zip(&one) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    assert_eq!(plain.len(), one.len());
 }
 
 #[test]
 fn members_average_permuted_views_and_are_reproducible() {
     let p = Predictor::load(classifier()).unwrap();
     let (x, y, q) = data();
-    let e = ClassEnsemble {
-        members: 4,
-        seed: 9,
-    };
+    let e = ClassEnsemble::new(4, 9);
     let a = p.ensemble_class_probabilities(&x, &y, 3, &q, 3, e).unwrap();
     assert_eq!(a.len(), 15);
     for row in a.chunks_exact(3) {
@@ -75,16 +78,89 @@ fn members_average_permuted_views_and_are_reproducible() {
         .ensemble_class_probabilities(&x, &[0, 1, 3, 0, 1, 2, 0, 1, 2, 0, 1, 2], 3, &q, 3, e)
         .is_err());
     assert!(p
-        .ensemble_class_probabilities(
-            &x,
-            &y,
-            3,
-            &q,
-            3,
-            ClassEnsemble {
-                members: 0,
-                seed: 0
-            }
-        )
+        .ensemble_class_probabilities(&x, &y, 3, &q, 3, ClassEnsemble::new(0, 0))
         .is_err());
+}
+
+/// `n` context rows of `d` features with labels in `0..k`, and `m` queries, from a seeded stream.
+fn task_data(
+    seed: u64,
+    n: usize,
+    m: usize,
+    d: usize,
+    k: usize,
+) -> (Vec<f64>, Vec<usize>, Vec<f64>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let x: Vec<f64> = (0..n * d)
+        .map(|_| rng.random::<f64>() * 4.0 - 2.0)
+        .collect();
+    let y: Vec<usize> = (0..n).map(|i| i % k).collect();
+    let q: Vec<f64> = (0..m * d)
+        .map(|_| rng.random::<f64>() * 4.0 - 2.0)
+        .collect();
+    (x, y, q)
+}
+
+#[test]
+fn many_tasks_at_once_equal_one_task_at_a_time() {
+    // Tasks of different context sizes, query counts and feature counts; 70 tasks of 600 queries
+    // are cut into units of 512 and 88 queries and their passes split by the row cap
+    // (64 × 515 rows > MAX_PASS_TOKENS).
+    let p = Predictor::load(classifier()).unwrap();
+    let mut shapes = vec![(12, 5, 3), (4, 1, 2), (12, 0, 3), (7, 9, 4)];
+    shapes.extend(std::iter::repeat_n((3, 600, 2), 70));
+    assert!(64 * (3 + p.query_batch()) > pfn_infer::MAX_PASS_TOKENS);
+    let data: Vec<_> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(n, m, d))| task_data(i as u64, n, m, d, 3))
+        .collect();
+    let tasks: Vec<ClassTask<'_>> = data
+        .iter()
+        .zip(&shapes)
+        .map(|((x, y, q), &(_, _, d))| ClassTask {
+            x,
+            labels: y,
+            x_query: q,
+            features: d,
+        })
+        .collect();
+    for e in [ClassEnsemble::default(), ClassEnsemble::new(3, 5)] {
+        let many = p.ensemble_class_probabilities_many(&tasks, 3, e).unwrap();
+        assert_eq!(many.len(), tasks.len());
+        for (i, t) in tasks.iter().enumerate() {
+            let one = p
+                .ensemble_class_probabilities(t.x, t.labels, t.features, t.x_query, 3, e)
+                .unwrap();
+            assert_eq!(many[i].len(), shapes[i].1 * 3, "task {i}");
+            for (a, b) in many[i].iter().zip(&one) {
+                assert!((a - b).abs() < 1e-5, "task {i}: {a} vs {b}");
+            }
+            if e.members == 1 && !t.x_query.is_empty() {
+                // The plain cached path, query batches of 512.
+                let yf: Vec<f64> = t.labels.iter().map(|&l| l as f64).collect();
+                let plain = p
+                    .context_with_features(t.x, &yf, t.features)
+                    .unwrap()
+                    .class_probabilities(t.x_query, 3)
+                    .unwrap();
+                for (a, b) in many[i].iter().zip(&plain) {
+                    assert!((a - b).abs() < 1e-5, "task {i}: {a} vs {b}");
+                }
+            }
+        }
+    }
+    // A bad label names its task.
+    let bad = ClassTask {
+        labels: &[0, 1, 5],
+        x: &[0.0; 6],
+        ..tasks[1]
+    };
+    let e = p
+        .ensemble_class_probabilities_many(&[tasks[0], bad], 3, ClassEnsemble::new(2, 0))
+        .unwrap_err();
+    assert!(
+        matches!(e, pfn_infer::PredictError::Task { task: 1, .. }),
+        "{e}"
+    );
 }

@@ -301,10 +301,7 @@ impl Model {
         let (xq, m, dq) = rows(&x_query);
         self.check_query_width(d, dq)?;
         let predictor = &self.predictor;
-        let ensemble = ClassEnsemble {
-            members: n_ensemble,
-            seed,
-        };
+        let ensemble = ClassEnsemble::new(n_ensemble, seed);
         let start = Instant::now();
         let probs = py
             .detach(|| predictor.ensemble_class_probabilities(&x, &y, d, &xq, n_classes, ensemble))

@@ -315,10 +315,7 @@ pub fn run(args: &Args) -> Result<()> {
         }
         Some(classes) => {
             let labels: Vec<usize> = data.train_y.iter().map(|&c| c as usize).collect();
-            let ensemble = ClassEnsemble {
-                members: args.ensemble,
-                seed: args.seed,
-            };
+            let ensemble = ClassEnsemble::new(args.ensemble, args.seed);
             let probabilities = predictor
                 .ensemble_class_probabilities(
                     &data.train_x,

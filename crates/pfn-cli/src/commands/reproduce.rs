@@ -84,6 +84,10 @@ pub struct Args {
     /// renamings averaged; default 8).
     #[arg(long)]
     pub ensemble: Option<usize>,
+    /// Arithmetic of the PFNs' matrix products: f32, or bf16 (operands rounded to bfloat16, f32
+    /// accumulation; faster on CPUs with AVX-512 BF16 or AMX).
+    #[arg(long, default_value = "f32")]
+    pub precision: pfn_model::Precision,
     /// No progress indicator on stderr.
     #[arg(long)]
     pub no_progress: bool,
@@ -109,6 +113,7 @@ pub fn options(args: &Args, invocation: Option<String>) -> Result<ExperimentOpti
         .transpose()?;
     o.data_dir = args.data_dir.clone();
     o.ensemble = args.ensemble;
+    o.precision = args.precision;
     o.progress = !args.no_progress;
     o.invocation = invocation;
     o.validate()?;
