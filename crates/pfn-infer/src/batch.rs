@@ -13,11 +13,11 @@
 //! split into passes of at most [`Predictor::dataset_batch`] units and [`MAX_PASS_TOKENS`] rows,
 //! and the answers come back in the order of the tasks.
 
-use pfn_artifact::{OutputHead, TargetScaler};
+use pfn_artifact::TargetScaler;
 use pfn_model::{Batch, Workspace};
 
-use crate::predictive::{ClassPredictive, PosteriorPredictive};
-use crate::predictor::{NormalisedContext, PredictError, Predictor};
+use crate::predictive::PosteriorPredictive;
+use crate::predictor::{class_probabilities_of, NormalisedContext, PredictError, Predictor};
 
 /// Datasets per forward pass by default.
 pub const DEFAULT_DATASET_BATCH: usize = 64;
@@ -101,29 +101,11 @@ impl Predictor {
         tasks: &[Task<'_>],
         num_classes: usize,
     ) -> Result<Vec<Vec<f64>>, PredictError> {
-        let n_out = match self.head() {
-            OutputHead::Classes { n_out } => *n_out,
-            _ => return Err(PredictError::NotClassification),
-        };
-        if num_classes == 0 || num_classes > n_out {
-            return Err(PredictError::TooManyClasses {
-                classes: num_classes,
-                n_out,
-            });
-        }
+        let n_out = self.class_head_width(num_classes)?;
         Ok(self
             .logits_many(tasks)?
             .into_iter()
-            .map(|t| {
-                t.logits
-                    .chunks_exact(n_out)
-                    .flat_map(|row| {
-                        ClassPredictive::from_logits_of_classes(row, num_classes)
-                            .probabilities()
-                            .to_vec()
-                    })
-                    .collect()
-            })
+            .map(|t| class_probabilities_of(&t.logits, n_out, num_classes))
             .collect())
     }
 

@@ -569,6 +569,22 @@ impl Predictor {
         Ok(self.model.forward(&self.engine, ws, &batch)?.to_vec())
     }
 
+    /// The width `n_out` of a class head that can answer datasets of `num_classes` classes; errors
+    /// for a regression model or `num_classes` outside `1..=n_out`.
+    pub(crate) fn class_head_width(&self, num_classes: usize) -> Result<usize, PredictError> {
+        let n_out = match self.head() {
+            OutputHead::Classes { n_out } => *n_out,
+            _ => return Err(PredictError::NotClassification),
+        };
+        if num_classes == 0 || num_classes > n_out {
+            return Err(PredictError::TooManyClasses {
+                classes: num_classes,
+                n_out,
+            });
+        }
+        Ok(n_out)
+    }
+
     pub(crate) fn predictive_from_logits(
         &self,
         row: &[f32],
@@ -582,6 +598,18 @@ impl Predictor {
             None => PosteriorPredictive::Classification(ClassPredictive::from_logits(row)),
         })
     }
+}
+
+/// Rows of `n_out` class logits as probabilities of the first `num_classes` classes
+/// ([`ClassPredictive::from_logits_of_classes`]), row-major.
+pub(crate) fn class_probabilities_of(logits: &[f32], n_out: usize, num_classes: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(logits.len() / n_out * num_classes);
+    for row in logits.chunks_exact(n_out) {
+        out.extend_from_slice(
+            ClassPredictive::from_logits_of_classes(row, num_classes).probabilities(),
+        );
+    }
+    out
 }
 
 /// A context mapped into the model's inputs (see [`Predictor::normalise_context`]).
@@ -674,24 +702,9 @@ impl<'p> Context<'p> {
         x_query: &[f64],
         num_classes: usize,
     ) -> Result<Vec<f64>, PredictError> {
-        let n_out = match self.predictor.head() {
-            OutputHead::Classes { n_out } => *n_out,
-            _ => return Err(PredictError::NotClassification),
-        };
-        if num_classes == 0 || num_classes > n_out {
-            return Err(PredictError::TooManyClasses {
-                classes: num_classes,
-                n_out,
-            });
-        }
+        let n_out = self.predictor.class_head_width(num_classes)?;
         let logits = self.logits(x_query)?;
-        let mut out = Vec::with_capacity(logits.len() / n_out * num_classes);
-        for row in logits.chunks_exact(n_out) {
-            out.extend_from_slice(
-                ClassPredictive::from_logits_of_classes(row, num_classes).probabilities(),
-            );
-        }
-        Ok(out)
+        Ok(class_probabilities_of(&logits, n_out, num_classes))
     }
 
     /// The predictive distribution of every query of `x_query` (row-major), in original units.
