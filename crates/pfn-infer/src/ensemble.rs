@@ -18,8 +18,14 @@
 //! ensemble of those views left the BCE of the shipped bnn models unchanged, 0.2651 and 0.1057,
 //! at 10x the time; their gap to NUTS is bias, not view-to-view variance.)
 //!
-//! The ensemble's probabilities are the mean of the members'. Every permutation comes from a
-//! ChaCha8 stream of `seed` and the member index, so an ensemble is reproducible; one member is
+//! The ensemble's probabilities are the members' normalised geometric mean: their
+//! log-probabilities are averaged and mapped back through a softmax (log-linear pooling). Where the
+//! members agree it keeps their confidence, which the arithmetic mean of an already underconfident
+//! model dilutes further. On `pfn reproduce tabular` (21 datasets, 8 members, bf16, 2026-12-04)
+//! it lowered the pooled ECE from 0.028 to 0.024 (protocol A) and from 0.121 to 0.113 (protocol
+//! B), and the log loss from 0.438 to 0.437 and from 0.572 to 0.564, with the same mean ROC AUC
+//! (0.854 and 0.895) as the arithmetic mean. Every permutation comes from a ChaCha8 stream of
+//! `seed` and the member index, so an ensemble is reproducible; one member is
 //! [`Context::class_probabilities`](crate::Context::class_probabilities) up to float rounding
 //! (members are answered in batched passes, [`Predictor::class_probabilities_many`]).
 
@@ -136,7 +142,7 @@ struct MemberData {
 
 impl Predictor {
     /// Class probabilities of the queries `x_query` (row-major, `d` features) given the context
-    /// `(x_context, y_context)` with labels in `0..num_classes`, averaged over the members of
+    /// `(x_context, y_context)` with labels in `0..num_classes`, pooled over the members of
     /// `ensemble` (see the module docs): `m × num_classes` values, row-major. Errors as
     /// [`Predictor::context_with_features`] and
     /// [`Context::class_probabilities`](crate::Context::class_probabilities) do, and for a label
@@ -243,6 +249,7 @@ impl Predictor {
             })?;
         let mut out = Vec::with_capacity(tasks.len());
         for (t, task_answers) in tasks.iter().zip(answers.chunks(members)) {
+            // Sum of the members' log-probabilities, then the normalised geometric mean.
             let mut sum = vec![0.0; task_answers.first().map_or(0, Vec::len)];
             for (view, p) in views_of(t.features).iter().zip(task_answers) {
                 for (s_row, p_row) in sum
@@ -250,11 +257,22 @@ impl Predictor {
                     .zip(p.chunks_exact(num_classes))
                 {
                     for (c, s) in s_row.iter_mut().enumerate() {
-                        *s += p_row[view.classes[c]];
+                        *s += p_row[view.classes[c]].max(f64::MIN_POSITIVE).ln();
                     }
                 }
             }
-            out.push(sum.into_iter().map(|s| s / members as f64).collect());
+            for row in sum.chunks_exact_mut(num_classes) {
+                let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let mut total = 0.0;
+                for v in row.iter_mut() {
+                    *v = ((*v - top) / members as f64).exp();
+                    total += *v;
+                }
+                for v in row.iter_mut() {
+                    *v /= total;
+                }
+            }
+            out.push(sum);
         }
         Ok(out)
     }

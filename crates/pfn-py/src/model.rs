@@ -262,7 +262,7 @@ impl Model {
     }
 
     /// Classification: `(m, n_classes)` probabilities of the query rows given the context's class
-    /// codes, averaged over `n_ensemble` members.
+    /// codes, pooled over `n_ensemble` members (`pfn_infer::ensemble`).
     #[pyo3(signature = (x_context, y_context, x_query, n_classes, n_ensemble = 1, seed = 0))]
     #[allow(clippy::too_many_arguments)]
     fn predict_proba<'py>(
