@@ -13,11 +13,6 @@
 //! columns and outliers (software metrics, counts) inside the range of the prior's `N(0, 1)`
 //! features, where a z-score alone puts a far query value many standard deviations out.
 //!
-//! (Averaging over exact symmetries of a prior does not always help: on the paper's BNN priors,
-//! which are invariant to feature orders, feature sign flips and class renamings, an 8-member
-//! ensemble of those views left the BCE of the shipped bnn models unchanged, 0.2651 and 0.1057,
-//! at 10x the time; their gap to NUTS is bias, not view-to-view variance.)
-//!
 //! The ensemble's probabilities are the members' normalised geometric mean: their
 //! log-probabilities are averaged and mapped back through a softmax (log-linear pooling). Where the
 //! members agree it keeps their confidence, which the arithmetic mean of an already underconfident
