@@ -134,7 +134,8 @@ pub struct ModelSelection {
 
 /// Chooses the models of a run. Explicit `paths` must all load and pass `accept` (otherwise an
 /// error); without them, every `*.pfn` file in `dir` (sorted by name) that loads and passes
-/// `accept` is used and the others are listed as skipped.
+/// `accept` is used and the others are listed as skipped. Every model computes on
+/// `compute = (threads, precision)` (threads 0: all cores).
 pub fn select_models(
     experiment: &'static str,
     paths: &[PathBuf],
