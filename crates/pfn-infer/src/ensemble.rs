@@ -127,12 +127,14 @@ pub struct ClassTask<'a> {
     pub features: usize,
 }
 
-/// A member's copy of a task's data, in its view.
+/// A member's copy of a task's data, in its view, with the view's class renaming (to read its
+/// answers back).
 struct MemberData {
     x: Vec<f64>,
     y: Vec<f64>,
     x_query: Vec<f64>,
     features: usize,
+    classes: Vec<usize>,
 }
 
 impl Predictor {
@@ -185,11 +187,6 @@ impl Predictor {
             task,
             source: Box::new(e),
         };
-        let views_of = |d: usize| -> Vec<MemberView> {
-            (0..ensemble.members)
-                .map(|member| member_view(ensemble.seed, member, d, num_classes))
-                .collect()
-        };
         let mut data = Vec::with_capacity(tasks.len() * ensemble.members);
         for (i, t) in tasks.iter().enumerate() {
             if let Some((index, &label)) =
@@ -205,7 +202,8 @@ impl Predictor {
                 ));
             }
             let d = t.features;
-            for (member, view) in views_of(d).iter().enumerate() {
+            for member in 0..ensemble.members {
+                let view = member_view(ensemble.seed, member, d, num_classes);
                 let transform = |x: &[f64]| -> Vec<f64> {
                     x.chunks_exact(d.max(1))
                         .flat_map(|row| view.features.iter().map(move |&j| row[j]))
@@ -223,6 +221,7 @@ impl Predictor {
                     y: t.labels.iter().map(|&l| view.classes[l] as f64).collect(),
                     x_query,
                     features: d,
+                    classes: view.classes,
                 });
             }
         }
@@ -243,16 +242,16 @@ impl Predictor {
                 e => e,
             })?;
         let mut out = Vec::with_capacity(tasks.len());
-        for (t, task_answers) in tasks.iter().zip(answers.chunks(members)) {
+        for (task_data, task_answers) in data.chunks(members).zip(answers.chunks(members)) {
             // Sum of the members' log-probabilities, then the normalised geometric mean.
             let mut sum = vec![0.0; task_answers.first().map_or(0, Vec::len)];
-            for (view, p) in views_of(t.features).iter().zip(task_answers) {
+            for (member, p) in task_data.iter().zip(task_answers) {
                 for (s_row, p_row) in sum
                     .chunks_exact_mut(num_classes)
                     .zip(p.chunks_exact(num_classes))
                 {
                     for (c, s) in s_row.iter_mut().enumerate() {
-                        *s += p_row[view.classes[c]].max(f64::MIN_POSITIVE).ln();
+                        *s += p_row[member.classes[c]].max(f64::MIN_POSITIVE).ln();
                     }
                 }
             }
