@@ -100,7 +100,7 @@ pub use posterior_targets::{query_posterior, QueryPosterior, LATENT_CLASSES_KEY}
 pub use prior::{check_finite_dataset, Batch, DatasetInfo, DatasetMut, DatasetPosition, Prior};
 pub use registry::{
     prior_by_name, prior_entry, registered_prior, Baseline, FeatureNormalisation, Normalisation,
-    PriorEntry, ReferencePosterior, TargetNormalisation, TaskKind, PRIORS,
+    PriorEntry, PriorParams, ReferencePosterior, TargetNormalisation, TaskKind, PRIORS,
 };
 pub use split::{SplitKind, SplitSampler};
 pub use strokes::{StrokeConfig, StrokePrior, StrokesDraw};

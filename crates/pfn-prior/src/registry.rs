@@ -153,12 +153,39 @@ pub struct PriorEntry {
     /// For a prior whose points are grayscale images: `[height, width]` of the image whose pixels,
     /// row-major, are a point's features; `None` for other priors.
     pub image_shape: Option<[usize; 2]>,
+    /// For a prior that takes parameters (`[prior.params]` of a run configuration): builds it
+    /// from them, refusing unknown keys and bad values; `None` for a prior that takes none.
+    pub build_with_params: Option<fn(&PriorParams) -> Result<Box<dyn Prior>, PriorError>>,
 }
+
+/// The parameters a run configuration gives its prior (`[prior.params]`), by key.
+pub type PriorParams = std::collections::BTreeMap<String, serde_json::Value>;
 
 impl PriorEntry {
     /// Builds the prior.
     pub fn prior(&self) -> Result<Box<dyn Prior>, PriorError> {
         (self.build)()
+    }
+
+    /// Builds the prior with `params` (`[prior.params]`); no parameters is [`PriorEntry::prior`].
+    ///
+    /// # Errors
+    /// If the prior takes no parameters but some are given, or they are unknown or invalid.
+    pub fn prior_with_params(&self, params: &PriorParams) -> Result<Box<dyn Prior>, PriorError> {
+        if params.is_empty() {
+            return self.prior();
+        }
+        match self.build_with_params {
+            Some(build) => build(params),
+            None => Err(PriorError::invalid(
+                "prior.params",
+                format!(
+                    "prior '{}' takes no parameters, but they set {}",
+                    self.name,
+                    params.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
     }
 
     /// The reference posterior.
@@ -201,6 +228,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: GP_FIXED,
         input_range: UNIT,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "gp-5d",
@@ -213,6 +241,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: GP_FIXED,
         input_range: UNIT,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "gp-hyper",
@@ -225,6 +254,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: GP_HYPER,
         input_range: UNIT,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "gp-hyper-5d",
@@ -243,15 +273,12 @@ pub const PRIORS: &[PriorEntry] = &[
         // Scaled by the context: the raw range does not matter.
         input_range: None,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "gp-hyper-5d-ties",
-        description: "gp-hyper-5d where 30 % of the datasets have every input column snapped to a grid of 2..=8 values (rows tie, as integer, categorical and repeated measurements do in real tables); everything else, normalisation included, as gp-hyper-5d",
-        build: || {
-            Ok(Box::new(VariableFeatures::with_defaults(
-                GpHyperPrior::new(GpHyperPriorConfig::regression())?.with_tied_inputs(0.3)?,
-            )?))
-        },
+        description: "gp-hyper-5d where a share of the datasets (30 % by default; [prior.params] tied_inputs = p) has every input column snapped to a grid of 2..=8 values (rows tie, as integer, categorical and repeated measurements do in real tables); everything else, normalisation included, as gp-hyper-5d",
+        build: || gp_hyper_5d_ties(DEFAULT_TIED_INPUTS),
         task: TaskKind::Regression,
         num_classes: None,
         normalisation: GP_HYPER_5D_NORMALISATION,
@@ -259,6 +286,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: GP_HYPER,
         input_range: None,
         image_shape: None,
+        build_with_params: Some(gp_hyper_5d_ties_with_params),
     },
     PriorEntry {
         name: "gp-hyper-code",
@@ -271,6 +299,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: GP_HYPER,
         input_range: UNIT,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "ridge",
@@ -283,6 +312,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[],
         input_range: UNIT,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "linear-1d",
@@ -295,6 +325,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[],
         input_range: UNIT,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "bnn",
@@ -313,6 +344,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[],
         input_range: None,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "gp-1d-binary",
@@ -330,6 +362,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[],
         input_range: UNIT,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "gp-1d-bernoulli",
@@ -347,6 +380,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[],
         input_range: UNIT,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "bnn-binary",
@@ -364,6 +398,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[],
         input_range: None,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "bnn-classification-small",
@@ -380,6 +415,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[Baseline::BnnInference],
         input_range: None,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "bnn-classification-big",
@@ -396,6 +432,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[Baseline::BnnInference],
         input_range: None,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "tabular-bnn",
@@ -410,6 +447,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[],
         input_range: None,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "tabular-bnn-mixed",
@@ -422,6 +460,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[],
         input_range: None,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "tabular-gp",
@@ -434,6 +473,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[],
         input_range: None,
         image_shape: None,
+        build_with_params: None,
     },
     PriorEntry {
         name: "strokes",
@@ -448,6 +488,7 @@ pub const PRIORS: &[PriorEntry] = &[
         baselines: &[],
         input_range: UNIT,
         image_shape: Some([IMAGE_SIDE, IMAGE_SIDE]),
+        build_with_params: None,
     },
 ];
 
@@ -487,6 +528,40 @@ pub fn registered_prior(name: &str) -> Result<&'static PriorEntry, PriorError> {
     })
 }
 
+/// The share of tied-input datasets of `gp-hyper-5d-ties` when `[prior.params]` does not set one.
+const DEFAULT_TIED_INPUTS: f64 = 0.3;
+
+/// `gp-hyper-5d` with a share `p` of tied-input datasets ([`GpHyperPrior::with_tied_inputs`]).
+fn gp_hyper_5d_ties(p: f64) -> Result<Box<dyn Prior>, PriorError> {
+    Ok(Box::new(VariableFeatures::with_defaults(
+        GpHyperPrior::new(GpHyperPriorConfig::regression())?.with_tied_inputs(p)?,
+    )?))
+}
+
+/// `gp-hyper-5d-ties` with its one parameter, `tied_inputs` (a probability).
+fn gp_hyper_5d_ties_with_params(params: &PriorParams) -> Result<Box<dyn Prior>, PriorError> {
+    let mut p = DEFAULT_TIED_INPUTS;
+    for (key, value) in params {
+        match key.as_str() {
+            "tied_inputs" => {
+                p = value.as_f64().ok_or_else(|| {
+                    PriorError::invalid(
+                        "prior.params.tied_inputs",
+                        format!("must be a number, got {value}"),
+                    )
+                })?;
+            }
+            other => {
+                return Err(PriorError::invalid(
+                    format!("prior.params.{other}"),
+                    "gp-hyper-5d-ties takes only tied_inputs",
+                ))
+            }
+        }
+    }
+    gp_hyper_5d_ties(p)
+}
+
 /// Builds the prior registered under `name` (see [`PRIORS`]).
 pub fn prior_by_name(name: &str) -> Result<Box<dyn Prior>, PriorError> {
     registered_prior(name)?.prior()
@@ -496,6 +571,37 @@ pub fn prior_by_name(name: &str) -> Result<Box<dyn Prior>, PriorError> {
 mod tests {
     use super::*;
     use crate::hyperparameters::Hyperparameters;
+
+    #[test]
+    fn only_the_tied_inputs_prior_takes_parameters_and_its_share_changes_its_data() {
+        let ties = prior_entry("gp-hyper-5d-ties").unwrap();
+        let with = |p: f64| {
+            let params = PriorParams::from([("tied_inputs".to_string(), serde_json::json!(p))]);
+            ties.prior_with_params(&params)
+                .unwrap()
+                .sample_batch(5, 0, 64, 30, 1)
+                .unwrap()
+        };
+        let default = ties.prior().unwrap().sample_batch(5, 0, 64, 30, 1).unwrap();
+        // The default share is the entry's, parameters or not.
+        assert_eq!(with(DEFAULT_TIED_INPUTS), default);
+        let plain = prior_entry("gp-hyper-5d")
+            .unwrap()
+            .prior()
+            .unwrap()
+            .sample_batch(5, 0, 64, 30, 1)
+            .unwrap();
+        assert_eq!(with(0.0).x, plain.x);
+        assert_ne!(with(1.0).x, plain.x);
+        let params = PriorParams::from([("tied_inputs".to_string(), serde_json::json!(0.1))]);
+        match prior_entry("gp-hyper-5d").unwrap().prior_with_params(&params) {
+            Err(e) => assert!(e.to_string().contains("takes no parameters"), "{e}"),
+            Ok(_) => panic!("gp-hyper-5d took a parameter"),
+        }
+        assert!(PRIORS
+            .iter()
+            .all(|p| p.build_with_params.is_none() || p.name == "gp-hyper-5d-ties"));
+    }
 
     #[test]
     fn names_are_unique() {

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pfn_prior::{
-    prior_by_name, query_posterior, Batch, FeatureNormalisation, Normalisation, Prior, PriorError,
+    query_posterior, registered_prior, Batch, FeatureNormalisation, Normalisation, Prior, PriorError,
     QueryPosterior, SplitSampler,
 };
 
@@ -42,7 +42,7 @@ pub enum LoaderError {
         /// What the prior reported.
         source: PriorError,
     },
-    /// The configuration asks for prior parameters, which the registry does not take.
+    /// The configuration gives parameters to a prior that takes none.
     #[error("prior '{prior}' takes no parameters, but [prior.params] sets {keys}")]
     UnsupportedParams {
         /// Prior name.
@@ -133,11 +133,16 @@ impl std::fmt::Debug for BatchPlan {
     }
 }
 
-/// Builds the prior named in the configuration through `pfn_prior::prior_by_name`. Non-empty
-/// `[prior.params]` are rejected because the registry takes no parameters yet.
+/// Builds the prior named in the configuration from the registry, with its `[prior.params]`
+/// (`pfn_prior::PriorEntry::prior_with_params`). Parameters given to a prior that takes none are
+/// [`LoaderError::UnsupportedParams`].
 pub fn prior_from_config(config: &RunConfig) -> Result<Arc<dyn Prior>, LoaderError> {
     let name = &config.prior.name;
-    if !config.prior.params.is_empty() {
+    let entry = registered_prior(name).map_err(|source| LoaderError::Prior {
+        prior: name.clone(),
+        source,
+    })?;
+    if !config.prior.params.is_empty() && entry.build_with_params.is_none() {
         return Err(LoaderError::UnsupportedParams {
             prior: name.clone(),
             keys: config
@@ -149,10 +154,12 @@ pub fn prior_from_config(config: &RunConfig) -> Result<Arc<dyn Prior>, LoaderErr
                 .join(", "),
         });
     }
-    let prior = prior_by_name(name).map_err(|source| LoaderError::Prior {
-        prior: name.clone(),
-        source,
-    })?;
+    let prior = entry
+        .prior_with_params(&config.prior.params)
+        .map_err(|source| LoaderError::Prior {
+            prior: name.clone(),
+            source,
+        })?;
     Ok(Arc::from(prior))
 }
 

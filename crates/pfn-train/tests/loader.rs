@@ -209,6 +209,25 @@ fn bad_options_and_bad_configs_are_errors() {
         "prior 'gp-1d' takes no parameters, but [prior.params] sets lengthscale"
     );
 
+    // gp-hyper-5d-ties takes one parameter, its share of tied datasets.
+    let ties = |params: serde_json::Value| {
+        let mut c = small_config("uniform");
+        c.prior.name = "gp-hyper-5d-ties".into();
+        c.prior.num_features = 5;
+        c.prior.params = serde_json::from_value(params).unwrap();
+        BatchPlan::from_config(&c)
+    };
+    assert!(ties(serde_json::json!({})).is_ok());
+    assert!(ties(serde_json::json!({"tied_inputs": 0.08})).is_ok());
+    for (params, expected) in [
+        (serde_json::json!({"tied_inputs": 1.5}), "tied_inputs"),
+        (serde_json::json!({"tied_inputs": "some"}), "must be a number"),
+        (serde_json::json!({"ties": 0.1}), "prior.params.ties"),
+    ] {
+        let e = ties(params).unwrap_err().to_string();
+        assert!(e.contains(expected), "{e}");
+    }
+
     let mut c = small_config("uniform");
     c.prior.name = "linear-1d".into();
     c.prior.num_features = 2;
