@@ -594,7 +594,10 @@ mod tests {
         assert_eq!(with(0.0).x, plain.x);
         assert_ne!(with(1.0).x, plain.x);
         let params = PriorParams::from([("tied_inputs".to_string(), serde_json::json!(0.1))]);
-        match prior_entry("gp-hyper-5d").unwrap().prior_with_params(&params) {
+        match prior_entry("gp-hyper-5d")
+            .unwrap()
+            .prior_with_params(&params)
+        {
             Err(e) => assert!(e.to_string().contains("takes no parameters"), "{e}"),
             Ok(_) => panic!("gp-hyper-5d took a parameter"),
         }

@@ -8,7 +8,8 @@
 //! split = "weighted"              # "weighted" (n ∝ 1/(N-n), the paper), "uniform" or "harmonic" (n ∝ 1/n)
 //! min_context = 0                 # uniform only; the weighted sampler starts at 0
 //! max_context = 99                # default seq_len - 1 (at least one query)
-//! # [prior.params]                # optional; the current registry takes none
+//! # [prior.params]                # optional, for a prior that takes parameters, e.g.
+//! # tied_inputs = 0.08            # gp-hyper-5d-ties: its share of tied-input datasets
 //!
 //! [model]
 //! emsize = 512
@@ -169,7 +170,8 @@ pub struct RunConfig {
 pub struct PriorConfig {
     /// Name in the prior registry (`pfn_prior::prior_by_name`). Required.
     pub name: String,
-    /// Optional prior parameters passed to the registry as a JSON object.
+    /// Optional prior parameters passed to the registry as a JSON object
+    /// (`pfn_prior::PriorEntry::prior_with_params`; only priors that take parameters accept them).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, serde_json::Value>,
     /// Number of input features per point (default 1).

@@ -19,8 +19,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pfn_prior::{
-    query_posterior, registered_prior, Batch, FeatureNormalisation, Normalisation, Prior, PriorError,
-    QueryPosterior, SplitSampler,
+    query_posterior, registered_prior, Batch, FeatureNormalisation, Normalisation, Prior,
+    PriorError, QueryPosterior, SplitSampler,
 };
 
 use crate::collective::Shard;

@@ -221,7 +221,10 @@ fn bad_options_and_bad_configs_are_errors() {
     assert!(ties(serde_json::json!({"tied_inputs": 0.08})).is_ok());
     for (params, expected) in [
         (serde_json::json!({"tied_inputs": 1.5}), "tied_inputs"),
-        (serde_json::json!({"tied_inputs": "some"}), "must be a number"),
+        (
+            serde_json::json!({"tied_inputs": "some"}),
+            "must be a number",
+        ),
         (serde_json::json!({"ties": 0.1}), "prior.params.ties"),
     ] {
         let e = ties(params).unwrap_err().to_string();
