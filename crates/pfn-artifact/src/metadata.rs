@@ -261,6 +261,16 @@ impl ModelMetadata {
             .and_then(Value::as_u64)
     }
 
+    /// The parameters the training gave its registry prior: the configuration's `prior.params`
+    /// (empty when absent), for rebuilding the exact training prior by name
+    /// (`pfn_prior::PriorEntry::prior_with_params`).
+    pub fn prior_params(&self) -> std::collections::BTreeMap<String, Value> {
+        match self.config.pointer("/prior/params") {
+            Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            _ => Default::default(),
+        }
+    }
+
     /// Checks finiteness (JSON cannot hold NaN/inf), the consistency of head and architecture,
     /// and that the configuration is a JSON object (or `null`) whose `prior.max_context` and
     /// `run.seed`, where present, are non-negative integers.
@@ -403,6 +413,20 @@ mod tests {
         assert_eq!((m.max_context(), m.run_seed()), (19, None));
         assert!(m.validate().is_ok());
         assert!(m.written_by.starts_with("pfn-artifact "));
+    }
+
+    #[test]
+    fn prior_params_come_from_the_configuration() {
+        let m = metadata(serde_json::json!({
+            "prior": {"name": "gp-hyper-5d-ties", "params": {"tied_inputs": 0.08}}
+        }));
+        let params = m.prior_params();
+        assert_eq!(params.len(), 1);
+        assert_eq!(params["tied_inputs"], serde_json::json!(0.08));
+        assert!(metadata(serde_json::json!({"prior": {"name": "gp-1d"}}))
+            .prior_params()
+            .is_empty());
+        assert!(metadata(Value::Null).prior_params().is_empty());
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub struct PriorNllRow {
 /// The result of [`evaluate`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PriorNllReport {
-    /// The prior.
+    /// The prior: its registry name, followed by its parameters as JSON when it was built with
+    /// some.
     pub prior: String,
     /// Features of the datasets the prior was asked for (the model's width).
     pub num_features: usize,
@@ -235,14 +236,21 @@ pub fn evaluate(
         });
     }
     let (sizes, q) = sizes_and_query(&options.context_sizes)?;
-    let prior_name = options
-        .prior
-        .clone()
-        .unwrap_or_else(|| predictor.metadata().prior.clone());
-    let prior = pfn_prior::prior_by_name(&prior_name).map_err(|source| ExperimentError::Prior {
-        prior: prior_name.clone(),
-        source,
-    })?;
+    // The model's own prior is rebuilt with the parameters it was trained with; a prior named
+    // by --prior is the registry's default.
+    let (prior_name, params) = match &options.prior {
+        Some(name) => (name.clone(), pfn_prior::PriorParams::new()),
+        None => (
+            predictor.metadata().prior.clone(),
+            predictor.metadata().prior_params(),
+        ),
+    };
+    let prior = pfn_prior::registered_prior(&prior_name)
+        .and_then(|entry| entry.prior_with_params(&params))
+        .map_err(|source| ExperimentError::Prior {
+            prior: prior_name.clone(),
+            source,
+        })?;
     let f = predictor.num_features();
     let held_out = HeldOut::sample(
         prior.as_ref(),
@@ -285,7 +293,14 @@ pub fn evaluate(
             .map(|v| mean(&v))
     };
     Ok(PriorNllReport {
-        prior: prior_name,
+        prior: if params.is_empty() {
+            prior_name
+        } else {
+            format!(
+                "{prior_name} {}",
+                serde_json::to_string(&params).unwrap_or_default()
+            )
+        },
         num_features: f,
         datasets: options.datasets,
         query_index: q,

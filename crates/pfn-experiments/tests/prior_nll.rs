@@ -90,3 +90,25 @@ fn padded_priors_are_scored_through_the_users_path_with_the_exact_gp() {
     // With 20 points the exact GP is far better than with one.
     assert!(report.rows.last().unwrap().gp.unwrap().mean < report.rows[0].gp.unwrap().mean);
 }
+
+#[test]
+fn a_model_trained_with_prior_parameters_is_scored_on_that_prior() {
+    // Fine-tuned with [prior.params] tied_inputs = 0.08 (docs/results/gp-hyper/ties-light/).
+    let p = Predictor::load(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/results/gp-hyper/ties-light/gp-hyper-ties08-harmonic.pfn"),
+    )
+    .unwrap();
+    let options = |prior: Option<&str>| PriorNllOptions {
+        datasets: 48,
+        context_sizes: vec![1, 5],
+        seed: 3,
+        prior: prior.map(str::to_string),
+    };
+    let own = evaluate(&p, "ties08", &options(None)).unwrap();
+    assert_eq!(own.prior, r#"gp-hyper-5d-ties {"tied_inputs":0.08}"#);
+    // Naming the prior gives the registry's default share (30 %): other datasets.
+    let default = evaluate(&p, "ties08", &options(Some("gp-hyper-5d-ties"))).unwrap();
+    assert_eq!(default.prior, "gp-hyper-5d-ties");
+    assert_ne!(own.mean_gp, default.mean_gp);
+}
