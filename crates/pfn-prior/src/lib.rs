@@ -99,8 +99,9 @@ pub use mlp::{Activation, MlpConfig, MlpPrior};
 pub use posterior_targets::{query_posterior, QueryPosterior, LATENT_CLASSES_KEY};
 pub use prior::{check_finite_dataset, Batch, DatasetInfo, DatasetMut, DatasetPosition, Prior};
 pub use registry::{
-    prior_by_name, prior_entry, registered_prior, Baseline, FeatureNormalisation, Normalisation,
-    PriorEntry, PriorParams, ReferencePosterior, TargetNormalisation, TaskKind, PRIORS,
+    prior_by_name, prior_entry, registered_prior, Baseline, BuildWithParams, FeatureNormalisation,
+    Normalisation, PriorEntry, PriorParams, ReferencePosterior, TargetNormalisation, TaskKind,
+    PRIORS,
 };
 pub use split::{SplitKind, SplitSampler};
 pub use strokes::{StrokeConfig, StrokePrior, StrokesDraw};

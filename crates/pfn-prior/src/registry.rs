@@ -155,11 +155,14 @@ pub struct PriorEntry {
     pub image_shape: Option<[usize; 2]>,
     /// For a prior that takes parameters (`[prior.params]` of a run configuration): builds it
     /// from them, refusing unknown keys and bad values; `None` for a prior that takes none.
-    pub build_with_params: Option<fn(&PriorParams) -> Result<Box<dyn Prior>, PriorError>>,
+    pub build_with_params: Option<BuildWithParams>,
 }
 
 /// The parameters a run configuration gives its prior (`[prior.params]`), by key.
 pub type PriorParams = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// A constructor of a prior from its parameters ([`PriorEntry::build_with_params`]).
+pub type BuildWithParams = fn(&PriorParams) -> Result<Box<dyn Prior>, PriorError>;
 
 impl PriorEntry {
     /// Builds the prior.
