@@ -20,7 +20,11 @@
 //! [`GpHyperPrior::with_tied_inputs`]`(p)` a share `p` of the datasets has every input column
 //! snapped to a grid of `k ~ U{2..=8}` values (`⌊u k⌋ / (k − 1)`, drawn per column), so rows tie;
 //! the GP is then drawn at the snapped inputs, whose noise makes tied rows differ in y. `p = 0` (the
-//! default) draws exactly the datasets of the plain prior.
+//! default) draws exactly the datasets of the plain prior. With
+//! [`GpHyperPrior::with_tied_noiseless`]`(q)` a share `q` of the tied datasets has its noise set to
+//! the floor, so that tied rows agree in y: the Bayes answer to such a context is narrow at the tied
+//! inputs, which the noise hyper-prior alone draws rarely (P(noise < 1e-3) ≈ 0.018 under
+//! Γ(0.5, rate 0.25)).
 
 use pfn_gp::{GpHyper, HyperPrior, KernelKind, PriorSpace};
 use rand::Rng;
@@ -152,6 +156,8 @@ pub struct GpHyperPrior {
     lengthscale: Gamma<f64>,
     /// Share of datasets whose inputs are snapped to a grid (see the module docs).
     tied_inputs: f64,
+    /// Share of those tied datasets whose noise is set to the floor (see the module docs).
+    tied_noiseless: f64,
 }
 
 impl GpHyperPrior {
@@ -170,6 +176,7 @@ impl GpHyperPrior {
             lengthscale: config.lengthscale.distribution()?,
             config,
             tied_inputs: 0.0,
+            tied_noiseless: 0.0,
         })
     }
 
@@ -187,6 +194,24 @@ impl GpHyperPrior {
         }
         Ok(Self {
             tied_inputs: p,
+            ..self
+        })
+    }
+
+    /// This prior with a share `q` of its tied-input datasets ([`GpHyperPrior::with_tied_inputs`])
+    /// drawn with the noise at the floor (module docs, "Tied inputs").
+    ///
+    /// # Errors
+    /// If `q` is not a probability.
+    pub fn with_tied_noiseless(self, q: f64) -> Result<Self, PriorError> {
+        if !(0.0..=1.0).contains(&q) {
+            return Err(PriorError::invalid(
+                "tied_noiseless",
+                format!("must be a probability in [0, 1], got {q}"),
+            ));
+        }
+        Ok(Self {
+            tied_noiseless: q,
             ..self
         })
     }
@@ -241,11 +266,14 @@ impl Prior for GpHyperPrior {
         mut data: DatasetMut<'_>,
     ) -> Result<DatasetInfo, PriorError> {
         let d = data.num_features();
-        let hyper = self.sample_hyper(rng, d)?;
+        let mut hyper = self.sample_hyper(rng, d)?;
         let (x, y, target_y) = data.parts();
         fill_uniform(rng, x);
         if self.tied_inputs > 0.0 && rng.random::<f64>() < self.tied_inputs {
             snap_to_grids(rng, x, d);
+            if self.tied_noiseless > 0.0 && rng.random::<f64>() < self.tied_noiseless {
+                hyper.noise = self.config.noise_floor;
+            }
         }
         sample_gp_at(&hyper, x, d, rng, y)?;
         target_y.copy_from_slice(y);

@@ -280,8 +280,8 @@ pub const PRIORS: &[PriorEntry] = &[
     },
     PriorEntry {
         name: "gp-hyper-5d-ties",
-        description: "gp-hyper-5d where a share of the datasets (30 % by default; [prior.params] tied_inputs = p) has every input column snapped to a grid of 2..=8 values (rows tie, as integer, categorical and repeated measurements do in real tables); everything else, normalisation included, as gp-hyper-5d",
-        build: || gp_hyper_5d_ties(DEFAULT_TIED_INPUTS),
+        description: "gp-hyper-5d where a share of the datasets (30 % by default; [prior.params] tied_inputs = p) has every input column snapped to a grid of 2..=8 values (a share tied_noiseless = q of them, default 0, with the noise at its floor) (rows tie, as integer, categorical and repeated measurements do in real tables); everything else, normalisation included, as gp-hyper-5d",
+        build: || gp_hyper_5d_ties(DEFAULT_TIED_INPUTS, 0.0),
         task: TaskKind::Regression,
         num_classes: None,
         normalisation: GP_HYPER_5D_NORMALISATION,
@@ -534,35 +534,39 @@ pub fn registered_prior(name: &str) -> Result<&'static PriorEntry, PriorError> {
 /// The share of tied-input datasets of `gp-hyper-5d-ties` when `[prior.params]` does not set one.
 const DEFAULT_TIED_INPUTS: f64 = 0.3;
 
-/// `gp-hyper-5d` with a share `p` of tied-input datasets ([`GpHyperPrior::with_tied_inputs`]).
-fn gp_hyper_5d_ties(p: f64) -> Result<Box<dyn Prior>, PriorError> {
+/// `gp-hyper-5d` with a share `p` of tied-input datasets ([`GpHyperPrior::with_tied_inputs`]), a
+/// share `q` of which is noiseless ([`GpHyperPrior::with_tied_noiseless`]).
+fn gp_hyper_5d_ties(p: f64, q: f64) -> Result<Box<dyn Prior>, PriorError> {
     Ok(Box::new(VariableFeatures::with_defaults(
-        GpHyperPrior::new(GpHyperPriorConfig::regression())?.with_tied_inputs(p)?,
+        GpHyperPrior::new(GpHyperPriorConfig::regression())?
+            .with_tied_inputs(p)?
+            .with_tied_noiseless(q)?,
     )?))
 }
 
-/// `gp-hyper-5d-ties` with its one parameter, `tied_inputs` (a probability).
+/// `gp-hyper-5d-ties` with its parameters `tied_inputs` and `tied_noiseless` (probabilities;
+/// defaults 0.3 and 0).
 fn gp_hyper_5d_ties_with_params(params: &PriorParams) -> Result<Box<dyn Prior>, PriorError> {
-    let mut p = DEFAULT_TIED_INPUTS;
+    let (mut p, mut q) = (DEFAULT_TIED_INPUTS, 0.0);
     for (key, value) in params {
-        match key.as_str() {
-            "tied_inputs" => {
-                p = value.as_f64().ok_or_else(|| {
-                    PriorError::invalid(
-                        "prior.params.tied_inputs",
-                        format!("must be a number, got {value}"),
-                    )
-                })?;
-            }
+        let slot = match key.as_str() {
+            "tied_inputs" => &mut p,
+            "tied_noiseless" => &mut q,
             other => {
                 return Err(PriorError::invalid(
                     format!("prior.params.{other}"),
-                    "gp-hyper-5d-ties takes only tied_inputs",
+                    "gp-hyper-5d-ties takes only tied_inputs and tied_noiseless",
                 ))
             }
-        }
+        };
+        *slot = value.as_f64().ok_or_else(|| {
+            PriorError::invalid(
+                format!("prior.params.{key}"),
+                format!("must be a number, got {value}"),
+            )
+        })?;
     }
-    gp_hyper_5d_ties(p)
+    gp_hyper_5d_ties(p, q)
 }
 
 /// Builds the prior registered under `name` (see [`PRIORS`]).

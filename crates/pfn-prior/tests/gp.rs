@@ -288,3 +288,39 @@ fn tied_inputs_snap_a_share_of_datasets_to_grids_and_leave_the_rest_alone() {
     assert!((90..=150).contains(&tied), "{tied} of 400 datasets tied");
     assert!(GpHyperPrior::paper().with_tied_inputs(1.5).is_err());
 }
+
+#[test]
+fn a_share_of_tied_datasets_can_be_noiseless() {
+    let plain = GpHyperPrior::new(GpHyperPriorConfig::regression()).unwrap();
+    let floor = plain.config().noise_floor;
+    let noises = |q: f64| -> Vec<f64> {
+        let prior = plain
+            .clone()
+            .with_tied_inputs(1.0)
+            .unwrap()
+            .with_tied_noiseless(q)
+            .unwrap();
+        let b = prior.sample_batch(6, 0, 200, 30, 1).unwrap();
+        b.hyperparameters
+            .iter()
+            .map(|h| match h {
+                pfn_prior::Hyperparameters::Gp(g) => g.noise,
+                other => panic!("not GP hyperparameters: {other:?}"),
+            })
+            .collect()
+    };
+    // q = 1: every tied dataset at the floor; q = 0: the hyper-prior's draws (almost never the
+    // floor); q = 0.5: about half.
+    assert!(noises(1.0).iter().all(|&n| n == floor));
+    let at_floor = |v: Vec<f64>| v.iter().filter(|&&n| n == floor).count();
+    assert!(at_floor(noises(0.0)) < 10);
+    let half = at_floor(noises(0.5));
+    assert!((70..=130).contains(&half), "{half} of 200");
+    // The untied datasets keep their noise: with no ties, q changes nothing.
+    let untied = plain.clone().with_tied_noiseless(1.0).unwrap();
+    assert_eq!(
+        untied.sample_batch(6, 0, 20, 30, 1).unwrap(),
+        plain.sample_batch(6, 0, 20, 30, 1).unwrap()
+    );
+    assert!(plain.with_tied_noiseless(-0.1).is_err());
+}
