@@ -95,3 +95,15 @@ pub(crate) fn check_non_negative(name: &str, value: f64) -> Result<(), PriorErro
         ))
     }
 }
+
+/// Checks that `value` is a probability, in `[0, 1]` (NaN is not).
+pub(crate) fn check_probability(name: &str, value: f64) -> Result<(), PriorError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(PriorError::invalid(
+            name,
+            format!("must be a probability in [0, 1], got {value}"),
+        ))
+    }
+}

@@ -31,7 +31,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{check_non_negative, PriorError};
+use crate::error::{check_non_negative, check_probability, PriorError};
 use crate::gamma::GammaPrior;
 use crate::gp_draw::sample_gp_at;
 use crate::hyperparameters::Hyperparameters;
@@ -186,12 +186,7 @@ impl GpHyperPrior {
     /// # Errors
     /// If `p` is not a probability.
     pub fn with_tied_inputs(self, p: f64) -> Result<Self, PriorError> {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(PriorError::invalid(
-                "tied_inputs",
-                format!("must be a probability in [0, 1], got {p}"),
-            ));
-        }
+        check_probability("tied_inputs", p)?;
         Ok(Self {
             tied_inputs: p,
             ..self
@@ -204,12 +199,7 @@ impl GpHyperPrior {
     /// # Errors
     /// If `q` is not a probability.
     pub fn with_tied_noiseless(self, q: f64) -> Result<Self, PriorError> {
-        if !(0.0..=1.0).contains(&q) {
-            return Err(PriorError::invalid(
-                "tied_noiseless",
-                format!("must be a probability in [0, 1], got {q}"),
-            ));
-        }
+        check_probability("tied_noiseless", q)?;
         Ok(Self {
             tied_noiseless: q,
             ..self

@@ -28,7 +28,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::PriorError;
+use crate::error::{check_probability, PriorError};
 use crate::inputs::{fill_standard_normal, std_normal};
 use crate::mlp::z_normalize_columns;
 use crate::rng::PriorRng;
@@ -71,12 +71,7 @@ impl TabularInputs {
             ("inputs.correlated", self.correlated),
             ("inputs.discrete", self.discrete),
         ] {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(PriorError::invalid(
-                    key,
-                    format!("must be a probability in [0, 1], got {p}"),
-                ));
-            }
+            check_probability(key, p)?;
         }
         Ok(())
     }
