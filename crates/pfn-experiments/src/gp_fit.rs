@@ -98,6 +98,16 @@ fn accept(m: &LoadedModel) -> Result<(), String> {
             "it is a classification model; gp-fit needs a regression (Riemann) head".into(),
         );
     }
+    // Held-out datasets come from the registry prior by name, with its default parameters, and
+    // are shared by every model of that name: a model trained with other parameters would be
+    // scored on a prior it was not trained on.
+    let params = m.predictor.metadata().prior_params();
+    if !params.is_empty() {
+        return Err(format!(
+            "it was trained with [prior.params] {}, and gp-fit scores on the registry's default prior; `pfn eval` scores a model on its own prior with its parameters",
+            serde_json::to_string(&params).unwrap_or_default()
+        ));
+    }
     match is_gp_prior(m.prior(), m.predictor.num_features()) {
         Ok(true) => Ok(()),
         Ok(false) => Err(format!(

@@ -436,6 +436,17 @@ fn bad_options_and_unusable_models_error_cleanly() {
         "{e}"
     );
 
+    // A model trained with prior parameters is refused: gp-fit's datasets come from the
+    // registry's default prior.
+    let mut o = quick(Experiment::GpFit, &dir.join("c2"));
+    o.models = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/results/gp-hyper/ties-light/gp-hyper-ties08-harmonic.pfn")];
+    let e = msg(&o);
+    assert!(
+        e.contains(r#"[prior.params] {"tied_inputs":0.08}"#) && e.contains("pfn eval"),
+        "{e}"
+    );
+
     let junk = dir.join("junk.pfn");
     std::fs::write(&junk, b"not a model").unwrap();
     let mut o = quick(Experiment::GpFit, &dir.join("d"));
