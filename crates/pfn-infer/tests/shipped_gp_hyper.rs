@@ -50,24 +50,34 @@ fn a_context_whose_targets_all_agree_predicts_that_value_narrowly() {
     }
 }
 
-/// The Bayes answer to one context row (x = 0.5, y = 1.5) under the training prior, with a 1-D
-/// input (outputscale Γ(2, rate 0.15), noise Γ(0.5, rate 0.25) floored at 1e-4): weighting the
-/// hyper-prior by the likelihood of y = 1.5, the predictive of y* has std 1.74 at the context's own
-/// x and 3.62 at an x uncorrelated with it (Monte Carlo, 400k draws of the hyperparameters; every
-/// query lies between the two). With one context point the model's min-max input scaling cannot
-/// tell the queries apart, so its std may be anywhere in that range, but not above 3.62.
-const ONE_ROW_BAYES_STD_MAX: f64 = 3.62;
+/// The one-row context: x = 0.5, y = 1.5, and the queries.
+const ONE_ROW_QUERIES: [f64; 3] = [0.5, 0.3, 0.9];
+
+/// The best std a model trained the way it is used can give at [`ONE_ROW_QUERIES`]
+/// (`docs/results/gp-hyper/bayes_degenerate.py`, 400k draws of the training prior's
+/// hyperparameters, 1-D). With one context row such a model sees `y` shifted by the row's target
+/// (σ = 1 for one value) and the query's input shifted by the row's input (`0.5 + x* − x₁`, the
+/// scaler's rule for a range of zero): it knows `x* − x₁` but not the level 1.5, so its best
+/// predictive is the prior's law of `y* − y₁` given `x* − x₁`, centred on 1.5. The Bayes answer
+/// in the prior's own units, which does know the level, is narrower (std 1.74, 2.57, 3.10).
+/// Before 2026-12-05 this test asked for a std below 3.62 at every query, which even the best
+/// normalised answer (4.06 at 0.9) misses.
+const ONE_ROW_NORMALISED_STD: [f64; 3] = [2.00, 3.14, 4.06];
+
+/// A Gaussian answer with the right centre and `1.25` times the right std costs about 0.04 nats.
+const ONE_ROW_STD_SLACK: f64 = 1.25;
 
 #[test]
-#[ignore = "issue 13, not met yet: the shipped gp-hyper gives std 4.01 (Bayes at most 3.62; half-normal tails gave 3.50)"]
+#[ignore = "issue 13, not met yet: the shipped gp-hyper gives std 4.01, 5.15, 6.96 (best normalised answer 2.00, 3.14, 4.06)"]
 fn one_context_row_gives_a_sensible_answer() {
     let p = model();
-    for r in predict(&p, &[0.5], &[1.5], &[0.5, 0.3, 0.9], 1) {
-        check_finite(&r, "one row");
+    let answers = predict(&p, &[0.5], &[1.5], &ONE_ROW_QUERIES, 1);
+    for (r, best) in answers.iter().zip(ONE_ROW_NORMALISED_STD) {
+        check_finite(r, "one row");
         assert!((r.mean() - 1.5).abs() < 1.0, "mean {}", r.mean());
         assert!(
-            r.std() > 0.05 && r.std() < ONE_ROW_BAYES_STD_MAX,
-            "std {}",
+            r.std() > 0.05 && r.std() < ONE_ROW_STD_SLACK * best,
+            "std {} (best normalised answer {best})",
             r.std()
         );
     }
@@ -77,7 +87,7 @@ fn one_context_row_gives_a_sensible_answer() {
 fn one_context_row_gives_a_finite_answer_near_it() {
     // What holds today of the test above: a finite answer centred near the one target.
     let p = model();
-    for r in predict(&p, &[0.5], &[1.5], &[0.5, 0.3, 0.9], 1) {
+    for r in predict(&p, &[0.5], &[1.5], &ONE_ROW_QUERIES, 1) {
         check_finite(&r, "one row");
         assert!((r.mean() - 1.5).abs() < 1.0, "mean {}", r.mean());
     }

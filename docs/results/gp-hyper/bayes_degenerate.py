@@ -11,11 +11,22 @@ and standard deviation at each query, for
 - duplicated rows: three rows (0.2, 1) and three rows (0.8, 2), queries 0.2, 0.5, 0.8;
 - one row: (0.5, 1.5), queries 0.5, 0.3, 0.9.
 
+It also prints the best answer to the one-row context that a model *trained the way it is used* can
+give. Such a model sees the context through its normalisation: with one row, `y` is shifted by the
+row's target (the standard deviation of one value is replaced by 1, so the scale is kept) and the
+query's input by the row's input (`0.5 + x* - x1`, the scaler's rule for a range of zero). So it
+sees `x* - x1` but not the level `y1`, which under the outputscale prior says how large the
+function is. Its best predictive of `y* - y1` is the hyper-prior's mixture of
+`N(0, 2 (outputscale + noise) - 2 outputscale k(x* - x1))`, with mean 0 (so the answer is centred on
+`y1`) and the std printed.
+
     .venv-py/bin/python docs/results/gp-hyper/bayes_degenerate.py [--draws 400000] [--seed 0]
 
 Needs numpy. Session 9 (2026-12-04), seed 0, 400k draws:
 duplicated rows: std 0.014, 1.741, 0.014 (mean 1.00, 1.41, 2.00; ESS 2706);
 one row: std 1.742, 2.565, 3.098 (mean 1.27, 0.99, 0.68; ESS 376208).
+Session 10 (2026-12-05), seed 0, 400k draws: one row, context-normalised: std 2.00, 3.14, 4.05
+(mean 1.5).
 """
 
 import argparse
@@ -49,6 +60,16 @@ def bayes_predictive(x, y, queries, draws, rng):
     return mean, std, 1 / (w**2).sum()
 
 
+def normalised_one_row_std(x1, queries, draws, rng):
+    """Std of the best context-normalised predictive of y* - y1 at `queries`, one row at `x1`."""
+    noise = np.maximum(rng.gamma(0.5, 1 / 0.25, draws), 1e-4)
+    outputscale = rng.gamma(2.0, 1 / 0.15, draws)
+    lengthscale = rng.gamma(3.0, 1 / 6.0, draws)
+    k = matern52(np.asarray(queries, float), np.array([x1], float), lengthscale, np.ones(draws))
+    var = 2 * (outputscale[:, None] + noise[:, None]) - 2 * outputscale[:, None] * k[:, :, 0]
+    return np.sqrt(var.mean(0))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=400_000)
@@ -62,6 +83,8 @@ def main():
     for name, x, y, q in cases:
         mean, std, ess = bayes_predictive(x, y, q, args.draws, rng)
         print(f"{name}: queries {q}: mean {np.round(mean, 3)}, std {np.round(std, 3)}, ESS {ess:.0f}")
+    std = normalised_one_row_std(0.5, [0.5, 0.3, 0.9], args.draws, rng)
+    print(f"one row, context-normalised: queries [0.5, 0.3, 0.9]: mean 1.5, std {np.round(std, 3)}")
 
 
 if __name__ == "__main__":
