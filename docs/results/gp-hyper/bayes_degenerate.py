@@ -20,6 +20,18 @@ function is. Its best predictive of `y* - y1` is the hyper-prior's mixture of
 `N(0, 2 (outputscale + noise) - 2 outputscale k(x* - x1))`, with mean 0 (so the answer is centred on
 `y1`) and the std printed.
 
+And the best context-normalised answer to the duplicated-rows context, under the tied-inputs
+training prior `gp-hyper-5d-ties` (1-D: the input snapped to a grid of k ~ U{2..=8} values, so that
+rows can tie; a share `tied_noiseless` of the tied datasets at the noise floor). The model sees
+three rows (0, -1) and three rows (1, +1): the level m and the scale s of the targets
+(y = m + s z) and the grid are unknown. For a draw of the hyperparameters and of the two grid
+values, the density of the normalised targets z is the integral over m and s > 0 of
+N(m 1 + s z; 0, K) s^4 (4 = 6 rows - 2), which is |K|^-1/2 A_mm^-1/2 a^-5/2 up to a constant, with
+A = [1 z]^T K^-1 [1 z] and a = A_ss - A_ms^2 / A_mm. Draws are weighted by it and by the chance that
+the six context rows fall three and three on those two grid values, and each draw's (m, s) is drawn
+from its posterior (s^2 ~ Gamma(5/2, rate a/2), m | s ~ N(-s A_ms / A_mm, 1 / A_mm)). The printed
+mean and std are in the test's units (y = 1.5 + 0.5 z).
+
     .venv-py/bin/python docs/results/gp-hyper/bayes_degenerate.py [--draws 400000] [--seed 0]
 
 Needs numpy. Session 9 (2026-12-04), seed 0, 400k draws:
@@ -70,6 +82,54 @@ def normalised_one_row_std(x1, queries, draws, rng):
     return np.sqrt(var.mean(0))
 
 
+def normalised_duplicated_rows(noiseless, draws, rng):
+    """Mean and std of the best context-normalised answer to the duplicated-rows context at the
+    scaled inputs 0, 0.5, 1 (the test's 0.2, 0.5, 0.8), under the tied prior; and the ESS."""
+    lengthscale = rng.gamma(3.0, 1 / 6.0, draws)
+    outputscale = rng.gamma(2.0, 1 / 0.15, draws)
+    noise = np.maximum(rng.gamma(0.5, 1 / 0.25, draws), 1e-4)
+    noise = np.where(rng.random(draws) < noiseless, 1e-4, noise)
+    k = rng.integers(2, 9, draws)
+    lo = (rng.random(draws) * k).astype(int)
+    hi = (rng.random(draws) * (k - 1)).astype(int)
+    hi = np.where(hi >= lo, hi + 1, hi)
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    a, b = lo / (k - 1), hi / (k - 1)
+    # Chance that the six rows fall three and three on this pair of grid values (up to a constant).
+    log_w_grid = np.log(k * (k - 1) / 2) - 6 * np.log(k)
+    x = np.stack([a, a, a, b, b, b], 1)
+    z = np.array([-1.0, -1, -1, 1, 1, 1])
+    cov = matern52_rows(x, x, lengthscale, outputscale) + noise[:, None, None] * np.eye(6)[None]
+    basis = np.stack([np.ones(6), z], 1)
+    a_mat = np.einsum("ki,skj->sij", basis, np.linalg.solve(cov, np.broadcast_to(basis, (draws, 6, 2))))
+    a_mm, a_ms, a_ss = a_mat[:, 0, 0], a_mat[:, 0, 1], a_mat[:, 1, 1]
+    schur = a_ss - a_ms**2 / a_mm
+    log_det = np.linalg.slogdet(cov)[1]
+    log_w = log_w_grid - 0.5 * log_det - 0.5 * np.log(a_mm) - 2.5 * np.log(schur)
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    scale = np.sqrt(rng.gamma(2.5, 2 / schur))
+    level = -scale * a_ms / a_mm + rng.standard_normal(draws) / np.sqrt(a_mm)
+    means, stds = [], []
+    for t in (0.0, 0.5, 1.0):
+        q = (a + t * (b - a))[:, None]
+        k_q = matern52_rows(q, x, lengthscale, outputscale)[:, 0, :]
+        solved = np.linalg.solve(cov, k_q[:, :, None])[:, :, 0]
+        var = outputscale + noise - (k_q * solved).sum(1)
+        mean_z = level * (solved.sum(1) - 1) / scale + (solved * z).sum(1)
+        mean = (w * mean_z).sum()
+        std = np.sqrt((w * (var / scale**2 + mean_z**2)).sum() - mean**2)
+        means.append(1.5 + 0.5 * mean)
+        stds.append(0.5 * std)
+    return np.array(means), np.array(stds), 1 / (w**2).sum()
+
+
+def matern52_rows(a, b, lengthscale, outputscale):
+    """Matérn-5/2 kernel matrices between per-draw inputs a (S, n) and b (S, m): (S, n, m)."""
+    r = np.abs(a[:, :, None] - b[:, None, :]) / lengthscale[:, None, None]
+    return outputscale[:, None, None] * (1 + np.sqrt(5) * r + 5 / 3 * r**2) * np.exp(-np.sqrt(5) * r)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=400_000)
@@ -85,6 +145,12 @@ def main():
         print(f"{name}: queries {q}: mean {np.round(mean, 3)}, std {np.round(std, 3)}, ESS {ess:.0f}")
     std = normalised_one_row_std(0.5, [0.5, 0.3, 0.9], args.draws, rng)
     print(f"one row, context-normalised: queries [0.5, 0.3, 0.9]: mean 1.5, std {np.round(std, 3)}")
+    for noiseless in (0.0, 0.5):
+        mean, std, ess = normalised_duplicated_rows(noiseless, args.draws, rng)
+        print(
+            f"duplicated rows, context-normalised, tied prior with tied_noiseless {noiseless}: "
+            f"queries [0.2, 0.5, 0.8]: mean {np.round(mean, 3)}, std {np.round(std, 3)}, ESS {ess:.0f}"
+        )
 
 
 if __name__ == "__main__":
