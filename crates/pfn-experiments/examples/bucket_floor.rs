@@ -17,12 +17,9 @@
 //! outer borders, where the head has tails, count as no loss and are counted.
 
 use pfn_distribution::normal;
-use pfn_experiments::datasets::HeldOut;
+use pfn_experiments::datasets::{dataset_seed, HeldOut};
 use pfn_gp::sequential_predictive;
 use pfn_infer::{Predictor, Task};
-
-/// The held-out seed of the `pfn eval` reports.
-const SEED: u64 = 6837017311515282356;
 
 /// Standard-normal mass between `a <= b`, from the side of the nearer tail (no cancellation).
 fn normal_mass(a: f64, b: f64) -> f64 {
@@ -47,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let held = HeldOut::sample(
         prior.as_ref(),
         prior_name,
-        SEED,
+        dataset_seed(0),
         count,
         q + 1,
         predictor.num_features(),

@@ -14,12 +14,9 @@
 //! mean gap to the exact GP of one member, of 2 (x reflected), 4 (x reflected, y flipped) and 8
 //! members (also the feature order reversed).
 
-use pfn_experiments::datasets::{Dataset, HeldOut};
+use pfn_experiments::datasets::{dataset_seed, Dataset, HeldOut};
 use pfn_experiments::prior_nll::exact_gp_scores;
 use pfn_infer::{Predictor, Task};
-
-/// The held-out seed of the `pfn eval` reports.
-const SEED: u64 = 6837017311515282356;
 
 /// One ensemble member: reflect the inputs, flip the targets, reverse the feature order.
 #[derive(Clone, Copy)]
@@ -68,7 +65,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prior = pfn_prior::prior_by_name("gp-hyper-5d")?;
     let sizes = [1usize, 2, 3, 5, 10, 20, 30, 40, 50];
     let q = 50;
-    let held = HeldOut::sample(prior.as_ref(), "gp-hyper-5d", SEED, datasets, q + 1, 5)?;
+    let held = HeldOut::sample(
+        prior.as_ref(),
+        "gp-hyper-5d",
+        dataset_seed(0),
+        datasets,
+        q + 1,
+        5,
+    )?;
     let gp = exact_gp_scores(&held, &sizes, q)?.ok_or("the prior records no GP hyperparameters")?;
     let data: Vec<Dataset> = (0..datasets).filter_map(|i| held.get(i)).collect();
     let members: Vec<Member> = (0..8)

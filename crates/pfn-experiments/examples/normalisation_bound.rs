@@ -29,14 +29,12 @@
 //! raw data and the prior's units.
 
 use pfn_baselines::{fit_gp_nuts, GpNutsOptions, NutsOptions};
-use pfn_experiments::datasets::HeldOut;
+use pfn_experiments::datasets::{dataset_seed, HeldOut};
 use pfn_experiments::gp_hyper::hyper_prior_config;
 use pfn_experiments::prior_nll::exact_gp_scores;
 use pfn_infer::{Predictor, Task};
 use rayon::prelude::*;
 
-/// The held-out seed of the `pfn eval` reports.
-const SEED: u64 = 6837017311515282356;
 /// The seed of the Monte Carlo sample (not used by training or the held-out sets).
 const TRAIN_SEED: u64 = 0x6e6f726d5f626e64;
 /// Equal-count bins of the scaled query input.
@@ -132,13 +130,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: normalisation_bound MODEL TRAIN TEST NUTS".into());
     };
     let (train, test, nuts): (usize, usize, usize) = (train.parse()?, test.parse()?, nuts.parse()?);
+    if train < 2 * BINS * PER_CELL {
+        return Err(format!(
+            "TRAIN must be at least {} (two histogram cells in each of {BINS} bins), got {train}",
+            2 * BINS * PER_CELL
+        )
+        .into());
+    }
+    if test == 0 {
+        return Err("TEST must be at least 1".into());
+    }
     let config = hyper_prior_config("gp-hyper-5d").ok_or("gp-hyper-5d has no hyper-prior")?;
     let nuts_options = GpNutsOptions::from_prior_config(&config, NutsOptions::steps(256, 0));
     let predictor = Predictor::load(model)?;
     let prior = pfn_prior::prior_by_name("gp-hyper-5d")?;
     let sizes = [1usize, 2];
     let q = 50;
-    let held = HeldOut::sample(prior.as_ref(), "gp-hyper-5d", SEED, test, q + 1, 1)?;
+    let held = HeldOut::sample(
+        prior.as_ref(),
+        "gp-hyper-5d",
+        dataset_seed(0),
+        test,
+        q + 1,
+        1,
+    )?;
     let gp = exact_gp_scores(&held, &sizes, q)?.ok_or("the prior records no GP hyperparameters")?;
     println!(
         "| n | exact GP NLL | gap: best context-normalised (estimate) | gap: {model} | on the first {nuts}: estimate | {model} | NUTS 256+256 |"
