@@ -39,6 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let predictor = Predictor::load(model)?;
     let count: usize = datasets.parse()?;
+    if count == 0 {
+        return Err("DATASETS must be at least 1".into());
+    }
     let prior = pfn_prior::prior_by_name(prior_name)?;
     let q = 50;
     let held = HeldOut::sample(
