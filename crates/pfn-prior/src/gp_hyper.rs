@@ -25,6 +25,19 @@
 //! the floor, so that tied rows agree in y: the Bayes answer to such a context is narrow at the tied
 //! inputs, which the noise hyper-prior alone draws rarely (P(noise < 1e-3) ≈ 0.018 under
 //! Γ(0.5, rate 0.25)).
+//!
+//! # Repeated rows
+//!
+//! Grid snapping ties single columns, but with several features whole rows rarely coincide, so a
+//! noiseless snapped dataset often looks like continuous data, and a model learns a lower noise for
+//! all data. [`GpHyperPrior::with_repeated_rows`]`(r, q)` instead makes a share `r` of the datasets
+//! repeat whole rows: a pool of `m ~ U{1..=8}` points is drawn from U[0, 1)^d, and each row is,
+//! with probability `s ~ U[0.5, 1)` (drawn per dataset), replaced by a pool point chosen
+//! uniformly; the other rows keep their own draw, so queries fall both on and between the repeated
+//! points. A share `q` of these datasets has its noise at the floor. The repeats are visible in a
+//! context of a few rows, so a model can learn to answer narrowly where a context repeats a row
+//! with agreeing targets without lowering the noise it assumes for continuous data. Datasets are
+//! repeated-row or grid-snapped, never both (the repeated-row draw comes first).
 
 use pfn_gp::{GpHyper, HyperPrior, KernelKind, PriorSpace};
 use rand::Rng;
@@ -158,6 +171,10 @@ pub struct GpHyperPrior {
     tied_inputs: f64,
     /// Share of those tied datasets whose noise is set to the floor (see the module docs).
     tied_noiseless: f64,
+    /// Share of datasets that repeat whole rows from a small pool (see the module docs).
+    repeated_rows: f64,
+    /// Share of those repeated-row datasets whose noise is set to the floor.
+    repeated_noiseless: f64,
 }
 
 impl GpHyperPrior {
@@ -177,6 +194,8 @@ impl GpHyperPrior {
             config,
             tied_inputs: 0.0,
             tied_noiseless: 0.0,
+            repeated_rows: 0.0,
+            repeated_noiseless: 0.0,
         })
     }
 
@@ -202,6 +221,21 @@ impl GpHyperPrior {
         check_probability("tied_noiseless", q)?;
         Ok(Self {
             tied_noiseless: q,
+            ..self
+        })
+    }
+
+    /// This prior with a share `r` of datasets that repeat whole rows from a small pool, a share
+    /// `q` of which is drawn with the noise at the floor (module docs, "Repeated rows").
+    ///
+    /// # Errors
+    /// If `r` or `q` is not a probability.
+    pub fn with_repeated_rows(self, r: f64, q: f64) -> Result<Self, PriorError> {
+        check_probability("repeated_rows", r)?;
+        check_probability("repeated_noiseless", q)?;
+        Ok(Self {
+            repeated_rows: r,
+            repeated_noiseless: q,
             ..self
         })
     }
@@ -259,7 +293,12 @@ impl Prior for GpHyperPrior {
         let mut hyper = self.sample_hyper(rng, d)?;
         let (x, y, target_y) = data.parts();
         fill_uniform(rng, x);
-        if self.tied_inputs > 0.0 && rng.random::<f64>() < self.tied_inputs {
+        if self.repeated_rows > 0.0 && rng.random::<f64>() < self.repeated_rows {
+            repeat_rows(rng, x, d);
+            if self.repeated_noiseless > 0.0 && rng.random::<f64>() < self.repeated_noiseless {
+                hyper.noise = self.config.noise_floor;
+            }
+        } else if self.tied_inputs > 0.0 && rng.random::<f64>() < self.tied_inputs {
             snap_to_grids(rng, x, d);
             if self.tied_noiseless > 0.0 && rng.random::<f64>() < self.tied_noiseless {
                 hyper.noise = self.config.noise_floor;
@@ -271,6 +310,22 @@ impl Prior for GpHyperPrior {
             features_used: d,
             hyperparameters: Hyperparameters::Gp(hyper),
         })
+    }
+}
+
+/// Replaces rows of `x` (row-major, `d` columns) by points of a pool of `m ~ U{1..=8}` rows drawn
+/// from U[0, 1)^d: each row, with probability `s ~ U[0.5, 1)` drawn once, becomes a pool point
+/// chosen uniformly.
+fn repeat_rows(rng: &mut PriorRng, x: &mut [f32], d: usize) {
+    let m = rng.random_range(1..=8usize);
+    let mut pool = vec![0.0f32; m * d];
+    fill_uniform(rng, &mut pool);
+    let s = rng.random_range(0.5..1.0f64);
+    for row in x.chunks_exact_mut(d) {
+        if rng.random::<f64>() < s {
+            let k = rng.random_range(0..m);
+            row.copy_from_slice(&pool[k * d..(k + 1) * d]);
+        }
     }
 }
 

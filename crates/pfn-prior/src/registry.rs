@@ -280,8 +280,8 @@ pub const PRIORS: &[PriorEntry] = &[
     },
     PriorEntry {
         name: "gp-hyper-5d-ties",
-        description: "gp-hyper-5d where a share of the datasets (30 % by default; [prior.params] tied_inputs = p) has every input column snapped to a grid of 2..=8 values (a share tied_noiseless = q of them, default 0, with the noise at its floor) (rows tie, as integer, categorical and repeated measurements do in real tables); everything else, normalisation included, as gp-hyper-5d",
-        build: || gp_hyper_5d_ties(DEFAULT_TIED_INPUTS, 0.0),
+        description: "gp-hyper-5d where a share of the datasets (30 % by default; [prior.params] tied_inputs = p) has every input column snapped to a grid of 2..=8 values (a share tied_noiseless = q of them, default 0, with the noise at its floor) (rows tie, as integer, categorical and repeated measurements do in real tables); optionally a share repeated_rows = r (default 0) repeats whole rows from a pool of 1..=8 points, a share repeated_noiseless of them noiseless; everything else, normalisation included, as gp-hyper-5d",
+        build: || gp_hyper_5d_ties(&TiedShares::default()),
         task: TaskKind::Regression,
         num_classes: None,
         normalisation: GP_HYPER_5D_NORMALISATION,
@@ -534,28 +534,50 @@ pub fn registered_prior(name: &str) -> Result<&'static PriorEntry, PriorError> {
 /// The share of tied-input datasets of `gp-hyper-5d-ties` when `[prior.params]` does not set one.
 const DEFAULT_TIED_INPUTS: f64 = 0.3;
 
-/// `gp-hyper-5d` with a share `p` of tied-input datasets ([`GpHyperPrior::with_tied_inputs`]), a
-/// share `q` of which is noiseless ([`GpHyperPrior::with_tied_noiseless`]).
-fn gp_hyper_5d_ties(p: f64, q: f64) -> Result<Box<dyn Prior>, PriorError> {
+/// The shares of `gp-hyper-5d-ties` (its `[prior.params]`): see [`GpHyperPrior::with_tied_inputs`],
+/// [`GpHyperPrior::with_tied_noiseless`] and [`GpHyperPrior::with_repeated_rows`].
+struct TiedShares {
+    tied_inputs: f64,
+    tied_noiseless: f64,
+    repeated_rows: f64,
+    repeated_noiseless: f64,
+}
+
+impl Default for TiedShares {
+    fn default() -> Self {
+        Self {
+            tied_inputs: DEFAULT_TIED_INPUTS,
+            tied_noiseless: 0.0,
+            repeated_rows: 0.0,
+            repeated_noiseless: 0.0,
+        }
+    }
+}
+
+/// `gp-hyper-5d` with the tied-input and repeated-row shares of `s`.
+fn gp_hyper_5d_ties(s: &TiedShares) -> Result<Box<dyn Prior>, PriorError> {
     Ok(Box::new(VariableFeatures::with_defaults(
         GpHyperPrior::new(GpHyperPriorConfig::regression())?
-            .with_tied_inputs(p)?
-            .with_tied_noiseless(q)?,
+            .with_tied_inputs(s.tied_inputs)?
+            .with_tied_noiseless(s.tied_noiseless)?
+            .with_repeated_rows(s.repeated_rows, s.repeated_noiseless)?,
     )?))
 }
 
-/// `gp-hyper-5d-ties` with its parameters `tied_inputs` and `tied_noiseless` (probabilities;
-/// defaults 0.3 and 0).
+/// `gp-hyper-5d-ties` with its parameters `tied_inputs`, `tied_noiseless`, `repeated_rows` and
+/// `repeated_noiseless` (probabilities; defaults 0.3, 0, 0 and 0).
 fn gp_hyper_5d_ties_with_params(params: &PriorParams) -> Result<Box<dyn Prior>, PriorError> {
-    let (mut p, mut q) = (DEFAULT_TIED_INPUTS, 0.0);
+    let mut s = TiedShares::default();
     for (key, value) in params {
         let slot = match key.as_str() {
-            "tied_inputs" => &mut p,
-            "tied_noiseless" => &mut q,
+            "tied_inputs" => &mut s.tied_inputs,
+            "tied_noiseless" => &mut s.tied_noiseless,
+            "repeated_rows" => &mut s.repeated_rows,
+            "repeated_noiseless" => &mut s.repeated_noiseless,
             other => {
                 return Err(PriorError::invalid(
                     format!("prior.params.{other}"),
-                    "gp-hyper-5d-ties takes only tied_inputs and tied_noiseless",
+                    "gp-hyper-5d-ties takes only tied_inputs, tied_noiseless, repeated_rows and repeated_noiseless",
                 ))
             }
         };
@@ -566,7 +588,7 @@ fn gp_hyper_5d_ties_with_params(params: &PriorParams) -> Result<Box<dyn Prior>, 
             )
         })?;
     }
-    gp_hyper_5d_ties(p, q)
+    gp_hyper_5d_ties(&s)
 }
 
 /// Builds the prior registered under `name` (see [`PRIORS`]).
@@ -611,6 +633,59 @@ mod tests {
         assert!(PRIORS
             .iter()
             .all(|p| p.build_with_params.is_none() || p.name == "gp-hyper-5d-ties"));
+    }
+
+    /// With `repeated_rows = 1` every dataset repeats whole rows (some row occurs twice, which
+    /// continuous inputs never do); with
+    /// `repeated_noiseless = 1` as well, every dataset's noise is the floor.
+    #[test]
+    fn repeated_rows_repeat_whole_rows_and_noiseless_ones_sit_at_the_floor() {
+        let ties = prior_entry("gp-hyper-5d-ties").unwrap();
+        let batch = |r: f64, q: f64| {
+            let params = PriorParams::from([
+                ("tied_inputs".to_string(), serde_json::json!(0.0)),
+                ("repeated_rows".to_string(), serde_json::json!(r)),
+                ("repeated_noiseless".to_string(), serde_json::json!(q)),
+            ]);
+            ties.prior_with_params(&params)
+                .unwrap()
+                .sample_batch(3, 0, 16, 60, 3)
+                .unwrap()
+        };
+        let b = batch(1.0, 1.0);
+        let (n, d) = (60, 3);
+        for ds in 0..16 {
+            let rows: Vec<&[f32]> = b.x_of(ds).chunks_exact(d).collect();
+            assert_eq!(rows.len(), n);
+            let repeated = rows
+                .iter()
+                .enumerate()
+                .any(|(i, a)| rows[i + 1..].iter().any(|b| b == a));
+            assert!(repeated, "dataset {ds} repeats no row");
+        }
+        for h in &b.hyperparameters {
+            let gp = match h {
+                Hyperparameters::Gp(g) => g,
+                Hyperparameters::FeaturePadding { inner, .. } => match &**inner {
+                    Hyperparameters::Gp(g) => g,
+                    other => panic!("not a GP: {other:?}"),
+                },
+                other => panic!("not a GP: {other:?}"),
+            };
+            assert_eq!(gp.noise, 1e-4);
+        }
+        // Without the noiseless share the noise is drawn, and without repeats the data are the
+        // plain prior's.
+        assert_ne!(batch(1.0, 0.0).y, b.y);
+        let params = PriorParams::from([("tied_inputs".to_string(), serde_json::json!(0.0))]);
+        let plain = ties
+            .prior_with_params(&params)
+            .unwrap()
+            .sample_batch(3, 0, 16, 60, 3)
+            .unwrap();
+        assert_eq!(batch(0.0, 1.0).x, plain.x);
+        let params = PriorParams::from([("repeated_rows".to_string(), serde_json::json!(1.5))]);
+        assert!(ties.prior_with_params(&params).is_err());
     }
 
     #[test]

@@ -32,6 +32,17 @@ the six context rows fall three and three on those two grid values, and each dra
 from its posterior (s^2 ~ Gamma(5/2, rate a/2), m | s ~ N(-s A_ms / A_mm, 1 / A_mm)). The printed
 mean and std are in the test's units (y = 1.5 + 0.5 z).
 
+That answer assumes a model that counts rows, and ours cannot: attention averages over the context
+rows, so repeating every row k times changes no attention output, and the normalisation (population
+mean and std, min-max range) is unchanged too. The duplicated-rows context is therefore exactly the
+two-row context (0.2, 1), (0.8, 2) for the model (`crates/pfn-infer/tests/shipped_gp_hyper.rs`
+checks this). So the script also prints the best answer to that two-row context under the plain
+prior `gp-hyper-5d` (inputs U[0, 1)), which is what the model is scored on: the same integral with
+n = 2 (weight |K|^-1/2 A_mm^-1/2 a^-1/2, s^2 ~ Gamma(1/2, rate a/2)) over the two inputs as well,
+at the scaled query positions 0, 0.5, 1. Its variance is infinite (E[1/s^2] diverges for a
+Gamma(1/2) law: two targets that happen to be close in the prior's units say nothing about the
+scale), so the script prints its quantiles, from one predictive draw per weighted draw.
+
     .venv-py/bin/python docs/results/gp-hyper/bayes_degenerate.py [--draws 400000] [--seed 0]
 
 Needs numpy. Session 9 (2026-12-04), seed 0, 400k draws:
@@ -39,6 +50,10 @@ duplicated rows: std 0.014, 1.741, 0.014 (mean 1.00, 1.41, 2.00; ESS 2706);
 one row: std 1.742, 2.565, 3.098 (mean 1.27, 0.99, 0.68; ESS 376208).
 Session 10 (2026-12-05), seed 0, 400k draws: one row, context-normalised: std 2.00, 3.14, 4.05
 (mean 1.5).
+Session 11 (2026-12-05), seed 0, 400k draws: two rows (= duplicated rows for a model that cannot
+count), plain prior, quantiles 5 / 25 / 50 / 75 / 95 % at 0.2: -1.86 0.76 1.08 1.64 4.38;
+at 0.5: -2.21 0.95 1.50 2.05 5.19; at 0.8: -1.42 1.36 1.92 2.23 4.83 (90 % widths 6.24, 7.40,
+6.24). A second seed with 1M draws moves them by at most 0.03.
 """
 
 import argparse
@@ -124,6 +139,41 @@ def normalised_duplicated_rows(noiseless, draws, rng):
     return np.array(means), np.array(stds), 1 / (w**2).sum()
 
 
+def normalised_two_rows_quantiles(probs, draws, rng):
+    """Quantiles `probs` of the best context-normalised answer to the two-row context (0.2, 1),
+    (0.8, 2) at the scaled inputs 0, 0.5, 1 (the test's 0.2, 0.5, 0.8), under the plain prior
+    (1-D, inputs U[0, 1)); and the ESS. Rows: queries; columns: `probs`; in the test's units."""
+    lengthscale = rng.gamma(3.0, 1 / 6.0, draws)
+    outputscale = rng.gamma(2.0, 1 / 0.15, draws)
+    noise = np.maximum(rng.gamma(0.5, 1 / 0.25, draws), 1e-4)
+    u = rng.random((draws, 2))
+    a, b = u.min(1), u.max(1)
+    x = np.stack([a, b], 1)
+    z = np.array([-1.0, 1.0])
+    cov = matern52_rows(x, x, lengthscale, outputscale) + noise[:, None, None] * np.eye(2)[None]
+    basis = np.stack([np.ones(2), z], 1)
+    a_mat = np.einsum("ki,skj->sij", basis, np.linalg.solve(cov, np.broadcast_to(basis, (draws, 2, 2))))
+    a_mm, a_ms, a_ss = a_mat[:, 0, 0], a_mat[:, 0, 1], a_mat[:, 1, 1]
+    schur = a_ss - a_ms**2 / a_mm
+    log_w = -0.5 * np.linalg.slogdet(cov)[1] - 0.5 * np.log(a_mm) - 0.5 * np.log(schur)
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    scale = np.sqrt(rng.gamma(0.5, 2 / schur))
+    level = -scale * a_ms / a_mm + rng.standard_normal(draws) / np.sqrt(a_mm)
+    rows = []
+    for t in (0.0, 0.5, 1.0):
+        q = (a + t * (b - a))[:, None]
+        k_q = matern52_rows(q, x, lengthscale, outputscale)[:, 0, :]
+        solved = np.linalg.solve(cov, k_q[:, :, None])[:, :, 0]
+        var = outputscale + noise - (k_q * solved).sum(1)
+        mean_z = level * (solved.sum(1) - 1) / scale + (solved * z).sum(1)
+        draw_z = mean_z + np.sqrt(var) / scale * rng.standard_normal(draws)
+        order = np.argsort(draw_z)
+        cum = np.cumsum(w[order])
+        rows.append([1.5 + 0.5 * draw_z[order][np.searchsorted(cum, p)] for p in probs])
+    return np.array(rows), 1 / (w**2).sum()
+
+
 def matern52_rows(a, b, lengthscale, outputscale):
     """Matérn-5/2 kernel matrices between per-draw inputs a (S, n) and b (S, m): (S, n, m)."""
     r = np.abs(a[:, :, None] - b[:, None, :]) / lengthscale[:, None, None]
@@ -150,6 +200,13 @@ def main():
         print(
             f"duplicated rows, context-normalised, tied prior with tied_noiseless {noiseless}: "
             f"queries [0.2, 0.5, 0.8]: mean {np.round(mean, 3)}, std {np.round(std, 3)}, ESS {ess:.0f}"
+        )
+    probs = (0.05, 0.25, 0.5, 0.75, 0.95)
+    quantiles, ess = normalised_two_rows_quantiles(probs, args.draws, rng)
+    for q, row in zip((0.2, 0.5, 0.8), quantiles):
+        print(
+            f"two rows (duplicated rows for a model that cannot count), context-normalised, plain prior: "
+            f"query {q}: quantiles {probs}: {np.round(row, 2)}, 90 % width {row[-1] - row[0]:.2f}, ESS {ess:.0f}"
         )
 
 
