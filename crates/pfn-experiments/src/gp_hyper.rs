@@ -58,6 +58,19 @@ pub fn hyper_prior_config(name: &str) -> Option<GpHyperPriorConfig> {
         .and_then(|e| e.gp_hyper_prior())
 }
 
+/// The registry name of the prior the held-out datasets of a model of prior `name` come from:
+/// the first registered prior with the same hyper-prior. The held-out data are drawn from the
+/// hyper-prior alone, so a model trained on a variant with tied or repeated inputs
+/// (`gp-hyper-5d-ties`) is scored on the plain prior's data (`gp-hyper-5d`), and models of the two
+/// can be compared in one run.
+fn data_prior_name(name: &str) -> Option<&'static str> {
+    let config = hyper_prior_config(name)?;
+    pfn_prior::PRIORS
+        .iter()
+        .find(|e| hyper_prior_config(e.name).as_ref() == Some(&config))
+        .map(|e| e.name)
+}
+
 /// What a method is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -256,18 +269,19 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
             hi
         }
     };
+    let data_prior_of = |m: &LoadedModel| data_prior_name(m.prior()).expect("checked by accept");
     let (prior_name, f) = match selection.models.first() {
-        Some(m) => (m.prior().to_string(), features_of(m)),
+        Some(m) => (data_prior_of(m).to_string(), features_of(m)),
         None => (DEFAULT_PRIOR.to_string(), DEFAULT_FEATURES),
     };
     for m in &selection.models {
-        if m.prior() != prior_name || features_of(m) != f {
+        if data_prior_of(m) != prior_name || features_of(m) != f {
             return Err(m.mismatch(
                 NAME,
                 format!(
-                    "its prior '{}' with {} features differs from '{}' with {} features of model {}; compare models of one prior per run",
-                    m.prior(),
-                    m.predictor.num_features(),
+                    "its data prior '{}' with {} features differs from '{}' with {} features of model {}; compare models of one data prior per run",
+                    data_prior_of(m),
+                    features_of(m),
                     prior_name,
                     f,
                     selection.models[0].path.display()
@@ -741,7 +755,16 @@ pub fn markdown(r: &GpHyperResult) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::MethodKind;
+    use super::{data_prior_name, MethodKind};
+
+    #[test]
+    fn tied_input_models_are_scored_on_the_plain_priors_data() {
+        assert_eq!(data_prior_name("gp-hyper-5d-ties"), Some("gp-hyper-5d"));
+        assert_eq!(data_prior_name("gp-hyper-5d"), Some("gp-hyper-5d"));
+        assert_eq!(data_prior_name("gp-hyper"), Some("gp-hyper"));
+        assert_eq!(data_prior_name("gp-hyper-code"), Some("gp-hyper-code"));
+        assert_eq!(data_prior_name("gp-1d"), None);
+    }
 
     #[test]
     fn seeded_methods_have_distinct_tags_independent_of_position() {
