@@ -97,6 +97,42 @@ def normalised_one_row_std(x1, queries, draws, rng):
     return np.sqrt(var.mean(0))
 
 
+class NormalisedPosterior:
+    """The context of normalised targets z at inputs x (per draw: (S, n)), seen by a model that
+    lost the targets' level m and scale s (y = m + s z): for each hyperparameter draw, the log
+    weight of the context (|K|^-1/2 A_mm^-1/2 a^-(n-1)/2, the integral over m and s > 0 of
+    N(m 1 + s z; 0, K) s^(n-2)), and one draw of (m, s) from its posterior
+    (s^2 ~ Gamma((n-1)/2, rate a/2), m | s ~ N(-s A_ms / A_mm, 1 / A_mm))."""
+
+    def __init__(self, x, z, lengthscale, outputscale, noise, rng):
+        draws, n = x.shape
+        self.x, self.z = x, z
+        self.lengthscale, self.outputscale, self.noise = lengthscale, outputscale, noise
+        self.cov = matern52_rows(x, x, lengthscale, outputscale) + noise[:, None, None] * np.eye(n)[None]
+        basis = np.stack([np.ones(n), z], 1)
+        a_mat = np.einsum("ki,skj->sij", basis, np.linalg.solve(self.cov, np.broadcast_to(basis, (draws, n, 2))))
+        a_mm, a_ms, a_ss = a_mat[:, 0, 0], a_mat[:, 0, 1], a_mat[:, 1, 1]
+        schur = a_ss - a_ms**2 / a_mm
+        log_det = np.linalg.slogdet(self.cov)[1]
+        self.log_w = -0.5 * log_det - 0.5 * np.log(a_mm) - (n - 1) / 2 * np.log(schur)
+        self.scale = np.sqrt(rng.gamma((n - 1) / 2, 2 / schur))
+        self.level = -self.scale * a_ms / a_mm + rng.standard_normal(draws) / np.sqrt(a_mm)
+
+    def query(self, q):
+        """Per draw, the mean and variance of the normalised target at inputs q (S,)."""
+        k_q = matern52_rows(q[:, None], self.x, self.lengthscale, self.outputscale)[:, 0, :]
+        solved = np.linalg.solve(self.cov, k_q[:, :, None])[:, :, 0]
+        var = self.outputscale + self.noise - (k_q * solved).sum(1)
+        mean_z = self.level * (solved.sum(1) - 1) / self.scale + (solved * self.z).sum(1)
+        return mean_z, var / self.scale**2
+
+
+def weights(log_w):
+    """Normalised importance weights."""
+    w = np.exp(log_w - log_w.max())
+    return w / w.sum()
+
+
 def normalised_duplicated_rows(noiseless, draws, rng):
     """Mean and std of the best context-normalised answer to the duplicated-rows context at the
     scaled inputs 0, 0.5, 1 (the test's 0.2, 0.5, 0.8), under the tied prior; and the ESS."""
@@ -113,27 +149,13 @@ def normalised_duplicated_rows(noiseless, draws, rng):
     # Chance that the six rows fall three and three on this pair of grid values (up to a constant).
     log_w_grid = np.log(k * (k - 1) / 2) - 6 * np.log(k)
     x = np.stack([a, a, a, b, b, b], 1)
-    z = np.array([-1.0, -1, -1, 1, 1, 1])
-    cov = matern52_rows(x, x, lengthscale, outputscale) + noise[:, None, None] * np.eye(6)[None]
-    basis = np.stack([np.ones(6), z], 1)
-    a_mat = np.einsum("ki,skj->sij", basis, np.linalg.solve(cov, np.broadcast_to(basis, (draws, 6, 2))))
-    a_mm, a_ms, a_ss = a_mat[:, 0, 0], a_mat[:, 0, 1], a_mat[:, 1, 1]
-    schur = a_ss - a_ms**2 / a_mm
-    log_det = np.linalg.slogdet(cov)[1]
-    log_w = log_w_grid - 0.5 * log_det - 0.5 * np.log(a_mm) - 2.5 * np.log(schur)
-    w = np.exp(log_w - log_w.max())
-    w /= w.sum()
-    scale = np.sqrt(rng.gamma(2.5, 2 / schur))
-    level = -scale * a_ms / a_mm + rng.standard_normal(draws) / np.sqrt(a_mm)
+    post = NormalisedPosterior(x, np.array([-1.0, -1, -1, 1, 1, 1]), lengthscale, outputscale, noise, rng)
+    w = weights(log_w_grid + post.log_w)
     means, stds = [], []
     for t in (0.0, 0.5, 1.0):
-        q = (a + t * (b - a))[:, None]
-        k_q = matern52_rows(q, x, lengthscale, outputscale)[:, 0, :]
-        solved = np.linalg.solve(cov, k_q[:, :, None])[:, :, 0]
-        var = outputscale + noise - (k_q * solved).sum(1)
-        mean_z = level * (solved.sum(1) - 1) / scale + (solved * z).sum(1)
+        mean_z, var_z = post.query(a + t * (b - a))
         mean = (w * mean_z).sum()
-        std = np.sqrt((w * (var / scale**2 + mean_z**2)).sum() - mean**2)
+        std = np.sqrt((w * (var_z + mean_z**2)).sum() - mean**2)
         means.append(1.5 + 0.5 * mean)
         stds.append(0.5 * std)
     return np.array(means), np.array(stds), 1 / (w**2).sum()
@@ -148,26 +170,12 @@ def normalised_two_rows_quantiles(probs, draws, rng):
     noise = np.maximum(rng.gamma(0.5, 1 / 0.25, draws), 1e-4)
     u = rng.random((draws, 2))
     a, b = u.min(1), u.max(1)
-    x = np.stack([a, b], 1)
-    z = np.array([-1.0, 1.0])
-    cov = matern52_rows(x, x, lengthscale, outputscale) + noise[:, None, None] * np.eye(2)[None]
-    basis = np.stack([np.ones(2), z], 1)
-    a_mat = np.einsum("ki,skj->sij", basis, np.linalg.solve(cov, np.broadcast_to(basis, (draws, 2, 2))))
-    a_mm, a_ms, a_ss = a_mat[:, 0, 0], a_mat[:, 0, 1], a_mat[:, 1, 1]
-    schur = a_ss - a_ms**2 / a_mm
-    log_w = -0.5 * np.linalg.slogdet(cov)[1] - 0.5 * np.log(a_mm) - 0.5 * np.log(schur)
-    w = np.exp(log_w - log_w.max())
-    w /= w.sum()
-    scale = np.sqrt(rng.gamma(0.5, 2 / schur))
-    level = -scale * a_ms / a_mm + rng.standard_normal(draws) / np.sqrt(a_mm)
+    post = NormalisedPosterior(np.stack([a, b], 1), np.array([-1.0, 1.0]), lengthscale, outputscale, noise, rng)
+    w = weights(post.log_w)
     rows = []
     for t in (0.0, 0.5, 1.0):
-        q = (a + t * (b - a))[:, None]
-        k_q = matern52_rows(q, x, lengthscale, outputscale)[:, 0, :]
-        solved = np.linalg.solve(cov, k_q[:, :, None])[:, :, 0]
-        var = outputscale + noise - (k_q * solved).sum(1)
-        mean_z = level * (solved.sum(1) - 1) / scale + (solved * z).sum(1)
-        draw_z = mean_z + np.sqrt(var) / scale * rng.standard_normal(draws)
+        mean_z, var_z = post.query(a + t * (b - a))
+        draw_z = mean_z + np.sqrt(var_z) * rng.standard_normal(draws)
         order = np.argsort(draw_z)
         cum = np.cumsum(w[order])
         rows.append([1.5 + 0.5 * draw_z[order][np.searchsorted(cum, p)] for p in probs])
