@@ -781,6 +781,23 @@ fn models_lists_the_models_directory() {
         .unwrap_or_else(|| panic!("no gp-1d row: {table}"));
     let short: String = gp["sha256"].as_str().unwrap().chars().take(16).collect();
     assert!(row.contains(&short) && row.contains(" gp-1d "), "{row}");
+    // gp-1d was trained from scratch (and resumed); a model fine-tuned from another file names
+    // that file, because its budget is the last run's only.
+    assert!(gp["training"]["started_from"].is_null());
+    for m in models {
+        if let Some(start) = m["training"]["started_from"].as_str() {
+            let file = std::path::Path::new(start)
+                .file_name()
+                .unwrap()
+                .to_string_lossy();
+            let name = m["name"].as_str().unwrap();
+            let row = table
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no {name} row: {table}"));
+            assert!(row.contains(&format!("after {file}")), "{row}");
+        }
+    }
 
     // An empty directory lists nothing and succeeds.
     let empty = fresh("models-empty");

@@ -261,6 +261,15 @@ impl ModelMetadata {
             .and_then(Value::as_u64)
     }
 
+    /// The model file the training run started from (the configuration's `run.init_from`), if
+    /// any: the recorded budget ([`ModelMetadata::training`]) is then this run's only, and the
+    /// start file's own training comes before it.
+    pub fn init_from(&self) -> Option<&str> {
+        self.config
+            .pointer("/run/init_from")
+            .and_then(Value::as_str)
+    }
+
     /// The parameters the training gave its registry prior: the configuration's `prior.params`
     /// (empty when absent), for rebuilding the exact training prior by name
     /// (`pfn_prior::PriorEntry::prior_with_params`).
@@ -404,6 +413,9 @@ mod tests {
         }));
         assert_eq!(m.max_context(), 12);
         assert_eq!(m.run_seed(), Some(7));
+        assert_eq!(m.init_from(), None);
+        let m = metadata(serde_json::json!({"run": {"seed": 7, "init_from": "start.pfn"}}));
+        assert_eq!(m.init_from(), Some("start.pfn"));
         assert!(m.validate().is_ok());
         // Without max_context: seq_len − 1 of the architecture; without a seed: none.
         let m = metadata(serde_json::json!({"prior": {"name": "gp-1d"}}));

@@ -48,6 +48,9 @@ pub struct TrainingSummary {
     pub datasets: u64,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// The model file the run started from (`run.init_from`), whose own training is not counted
+    /// above; `None` for a run from scratch.
+    pub started_from: Option<String>,
 }
 
 /// What `pfn models` reports about one loadable model file.
@@ -141,6 +144,7 @@ pub fn summarise(path: &Path) -> Result<ModelSummary, CatalogueError> {
             steps: meta.training.steps,
             datasets: meta.training.datasets,
             seconds: meta.training.seconds,
+            started_from: meta.init_from().map(str::to_string),
         },
         final_validation_loss: meta.final_validation_loss,
         sha256: artifact.digest.clone(),

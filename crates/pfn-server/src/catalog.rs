@@ -305,6 +305,7 @@ impl ModelCatalog {
                 steps: meta.training.steps,
                 datasets: meta.training.datasets,
                 seconds: meta.training.seconds,
+                started_from: meta.init_from().map(str::to_string),
             },
             final_validation_loss: meta.final_validation_loss,
             digest: artifact.digest.chars().take(12).collect(),

@@ -104,6 +104,7 @@ fn entry(shift: f64) -> ModelEntry {
                 steps: 0,
                 datasets: 0,
                 seconds: 0.0,
+                started_from: None,
             },
             final_validation_loss: None,
             digest: String::new(),

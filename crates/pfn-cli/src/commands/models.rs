@@ -3,7 +3,7 @@
 //! training budget.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use pfn_infer::model_catalogue::{list_models, Listing};
@@ -79,10 +79,20 @@ fn write_table(w: &mut impl Write, listing: &Listing) -> Result<()> {
                     },
                     count(m.parameters as u64),
                     format!(
-                        "{} datasets, {} steps, {}",
+                        "{} datasets, {} steps, {}{}",
                         count(m.training.datasets),
                         m.training.steps,
-                        duration(m.training.seconds)
+                        duration(m.training.seconds),
+                        match &m.training.started_from {
+                            Some(start) => format!(
+                                " after {}",
+                                Path::new(start)
+                                    .file_name()
+                                    .map(|f| f.to_string_lossy().into_owned())
+                                    .unwrap_or_else(|| start.clone())
+                            ),
+                            None => String::new(),
+                        }
                     ),
                     m.final_validation_loss
                         .map(|l| format!("{l:.4}"))
@@ -118,6 +128,7 @@ fn write_table(w: &mut impl Write, listing: &Listing) -> Result<()> {
         writeln!(
             w,
             "features: how many input columns the model accepts; max context: most context rows seen in training; \
+             trained on: the last run's budget (\"after F\": that run started from the model file F, whose training came before); \
              val loss: mean NLL on held-out prior datasets (nats); sha256: first 16 hex digits of the content digest \
              checked at load (--json for all)"
         )?;
