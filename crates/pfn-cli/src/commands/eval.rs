@@ -88,10 +88,13 @@ fn markdown(args: &Args, predictor: &Predictor, r: &PriorNllReport) -> String {
     );
     let _ = writeln!(
         s,
-        "- training: {} steps, {} datasets, {:.0} s; final validation loss {}",
+        "- training: {} steps, {} datasets, {:.0} s{}; final validation loss {}",
         meta.training.steps,
         meta.training.datasets,
         meta.training.seconds,
+        meta.init_from()
+            .map(|start| format!(" (this run only: it started from {start})"))
+            .unwrap_or_default(),
         cell(meta.final_validation_loss)
     );
     let _ = writeln!(
