@@ -53,6 +53,18 @@ pub struct TrainingSummary {
     pub started_from: Option<String>,
 }
 
+impl TrainingSummary {
+    /// The budget a model file records (`pfn models` and the demo server's catalogue).
+    pub fn of(meta: &pfn_artifact::ModelMetadata) -> Self {
+        Self {
+            steps: meta.training.steps,
+            datasets: meta.training.datasets,
+            seconds: meta.training.seconds,
+            started_from: meta.init_from().map(str::to_string),
+        }
+    }
+}
+
 /// What `pfn models` reports about one loadable model file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelSummary {
@@ -140,12 +152,7 @@ pub fn summarise(path: &Path) -> Result<ModelSummary, CatalogueError> {
         task: task.into(),
         outputs,
         parameters: artifact.tensors.iter().map(|t| t.data.len()).sum(),
-        training: TrainingSummary {
-            steps: meta.training.steps,
-            datasets: meta.training.datasets,
-            seconds: meta.training.seconds,
-            started_from: meta.init_from().map(str::to_string),
-        },
+        training: TrainingSummary::of(meta),
         final_validation_loss: meta.final_validation_loss,
         sha256: artifact.digest.clone(),
         bytes,

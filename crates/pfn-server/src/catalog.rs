@@ -301,12 +301,7 @@ impl ModelCatalog {
             .to_string(),
             reference_gp: reference.as_ref().map(|r| r.kind().to_string()),
             reference_gp_label: reference.as_ref().map(|r| r.label().to_string()),
-            training: TrainingSummary {
-                steps: meta.training.steps,
-                datasets: meta.training.datasets,
-                seconds: meta.training.seconds,
-                started_from: meta.init_from().map(str::to_string),
-            },
+            training: TrainingSummary::of(meta),
             final_validation_loss: meta.final_validation_loss,
             digest: artifact.digest.chars().take(12).collect(),
             supported: unsupported.is_empty(),
