@@ -781,21 +781,35 @@ fn models_lists_the_models_directory() {
         .unwrap_or_else(|| panic!("no gp-1d row: {table}"));
     let short: String = gp["sha256"].as_str().unwrap().chars().take(16).collect();
     assert!(row.contains(&short) && row.contains(" gp-1d "), "{row}");
-    // gp-1d was trained from scratch (and resumed); a model fine-tuned from another file names
-    // that file, because its budget is the last run's only.
+    // gp-1d was trained from scratch (and resumed) in one run. A model trained in stages counts
+    // every run its file records; where the oldest recorded run started from a file of unknown
+    // training, the row names that file.
     assert!(gp["training"]["started_from"].is_null());
+    assert_eq!(gp["training"]["in_all"]["runs"], 1);
+    assert_eq!(gp["training"]["in_all"]["complete"], true);
+    assert_eq!(
+        gp["training"]["in_all"]["datasets"],
+        gp["training"]["datasets"]
+    );
     for m in models {
-        if let Some(start) = m["training"]["started_from"].as_str() {
-            let file = std::path::Path::new(start)
-                .file_name()
-                .unwrap()
-                .to_string_lossy();
-            let name = m["name"].as_str().unwrap();
-            let row = table
-                .lines()
-                .find(|l| l.starts_with(&format!("{name} ")))
-                .unwrap_or_else(|| panic!("no {name} row: {table}"));
-            assert!(row.contains(&format!("after {file}")), "{row}");
+        let name = m["name"].as_str().unwrap();
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row: {table}"));
+        let all = &m["training"]["in_all"];
+        let runs = all["runs"].as_u64().unwrap();
+        assert!(all["datasets"].as_u64() >= m["training"]["datasets"].as_u64());
+        assert_eq!(runs > 1, row.contains(&format!(" in {runs} runs")), "{row}");
+        match all["unknown_start"].as_str() {
+            Some(start) if all["complete"] == false => {
+                let file = std::path::Path::new(start)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy();
+                assert!(row.contains(&format!("after {file}")), "{row}");
+            }
+            _ => assert!(!row.contains(" after "), "{row}"),
         }
     }
 

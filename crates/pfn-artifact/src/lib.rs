@@ -35,8 +35,8 @@ pub use file::{
     CHECKPOINT_FORMAT, FORMAT_VERSION, MODEL_FORMAT,
 };
 pub use metadata::{
-    Architecture, InputNormalisation, ModelMetadata, OutputHead, TrainingSpent, XNormalisation,
-    YNormalisation,
+    Architecture, EarlierRun, InputNormalisation, ModelMetadata, OutputHead, TrainingSpent,
+    XNormalisation, YNormalisation,
 };
 pub use normalise::{FeaturePadding, FeatureScaler, NormaliseError, TargetScaler};
 pub use weights::{fill_flat, model_from_tensors, named_views, pfn_config, WeightsError};

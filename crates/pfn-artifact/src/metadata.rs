@@ -180,6 +180,27 @@ pub struct TrainingSpent {
     pub seconds: f64,
 }
 
+/// One earlier training run in a model's history: a run whose saved model a later run started
+/// from (the later run's `run.init_from`). A model trained in stages lists its earlier stages in
+/// [`ModelMetadata::lineage`], oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlierRun {
+    /// The start file as the next run named it (its `run.init_from`).
+    pub file: String,
+    /// The start file's SHA-256 content digest (hex) when the next run read it.
+    pub sha256: String,
+    /// Registry name of that run's training prior.
+    pub prior: String,
+    /// The budget that run spent (its own steps, datasets and seconds only).
+    pub training: TrainingSpent,
+    /// That run's final validation loss, if measured.
+    pub final_validation_loss: Option<f64>,
+    /// The file that run itself started from, if any. Set on the oldest entry only when the
+    /// history before it is unknown (a start file that predates lineage records and could not be
+    /// read back).
+    pub started_from: Option<String>,
+}
+
 /// Everything about a model except its weights; stored as JSON in the file header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMetadata {
@@ -202,6 +223,12 @@ pub struct ModelMetadata {
     pub final_validation_loss: Option<f64>,
     /// Name and version of the writing program, e.g. `pfn-train 0.1.0`.
     pub written_by: String,
+    /// The training runs before the one that wrote this file, oldest first, when it started from
+    /// another model file (`run.init_from`); empty for a run from scratch, and in files written
+    /// before lineage was recorded. [`ModelMetadata::training`] is the last run's budget only;
+    /// [`ModelMetadata::training_in_all`] adds these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lineage: Vec<EarlierRun>,
 }
 
 /// Where [`ModelMetadata::max_context`] reads the configured largest context.
@@ -231,6 +258,44 @@ impl ModelMetadata {
             training,
             final_validation_loss,
             written_by: concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION")).to_string(),
+            lineage: Vec::new(),
+        }
+    }
+
+    /// This model as an entry of a later run's [`ModelMetadata::lineage`], the later run having
+    /// read it from `file` with content digest `sha256`.
+    pub fn as_earlier_run(&self, file: impl Into<String>, sha256: impl Into<String>) -> EarlierRun {
+        EarlierRun {
+            file: file.into(),
+            sha256: sha256.into(),
+            prior: self.prior.clone(),
+            training: self.training,
+            final_validation_loss: self.final_validation_loss,
+            started_from: self.init_from().map(str::to_string),
+        }
+    }
+
+    /// The budget of every recorded run: [`ModelMetadata::lineage`] and the last run together.
+    pub fn training_in_all(&self) -> TrainingSpent {
+        self.lineage
+            .iter()
+            .map(|run| run.training)
+            .chain(std::iter::once(self.training))
+            .fold(TrainingSpent::default(), |sum, t| TrainingSpent {
+                steps: sum.steps + t.steps,
+                datasets: sum.datasets + t.datasets,
+                seconds: sum.seconds + t.seconds,
+            })
+    }
+
+    /// Whether the recorded runs reach back to a run from scratch, so that
+    /// [`ModelMetadata::training_in_all`] is the model's whole training. False when the last run
+    /// started from a file but no lineage is recorded, or when the oldest recorded run itself
+    /// started from a file whose history is unknown.
+    pub fn lineage_complete(&self) -> bool {
+        match self.lineage.first() {
+            Some(oldest) => oldest.started_from.is_none(),
+            None => self.init_from().is_none(),
         }
     }
 
@@ -403,6 +468,58 @@ mod tests {
             TrainingSpent::default(),
             None,
         )
+    }
+
+    fn spent(steps: u64, seconds: f64) -> TrainingSpent {
+        TrainingSpent {
+            steps,
+            datasets: 32 * steps,
+            seconds,
+        }
+    }
+
+    #[test]
+    fn lineage_adds_earlier_runs_and_knows_when_it_is_complete() {
+        // A run from scratch: its own budget is the whole training.
+        let mut first = metadata(serde_json::json!({"run": {"seed": 1}}));
+        first.training = spent(100, 10.0);
+        assert!(first.lineage.is_empty() && first.lineage_complete());
+        assert_eq!(first.training_in_all(), spent(100, 10.0));
+
+        // A second run started from it, recording it.
+        let mut second = metadata(serde_json::json!({"run": {"init_from": "first.pfn"}}));
+        second.training = spent(50, 4.0);
+        assert!(
+            !second.lineage_complete(),
+            "init_from without a lineage is incomplete"
+        );
+        let entry = first.as_earlier_run("first.pfn", "abc");
+        assert_eq!(entry.started_from, None);
+        assert_eq!(
+            (entry.file.as_str(), entry.sha256.as_str()),
+            ("first.pfn", "abc")
+        );
+        second.lineage.push(entry);
+        assert!(second.lineage_complete());
+        assert_eq!(second.training_in_all(), spent(150, 14.0));
+
+        // The lineage survives a round trip through JSON; files without one still read.
+        let json = serde_json::to_string(&second).unwrap();
+        let back: ModelMetadata = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, second);
+        let plain = serde_json::to_string(&first).unwrap();
+        assert!(
+            !plain.contains("lineage"),
+            "an empty lineage is not written"
+        );
+
+        // An oldest entry that itself started from an unknown file: incomplete.
+        let mut third = metadata(serde_json::json!({"run": {"init_from": "second.pfn"}}));
+        third
+            .lineage
+            .push(second.as_earlier_run("second.pfn", "def"));
+        assert_eq!(third.lineage[0].started_from.as_deref(), Some("first.pfn"));
+        assert!(!third.lineage_complete());
     }
 
     #[test]

@@ -42,25 +42,59 @@ pub enum CatalogueError {
 /// Training budget spent on a model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainingSummary {
-    /// Optimizer steps.
+    /// Optimizer steps of the run that wrote the file.
     pub steps: u64,
-    /// Prior datasets consumed.
+    /// Prior datasets that run consumed.
     pub datasets: u64,
-    /// Wall-clock seconds.
+    /// That run's wall-clock seconds.
     pub seconds: f64,
-    /// The model file the run started from (`run.init_from`), whose own training is not counted
+    /// The model file that run started from (`run.init_from`), whose own training is not counted
     /// above; `None` for a run from scratch.
     pub started_from: Option<String>,
+    /// Every run the file records: the last one and the earlier ones of its lineage.
+    pub in_all: TrainingInAll,
+}
+
+/// The budget of every training run a model file records (its lineage and the last run).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainingInAll {
+    /// Recorded runs (1 for a model trained in one run).
+    pub runs: usize,
+    /// Optimizer steps of those runs.
+    pub steps: u64,
+    /// Prior datasets of those runs.
+    pub datasets: u64,
+    /// Wall-clock seconds of those runs.
+    pub seconds: f64,
+    /// Whether the recorded runs reach back to a run from scratch, so that these totals are the
+    /// model's whole training.
+    pub complete: bool,
+    /// When they do not: the model file the oldest recorded run started from, whose training is
+    /// unknown.
+    pub unknown_start: Option<String>,
 }
 
 impl TrainingSummary {
     /// The budget a model file records (`pfn models` and the demo server's catalogue).
     pub fn of(meta: &pfn_artifact::ModelMetadata) -> Self {
+        let all = meta.training_in_all();
+        let unknown_start = match meta.lineage.first() {
+            Some(oldest) => oldest.started_from.clone(),
+            None => meta.init_from().map(str::to_string),
+        };
         Self {
             steps: meta.training.steps,
             datasets: meta.training.datasets,
             seconds: meta.training.seconds,
             started_from: meta.init_from().map(str::to_string),
+            in_all: TrainingInAll {
+                runs: meta.lineage.len() + 1,
+                steps: all.steps,
+                datasets: all.datasets,
+                seconds: all.seconds,
+                complete: meta.lineage_complete(),
+                unknown_start,
+            },
         }
     }
 }

@@ -11,7 +11,7 @@ use pfn_artifact::{
 use serde::Serialize;
 
 /// Budget a model was trained with (the model catalogue's type, as `pfn models` reports it).
-pub use pfn_infer::model_catalogue::TrainingSummary;
+pub use pfn_infer::model_catalogue::{TrainingInAll, TrainingSummary};
 
 use crate::error::ServeError;
 use crate::posterior::PosteriorModel;

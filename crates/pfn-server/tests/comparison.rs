@@ -9,7 +9,7 @@ use pfn_gp::{ExactGp, GpHyper};
 use pfn_infer::TargetScaler;
 use pfn_prior::GpPrior;
 use pfn_server::api::{validate, PredictRequest};
-use pfn_server::catalog::{DefaultView, ModelInfo, TrainingSummary};
+use pfn_server::catalog::{DefaultView, ModelInfo, TrainingInAll, TrainingSummary};
 use pfn_server::predict::predict;
 use pfn_server::reference_gp::ReferenceGp;
 use pfn_server::{ModelEntry, PosteriorError, PosteriorModel, RegressionPredictive};
@@ -105,6 +105,14 @@ fn entry(shift: f64) -> ModelEntry {
                 datasets: 0,
                 seconds: 0.0,
                 started_from: None,
+                in_all: TrainingInAll {
+                    runs: 1,
+                    steps: 0,
+                    datasets: 0,
+                    seconds: 0.0,
+                    complete: true,
+                    unknown_start: None,
+                },
             },
             final_validation_loss: None,
             digest: String::new(),

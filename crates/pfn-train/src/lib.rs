@@ -7,6 +7,7 @@
 //! * [`model_file`]: the run configuration in the model file (the metadata of a trained model,
 //!   and the checked configuration of a checkpoint to resume);
 //! * [`head`]: the loss of the output head (Riemann NLL or cross-entropy);
+//! * [`lineage`]: the earlier runs of a model trained in stages, recorded in its file;
 //! * [`bucket_borders`]: equal-mass bucket borders from prior samples;
 //! * [`normalisation`]: the inference-time normalisation a prior implies;
 //! * [`validation`]: the fixed held-out validation set;
@@ -33,6 +34,7 @@ pub mod bucket_borders;
 pub mod collective;
 pub mod config;
 pub mod head;
+pub mod lineage;
 pub mod loader;
 pub mod model_file;
 pub mod normalisation;

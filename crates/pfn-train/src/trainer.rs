@@ -36,8 +36,8 @@ use pfn_prior::Prior;
 
 use pfn_artifact::{
     fill_flat, model_from_tensors, named_views, pfn_config, save_checkpoint, save_model,
-    ArtifactError, Checkpoint, InputNormalisation, ModelMetadata, TrainState, TrainingSpent,
-    WeightsError,
+    ArtifactError, Checkpoint, EarlierRun, InputNormalisation, ModelMetadata, TrainState,
+    TrainingSpent, WeightsError,
 };
 
 use crate::bucket_borders::{
@@ -46,6 +46,7 @@ use crate::bucket_borders::{
 use crate::collective::{digest_f32, Collective, CollectiveError, Shard, SingleProcess};
 use crate::config::{ConfigError, HeadKind, RunConfig};
 use crate::head::Head;
+use crate::lineage::{lineage_of_named_start, lineage_of_start};
 use crate::loader::{BatchLoader, BatchPlan, LoaderError, LoaderOptions, LoaderStats, TrainBatch};
 use crate::model_file::{architecture_of, model_metadata, run_config_of};
 use crate::normalisation::normalisation_for_prior;
@@ -232,6 +233,9 @@ pub struct Trainer {
     skipped_steps: u64,
     consecutive_skips: u64,
     history: Vec<StepRecord>,
+    /// The runs before this one (`run.init_from`'s history and the start file's run), recorded in
+    /// every file this run writes.
+    lineage: Vec<EarlierRun>,
     train_ws: Workspace,
     eval_ws: Workspace,
     targets: Vec<f32>,
@@ -325,9 +329,12 @@ pub fn config_difference(
     walk(&va, &vb, "", ignore)
 }
 
-/// The output head and model of `run.init_from` for a fresh run of `config`: the file must hold
-/// this run's architecture and a head of this run's kind and width.
-fn initial_weights(path: &str, config: &RunConfig) -> Result<(Head, PfnModel), TrainError> {
+/// The output head, model and lineage of `run.init_from` for a fresh run of `config`: the file
+/// must hold this run's architecture and a head of this run's kind and width.
+fn initial_weights(
+    path: &str,
+    config: &RunConfig,
+) -> Result<(Head, PfnModel, Vec<EarlierRun>), TrainError> {
     let artifact = pfn_artifact::load_model(path)?;
     let meta = &artifact.metadata;
     let wanted = architecture_of(config);
@@ -356,7 +363,7 @@ fn initial_weights(path: &str, config: &RunConfig) -> Result<(Head, PfnModel), T
         )));
     }
     let model = model_from_tensors(&meta.architecture, &artifact.tensors)?;
-    Ok((head, model))
+    Ok((head, model, lineage_of_start(path, &artifact)))
 }
 
 impl Trainer {
@@ -391,7 +398,7 @@ impl Trainer {
             .transpose()?;
         let head = match init.as_ref() {
             // The head (borders and tails of a Riemann head) comes from the file.
-            Some((head, _)) => head.clone(),
+            Some((head, _, _)) => head.clone(),
             None => match config.model.head() {
                 HeadKind::Riemann { buckets } => {
                     let mut borders = if plan.standardises_targets() {
@@ -423,12 +430,15 @@ impl Trainer {
                 HeadKind::Classes { n_out } => Head::Classes { n_out },
             },
         };
-        let model = match init {
-            Some((_, model)) => model,
-            None => PfnModel::new(
-                pfn_config(&architecture_of(&config)),
-                init_seed(config.run.seed),
-            )?,
+        let (model, lineage) = match init {
+            Some((_, model, lineage)) => (model, lineage),
+            None => (
+                PfnModel::new(
+                    pfn_config(&architecture_of(&config)),
+                    init_seed(config.run.seed),
+                )?,
+                Vec::new(),
+            ),
         };
         let schedule = config.lr_schedule();
         let optimizer = AdamW::new(adamw_config(&config, schedule.lr_at(0)), model.num_params())?;
@@ -441,6 +451,7 @@ impl Trainer {
             optimizer,
             normalisation,
             TrainState::default(),
+            lineage,
         )
     }
 
@@ -533,6 +544,13 @@ impl Trainer {
         optimizer.restore(&m, &v, checkpoint.state.adam_step)?;
         let plan = BatchPlan::from_config_with_prior(&config, prior)?;
         let normalisation = meta.normalisation.clone();
+        // A checkpoint written before lineage was recorded: read it from the start file.
+        let lineage = match config.run.init_from.as_deref() {
+            Some(start) if meta.lineage.is_empty() => {
+                lineage_of_named_start(start, &meta.architecture)
+            }
+            _ => meta.lineage.clone(),
+        };
         let mut trainer = Self::assemble(
             config,
             plan,
@@ -541,6 +559,7 @@ impl Trainer {
             optimizer,
             normalisation,
             checkpoint.state,
+            lineage,
         )?;
         trainer.restore_extra();
         Ok(trainer)
@@ -554,6 +573,7 @@ impl Trainer {
         optimizer: AdamW,
         normalisation: InputNormalisation,
         state: TrainState,
+        lineage: Vec<EarlierRun>,
     ) -> Result<Self, TrainError> {
         if head.width() != config.model.output_width() {
             return Err(TrainError::Inconsistent(format!(
@@ -582,6 +602,7 @@ impl Trainer {
             skipped_steps: 0,
             consecutive_skips: 0,
             history: Vec::new(),
+            lineage,
             train_ws: Workspace::training(),
             eval_ws: Workspace::inference(),
             targets: Vec::new(),
@@ -857,7 +878,7 @@ impl Trainer {
     /// The metadata of the model in its current state: configuration, architecture, head
     /// (borders), normalisation, budget spent and the latest validation loss.
     pub fn metadata(&self) -> ModelMetadata {
-        model_metadata(
+        let mut metadata = model_metadata(
             &self.config,
             self.head.to_output_head(),
             self.normalisation.clone(),
@@ -867,7 +888,9 @@ impl Trainer {
                 seconds: self.state.seconds,
             },
             self.last_validation_loss().filter(|l| l.is_finite()),
-        )
+        );
+        metadata.lineage = self.lineage.clone();
+        metadata
     }
 
     /// Writes the model artifact (weights + [`Trainer::metadata`]) atomically.

@@ -793,6 +793,98 @@ fn pareto_tails_train_and_are_recorded_in_the_model_file() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Strips the lineage from the model file at `path` (as written before lineage was recorded).
+fn strip_lineage(path: &std::path::Path) {
+    let art = load_model(path).unwrap();
+    let mut meta = art.metadata.clone();
+    meta.lineage.clear();
+    let views: Vec<_> = art.tensors.iter().map(|t| t.as_ref()).collect();
+    pfn_train::artifact::save_model(path, &meta, &views).unwrap();
+}
+
+#[test]
+fn a_chain_of_runs_records_its_lineage_in_every_file() {
+    let dir = temp_dir("lineage");
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let stage = |steps: u64, seed: u64, init_from: Option<String>, out: &str| {
+        let mut config = short(steps, 1);
+        config.run.seed = seed;
+        config.run.init_from = init_from;
+        config.validate().unwrap();
+        let mut trainer = Trainer::new(config).unwrap();
+        trainer.run(&RunOptions::default(), &mut ()).unwrap();
+        trainer.save_model(path(out)).unwrap();
+        load_model(path(out)).unwrap()
+    };
+    let first = stage(6, 1, None, "first.pfn");
+    assert!(first.metadata.lineage.is_empty() && first.metadata.lineage_complete());
+
+    // Each run records the runs before it, oldest first, with the start file's digest.
+    let second = stage(4, 2, Some(path("first.pfn")), "second.pfn");
+    let third = stage(3, 3, Some(path("second.pfn")), "third.pfn");
+    let lineage = &third.metadata.lineage;
+    assert_eq!(lineage.len(), 2);
+    assert_eq!(
+        (lineage[0].file.as_str(), lineage[1].file.as_str()),
+        (path("first.pfn").as_str(), path("second.pfn").as_str())
+    );
+    assert_eq!(
+        (&lineage[0].sha256, &lineage[1].sha256),
+        (&first.digest, &second.digest)
+    );
+    assert_eq!(lineage[0].training, first.metadata.training);
+    assert_eq!(lineage[1].training, second.metadata.training);
+    assert_eq!(
+        lineage[1].started_from.as_deref(),
+        Some(path("first.pfn").as_str())
+    );
+    assert!(third.metadata.lineage_complete());
+    let all = third.metadata.training_in_all();
+    assert_eq!(all.steps, 6 + 4 + 3);
+    assert_eq!(all.datasets, (6 + 4 + 3) * short(1, 1).datasets_per_step());
+
+    // A start file written before lineage was recorded: its chain is read back from the files it
+    // names, as far as they exist.
+    strip_lineage(&dir.join("second.pfn"));
+    let legacy = load_model(path("second.pfn")).unwrap();
+    assert!(legacy.metadata.lineage.is_empty() && !legacy.metadata.lineage_complete());
+    let walked = stage(3, 4, Some(path("second.pfn")), "walked.pfn");
+    assert_eq!(walked.metadata.lineage.len(), 2);
+    assert_eq!(walked.metadata.lineage[0].sha256, first.digest);
+    assert!(walked.metadata.lineage_complete());
+    std::fs::remove_file(path("first.pfn")).unwrap();
+    let cut = stage(3, 5, Some(path("second.pfn")), "cut.pfn");
+    assert_eq!(
+        cut.metadata.lineage.len(),
+        1,
+        "the history stops at a missing file"
+    );
+    assert_eq!(
+        cut.metadata.lineage[0].started_from.as_deref(),
+        Some(path("first.pfn").as_str())
+    );
+    assert!(!cut.metadata.lineage_complete());
+
+    // A checkpoint keeps the lineage, and a resumed run writes it again; a checkpoint without
+    // one (written before lineage was recorded) reads it from its start file.
+    let mut config = short(4, 1);
+    config.run.seed = 6;
+    config.run.init_from = Some(path("third.pfn"));
+    config.validate().unwrap();
+    let mut trainer = Trainer::new(config.clone()).unwrap();
+    trainer.run(&RunOptions::default(), &mut ()).unwrap();
+    trainer.save_checkpoint(path("fourth.ckpt")).unwrap();
+    let checkpoint = load_checkpoint(path("fourth.ckpt")).unwrap();
+    assert_eq!(checkpoint.metadata.lineage.len(), 3);
+    let resumed = Trainer::resume(config.clone(), checkpoint.clone()).unwrap();
+    assert_eq!(resumed.metadata().lineage, checkpoint.metadata.lineage);
+    let mut old = checkpoint.clone();
+    old.metadata.lineage.clear();
+    let recovered = Trainer::resume(config, old).unwrap();
+    assert_eq!(recovered.metadata().lineage, checkpoint.metadata.lineage);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn init_from_starts_a_fresh_run_from_another_models_weights_and_borders() {
     let dir = temp_dir("init-from");

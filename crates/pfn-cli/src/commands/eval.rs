@@ -68,6 +68,31 @@ fn cell(v: Option<f64>) -> String {
 }
 
 /// The report as a Markdown document.
+/// What the report header adds to the last run's budget: for a model trained in stages, every
+/// recorded run together, and where its history starts.
+fn lineage_note(meta: &pfn_artifact::ModelMetadata) -> String {
+    let Some(start) = meta.init_from() else {
+        return String::new();
+    };
+    if meta.lineage.is_empty() {
+        return format!(" (this run only: it started from {start})");
+    }
+    let all = meta.training_in_all();
+    let history = match meta.lineage.first().and_then(|o| o.started_from.as_deref()) {
+        Some(unknown) if !meta.lineage_complete() => {
+            format!(", after {unknown}, whose training is not recorded")
+        }
+        _ => ", from scratch".to_string(),
+    };
+    format!(
+        " (this run, from {start}; {} runs in all: {} steps, {} datasets, {:.0} s{history})",
+        meta.lineage.len() + 1,
+        all.steps,
+        all.datasets,
+        all.seconds
+    )
+}
+
 fn markdown(args: &Args, predictor: &Predictor, r: &PriorNllReport) -> String {
     let meta = predictor.metadata();
     let has_gp = r.mean_gp.is_some();
@@ -92,9 +117,7 @@ fn markdown(args: &Args, predictor: &Predictor, r: &PriorNllReport) -> String {
         meta.training.steps,
         meta.training.datasets,
         meta.training.seconds,
-        meta.init_from()
-            .map(|start| format!(" (this run only: it started from {start})"))
-            .unwrap_or_default(),
+        lineage_note(meta),
         cell(meta.final_validation_loss)
     );
     let _ = writeln!(

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use pfn_infer::model_catalogue::{list_models, Listing};
+use pfn_infer::model_catalogue::{list_models, Listing, TrainingSummary};
 use pfn_infer::ModelSearch;
 
 /// Arguments of `pfn models`.
@@ -39,6 +39,35 @@ fn duration(seconds: f64) -> String {
     } else {
         format!("{:.2} h", seconds / 3600.0)
     }
+}
+
+/// A file name without its directories (the whole string when it has none).
+fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// The "trained on" cell: every recorded run's budget together, how many runs, and the start
+/// file whose training is unknown, if any.
+fn training_cell(t: &TrainingSummary) -> String {
+    let all = &t.in_all;
+    let runs = if all.runs > 1 {
+        format!(" in {} runs", all.runs)
+    } else {
+        String::new()
+    };
+    let unknown = match &all.unknown_start {
+        Some(start) if !all.complete => format!(" after {}", file_name(start)),
+        _ => String::new(),
+    };
+    format!(
+        "{} datasets, {} steps, {}{runs}{unknown}",
+        count(all.datasets),
+        all.steps,
+        duration(all.seconds)
+    )
 }
 
 fn write_table(w: &mut impl Write, listing: &Listing) -> Result<()> {
@@ -78,22 +107,7 @@ fn write_table(w: &mut impl Write, listing: &Listing) -> Result<()> {
                         format!("{} classes", m.outputs)
                     },
                     count(m.parameters as u64),
-                    format!(
-                        "{} datasets, {} steps, {}{}",
-                        count(m.training.datasets),
-                        m.training.steps,
-                        duration(m.training.seconds),
-                        match &m.training.started_from {
-                            Some(start) => format!(
-                                " after {}",
-                                Path::new(start)
-                                    .file_name()
-                                    .map(|f| f.to_string_lossy().into_owned())
-                                    .unwrap_or_else(|| start.clone())
-                            ),
-                            None => String::new(),
-                        }
-                    ),
+                    training_cell(&m.training),
                     m.final_validation_loss
                         .map(|l| format!("{l:.4}"))
                         .unwrap_or_else(|| "-".into()),
@@ -128,7 +142,8 @@ fn write_table(w: &mut impl Write, listing: &Listing) -> Result<()> {
         writeln!(
             w,
             "features: how many input columns the model accepts; max context: most context rows seen in training; \
-             trained on: the last run's budget (\"after F\": that run started from the model file F, whose training came before); \
+             trained on: the budget of every training run the file records (a model trained in stages records its earlier runs; \
+             \"after F\": the oldest recorded run started from the model file F, whose own training is not known); \
              val loss: mean NLL on held-out prior datasets (nats); sha256: first 16 hex digits of the content digest \
              checked at load (--json for all)"
         )?;
