@@ -1159,3 +1159,107 @@ fn classify_images_tells_bars_apart_with_the_shipped_strokes_model() {
     ]);
     one_line_error(&o, &["class 'diagonal' has no examples"]);
 }
+
+#[test]
+fn a_model_trained_in_stages_records_its_lineage_and_set_lineage_rewrites_it() {
+    let work = fresh("lineage");
+    // Stage 2 starts from the shared model, stage 3 from stage 2: each file records the runs
+    // before it.
+    let stage = |name: &str, start: &Path| -> PathBuf {
+        let config = SMALL.replace("[run]\n", &format!("[run]\ninit_from = {:?}\n", s(start)));
+        let cfg = work.join(format!("{name}.toml"));
+        std::fs::write(&cfg, config).unwrap();
+        let out = work.join(format!("{name}.pfn"));
+        let o = pfn(&["train", "--config", s(&cfg), "--out", s(&out), "--quiet"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let second = stage("second", model());
+    let third = stage("third", &second);
+    let listed = |dir: &Path| -> serde_json::Value {
+        let o = pfn(&["models", "--dir", s(dir), "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let doc = listed(&work);
+    let third_row = doc["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "third")
+        .unwrap()
+        .clone();
+    let all = &third_row["training"]["in_all"];
+    assert_eq!(all["runs"], 3, "{third_row}");
+    assert_eq!(all["steps"], 90);
+    assert_eq!(all["complete"], true);
+
+    // The start files move; set-lineage records the chain from where they are now.
+    let moved = work.join("moved");
+    std::fs::create_dir_all(&moved).unwrap();
+    std::fs::copy(&second, moved.join("second-kept.pfn")).unwrap();
+    let out = moved.join("third.pfn");
+    let o = pfn(&[
+        "set-lineage",
+        "--model",
+        s(&third),
+        "--out",
+        s(&out),
+        "--start",
+        s(&moved.join("second-kept.pfn")),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("weights unchanged") && text.contains("second-kept.pfn"),
+        "{text}"
+    );
+    assert!(text.contains("in all: 3 runs, 90 steps"), "{text}");
+    let (before, after) = (
+        pfn_artifact::load_model(&third).unwrap(),
+        pfn_artifact::load_model(&out).unwrap(),
+    );
+    assert_eq!(before.tensors, after.tensors);
+    assert_eq!(after.metadata.lineage.len(), 2);
+    assert!(after.metadata.lineage[1].file.ends_with("second-kept.pfn"));
+    assert_eq!(after.metadata.training_in_all().steps, 90);
+
+    // A model trained from scratch has nothing to record; a start of another shape is refused.
+    one_line_error(
+        &pfn(&[
+            "set-lineage",
+            "--model",
+            s(model()),
+            "--out",
+            s(&work.join("x.pfn")),
+            "--start",
+            s(&second),
+        ]),
+        &["small.pfn", "from scratch"],
+    );
+    let wide = SMALL.replace("emsize = 16", "emsize = 32");
+    let cfg = work.join("wide.toml");
+    std::fs::write(&cfg, wide).unwrap();
+    let wide_model = work.join("wide.pfn");
+    let o = pfn(&[
+        "train",
+        "--config",
+        s(&cfg),
+        "--out",
+        s(&wide_model),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    one_line_error(
+        &pfn(&[
+            "set-lineage",
+            "--model",
+            s(&third),
+            "--out",
+            s(&work.join("x.pfn")),
+            "--start",
+            s(&wide_model),
+        ]),
+        &["wide.pfn", "architecture"],
+    );
+}

@@ -42,6 +42,9 @@ pub enum Command {
     Reproduce(commands::reproduce::Args),
     /// Give a regression model other tails (half-normal or Pareto), keeping its weights.
     SetTails(commands::set_tails::Args),
+    /// Record in a model file the training runs before its own (a model trained in stages whose
+    /// file predates lineage records, or whose start files have moved), keeping its weights.
+    SetLineage(commands::set_lineage::Args),
     /// Classify a folder of images given a few labelled examples per class (image models such as
     /// strokes).
     ClassifyImages(commands::classify_images::Args),
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => commands::import::run(&args),
         Command::Reproduce(args) => commands::reproduce::run(&args),
         Command::SetTails(args) => commands::set_tails::run(&args),
+        Command::SetLineage(args) => commands::set_lineage::run(&args),
         Command::ClassifyImages(args) => commands::classify_images::run(&args),
         Command::Export(args) => commands::export::run(&args),
         #[cfg(feature = "server")]

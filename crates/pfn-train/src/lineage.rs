@@ -62,3 +62,21 @@ fn lineage(
     runs.push(meta.as_earlier_run(file, start.digest.clone()));
     runs
 }
+
+/// The lineage of a run that started from `chain[0]`, which started from `chain[1]`, and so on
+/// (newest first; each entry is the path the file was read from and the file): the given runs
+/// oldest first, after whatever the oldest file itself records or names (as
+/// [`lineage_of_start`]). For recording, after the fact, the history of a model whose start files
+/// have moved since they were trained from (`pfn set-lineage`).
+pub fn lineage_of_chain(chain: &[(String, ModelArtifact)]) -> Vec<EarlierRun> {
+    let Some(((oldest_file, oldest), newer)) = chain.split_last() else {
+        return Vec::new();
+    };
+    let mut runs = lineage_of_start(oldest_file, oldest);
+    runs.extend(newer.iter().rev().map(|(file, artifact)| {
+        artifact
+            .metadata
+            .as_earlier_run(file, artifact.digest.clone())
+    }));
+    runs
+}

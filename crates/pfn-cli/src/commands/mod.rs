@@ -11,5 +11,6 @@ pub mod reproduce;
 pub mod sample_prior;
 #[cfg(feature = "server")]
 pub mod serve;
+pub mod set_lineage;
 pub mod set_tails;
 pub mod train;
