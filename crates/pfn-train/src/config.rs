@@ -8,6 +8,7 @@
 //! split = "weighted"              # "weighted" (n ∝ 1/(N-n), the paper), "uniform" or "harmonic" (n ∝ 1/n)
 //! min_context = 0                 # uniform only; the weighted sampler starts at 0
 //! max_context = 99                # default seq_len - 1 (at least one query)
+//! # max_queries = 50              # training datasets with n context points keep n + 50 points
 //! # [prior.params]                # optional, for a prior that takes parameters, e.g.
 //! # tied_inputs = 0.08            # gp-hyper-5d-ties: its share of tied-input datasets
 //!
@@ -189,6 +190,13 @@ pub struct PriorConfig {
     /// Largest number of context points (default `seq_len - 1`, leaving at least one query).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_context: Option<usize>,
+    /// Most query points of a training dataset (default: every point after the context). A
+    /// micro-batch whose datasets have n context points then holds `min(seq_len, n +
+    /// max_queries)` points, so datasets with small contexts cost less and more datasets fit in
+    /// the same time. Validation datasets keep all `seq_len` points, so validation losses stay
+    /// comparable with runs without it. At least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queries: Option<usize>,
     /// What the training loss scores each query against (default `sampled`).
     #[serde(default, skip_serializing_if = "TargetKind::is_sampled")]
     pub targets: TargetKind,
@@ -552,6 +560,7 @@ impl PriorConfig {
             split: SplitDistribution::default(),
             min_context: 0,
             max_context: None,
+            max_queries: None,
             targets: TargetKind::Sampled,
             constant_fraction: 0.0,
         }
@@ -811,6 +820,13 @@ impl RunConfig {
                     ),
                 ));
             }
+        }
+        if p.max_queries == Some(0) {
+            return Err(invalid(
+                file,
+                "prior.max_queries",
+                "must be at least 1 (a dataset without queries trains nothing)".to_string(),
+            ));
         }
         if p.min_context > p.max_context() {
             return Err(invalid(

@@ -116,6 +116,7 @@ pub struct BatchPlan {
     scale_features: Normalisation,
     targets: TargetKind,
     constant_fraction: f64,
+    max_queries: Option<usize>,
 }
 
 impl std::fmt::Debug for BatchPlan {
@@ -128,6 +129,7 @@ impl std::fmt::Debug for BatchPlan {
             .field("num_features", &self.num_features)
             .field("split", &self.split)
             .field("targets", &self.targets)
+            .field("max_queries", &self.max_queries)
             .field("constant_fraction", &self.constant_fraction)
             .finish()
     }
@@ -192,7 +194,38 @@ impl BatchPlan {
             config.split_sampler()?,
         )?
         .with_targets(config.prior.targets)
-        .with_constant_fraction(config.prior.constant_fraction))
+        .with_constant_fraction(config.prior.constant_fraction)
+        .with_max_queries(config.prior.max_queries)?)
+    }
+
+    /// The same plan with at most `max_queries` query points per *training* dataset
+    /// (`prior.max_queries`): training micro-batch `i` with split `n` holds `min(seq_len, n +
+    /// max_queries)` points. Validation batches keep `seq_len`. `None` keeps every point. Fails
+    /// for 0, or when the prior refuses the shortest such length.
+    pub fn with_max_queries(mut self, max_queries: Option<usize>) -> Result<Self, LoaderError> {
+        if let Some(q) = max_queries {
+            let err = |source| LoaderError::Prior {
+                prior: self.prior_name.clone(),
+                source,
+            };
+            if q == 0 {
+                return Err(err(PriorError::invalid(
+                    "max_queries",
+                    "must be at least 1",
+                )));
+            }
+            let shortest = self.training_len(*self.split.support().start(), Some(q));
+            self.prior
+                .check_request(shortest, self.num_features)
+                .map_err(err)?;
+        }
+        self.max_queries = max_queries;
+        Ok(self)
+    }
+
+    /// Points of a training micro-batch with `split` context points.
+    fn training_len(&self, split: usize, max_queries: Option<usize>) -> usize {
+        max_queries.map_or(self.seq_len, |q| self.seq_len.min(split + q))
     }
 
     /// The same plan turning a fraction of its *training* datasets into noiseless constant
@@ -267,6 +300,7 @@ impl BatchPlan {
             scale_features: feature_normalisation_in_training(prior_name),
             targets: TargetKind::Sampled,
             constant_fraction: 0.0,
+            max_queries: None,
         })
     }
 
@@ -390,19 +424,20 @@ impl BatchPlan {
 
     /// Samples training micro-batch `index` synchronously: exactly what the loader delivers.
     pub fn sample(&self, index: u64) -> Result<TrainBatch, LoaderError> {
+        let split = self.split_for(index);
         let batch = self
             .prior
             .sample_batch(
                 self.run_seed,
                 index,
                 self.batch_size,
-                self.seq_len,
+                self.training_len(split, self.max_queries),
                 self.num_features,
             )
             .map_err(|source| LoaderError::Sample { index, source })?;
         self.finish(
             index,
-            self.split_for(index),
+            split,
             batch,
             self.targets == TargetKind::Posterior,
             true,

@@ -431,3 +431,49 @@ fn dropping_a_loader_with_full_queues_returns_promptly() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn max_queries_shortens_training_datasets_but_not_validation_ones() {
+    let mut config = small_config("uniform");
+    config.prior.max_queries = Some(5);
+    config.validate().unwrap();
+    let plan = BatchPlan::from_config(&config).unwrap();
+    let full = BatchPlan::from_config(&small_config("uniform")).unwrap();
+    let mut shortened = 0;
+    for index in 0..40 {
+        let tb = plan.sample(index).unwrap();
+        let n = tb.single_eval_pos;
+        assert_eq!(
+            n,
+            full.split_for(index),
+            "the split is the plan's, unchanged"
+        );
+        assert_eq!(
+            tb.batch.seq_len,
+            24.min(n + 5),
+            "batch {index} with n = {n}"
+        );
+        assert_eq!(tb.batch.x.len(), 3 * tb.batch.seq_len);
+        shortened += usize::from(tb.batch.seq_len < 24);
+        let v = plan.sample_validation(index % 2).unwrap();
+        assert_eq!(v.batch.seq_len, 24, "validation keeps every point");
+    }
+    assert!(
+        shortened > 20,
+        "most batches are shorter: {shortened} of 40"
+    );
+    // Posterior targets follow the shortened batch.
+    config.prior.targets = pfn_train::TargetKind::Posterior;
+    let plan = BatchPlan::from_config(&config).unwrap();
+    let tb = plan.sample(3).unwrap();
+    let queries = tb.batch.seq_len - tb.single_eval_pos;
+    assert!(queries <= 5);
+    match tb.posterior.unwrap() {
+        pfn_prior::QueryPosterior::Gaussian { mean, .. } => assert_eq!(mean.len(), 3 * queries),
+        other => panic!("a GP prior has Gaussian posteriors, got {other:?}"),
+    }
+
+    config.prior.max_queries = Some(0);
+    let e = config.validate().unwrap_err().to_string();
+    assert!(e.contains("prior.max_queries"), "{e}");
+}

@@ -940,3 +940,23 @@ fn init_from_starts_a_fresh_run_from_another_models_weights_and_borders() {
     assert!(e.contains("nope.pfn"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_run_with_few_queries_per_dataset_trains_and_records_the_option() {
+    let mut config = short(40, 1);
+    config.prior.max_queries = Some(3);
+    config.validate().unwrap();
+    let mut trainer = Trainer::new(config.clone()).unwrap();
+    let before = trainer.validation_loss().unwrap();
+    trainer.run(&RunOptions::default(), &mut ()).unwrap();
+    let after = trainer.last_validation_loss().unwrap();
+    assert!(after.is_finite() && after < before, "{before} -> {after}");
+    // Another run without the option sees other (longer) batches and ends elsewhere.
+    let mut full = Trainer::new(short(40, 1)).unwrap();
+    full.run(&RunOptions::default(), &mut ()).unwrap();
+    assert_ne!(full.model().params(), trainer.model().params());
+    assert_eq!(
+        trainer.metadata().config["prior"]["max_queries"],
+        serde_json::json!(3)
+    );
+}
