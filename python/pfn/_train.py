@@ -225,7 +225,10 @@ def models() -> List[Dict[str, Any]]:
     -------
     list of dict
         Keys ``name``, ``path``, ``task``, ``prior``, ``min_features``, ``max_features``,
-        ``n_classes``, ``min_context``, ``max_context``, ``digest``.
+        ``n_classes``, ``min_context``, ``max_context``, ``digest``, ``parameters``,
+        ``final_validation_loss`` and ``training``: the budget of every training run the file
+        records (``runs``, ``steps``, ``datasets``, ``seconds``; ``complete`` is False when the
+        oldest recorded run started from a model file whose training is unknown).
     """
     return _pfn.models()
 

@@ -318,6 +318,10 @@ def test_models_and_priors():
     assert gp["task"] == "regression" and gp["n_classes"] == 0
     assert (gp["min_features"], gp["max_features"]) == (1, 5)
     assert listed["tabular"]["task"] == "classification"
+    # The tabular model was trained in two runs, both recorded in its file.
+    training = listed["tabular"]["training"]
+    assert training["runs"] == 2 and training["complete"] is True
+    assert training["datasets"] > 500_000 and training["seconds"] > 0
     names = pfn.prior_names()
     assert "gp-1d" in names and "tabular-bnn" in names
     assert isinstance(pfn.__version__, str) and pfn.__version__

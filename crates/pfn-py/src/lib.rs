@@ -97,6 +97,14 @@ fn models(py: Python<'_>) -> PyResult<Vec<Bound<'_, pyo3::types::PyDict>>> {
             d.set_item("digest", &m.sha256)?;
             d.set_item("parameters", m.parameters)?;
             d.set_item("final_validation_loss", m.final_validation_loss)?;
+            let all = &m.training.in_all;
+            let training = pyo3::types::PyDict::new(py);
+            training.set_item("runs", all.runs)?;
+            training.set_item("steps", all.steps)?;
+            training.set_item("datasets", all.datasets)?;
+            training.set_item("seconds", all.seconds)?;
+            training.set_item("complete", all.complete)?;
+            d.set_item("training", training)?;
             Ok(d)
         })
         .collect()
