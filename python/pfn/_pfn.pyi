@@ -28,7 +28,7 @@ def models() -> list[dict]:
     """Every model file in the first existing models directory: dicts with keys name, path, task
     ("regression" | "classification"), prior, min_features, max_features, n_classes (0 for
     regression), min_context, max_context, digest, parameters, final_validation_loss (None if not
-    measured)."""
+    measured), training (dict: runs, steps, datasets, seconds, complete)."""
 
 class Model:
     """A loaded PFN model file with its cached predictor."""
