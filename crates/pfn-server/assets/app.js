@@ -220,7 +220,9 @@ function renderModelInfo() {
     `prior ${m.prior}${m.prior_description ? ': ' + m.prior_description : ''}`,
     `up to ${m.max_context} context points · ${m.buckets} buckets${m.full_support ? ' (full support)' : ''}`,
     `trained x range ${m.trained_x_range ? '[' + m.trained_x_range.join(', ') + ']' : m.x_normalisation === 'context_min_max' ? 'not fixed (x is scaled with the context points)' : 'not fixed'}`,
-    `training: ${m.training.steps} steps, ${m.training.datasets} datasets`,
+    `training: ${m.training.in_all.steps} steps, ${m.training.in_all.datasets} datasets`
+      + (m.training.in_all.runs > 1 ? ` in ${m.training.in_all.runs} runs` : '')
+      + (m.training.in_all.complete ? '' : ` after ${m.training.in_all.unknown_start}`),
   ];
   if (m.feature_range && m.feature_range[1] > 1) {
     lines.push(`takes ${m.feature_range[0]} to ${m.feature_range[1]} input features; the demo uses 1`);
