@@ -256,14 +256,25 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
                     "it was trained with contexts of at most {max} points but the run needs {max_n} (choose smaller --sizes)"
                 ));
             }
+            if let Some(f) = options.features {
+                let (lo, hi) = m.predictor.feature_range();
+                if !(lo..=hi).contains(&f) {
+                    return Err(format!(
+                        "it takes {lo} to {hi} features but the run asks for {f} (--features)"
+                    ));
+                }
+            }
             Ok(())
         },
     )?;
-    // A model that accepts fewer features than its width (trained with a variable number of
-    // features, e.g. `gp-hyper-5d`) is evaluated on `DEFAULT_FEATURES`-dimensional data.
+    // The data have `--features` dimensions when given. Otherwise a model that accepts fewer
+    // features than its width (trained with a variable number of features, e.g. `gp-hyper-5d`)
+    // is evaluated on `DEFAULT_FEATURES`-dimensional data.
     let features_of = |m: &LoadedModel| {
         let (lo, hi) = m.predictor.feature_range();
-        if (lo..=hi).contains(&DEFAULT_FEATURES) {
+        if let Some(f) = options.features {
+            f
+        } else if (lo..=hi).contains(&DEFAULT_FEATURES) {
             DEFAULT_FEATURES
         } else {
             hi
@@ -272,7 +283,10 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<GpHyperResult, E
     let data_prior_of = |m: &LoadedModel| data_prior_name(m.prior()).expect("checked by accept");
     let (prior_name, f) = match selection.models.first() {
         Some(m) => (data_prior_of(m).to_string(), features_of(m)),
-        None => (DEFAULT_PRIOR.to_string(), DEFAULT_FEATURES),
+        None => (
+            DEFAULT_PRIOR.to_string(),
+            options.features.unwrap_or(DEFAULT_FEATURES),
+        ),
     };
     for m in &selection.models {
         if data_prior_of(m) != prior_name || features_of(m) != f {

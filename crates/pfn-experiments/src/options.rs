@@ -111,6 +111,9 @@ impl FromStr for Experiment {
     }
 }
 
+/// Largest accepted `--features` (gp-hyper).
+pub const MAX_GP_HYPER_FEATURES: usize = 64;
+
 /// Largest accepted `--ensemble`.
 pub const MAX_ENSEMBLE: usize = 64;
 
@@ -164,6 +167,9 @@ pub struct ExperimentOptions {
     /// Members of the PFN's class-probability ensemble (`tabular`; `None`:
     /// [`crate::tabular::DEFAULT_ENSEMBLE`]; see `pfn_infer::ensemble`).
     pub ensemble: Option<usize>,
+    /// Input features of the held-out datasets (`gp-hyper`; `None`: one, the paper's Fig. 4b,
+    /// see [`crate::gp_hyper::DEFAULT_FEATURES`]). Every model must accept that many.
+    pub features: Option<usize>,
     /// Arithmetic of the PFNs' matrix products (`--precision`; f32 by default, bf16 rounds the
     /// operands to bfloat16 with f32 accumulation).
     pub precision: Precision,
@@ -189,6 +195,7 @@ impl ExperimentOptions {
             budgets: None,
             data_dir: None,
             ensemble: None,
+            features: None,
             precision: Precision::F32,
             progress: false,
             invocation: None,
@@ -316,6 +323,20 @@ impl ExperimentOptions {
                 ));
             }
         }
+        if let Some(f) = self.features {
+            if self.experiment != Experiment::GpHyper {
+                return Err(ExperimentError::option(
+                    "--features",
+                    "applies to the gp-hyper experiment only",
+                ));
+            }
+            if !(1..=MAX_GP_HYPER_FEATURES).contains(&f) {
+                return Err(ExperimentError::option(
+                    "--features",
+                    format!("{f} features is out of range; expected 1..={MAX_GP_HYPER_FEATURES}"),
+                ));
+            }
+        }
         for m in &self.models {
             if !m.is_file() {
                 return Err(ExperimentError::option(
@@ -409,6 +430,10 @@ impl ExperimentOptions {
         if self.experiment == Experiment::Tabular {
             parts.push("--ensemble".into());
             parts.push(self.tabular_ensemble().to_string());
+        }
+        if let Some(f) = self.features {
+            parts.push("--features".into());
+            parts.push(f.to_string());
         }
         if self.precision != Precision::F32 {
             parts.push("--precision".into());

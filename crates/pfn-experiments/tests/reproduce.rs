@@ -477,3 +477,39 @@ fn bad_options_and_unusable_models_error_cleanly() {
     o.budgets = Some(vec![8]);
     assert!(msg(&o).contains("--budgets"));
 }
+
+#[test]
+fn gp_hyper_runs_on_the_requested_number_of_features() {
+    let dir = tmp_dir("gp-hyper-features");
+    let model = dir.join("hyper5.pfn");
+    random_model(&model, "gp-hyper-5d", 5, 12, None, 4);
+    let mut o = quick(Experiment::GpHyper, &dir.join("three"));
+    o.models = vec![model.clone()];
+    o.datasets = Some(2);
+    o.sizes = Some(vec![2, 5]);
+    o.features = Some(3);
+    let outcome = run_experiment(&o).unwrap();
+    let ExperimentResult::GpHyper(r) = &outcome.result else {
+        panic!("a gp-hyper result")
+    };
+    assert_eq!(r.num_features, 3);
+    for m in &r.methods {
+        assert!(
+            m.nll.iter().all(|s| s.mean.is_finite()),
+            "{}: {:?}",
+            m.name,
+            m.nll
+        );
+    }
+    assert!(
+        outcome.markdown.contains("3 features"),
+        "{}",
+        outcome.markdown
+    );
+    assert!(outcome.markdown.contains("--features 3"));
+    // More features than the model takes: refused, naming the model.
+    o.features = Some(6);
+    o.out = dir.join("six");
+    let e = run_experiment(&o).unwrap_err().to_string();
+    assert!(e.contains("hyper5.pfn") && e.contains("--features"), "{e}");
+}

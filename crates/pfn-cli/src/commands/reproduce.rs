@@ -84,6 +84,10 @@ pub struct Args {
     /// renamings averaged; default 8).
     #[arg(long)]
     pub ensemble: Option<usize>,
+    /// gp-hyper: input features of the held-out datasets (default 1, as in the paper's Fig. 4b);
+    /// every model must accept that many.
+    #[arg(long)]
+    pub features: Option<usize>,
     /// Arithmetic of the PFNs' matrix products: f32, or bf16 (operands rounded to bfloat16, f32
     /// accumulation; faster on CPUs with AVX-512 BF16 or AMX).
     #[arg(long, default_value = "f32")]
@@ -113,6 +117,7 @@ pub fn options(args: &Args, invocation: Option<String>) -> Result<ExperimentOpti
         .transpose()?;
     o.data_dir = args.data_dir.clone();
     o.ensemble = args.ensemble;
+    o.features = args.features;
     o.precision = args.precision;
     o.progress = !args.no_progress;
     o.invocation = invocation;
@@ -188,6 +193,13 @@ mod tests {
         let o = parse(&["gp-fit", "--out", "r", "--sizes", "0,5"]).unwrap();
         assert_eq!(o.sizes, Some(vec![0, 5]));
         assert_eq!(o.models_dir, Some(PathBuf::from("models")));
+        let o = parse(&["gp-hyper", "--out", "r", "--features", "3"]).unwrap();
+        assert_eq!(o.features, Some(3));
+        assert!(
+            o.canonical_command().contains("--features 3"),
+            "{}",
+            o.canonical_command()
+        );
     }
 
     #[test]
@@ -205,5 +217,7 @@ mod tests {
         assert!(err(&["tabular", "--out", "r", "--data", "/no/such/dir"]).contains("--data"));
         assert!(err(&["tabular", "--out", "r", "--sizes", "30"]).contains("--sizes"));
         assert!(err(&["tabular", "--out", "r", "--datasets", "22"]).contains("21 datasets"));
+        assert!(err(&["bnn", "--out", "r", "--features", "2"]).contains("gp-hyper experiment only"));
+        assert!(err(&["gp-hyper", "--out", "r", "--features", "0"]).contains("out of range"));
     }
 }
