@@ -184,7 +184,7 @@ impl BatchPlan {
             Some(p) => p,
             None => prior_from_config(config)?,
         };
-        Ok(Self::new(
+        Self::new(
             prior,
             &config.prior.name,
             config.run.seed,
@@ -195,7 +195,7 @@ impl BatchPlan {
         )?
         .with_targets(config.prior.targets)
         .with_constant_fraction(config.prior.constant_fraction)
-        .with_max_queries(config.prior.max_queries)?)
+        .with_max_queries(config.prior.max_queries)
     }
 
     /// The same plan with at most `max_queries` query points per *training* dataset

@@ -451,8 +451,8 @@ impl Trainer {
             optimizer,
             normalisation,
             TrainState::default(),
-            lineage,
         )
+        .map(|trainer| trainer.with_lineage(lineage))
     }
 
     /// Continues the run saved in `checkpoint` with `config`, which must equal the checkpoint's
@@ -559,8 +559,8 @@ impl Trainer {
             optimizer,
             normalisation,
             checkpoint.state,
-            lineage,
-        )?;
+        )?
+        .with_lineage(lineage);
         trainer.restore_extra();
         Ok(trainer)
     }
@@ -573,7 +573,6 @@ impl Trainer {
         optimizer: AdamW,
         normalisation: InputNormalisation,
         state: TrainState,
-        lineage: Vec<EarlierRun>,
     ) -> Result<Self, TrainError> {
         if head.width() != config.model.output_width() {
             return Err(TrainError::Inconsistent(format!(
@@ -602,12 +601,18 @@ impl Trainer {
             skipped_steps: 0,
             consecutive_skips: 0,
             history: Vec::new(),
-            lineage,
+            lineage: Vec::new(),
             train_ws: Workspace::training(),
             eval_ws: Workspace::inference(),
             targets: Vec::new(),
             grad: Vec::new(),
         })
+    }
+
+    /// The trainer recording `lineage` as the runs before this one.
+    fn with_lineage(mut self, lineage: Vec<EarlierRun>) -> Self {
+        self.lineage = lineage;
+        self
     }
 
     fn restore_extra(&mut self) {
