@@ -769,17 +769,24 @@ fn tail_shape_does_not_change_training() {
     }
 }
 
-#[test]
-fn pareto_tails_train_and_are_recorded_in_the_model_file() {
-    let mut config = short(40, 1);
-    config.borders.tails = pfn_train::TailKind::Pareto;
-    config.borders.tail_index = Some(3.5);
+/// A run of `config` (validated here) to its budget, whose final validation loss is finite and
+/// below the initial one.
+fn trains_and_learns(config: &RunConfig) -> Trainer {
     config.validate().unwrap();
     let mut trainer = Trainer::new(config.clone()).unwrap();
     let before = trainer.validation_loss().unwrap();
     trainer.run(&RunOptions::default(), &mut ()).unwrap();
     let after = trainer.last_validation_loss().unwrap();
     assert!(after.is_finite() && after < before, "{before} -> {after}");
+    trainer
+}
+
+#[test]
+fn pareto_tails_train_and_are_recorded_in_the_model_file() {
+    let mut config = short(40, 1);
+    config.borders.tails = pfn_train::TailKind::Pareto;
+    config.borders.tail_index = Some(3.5);
+    let trainer = trains_and_learns(&config);
     let dir = temp_dir("pareto");
     let path = dir.join("pareto.pfn");
     trainer.save_model(&path).unwrap();
@@ -945,12 +952,7 @@ fn init_from_starts_a_fresh_run_from_another_models_weights_and_borders() {
 fn a_run_with_few_queries_per_dataset_trains_and_records_the_option() {
     let mut config = short(40, 1);
     config.prior.max_queries = Some(3);
-    config.validate().unwrap();
-    let mut trainer = Trainer::new(config.clone()).unwrap();
-    let before = trainer.validation_loss().unwrap();
-    trainer.run(&RunOptions::default(), &mut ()).unwrap();
-    let after = trainer.last_validation_loss().unwrap();
-    assert!(after.is_finite() && after < before, "{before} -> {after}");
+    let trainer = trains_and_learns(&config);
     // Another run without the option sees other (longer) batches and ends elsewhere.
     let mut full = Trainer::new(short(40, 1)).unwrap();
     full.run(&RunOptions::default(), &mut ()).unwrap();

@@ -5,6 +5,7 @@ pub mod classify_images;
 pub mod eval;
 pub mod export;
 pub mod import;
+pub mod model_rewrite;
 pub mod models;
 pub mod predict;
 pub mod reproduce;

@@ -10,17 +10,16 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use pfn_artifact::{load_model, save_model};
+use pfn_artifact::load_model;
+
+use super::model_rewrite::{rewrite, RewriteArgs};
 
 /// Arguments of `pfn set-lineage`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The model file whose history to record.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Where to write the model with its lineage (may be the same file; written atomically).
-    #[arg(long)]
-    pub out: PathBuf,
+    /// The model file whose history to record, and where to write it with its lineage.
+    #[command(flatten)]
+    pub files: RewriteArgs,
     /// A start file of the chain, newest first: the first is the file the model's own run started
     /// from, the second the one that file's run started from, and so on. Where the oldest one
     /// itself started from a file, that file's history is read from the path it records, if found.
@@ -30,12 +29,12 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: &Args) -> Result<()> {
-    let artifact = load_model(&args.model)?;
+    let artifact = load_model(&args.files.model)?;
     let mut metadata = artifact.metadata.clone();
     if metadata.init_from().is_none() {
         bail!(
             "{}: its run started from scratch (no run.init_from): there is no earlier run to record",
-            args.model.display()
+            args.files.model.display()
         );
     }
     let mut chain = Vec::with_capacity(args.starts.len());
@@ -52,13 +51,11 @@ pub fn run(args: &Args) -> Result<()> {
         chain.push((path.to_string_lossy().into_owned(), start));
     }
     metadata.lineage = pfn_train::lineage::lineage_of_chain(&chain);
-    let tensors: Vec<_> = artifact.tensors.iter().map(|t| t.as_ref()).collect();
-    save_model(&args.out, &metadata, &tensors)?;
-    let written = load_model(&args.out)?;
+    let written = rewrite(&artifact, &metadata, &args.files.out)?;
     let meta = &written.metadata;
     println!(
         "{}: weights unchanged, sha256 {}",
-        args.out.display(),
+        args.files.out.display(),
         written.digest
     );
     for run in &meta.lineage {

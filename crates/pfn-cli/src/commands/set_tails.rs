@@ -10,22 +10,19 @@
 //! only the density, quantiles and moments the model reports beyond its outer borders, and the
 //! loss values written in the log. The file's run configuration is updated to match.
 
-use std::path::PathBuf;
-
 use anyhow::{bail, Context, Result};
-use pfn_artifact::{load_model, save_model, OutputHead};
+use pfn_artifact::{load_model, OutputHead};
 use pfn_distribution::TailShape;
 use pfn_train::TailKind;
+
+use super::model_rewrite::{rewrite, RewriteArgs};
 
 /// Arguments of `pfn set-tails`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The model file to read.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Where to write the model with its new tails (may be the same file; written atomically).
-    #[arg(long)]
-    pub out: PathBuf,
+    /// The model file to read and where to write it with its new tails.
+    #[command(flatten)]
+    pub files: RewriteArgs,
     /// The tail shape: `half-normal` or `pareto`.
     #[arg(long, value_parser = ["half-normal", "pareto"])]
     pub tails: String,
@@ -36,7 +33,7 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: &Args) -> Result<()> {
-    let artifact = load_model(&args.model)?;
+    let artifact = load_model(&args.files.model)?;
     let mut metadata = artifact.metadata.clone();
     let (kind, shape) = match args.tails.as_str() {
         "pareto" => (
@@ -58,26 +55,24 @@ pub fn run(args: &Args) -> Result<()> {
         } => *tail = shape,
         OutputHead::Riemann { .. } => bail!(
             "{}: its head has bounded support (no tails to change)",
-            args.model.display()
+            args.files.model.display()
         ),
         OutputHead::Classes { .. } => bail!(
             "{}: a classification model has no tails",
-            args.model.display()
+            args.files.model.display()
         ),
     }
     if !metadata.config.is_null() {
         let mut config = pfn_train::run_config_of(&metadata)
-            .with_context(|| format!("{}: its run configuration", args.model.display()))?;
+            .with_context(|| format!("{}: its run configuration", args.files.model.display()))?;
         config.borders.tails = kind;
         config.borders.tail_index = (kind == TailKind::Pareto).then_some(args.tail_index);
         metadata.config = serde_json::to_value(&config)?;
     }
-    let tensors: Vec<_> = artifact.tensors.iter().map(|t| t.as_ref()).collect();
-    save_model(&args.out, &metadata, &tensors)?;
-    let written = load_model(&args.out)?;
+    let written = rewrite(&artifact, &metadata, &args.files.out)?;
     println!(
         "{}: tails {} (weights unchanged), sha256 {}",
-        args.out.display(),
+        args.files.out.display(),
         match shape {
             TailShape::HalfNormal => "half-normal".to_string(),
             TailShape::Pareto { index } => format!("pareto, index {index}"),
