@@ -37,12 +37,16 @@ pub struct ModelInfo {
     pub parameters: usize,
     /// Largest context size trained.
     pub max_context: usize,
-    /// Datasets consumed in training.
+    /// Datasets consumed in training (every run the file records: its lineage and the last run).
     pub training_datasets: u64,
-    /// Optimizer steps of training.
+    /// Optimizer steps of training (every recorded run).
     pub training_steps: u64,
-    /// Training wall time in seconds.
+    /// Training wall time in seconds (every recorded run).
     pub training_seconds: f64,
+    /// Training runs the file records (1 for a model trained in one run).
+    pub training_runs: usize,
+    /// Whether the recorded runs reach back to a run from scratch.
+    pub training_complete: bool,
 }
 
 impl LoadedModel {
@@ -73,6 +77,7 @@ impl LoadedModel {
     /// The summary recorded in reports.
     pub fn info(&self) -> ModelInfo {
         let meta = self.predictor.metadata();
+        let all = meta.training_in_all();
         ModelInfo {
             label: self.label.clone(),
             path: self.path.display().to_string(),
@@ -81,9 +86,11 @@ impl LoadedModel {
             num_features: self.predictor.num_features(),
             parameters: self.predictor.model().num_params(),
             max_context: self.predictor.max_trained_context(),
-            training_datasets: meta.training.datasets,
-            training_steps: meta.training.steps,
-            training_seconds: meta.training.seconds,
+            training_datasets: all.datasets,
+            training_steps: all.steps,
+            training_seconds: all.seconds,
+            training_runs: meta.lineage.len() + 1,
+            training_complete: meta.lineage_complete(),
         }
     }
 
@@ -101,7 +108,7 @@ impl ModelInfo {
     /// One Markdown list item describing the model.
     pub fn describe(&self) -> String {
         format!(
-            "`{}` ({}): prior `{}`, {} feature{}, {} parameters, trained on {} datasets ({} steps, {:.0} s), contexts up to {}; sha256 `{}`",
+            "`{}` ({}): prior `{}`, {} feature{}, {} parameters, trained on {} datasets ({} steps, {:.0} s{}), contexts up to {}; sha256 `{}`",
             self.label,
             self.path,
             self.prior,
@@ -111,6 +118,14 @@ impl ModelInfo {
             self.training_datasets,
             self.training_steps,
             self.training_seconds,
+            match (self.training_runs, self.training_complete) {
+                (1, true) => String::new(),
+                (n, true) => format!(", {n} runs"),
+                (n, false) => format!(
+                    ", {n} run{} after a start file whose training is not recorded",
+                    if n == 1 { "" } else { "s" }
+                ),
+            },
             self.max_context,
             short_digest(&self.digest)
         )
@@ -212,5 +227,46 @@ fn dedup_labels(models: &mut [LoadedModel]) {
         if labels.iter().filter(|l| **l == labels[i]).count() > 1 {
             m.label = m.path.display().to_string();
         }
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[test]
+    fn a_model_trained_in_stages_is_described_with_all_its_runs() {
+        let mut info = ModelInfo {
+            label: "m".into(),
+            path: "m.pfn".into(),
+            digest: "0123456789abcdef0123".into(),
+            prior: "gp-hyper-5d".into(),
+            num_features: 5,
+            parameters: 10,
+            max_context: 49,
+            training_datasets: 1_440_000,
+            training_steps: 45_000,
+            training_seconds: 18_231.0,
+            training_runs: 1,
+            training_complete: true,
+        };
+        let one = info.describe();
+        assert!(
+            one.contains("trained on 1440000 datasets (45000 steps, 18231 s), contexts"),
+            "{one}"
+        );
+        info.training_runs = 5;
+        assert!(
+            info.describe().contains("18231 s, 5 runs)"),
+            "{}",
+            info.describe()
+        );
+        info.training_complete = false;
+        assert!(
+            info.describe()
+                .contains("5 runs after a start file whose training is not recorded"),
+            "{}",
+            info.describe()
+        );
     }
 }
