@@ -26,7 +26,10 @@ pub fn lineage_of_start(file: &str, start: &ModelArtifact) -> Vec<EarlierRun> {
 
 /// The lineage of a run that started from the file `init_from` but whose saved state holds none (a
 /// checkpoint written before lineage was recorded): the lineage of that file if it can still be
-/// read and holds a model of the run's architecture, and empty otherwise.
+/// read and holds a model of the run's architecture, and empty otherwise. Such a checkpoint does
+/// not record the start file's digest, so the file found at the path is taken to be the one the
+/// run started from; a start file overwritten since (say, by the run's own output) would be
+/// recorded in its place.
 pub fn lineage_of_named_start(
     init_from: &str,
     architecture: &pfn_artifact::Architecture,
