@@ -293,9 +293,16 @@ impl ModelMetadata {
     /// started from a file but no lineage is recorded, or when the oldest recorded run itself
     /// started from a file whose history is unknown.
     pub fn lineage_complete(&self) -> bool {
+        self.unknown_start().is_none()
+    }
+
+    /// The model file whose training the recorded runs do not include: the start file of the
+    /// oldest recorded run, or of the last run when no lineage is recorded. `None` when the
+    /// recorded runs reach back to a run from scratch ([`ModelMetadata::lineage_complete`]).
+    pub fn unknown_start(&self) -> Option<&str> {
         match self.lineage.first() {
-            Some(oldest) => oldest.started_from.is_none(),
-            None => self.init_from().is_none(),
+            Some(oldest) => oldest.started_from.as_deref(),
+            None => self.init_from(),
         }
     }
 
@@ -493,6 +500,7 @@ mod tests {
             !second.lineage_complete(),
             "init_from without a lineage is incomplete"
         );
+        assert_eq!(second.unknown_start(), Some("first.pfn"));
         let entry = first.as_earlier_run("first.pfn", "abc");
         assert_eq!(entry.started_from, None);
         assert_eq!(
@@ -501,6 +509,7 @@ mod tests {
         );
         second.lineage.push(entry);
         assert!(second.lineage_complete());
+        assert_eq!(second.unknown_start(), None);
         assert_eq!(second.training_in_all(), spent(150, 14.0));
 
         // The lineage survives a round trip through JSON; files without one still read.
@@ -520,6 +529,7 @@ mod tests {
             .push(second.as_earlier_run("second.pfn", "def"));
         assert_eq!(third.lineage[0].started_from.as_deref(), Some("first.pfn"));
         assert!(!third.lineage_complete());
+        assert_eq!(third.unknown_start(), Some("first.pfn"));
     }
 
     #[test]

@@ -78,10 +78,6 @@ impl TrainingSummary {
     /// The budget a model file records (`pfn models` and the demo server's catalogue).
     pub fn of(meta: &pfn_artifact::ModelMetadata) -> Self {
         let all = meta.training_in_all();
-        let unknown_start = match meta.lineage.first() {
-            Some(oldest) => oldest.started_from.clone(),
-            None => meta.init_from().map(str::to_string),
-        };
         Self {
             steps: meta.training.steps,
             datasets: meta.training.datasets,
@@ -93,7 +89,7 @@ impl TrainingSummary {
                 datasets: all.datasets,
                 seconds: all.seconds,
                 complete: meta.lineage_complete(),
-                unknown_start,
+                unknown_start: meta.unknown_start().map(str::to_string),
             },
         }
     }

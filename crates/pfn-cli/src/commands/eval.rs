@@ -67,32 +67,22 @@ fn cell(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.3}"))
 }
 
-/// The report as a Markdown document.
 /// What the report header adds to the last run's budget: for a model trained in stages, every
 /// recorded run together, and where its history starts.
 fn lineage_note(meta: &pfn_artifact::ModelMetadata) -> String {
-    let Some(start) = meta.init_from() else {
-        return String::new();
-    };
-    if meta.lineage.is_empty() {
-        return format!(" (this run only: it started from {start})");
-    }
-    let all = meta.training_in_all();
-    let history = match meta.lineage.first().and_then(|o| o.started_from.as_deref()) {
-        Some(unknown) if !meta.lineage_complete() => {
-            format!(", after {unknown}, whose training is not recorded")
+    match meta.init_from() {
+        None => String::new(),
+        Some(start) if meta.lineage.is_empty() => {
+            format!(" (this run only: it started from {start})")
         }
-        _ => ", from scratch".to_string(),
-    };
-    format!(
-        " (this run, from {start}; {} runs in all: {} steps, {} datasets, {:.0} s{history})",
-        meta.lineage.len() + 1,
-        all.steps,
-        all.datasets,
-        all.seconds
-    )
+        Some(start) => format!(
+            " (this run, from {start}; in all: {})",
+            super::models::runs_in_all(meta)
+        ),
+    }
 }
 
+/// The report as a Markdown document.
 fn markdown(args: &Args, predictor: &Predictor, r: &PriorNllReport) -> String {
     let meta = predictor.metadata();
     let has_gp = r.mean_gp.is_some();

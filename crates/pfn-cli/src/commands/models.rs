@@ -59,14 +59,31 @@ fn training_cell(t: &TrainingSummary) -> String {
         String::new()
     };
     let unknown = match &all.unknown_start {
-        Some(start) if !all.complete => format!(" after {}", file_name(start)),
-        _ => String::new(),
+        Some(start) => format!(" after {}", file_name(start)),
+        None => String::new(),
     };
     format!(
         "{} datasets, {} steps, {}{runs}{unknown}",
         count(all.datasets),
         all.steps,
         duration(all.seconds)
+    )
+}
+
+/// Every training run a model file records, together: "N runs, S steps, D datasets, T s", then
+/// ", from scratch" or where the unrecorded history begins (`pfn set-lineage`, `pfn eval`).
+pub fn runs_in_all(meta: &pfn_artifact::ModelMetadata) -> String {
+    let all = meta.training_in_all();
+    format!(
+        "{} runs, {} steps, {} datasets, {:.0} s{}",
+        meta.lineage.len() + 1,
+        all.steps,
+        all.datasets,
+        all.seconds,
+        match meta.unknown_start() {
+            Some(unknown) => format!(", after {unknown}, whose training is not recorded"),
+            None => ", from scratch".to_string(),
+        }
     )
 }
 

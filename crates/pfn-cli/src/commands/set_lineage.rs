@@ -68,18 +68,6 @@ pub fn run(args: &Args) -> Result<()> {
             run.sha256.chars().take(16).collect::<String>()
         );
     }
-    let all = meta.training_in_all();
-    println!(
-        "  in all: {} runs, {} steps, {} datasets, {:.0} s{}",
-        meta.lineage.len() + 1,
-        all.steps,
-        all.datasets,
-        all.seconds,
-        match meta.lineage.first().and_then(|r| r.started_from.as_deref()) {
-            Some(unknown) if !meta.lineage_complete() =>
-                format!(" (the oldest started from {unknown}, whose training is unknown)"),
-            _ => ", from scratch".to_string(),
-        }
-    );
+    println!("  in all: {}", super::models::runs_in_all(meta));
     Ok(())
 }
