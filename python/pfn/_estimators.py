@@ -347,9 +347,10 @@ class PFNRegressor(RegressorMixin, _PFNBase):
 class PFNClassifier(ClassifierMixin, _PFNBase):
     """Classification with a pretrained PFN (class probabilities by in-context learning).
 
-    ``fit`` stores the training rows as the model's context; ``predict_proba`` averages the
+    ``fit`` stores the training rows as the model's context; ``predict_proba`` pools the
     class probabilities of an ensemble of views of the data (feature orders, class renamings,
-    normal scores), as ``pfn predict --ensemble``.
+    normal scores), as ``pfn predict --ensemble``, and tempers them by a temperature fitted on
+    the training rows by cross-validation, as ``pfn predict`` does unless ``--no-calibrate``.
 
     Parameters
     ----------
@@ -360,12 +361,17 @@ class PFNClassifier(ClassifierMixin, _PFNBase):
     n_ensemble : int, default=8
         Ensemble members (1 = the data as given only).
     random_state : int, RandomState, Generator or None, default=0
-        Seed of the ensemble's permutations; an int is used as the seed itself (the CLI's
-        ``--seed``); anything else draws a seed at ``fit``.
+        Seed of the ensemble's permutations and of the calibration folds; an int is used as the
+        seed itself (the CLI's ``--seed``); anything else draws a seed at ``fit``.
     precision : {"f32", "bf16"}, default="f32"
         Arithmetic of the model's matrix products.
     n_threads : int or None, default=None
         Compute threads; ``None`` uses every core.
+    calibrate : bool, default=True
+        With 50 or more training rows, raise the probabilities to the power beta and
+        renormalise, with beta chosen to minimise the log loss of 5-fold cross-validated
+        answers on the training rows (each fold answered from the other folds). Only the
+        training rows are used. ``False`` returns the ensemble's probabilities as they are.
 
     Attributes
     ----------
@@ -393,10 +399,17 @@ class PFNClassifier(ClassifierMixin, _PFNBase):
     _task = "classification"
 
     def __init__(
-        self, model="tabular", n_ensemble=8, random_state=0, precision="f32", n_threads=None
+        self,
+        model="tabular",
+        n_ensemble=8,
+        random_state=0,
+        precision="f32",
+        n_threads=None,
+        calibrate=True,
     ):
         self.model = model
         self.n_ensemble = n_ensemble
+        self.calibrate = calibrate
         self.random_state = random_state
         self.precision = precision
         self.n_threads = n_threads
@@ -423,6 +436,8 @@ class PFNClassifier(ClassifierMixin, _PFNBase):
             or self.n_ensemble < 1
         ):
             raise ValueError(f"n_ensemble must be a positive integer, got {self.n_ensemble!r}")
+        if not isinstance(self.calibrate, (bool, np.bool_)):
+            raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}")
         X, y = _validate_data(
             self, X, y, dtype=np.float64, ensure_all_finite=True, multi_output=False, order="C"
         )
@@ -465,6 +480,7 @@ class PFNClassifier(ClassifierMixin, _PFNBase):
             n_classes=n_classes,
             n_ensemble=int(self.n_ensemble),
             seed=int(self._seed),
+            calibrate=bool(self.calibrate),
         )
         return np.asarray(proba, dtype=np.float64)
 

@@ -63,11 +63,13 @@ class Model:
         n_classes: int,
         n_ensemble: int = 1,
         seed: int = 0,
+        calibrate: bool = False,
     ) -> F64:
         """Classification. y_context holds class codes 0..n_classes-1 (n_classes ≤ the model's);
-        returns (m, n_classes) probabilities (rows sum to 1), the mean of `n_ensemble` members
+        returns (m, n_classes) probabilities (rows sum to 1), pooled over `n_ensemble` members
         (feature orders, class renamings and normal scores, seeded by `seed`; 1 = the data as
-        given)."""
+        given). With `calibrate`, a context of 50 rows or more tempers them: p**beta,
+        renormalised, with beta fitted by 5-fold cross-validation over the context rows."""
 
 class Predictive:
     """The posterior predictive distributions of m queries (a Riemann/bar distribution each, in the

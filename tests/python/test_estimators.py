@@ -164,6 +164,25 @@ def test_classifier_basics(iris_species):
     assert not np.array_equal(other.predict_proba(test[features]), proba)
 
 
+def test_classifier_calibration_tempers_the_ensemble(iris_species):
+    train, test = iris_species
+    features = list(train.columns[:-1])
+    assert len(train) >= 50  # calibrated from 50 training rows on
+    on = PFNClassifier(n_ensemble=2, n_threads=1).fit(train[features], train["species"])
+    off = clone(on).set_params(calibrate=False).fit(train[features], train["species"])
+    p_on, p_off = on.predict_proba(test[features]), off.predict_proba(test[features])
+    assert not np.allclose(p_on, p_off)
+    # One power beta maps every uncalibrated row onto the calibrated one.
+    log_on, log_off = np.log(p_on), np.log(p_off)
+    ratios_on = log_on[:, 1:] - log_on[:, :1]
+    ratios_off = log_off[:, 1:] - log_off[:, :1]
+    beta = np.sum(ratios_on * ratios_off) / np.sum(ratios_off**2)
+    assert 0.25 <= beta <= 4.0
+    np.testing.assert_allclose(ratios_on, beta * ratios_off, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="calibrate"):
+        PFNClassifier(calibrate="yes").fit(train[features], train["species"])
+
+
 def test_single_class_classifier():
     X = np.arange(12.0).reshape(6, 2)
     clf = PFNClassifier(n_ensemble=1).fit(X, ["only"] * 6)

@@ -167,6 +167,9 @@ pub struct ExperimentOptions {
     /// Members of the PFN's class-probability ensemble (`tabular`; `None`:
     /// [`crate::tabular::DEFAULT_ENSEMBLE`]; see `pfn_infer::ensemble`).
     pub ensemble: Option<usize>,
+    /// Temper the PFN's class probabilities by a temperature fitted on each context by
+    /// cross-validation (`tabular`; on by default; see `pfn_infer::calibration`).
+    pub calibrate: bool,
     /// Input features of the held-out datasets (`gp-hyper`; `None`: one, the paper's Fig. 4b,
     /// see [`crate::gp_hyper::DEFAULT_FEATURES`]). Every model must accept that many.
     pub features: Option<usize>,
@@ -195,6 +198,7 @@ impl ExperimentOptions {
             budgets: None,
             data_dir: None,
             ensemble: None,
+            calibrate: true,
             features: None,
             precision: Precision::F32,
             progress: false,
@@ -323,6 +327,12 @@ impl ExperimentOptions {
                 ));
             }
         }
+        if !self.calibrate && self.experiment != Experiment::Tabular {
+            return Err(ExperimentError::option(
+                "--no-calibrate",
+                "applies to the tabular experiment only",
+            ));
+        }
         if let Some(f) = self.features {
             if self.experiment != Experiment::GpHyper {
                 return Err(ExperimentError::option(
@@ -430,6 +440,9 @@ impl ExperimentOptions {
         if self.experiment == Experiment::Tabular {
             parts.push("--ensemble".into());
             parts.push(self.tabular_ensemble().to_string());
+            if !self.calibrate {
+                parts.push("--no-calibrate".into());
+            }
         }
         if let Some(f) = self.features {
             parts.push("--features".into());

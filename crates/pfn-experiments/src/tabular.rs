@@ -37,7 +37,7 @@ use pfn_baselines::classifiers::{paper_baselines, ClassData, Classifier, XgBoost
 use pfn_distribution::class_metrics::{
     accuracy, expected_calibration_error, log_loss, reliability_bins, roc_auc_ovr,
 };
-use pfn_infer::ClassEnsemble;
+use pfn_infer::{ClassEnsemble, ClassTask, ContextCalibration};
 use pfn_plot::{Figure, Series};
 use pfn_prior::rng::derive_key;
 use rand::seq::SliceRandom;
@@ -267,6 +267,9 @@ pub struct TabularResult {
     pub models: Vec<ModelInfo>,
     /// Members of each PFN's class-probability ensemble.
     pub ensemble: usize,
+    /// Whether the PFN's probabilities were tempered on each context (on unless
+    /// `--no-calibrate`).
+    pub calibrated: bool,
     /// Arithmetic of the PFNs' matrix products (`f32` or `bf16`).
     pub precision: String,
     /// The datasets.
@@ -486,31 +489,42 @@ fn select_columns(x: &[f64], d: usize, cols: &[usize]) -> Vec<f64> {
 }
 
 /// The PFN on every split of a dataset, one split at a time (its ensemble members in shared
-/// passes; larger passes over several splits were slower on a CPU, see
-/// `pfn_infer::MAX_PASS_TOKENS`).
+/// batched passes), its probabilities tempered on each split's context when `calibration` is
+/// given (`pfn_infer::calibration`).
 fn run_pfn(
     m: &LoadedModel,
     p: &Prepared,
     cols: &[usize],
     ensemble: ClassEnsemble,
+    calibration: Option<ContextCalibration>,
 ) -> Result<Answer, String> {
     let start = Instant::now();
     let mut probabilities = Vec::new();
     for s in &p.splits {
         let x_ctx = select_columns(&s.x_ctx, p.d, cols);
         let x_q = select_columns(&s.x_q, p.d, cols);
-        probabilities.extend(
-            m.predictor
-                .ensemble_class_probabilities(
-                    &x_ctx,
-                    &s.y_ctx,
-                    cols.len(),
-                    &x_q,
-                    p.classes,
-                    ensemble,
-                )
-                .map_err(|e| e.to_string())?,
-        );
+        let answer = match calibration {
+            None => m.predictor.ensemble_class_probabilities(
+                &x_ctx,
+                &s.y_ctx,
+                cols.len(),
+                &x_q,
+                p.classes,
+                ensemble,
+            ),
+            Some(c) => {
+                let task = ClassTask {
+                    x: &x_ctx,
+                    labels: &s.y_ctx,
+                    x_query: &x_q,
+                    features: cols.len(),
+                };
+                m.predictor
+                    .calibrated_class_probabilities_many(&[task], p.classes, ensemble, c)
+                    .map(|mut t| t.pop().map(|t| t.probabilities).unwrap_or_default())
+            }
+        };
+        probabilities.extend(answer.map_err(|e| e.to_string())?);
     }
     Ok(Answer {
         probabilities,
@@ -768,6 +782,7 @@ fn summarise(
 struct Methods<'a> {
     models: &'a [LoadedModel],
     ensemble: usize,
+    calibrate: bool,
     baselines: &'a [Box<dyn Classifier>],
     subsets: &'a [Vec<Vec<usize>>],
 }
@@ -822,7 +837,17 @@ fn run_protocol(
                     methods.ensemble,
                     derive_key(ENSEMBLE_DOMAIN, seed, &[protocol_index, indices[d] as u64]),
                 );
-                run_pfn(&methods.models[i], p, &methods.subsets[i][d], ensemble)
+                let calibration = methods.calibrate.then_some(ContextCalibration {
+                    seed: ensemble.seed,
+                    ..ContextCalibration::default()
+                });
+                run_pfn(
+                    &methods.models[i],
+                    p,
+                    &methods.subsets[i][d],
+                    ensemble,
+                    calibration,
+                )
             } else {
                 let b = &methods.baselines[i - methods.models.len()];
                 let s = derive_key(BASELINE_DOMAIN, seed, &[protocol_index, indices[d] as u64]);
@@ -910,6 +935,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<TabularResult, E
     let methods = Methods {
         models,
         ensemble: options.tabular_ensemble(),
+        calibrate: options.calibrate,
         baselines: &baselines,
         subsets: &subsets,
     };
@@ -993,6 +1019,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<TabularResult, E
         skipped_models: selection.skipped,
         models: selection.models.iter().map(|m| m.info()).collect(),
         ensemble: options.tabular_ensemble(),
+        calibrated: options.calibrate,
         precision: options.precision.to_string(),
         datasets,
         paper,
@@ -1418,6 +1445,11 @@ pub fn markdown(r: &TabularResult) -> String {
     let _ = writeln!(s, "- Every method gets the same windows and splits. Missing values (NaN; only breast-w has any) are replaced in context and queries by the context rows' column means (`pfn_infer::impute_with_context_means`). Categorical columns (cmc, credit-g) are their integer codes, used as numbers by every method (CatBoost-style categorical handling is not part of this benchmark).");
     let _ = writeln!(s, "- The PFN z-scores each feature with its context rows' mean and standard deviation and zero-pads to its input width, as in training; a dataset with more features than the model takes (mfeat-fourier: 76, analcatdata_authorship: 70, against 60) gives the PFN a seeded random subset of that many features, the same for every window and split, while the baselines see every feature.");
     let _ = writeln!(s, "- PFN ensemble: {} member{} per window or split (`--ensemble`, `pfn_infer::ensemble`): member 0 sees the data as given, every other member a seeded random order of the feature columns and a random renaming of the classes, odd members normal scores of the features; the PFN's probabilities are the members' normalised geometric mean. Its times include every member.", r.ensemble, if r.ensemble == 1 { "" } else { "s" });
+    if r.calibrated {
+        let _ = writeln!(s, "- PFN calibration (`pfn_infer::calibration`; `--no-calibrate` turns it off): on every window or split with at least {} context rows, the ensemble answers each of {} class-stratified folds of the context from the other folds; the inverse temperature β in [{}, {}] that minimises the log loss of those held-out answers tempers the queries' probabilities (p^β, renormalised). Only context rows are used. Its times include the folds.", pfn_infer::calibration::DEFAULT_MIN_ROWS, pfn_infer::calibration::DEFAULT_FOLDS, pfn_infer::calibration::BETA_RANGE.0, pfn_infer::calibration::BETA_RANGE.1);
+    } else {
+        let _ = writeln!(s, "- PFN calibration: off (`--no-calibrate`); the probabilities are the ensemble's as they are.");
+    }
     let _ = writeln!(s, "- PFN arithmetic: {} (`--precision`; bf16 rounds the operands of the matrix products to bfloat16 and accumulates in f32)", r.precision);
     let _ = writeln!(s, "- The baselines get the features z-scored with the context rows' statistics (`FeatureScaler::fit_standardise`, the PFN's rule) and tune their hyperparameters by cross-validation on the context rows only (`pfn_baselines::classifiers`; grids after the paper's Table 6). XGBoost runs in Python: install it with `scripts/install-xgboost.sh` (a virtual environment `.venv-xgboost` with xgboost, scikit-learn and numpy from PyPI); without it every XGBoost cell says `failed`, the failures list says why, and XGBoost is left out of the ranks.");
     let _ = writeln!(s, "- `tabular/diabetes.txt` (LIBSVM) is the Pima data that `cc18/diabetes.csv` holds too; only the CC18 copy is used so that no dataset counts twice.");

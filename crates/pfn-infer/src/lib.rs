@@ -11,6 +11,8 @@
 //!   columns, a numeric target or class labels, one-line errors naming the file, line, data row
 //!   and column;
 //! * [`ensemble`]: class probabilities averaged over feature orders and class renamings;
+//! * [`calibration`]: class probabilities tempered by a temperature fitted on the context by
+//!   cross-validation;
 //! * [`labels`]: class labels (integers or words) of a classification table and their order;
 //! * [`missing`]: missing feature values imputed with the context's column means;
 //! * [`model_search`]: where a model name is looked up (`$PFN_MODELS`, `./models`, beside the
@@ -21,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod calibration;
 pub mod ensemble;
 pub mod labels;
 pub mod missing;
@@ -31,6 +34,7 @@ pub mod predictor;
 pub mod table;
 
 pub use batch::{Task, DEFAULT_DATASET_BATCH, MAX_PASS_TOKENS};
+pub use calibration::{ContextCalibration, Tempered};
 pub use ensemble::{ClassEnsemble, ClassTask};
 pub use labels::{ClassLabels, LabelError};
 pub use missing::{count_missing, impute_with_context_means};

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use pfn_infer::{ClassEnsemble, ClassTask, Predictor};
+use pfn_infer::calibration::{fit_inverse_temperature, stratified_folds, temper};
+use pfn_infer::{ClassEnsemble, ClassTask, ContextCalibration, Predictor};
 use rand::{Rng, SeedableRng};
 
 /// A tiny tabular classifier (up to 4 features, 10 classes), trained for a few steps once.
@@ -163,4 +164,82 @@ fn many_tasks_at_once_equal_one_task_at_a_time() {
         matches!(e, pfn_infer::PredictError::Task { task: 1, .. }),
         "{e}"
     );
+}
+
+#[test]
+fn calibration_tempers_by_a_temperature_fitted_on_the_context_folds() {
+    let p = Predictor::load(classifier()).unwrap();
+    let e = ClassEnsemble::new(2, 1);
+    // 60 context rows whose class is the sign of the first feature, and 20 rows (too few).
+    let (x, _, q) = task_data(11, 60, 7, 3, 2);
+    let y: Vec<usize> = x.chunks_exact(3).map(|r| usize::from(r[0] > 0.0)).collect();
+    let (xs, ys, qs) = task_data(12, 20, 4, 3, 2);
+    let tasks = [
+        ClassTask {
+            x: &x,
+            labels: &y,
+            x_query: &q,
+            features: 3,
+        },
+        ClassTask {
+            x: &xs,
+            labels: &ys,
+            x_query: &qs,
+            features: 3,
+        },
+    ];
+    let c = ContextCalibration {
+        folds: 5,
+        min_rows: 50,
+        seed: 3,
+    };
+    let out = p
+        .calibrated_class_probabilities_many(&tasks, 2, e, c)
+        .unwrap();
+    assert_eq!(
+        out,
+        p.calibrated_class_probabilities_many(&tasks, 2, e, c)
+            .unwrap()
+    );
+    let plain = p.ensemble_class_probabilities_many(&tasks, 2, e).unwrap();
+    // Too few rows: untouched.
+    assert_eq!(out[1].beta, 1.0);
+    for (a, b) in out[1].probabilities.iter().zip(&plain[1]) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+    // The temperature, recomputed from each fold answered on its own.
+    let folds = stratified_folds(&y, 5, 3);
+    let (mut held_out, mut labels) = (Vec::new(), Vec::new());
+    for f in 0..5 {
+        let (mut xc, mut yc, mut xq) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, row) in x.chunks_exact(3).enumerate() {
+            if folds[i] == f {
+                xq.extend_from_slice(row);
+                labels.push(y[i]);
+            } else {
+                xc.extend_from_slice(row);
+                yc.push(y[i]);
+            }
+        }
+        held_out.extend(
+            p.ensemble_class_probabilities(&xc, &yc, 3, &xq, 2, e)
+                .unwrap(),
+        );
+    }
+    let beta = fit_inverse_temperature(&held_out, &labels, 2);
+    assert!(
+        (out[0].beta - beta).abs() < 1e-3 * beta,
+        "{} vs {beta}",
+        out[0].beta
+    );
+    let mut expected = plain[0].clone();
+    temper(&mut expected, 2, out[0].beta);
+    for (a, b) in out[0].probabilities.iter().zip(&expected) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+    // Fewer than two folds is refused.
+    let one = ContextCalibration { folds: 1, ..c };
+    assert!(p
+        .calibrated_class_probabilities_many(&tasks, 2, e, one)
+        .is_err());
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pfn_artifact::OutputHead;
-use pfn_infer::{ClassEnsemble, Precision, Predictor};
+use pfn_infer::{ClassEnsemble, ClassTask, ContextCalibration, Precision, PredictError, Predictor};
 use pyo3::prelude::*;
 
 use crate::error;
@@ -262,8 +262,10 @@ impl Model {
     }
 
     /// Classification: `(m, n_classes)` probabilities of the query rows given the context's class
-    /// codes, pooled over `n_ensemble` members (`pfn_infer::ensemble`).
-    #[pyo3(signature = (x_context, y_context, x_query, n_classes, n_ensemble = 1, seed = 0))]
+    /// codes, pooled over `n_ensemble` members (`pfn_infer::ensemble`); with `calibrate`, tempered
+    /// by a temperature fitted on the context by cross-validation (`pfn_infer::calibration`, folds
+    /// seeded by `seed`).
+    #[pyo3(signature = (x_context, y_context, x_query, n_classes, n_ensemble = 1, seed = 0, calibrate = false))]
     #[allow(clippy::too_many_arguments)]
     fn predict_proba<'py>(
         &self,
@@ -274,6 +276,7 @@ impl Model {
         n_classes: usize,
         n_ensemble: usize,
         seed: u64,
+        calibrate: bool,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         if self.predictor.is_regression() {
             return Err(error(format!(
@@ -303,8 +306,35 @@ impl Model {
         let predictor = &self.predictor;
         let ensemble = ClassEnsemble::new(n_ensemble, seed);
         let start = Instant::now();
+        let task = ClassTask {
+            x: &x,
+            labels: &y,
+            x_query: &xq,
+            features: d,
+        };
+        let calibration = ContextCalibration {
+            seed,
+            ..ContextCalibration::default()
+        };
         let probs = py
-            .detach(|| predictor.ensemble_class_probabilities(&x, &y, d, &xq, n_classes, ensemble))
+            .detach(|| {
+                if calibrate {
+                    predictor
+                        .calibrated_class_probabilities_many(
+                            &[task],
+                            n_classes,
+                            ensemble,
+                            calibration,
+                        )
+                        .map(|mut t| t.pop().map(|t| t.probabilities).unwrap_or_default())
+                } else {
+                    predictor.ensemble_class_probabilities(&x, &y, d, &xq, n_classes, ensemble)
+                }
+            })
+            .map_err(|e| match e {
+                PredictError::Task { source, .. } => *source,
+                e => e,
+            })
             .map_err(error)?;
         self.record(start);
         PyArray1::from_vec(py, probs).reshape([m, n_classes])

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use pfn_artifact::OutputHead;
 use pfn_infer::{
-    impute_with_context_means, load_predict_data_with, ClassEnsemble, ClassLabels, NormaliseError,
-    PosteriorPredictive, PredictError, Predictor, ReadOptions, TableError, TargetKind,
+    impute_with_context_means, load_predict_data_with, ClassEnsemble, ClassLabels, ClassTask,
+    ContextCalibration, NormaliseError, PosteriorPredictive, PredictError, Predictor, ReadOptions,
+    TableError, TargetKind, Tempered,
 };
 use pfn_plot::classes::{class_probability_bars, reliability_diagram, ConfidenceBin};
 
@@ -104,9 +105,32 @@ pub struct Args {
     /// renamed; `pfn_infer::ensemble`). 1 turns the ensemble off.
     #[arg(long, default_value_t = DEFAULT_ENSEMBLE, value_parser = parse_members)]
     pub ensemble: usize,
-    /// Seed of the ensemble's permutations.
+    /// Seed of the ensemble's permutations and of the calibration folds.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Classification models: do not temper the class probabilities. By default, with 50 or more
+    /// training rows, a temperature is fitted on them by 5-fold cross-validation (each fold
+    /// answered from the others; `pfn_infer::calibration`) and applied to the test rows.
+    #[arg(long)]
+    pub no_calibrate: bool,
+}
+
+/// The summary line that says how the class probabilities were calibrated.
+fn calibration_note(off: bool, rows: usize, c: &ContextCalibration, beta: f64) -> String {
+    let min_rows = c.min_rows.max(c.folds);
+    if off {
+        "calibration: off (--no-calibrate)".into()
+    } else if beta == 1.0 && rows < min_rows {
+        format!(
+            "calibration: none ({rows} training rows; a temperature is fitted from {min_rows} on)"
+        )
+    } else {
+        format!(
+            "calibration: probabilities raised to the power {beta:.3} ({}), fitted by {}-fold cross-validation on the training rows",
+            if beta > 1.0 { "sharper" } else if beta < 1.0 { "flatter" } else { "unchanged" },
+            c.folds
+        )
+    }
 }
 
 /// Parses `0.05,0.5,0.95`: every value a number strictly between 0 and 1.
@@ -316,18 +340,64 @@ pub fn run(args: &Args) -> Result<()> {
         Some(classes) => {
             let labels: Vec<usize> = data.train_y.iter().map(|&c| c as usize).collect();
             let ensemble = ClassEnsemble::new(args.ensemble, args.seed);
-            let probabilities = predictor
-                .ensemble_class_probabilities(
-                    &data.train_x,
-                    &labels,
-                    d,
-                    &data.test_x,
-                    classes.len(),
-                    ensemble,
-                )
-                .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
-                .with_context(|| format!("{}", args.train.display()))?;
-            classification_output(classes, probabilities, &data)?
+            let task = ClassTask {
+                x: &data.train_x,
+                labels: &labels,
+                x_query: &data.test_x,
+                features: d,
+            };
+            let calibration = ContextCalibration {
+                seed: args.seed,
+                ..ContextCalibration::default()
+            };
+            let tempered = if args.no_calibrate {
+                predictor
+                    .ensemble_class_probabilities_many(&[task], classes.len(), ensemble)
+                    .map(|mut p| Tempered {
+                        probabilities: p.pop().unwrap_or_default(),
+                        beta: 1.0,
+                    })
+            } else {
+                predictor
+                    .calibrated_class_probabilities_many(
+                        &[task],
+                        classes.len(),
+                        ensemble,
+                        calibration,
+                    )
+                    .map(|mut t| {
+                        t.pop().unwrap_or(Tempered {
+                            probabilities: Vec::new(),
+                            beta: 1.0,
+                        })
+                    })
+            }
+            .map_err(|e| match e {
+                PredictError::Task { source, .. } => *source,
+                e => e,
+            })
+            .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
+            .with_context(|| format!("{}", args.train.display()))?;
+            let mut output = classification_output(classes, tempered.probabilities, &data)?;
+            output.summary.insert(
+                0,
+                calibration_note(
+                    args.no_calibrate,
+                    data.n_train(),
+                    &calibration,
+                    tempered.beta,
+                ),
+            );
+            output.json.insert(
+                "calibration".into(),
+                serde_json::json!({
+                    "on": !args.no_calibrate,
+                    "folds": calibration.folds,
+                    "min_rows": calibration.min_rows,
+                    "power": tempered.beta,
+                }),
+            );
+            output
         }
     };
     let mut summary = std::mem::take(&mut output.summary);
@@ -1232,6 +1302,7 @@ mod tests {
             impute: None,
             ensemble: DEFAULT_ENSEMBLE,
             seed: 0,
+            no_calibrate: false,
         }
     }
 
@@ -1333,6 +1404,56 @@ Iris-setosa,0.3,1.4,3.6,5.2
                 .len()
                 > 1000
         );
+    }
+
+    #[test]
+    fn calibration_tempers_the_probabilities_with_enough_training_rows() {
+        // 60 training rows (calibrated) whose class is the sign of a + b, 4 test rows.
+        let mut text = String::from("a,b,label\n");
+        for i in 0..60 {
+            let (a, b) = ((i * 7 % 13) as f64 - 6.0, (i * 5 % 11) as f64 - 5.0);
+            text += &format!("{a},{b},{}\n", if a + b > 0.0 { "up" } else { "down" });
+        }
+        let train = write("cal-train.csv", &text);
+        let test = write("cal-test.csv", "a,b\n3,2\n-4,-1\n0.5,-0.2\n-2,2.5\n");
+        let on = json(&args(&train, &test, Some("cal-on.json")));
+        let mut off_args = args(&train, &test, Some("cal-off.json"));
+        off_args.no_calibrate = true;
+        let off = json(&off_args);
+        assert_eq!(on["calibration"]["on"], true);
+        assert_eq!(off["calibration"]["on"], false);
+        assert_eq!(off["calibration"]["power"], 1.0);
+        let beta = on["calibration"]["power"].as_f64().unwrap();
+        assert!(
+            (0.25..=4.0).contains(&beta) && (beta - 1.0).abs() > 1e-6,
+            "{beta}"
+        );
+        // Calibrated = uncalibrated raised to the power β, renormalised.
+        let probs = |doc: &serde_json::Value| -> Vec<[f64; 2]> {
+            doc["predictions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| [r["p_down"].as_f64().unwrap(), r["p_up"].as_f64().unwrap()])
+                .collect()
+        };
+        for (p_on, p_off) in probs(&on).iter().zip(probs(&off)) {
+            let w = [p_off[0].powf(beta), p_off[1].powf(beta)];
+            let expected = w[1] / (w[0] + w[1]);
+            assert!(
+                (p_on[1] - expected).abs() < 1e-9,
+                "{p_on:?} vs {p_off:?}, β {beta}"
+            );
+        }
+        // Too few rows: nothing fitted, and the summary says so.
+        let small = write(
+            "cal-small.csv",
+            &text.lines().take(21).collect::<Vec<_>>().join("\n"),
+        );
+        let doc = json(&args(&small, &test, Some("cal-small.json")));
+        assert_eq!(doc["calibration"]["power"], 1.0);
+        let note = calibration_note(false, 20, &ContextCalibration::default(), 1.0);
+        assert!(note.contains("20 training rows"), "{note}");
     }
 
     #[test]

@@ -84,6 +84,10 @@ pub struct Args {
     /// renamings averaged; default 8).
     #[arg(long)]
     pub ensemble: Option<usize>,
+    /// tabular: do not temper the PFN's class probabilities (by default a temperature is fitted
+    /// on each context of 50 rows or more by 5-fold cross-validation over its rows).
+    #[arg(long)]
+    pub no_calibrate: bool,
     /// gp-hyper: input features of the held-out datasets (default 1, as in the paper's Fig. 4b);
     /// every model must accept that many.
     #[arg(long)]
@@ -117,6 +121,7 @@ pub fn options(args: &Args, invocation: Option<String>) -> Result<ExperimentOpti
         .transpose()?;
     o.data_dir = args.data_dir.clone();
     o.ensemble = args.ensemble;
+    o.calibrate = !args.no_calibrate;
     o.features = args.features;
     o.precision = args.precision;
     o.progress = !args.no_progress;
@@ -187,6 +192,9 @@ mod tests {
         let o = parse(&["tabular", "--out", "r", "--quick", "--no-model-search"]).unwrap();
         assert_eq!(o.experiment, Experiment::Tabular);
         assert_eq!(o.num_datasets(), 4);
+        assert!(o.calibrate && !o.canonical_command().contains("calibrate"));
+        let o = parse(&["tabular", "--out", "r", "--no-calibrate"]).unwrap();
+        assert!(!o.calibrate && o.canonical_command().contains("--no-calibrate"));
         let o = parse(&["strokes", "--out", "r", "--quick", "--seed", "2"]).unwrap();
         assert_eq!(o.experiment, Experiment::Strokes);
         assert_eq!((o.num_datasets(), o.seed), (40, 2));
@@ -207,6 +215,7 @@ mod tests {
         let err = |argv: &[&str]| parse(argv).unwrap_err().to_string();
         assert!(err(&["gp-fits", "--out", "r"]).contains("gp-fits"));
         assert!(err(&["bnn"]).contains("--out"));
+        assert!(err(&["bnn", "--out", "r", "--no-calibrate"]).contains("tabular experiment only"));
         assert!(err(&["bnn", "--out", "r", "--datasets", "0"]).contains("--datasets"));
         assert!(err(&["bnn", "--out", "r", "--datasets", "x"]).contains("--datasets"));
         assert!(err(&["gp-hyper", "--out", "r", "--sizes", "1,a"]).contains("'a'"));
