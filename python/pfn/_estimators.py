@@ -369,8 +369,9 @@ class PFNClassifier(ClassifierMixin, _PFNBase):
         Compute threads; ``None`` uses every core.
     calibrate : bool, default=True
         With 50 or more training rows, raise the probabilities to the power beta and
-        renormalise, with beta chosen to minimise the log loss of 5-fold cross-validated
-        answers on the training rows (each fold answered from the other folds). Only the
+        renormalise, with beta (1/16 to 16) chosen to minimise the log loss of 5-fold
+        cross-validated answers on the training rows (each fold answered from the other
+        folds; labels smoothed by the rule of succession). Only the
         training rows are used. ``False`` returns the ensemble's probabilities as they are.
 
     Attributes

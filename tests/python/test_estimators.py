@@ -177,7 +177,7 @@ def test_classifier_calibration_tempers_the_ensemble(iris_species):
     ratios_on = log_on[:, 1:] - log_on[:, :1]
     ratios_off = log_off[:, 1:] - log_off[:, :1]
     beta = np.sum(ratios_on * ratios_off) / np.sum(ratios_off**2)
-    assert 0.25 <= beta <= 4.0
+    assert 1 / 16 <= beta <= 16
     np.testing.assert_allclose(ratios_on, beta * ratios_off, rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="calibrate"):
         PFNClassifier(calibrate="yes").fit(train[features], train["species"])

@@ -6,15 +6,18 @@
 //! ranks the classes well (the tabular PFN on tables of 100 to 200 rows is underconfident: see
 //! `docs/results/tabular/`). The context itself can tell: split its rows into `folds` folds
 //! stratified by class, answer every fold from the other folds' rows, and choose the inverse
-//! temperature `β` that minimises the log loss of those held-out answers,
+//! temperature `β` that minimises the cross-entropy of those held-out answers against their labels,
 //!
 //! ```text
-//! L(β) = Σ_i [ −β ln p_i(y_i) + ln Σ_c p_i(c)^β ],
+//! L(β) = Σ_i [ −β Σ_c t_ic ln p_i(c) + ln Σ_c p_i(c)^β ],
 //! ```
 //!
 //! which is convex in `β` (its second derivative is the variance of `ln p_i(c)` under the tempered
-//! distribution), so bisection on `L′` finds the minimum. The queries' probabilities are then
-//! `p(c)^β / Σ_c' p(c')^β`. `β > 1` sharpens, `β < 1` flattens; `β` is kept within
+//! distribution), so bisection on `L′` finds the minimum. The targets `t_i` are the labels
+//! smoothed by the rule of succession: with `n` held-out rows, `1 − 1/(n + 2)` on the label and the
+//! rest shared by the other classes. A context whose held-out answers are all right then sharpens
+//! until a miss has probability about `1/(n + 2)`, not without bound. The queries' probabilities
+//! are then `p(c)^β / Σ_c' p(c')^β`. `β > 1` sharpens, `β < 1` flattens; `β` is kept within
 //! [`BETA_RANGE`], and a context with fewer than `min_rows` rows, or with fewer than two classes
 //! present, keeps `β = 1`.
 //!
@@ -32,8 +35,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::ensemble::{ClassEnsemble, ClassTask};
 use crate::predictor::{PredictError, Predictor};
 
-/// The inverse temperatures `β` a fit may choose: a factor of 4 either way.
-pub const BETA_RANGE: (f64, f64) = (0.25, 4.0);
+/// The inverse temperatures `β` a fit may choose: a factor of 16 either way.
+pub const BETA_RANGE: (f64, f64) = (0.0625, 16.0);
 
 /// Default number of cross-validation folds over the context.
 pub const DEFAULT_FOLDS: usize = 5;
@@ -93,26 +96,38 @@ pub fn stratified_folds(labels: &[usize], folds: usize, seed: u64) -> Vec<usize>
     fold_of
 }
 
-/// The inverse temperature `β` in [`BETA_RANGE`] that minimises the log loss of the tempered
-/// probabilities `probs` (row-major, `k` classes per row) against `labels` (module docs).
-/// Probabilities are floored at `1e-300` before their logarithm. No rows: `β = 1`.
+/// The inverse temperature `β` in [`BETA_RANGE`] that minimises the cross-entropy of the tempered
+/// probabilities `probs` (row-major, `k` classes per row) against `labels` smoothed by the rule of
+/// succession: with `n` rows, the true class gets weight `1 − 1/(n + 2)` and the other classes
+/// share `1/(n + 2)` (module docs). Without the smoothing, held-out answers that are all right
+/// would drive `β` to the top of its range; with it, they sharpen until the tempered probability
+/// of a miss is about `1/(n + 2)`. Probabilities are floored at `1e-300` before their logarithm.
+/// No rows: `β = 1`.
 pub fn fit_inverse_temperature(probs: &[f64], labels: &[usize], k: usize) -> f64 {
     if labels.is_empty() || k == 0 {
         return 1.0;
     }
     let logs: Vec<f64> = probs.iter().map(|&p| p.max(1e-300).ln()).collect();
-    // L'(β) = Σ_i [ E_{q_β}[ln p_i] − ln p_i(y_i) ], increasing in β.
+    let miss = if k > 1 {
+        1.0 / (labels.len() as f64 + 2.0)
+    } else {
+        0.0
+    };
+    let (hit, other) = (1.0 - miss, miss / (k.max(2) - 1) as f64);
+    // L'(β) = Σ_i [ E_{q_β}[ln p_i] − Σ_c t_ic ln p_i(c) ], increasing in β.
     let slope = |beta: f64| -> f64 {
         let mut total = 0.0;
         for (row, &y) in logs.chunks_exact(k).zip(labels) {
             let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let (mut z, mut first) = (0.0, 0.0);
+            let (mut z, mut first, mut sum) = (0.0, 0.0, 0.0);
             for &a in row {
                 let w = (beta * (a - top)).exp();
                 z += w;
                 first += w * a;
+                sum += a;
             }
-            total += first / z - row[y];
+            let target = hit * row[y] + other * (sum - row[y]);
+            total += first / z - target;
         }
         total
     };
@@ -293,19 +308,32 @@ mod tests {
         assert!(ones.iter().all(|&c| c == 1 || c == 2), "{ones:?}");
     }
 
-    /// Log loss of `probs` tempered by `beta`.
+    /// Cross-entropy of `probs` tempered by `beta` against `labels` smoothed by the rule of
+    /// succession (`1 − 1/(n + 2)` on the label).
     fn loss(probs: &[f64], labels: &[usize], k: usize, beta: f64) -> f64 {
         let mut p = probs.to_vec();
         temper(&mut p, k, beta);
+        let miss = 1.0 / (labels.len() as f64 + 2.0);
         p.chunks_exact(k)
             .zip(labels)
-            .map(|(row, &y)| -row[y].ln())
+            .map(|(row, &y)| {
+                (0..k)
+                    .map(|c| {
+                        let t = if c == y {
+                            1.0 - miss
+                        } else {
+                            miss / (k - 1) as f64
+                        };
+                        -t * row[c].ln()
+                    })
+                    .sum::<f64>()
+            })
             .sum::<f64>()
             / labels.len() as f64
     }
 
     #[test]
-    fn the_fitted_temperature_minimises_the_held_out_log_loss() {
+    fn the_fitted_temperature_minimises_the_smoothed_held_out_cross_entropy() {
         // Underconfident answers that are right 9 times in 10: sharpening helps.
         let mut probs = Vec::new();
         let mut labels = Vec::new();
@@ -324,10 +352,15 @@ mod tests {
         let probs: Vec<f64> = (0..30).flat_map(|_| [0.98, 0.01, 0.01]).collect();
         let beta = fit_inverse_temperature(&probs, &labels, 3);
         assert!(beta < 0.8, "{beta}");
-        // Always right: sharpening as far as allowed; no rows: unchanged.
+        // Always right: sharpened until a miss has about the rule of succession's 1/(n + 2),
+        // not to the top of the range; no rows: unchanged.
         let labels = vec![0; 10];
         let probs: Vec<f64> = (0..10).flat_map(|_| [0.7, 0.3]).collect();
-        assert_eq!(fit_inverse_temperature(&probs, &labels, 2), BETA_RANGE.1);
+        let beta = fit_inverse_temperature(&probs, &labels, 2);
+        assert!(beta > 1.5 && beta < BETA_RANGE.1, "{beta}");
+        let mut p = vec![0.7, 0.3];
+        temper(&mut p, 2, beta);
+        assert!((p[1] - 1.0 / 12.0).abs() < 1e-9, "{p:?}");
         assert_eq!(fit_inverse_temperature(&[], &[], 2), 1.0);
     }
 
