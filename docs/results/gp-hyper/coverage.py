@@ -77,6 +77,15 @@ def determining_column(rows, names):
     return None
 
 
+def split_rows(rows, rng, context, queries):
+    """One seeded split: (context rows, query rows). `context` random rows (at most half of them)
+    are the context and the next `queries` rows of the same shuffle are the queries."""
+    idx = list(range(len(rows)))
+    rng.shuffle(idx)
+    c = min(context, len(rows) // 2)
+    return [rows[i] for i in idx[:c]], [rows[i] for i in idx[c:c + queries]]
+
+
 def wilson(k, n, z=1.96):
     if n == 0:
         return (float("nan"), float("nan"))
@@ -122,11 +131,7 @@ def main():
             k = n = 0
             nll = []
             for s in range(args.splits):
-                idx = list(range(len(rows)))
-                rng.shuffle(idx)
-                c = min(args.context, len(rows) // 2)
-                ctx = [rows[i] for i in idx[:c]]
-                qry = [rows[i] for i in idx[c:c + args.queries]]
+                ctx, qry = split_rows(rows, rng, args.context, args.queries)
                 train, test, out = (os.path.join(tmp, f) for f in ("train.csv", "test.csv", "out.json"))
                 write_csv(train, features + [target], ctx)
                 write_csv(test, features + [target], qry)

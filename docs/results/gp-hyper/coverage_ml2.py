@@ -55,11 +55,8 @@ def main():
         k = n = 0
         nll = []
         for _ in range(args.splits):
-            idx = list(range(len(rows)))
-            rng.shuffle(idx)
-            c = min(args.context, len(rows) // 2)
-            ctx = np.array([rows[i] for i in idx[:c]])
-            qry = np.array([rows[i] for i in idx[c:c + args.queries]])
+            ctx, qry = (np.array(r) for r in coverage.split_rows(rows, rng, args.context,
+                                                                  args.queries))
             x, y, xq, yq = ctx[:, :-1], ctx[:, -1], qry[:, :-1], qry[:, -1]
             lo, hi = x.min(axis=0), x.max(axis=0)
             span = np.where(hi > lo, hi - lo, 1.0)
