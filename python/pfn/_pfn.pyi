@@ -50,10 +50,19 @@ class Model:
     n_threads: int
     last_compute_seconds: float  # engine time of the last predict / predict_proba (GIL released)
 
-    def predict(self, x_context: F64, y_context: F64, x_query: F64) -> "Predictive":
+    def predict(
+        self,
+        x_context: F64,
+        y_context: F64,
+        x_query: F64,
+        calibrate: bool = False,
+        seed: int = 0,
+    ) -> "Predictive":
         """Regression. x_context (n, f), y_context (n,), x_query (m, f); f in
         [min_features, max_features]; inputs and targets are normalised as in training and the
-        predictive is returned in the units of y."""
+        predictive is returned in the units of y. With `calibrate`, a context of 50 rows or more
+        tempers the bucket densities by a power fitted by 5-fold cross-validation over its rows
+        (folds seeded by `seed`)."""
 
     def predict_proba(
         self,

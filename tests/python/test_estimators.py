@@ -147,6 +147,29 @@ def test_regressor_outputs(iris_regression):
         reg.predict(X_test, output_type="quantiles", quantiles=[0.5, 1.2])
 
 
+def test_regressor_calibration_tempers_the_predictive(iris_regression):
+    X_train, y_train, X_test, y_test, _, _ = iris_regression
+    assert len(X_train) >= 50  # calibrated from 50 training rows on
+    on = PFNRegressor(n_threads=1).fit(X_train, y_train).predict(X_test, output_type="full")
+    off = (
+        PFNRegressor(n_threads=1, calibrate=False)
+        .fit(X_train, y_train)
+        .predict(X_test, output_type="full")
+    )
+    # One power beta of the bucket densities maps every raw predictive onto the calibrated one:
+    # log q_k - log w_k = beta (log p_k - log w_k) - log Z.
+    widths = np.diff(on.borders)
+    a_on = np.log(on.probabilities) - np.log(widths)
+    a_off = np.log(off.probabilities) - np.log(widths)
+    d_on = a_on - a_on[:, :1]
+    d_off = a_off - a_off[:, :1]
+    beta = np.sum(d_on * d_off) / np.sum(d_off**2)
+    assert 1 / 16 <= beta <= 16 and abs(beta - 1) > 1e-6
+    np.testing.assert_allclose(d_on, beta * d_off, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="calibrate"):
+        PFNRegressor(calibrate=1).fit(X_train, y_train)
+
+
 def test_classifier_basics(iris_species):
     train, test = iris_species
     features = list(train.columns[:-1])

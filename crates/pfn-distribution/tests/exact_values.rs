@@ -276,3 +276,36 @@ fn averaging_distributions_on_different_borders() {
     }
     assert!(average_on(&[], &dists[0]).is_err());
 }
+
+#[test]
+fn tempering_raises_the_bucket_densities_to_a_power() {
+    let d = BarDistribution::bounded(BORDERS.to_vec()).unwrap();
+    let pred = d.predict(&ln_probs(&PROBS)).unwrap();
+    let widths = [1.0, 1.0, 0.5, 1.5, 2.0];
+    for beta in [0.5, 1.0, 2.0] {
+        let t = pred.tempered(beta);
+        // q_k ∝ (p_k / w_k)^β w_k, by hand (p_k as the f32 logits give them).
+        let p = pred.probabilities();
+        let raw: Vec<f64> = (0..5)
+            .map(|k| (p[k] / widths[k]).powf(beta) * widths[k])
+            .collect();
+        let total: f64 = raw.iter().sum();
+        for k in 0..5 {
+            assert!(
+                close(t.probabilities()[k], raw[k] / total, 1e-12),
+                "{beta} {k}"
+            );
+        }
+        // The density keeps its shape inside a bucket: uniform, q_k / w_k.
+        assert!(close(t.pdf(2.3), raw[2] / total / 0.5, 1e-12));
+        let mass = integrate_over_support(&t, |y| t.pdf(y), 6.0, &[]);
+        assert!(close(mass, 1.0, 1e-6), "{mass}");
+    }
+    // β = 1 is the prediction itself; β > 1 concentrates mass where the density is highest.
+    let same = pred.tempered(1.0);
+    for (a, b) in same.probabilities().iter().zip(pred.probabilities()) {
+        assert!(close(*a, *b, 1e-12));
+    }
+    assert!(pred.tempered(2.0).variance() < pred.variance());
+    assert!(pred.tempered(0.5).variance() > pred.variance());
+}

@@ -30,6 +30,16 @@ impl RegressionPredictive {
         &self.bar
     }
 
+    /// The prediction tempered by `beta` ([`BarPrediction::tempered`]: the bucket densities
+    /// raised to the power `beta`, in normalised units; the map back is unchanged). The context
+    /// calibration of `pfn_infer::calibration` fits `beta`.
+    pub fn tempered(&self, beta: f64) -> Self {
+        Self {
+            bar: self.bar.tempered(beta),
+            target: self.target,
+        }
+    }
+
     /// The map between normalised and original units.
     pub fn target_scaler(&self) -> TargetScaler {
         self.target

@@ -425,6 +425,7 @@ impl Predictor {
             cache,
             ws,
             query: Vec::new(),
+            beta: 1.0,
         })
     }
 
@@ -637,6 +638,9 @@ pub struct Context<'p> {
     cache: ContextCache,
     ws: Workspace,
     query: Vec<f32>,
+    /// Inverse temperature applied to regression predictions (1: none; see
+    /// [`Context::set_temperature`]).
+    beta: f64,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -645,6 +649,7 @@ impl std::fmt::Debug for Context<'_> {
             .field("n", &self.n)
             .field("features", &self.features)
             .field("target", &self.target)
+            .field("beta", &self.beta)
             .finish()
     }
 }
@@ -707,14 +712,36 @@ impl<'p> Context<'p> {
         Ok(class_probabilities_of(&logits, n_out, num_classes))
     }
 
-    /// The predictive distribution of every query of `x_query` (row-major), in original units.
+    /// Tempers every later regression prediction of this context by `beta`
+    /// ([`RegressionPredictive::tempered`](crate::RegressionPredictive::tempered)), e.g. the
+    /// inverse temperature [`Predictor::density_temperature`] fitted on the same context. 1 (the
+    /// default) leaves predictions as the model gives them; class probabilities are not affected.
+    pub fn set_temperature(&mut self, beta: f64) {
+        self.beta = beta;
+    }
+
+    /// The inverse temperature of this context's regression predictions (1: none).
+    pub fn temperature(&self) -> f64 {
+        self.beta
+    }
+
+    /// The predictive distribution of every query of `x_query` (row-major), in original units
+    /// (tempered as [`Context::set_temperature`] says).
     pub fn predict(&mut self, x_query: &[f64]) -> Result<Vec<PosteriorPredictive>, PredictError> {
         let logits = self.logits(x_query)?;
         let p = self.predictor;
         let width = p.head().width();
         logits
             .chunks_exact(width)
-            .map(|row| p.predictive_from_logits(row, self.target))
+            .map(|row| {
+                p.predictive_from_logits(row, self.target)
+                    .map(|pred| match pred {
+                        PosteriorPredictive::Regression(r) if self.beta != 1.0 => {
+                            PosteriorPredictive::Regression(r.tempered(self.beta))
+                        }
+                        other => other,
+                    })
+            })
             .collect()
     }
 }

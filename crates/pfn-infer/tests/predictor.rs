@@ -334,3 +334,71 @@ fn fewer_features_are_padded_and_scaled_as_in_training() {
         })
     ));
 }
+
+#[test]
+fn regression_calibration_fits_a_power_on_context_folds_and_tempers_the_context() {
+    use pfn_infer::calibration::{fit_density_temperature, stratified_folds};
+    use pfn_infer::ContextCalibration;
+    let p = predictor();
+    // 60 noisy context points of a smooth function.
+    let (x, y, q) = data(60, 7);
+    let y: Vec<f64> = y
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + 0.3 * ((i * 37 % 11) as f64 / 10.0 - 0.5))
+        .collect();
+    let c = ContextCalibration {
+        folds: 5,
+        min_rows: 50,
+        seed: 4,
+    };
+    let beta = p.density_temperature(&x, &y, 1, c).unwrap();
+    assert!(beta != 1.0, "{beta}");
+    // By hand: each fold answered through its own cached context.
+    let folds = stratified_folds(&vec![0; 60], 5, 4);
+    let mut held_out = Vec::new();
+    for f in 0..5 {
+        let pick = |keep: bool| -> (Vec<f64>, Vec<f64>) {
+            (0..60)
+                .filter(|&i| (folds[i] == f) != keep)
+                .map(|i| (x[i], y[i]))
+                .unzip()
+        };
+        let ((xc, yc), (xq, yq)) = (pick(true), pick(false));
+        let preds = p
+            .context_with_features(&xc, &yc, 1)
+            .unwrap()
+            .predict(&xq)
+            .unwrap();
+        for (pred, t) in preds.iter().zip(&yq) {
+            let r = pred.as_regression().unwrap();
+            held_out.push((r.normalised().clone(), r.target_scaler().transform(*t)));
+        }
+    }
+    let by_hand = fit_density_temperature(&held_out);
+    assert!(
+        (beta - by_hand).abs() < 1e-3 * by_hand,
+        "{beta} vs {by_hand}"
+    );
+    // The context applies it: every prediction is the raw one tempered.
+    let mut context = p.context_with_features(&x, &y, 1).unwrap();
+    let raw = context.predict(&q).unwrap();
+    context.set_temperature(beta);
+    let tempered = context.predict(&q).unwrap();
+    for (a, b) in raw.iter().zip(&tempered) {
+        let (a, b) = (a.as_regression().unwrap(), b.as_regression().unwrap());
+        for v in [-0.5, 0.0, 0.3, 1.0] {
+            let expected = a.tempered(beta).log_pdf(v);
+            assert!((b.log_pdf(v) - expected).abs() < 1e-9, "{v}");
+        }
+        assert!(beta < 1.0 || b.std() <= a.std() + 1e-12);
+    }
+    // Too few rows, or constant targets: nothing fitted; one fold is refused.
+    assert_eq!(
+        p.density_temperature(&x[..20], &y[..20], 1, c).unwrap(),
+        1.0
+    );
+    assert_eq!(p.density_temperature(&x, &[2.5; 60], 1, c).unwrap(), 1.0);
+    let one = ContextCalibration { folds: 1, ..c };
+    assert!(p.density_temperature(&x, &y, 1, one).is_err());
+}

@@ -226,13 +226,18 @@ impl Model {
         self.n_threads
     }
 
-    /// Regression: the predictive distributions of the query rows given the context.
+    /// Regression: the predictive distributions of the query rows given the context; with
+    /// `calibrate`, tempered by a temperature fitted on the context by cross-validation
+    /// (`pfn_infer::calibration`, folds seeded by `seed`).
+    #[pyo3(signature = (x_context, y_context, x_query, calibrate = false, seed = 0))]
     fn predict(
         &self,
         py: Python<'_>,
         x_context: PyReadonlyArray2<'_, f64>,
         y_context: PyReadonlyArray1<'_, f64>,
         x_query: PyReadonlyArray2<'_, f64>,
+        calibrate: bool,
+        seed: u64,
     ) -> PyResult<Predictive> {
         if !self.predictor.is_regression() {
             return Err(error(format!(
@@ -247,8 +252,23 @@ impl Model {
         self.check_query_width(d, dq)?;
         let predictor = &self.predictor;
         let start = Instant::now();
+        let calibration = ContextCalibration {
+            seed,
+            ..ContextCalibration::default()
+        };
         let items = py
-            .detach(|| predictor.context_with_features(&x, &y, d)?.predict(&xq))
+            .detach(|| {
+                let mut context = predictor.context_with_features(&x, &y, d)?;
+                if calibrate {
+                    context.set_temperature(predictor.density_temperature(
+                        &x,
+                        &y,
+                        d,
+                        calibration,
+                    )?);
+                }
+                context.predict(&xq)
+            })
             .map_err(error)?;
         self.record(start);
         let items = items

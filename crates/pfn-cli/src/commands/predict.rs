@@ -108,15 +108,23 @@ pub struct Args {
     /// Seed of the ensemble's permutations and of the calibration folds.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Classification models: do not temper the class probabilities. By default, with 50 or more
-    /// training rows, a temperature is fitted on them by 5-fold cross-validation (each fold
-    /// answered from the others; `pfn_infer::calibration`) and applied to the test rows.
+    /// Do not temper the predictions. By default, with 50 or more training rows, a temperature
+    /// is fitted on them by 5-fold cross-validation (each fold answered from the others;
+    /// `pfn_infer::calibration`) and applied to the test rows: to the class probabilities of a
+    /// classification model, to the bucket densities of a regression model.
     #[arg(long)]
     pub no_calibrate: bool,
 }
 
-/// The summary line that says how the class probabilities were calibrated.
-fn calibration_note(off: bool, rows: usize, c: &ContextCalibration, beta: f64) -> String {
+/// The summary line that says how the predictions (class `probabilities`, or bucket `densities`
+/// of a regression model) were calibrated.
+fn calibration_note(
+    off: bool,
+    rows: usize,
+    c: &ContextCalibration,
+    beta: f64,
+    what: &str,
+) -> String {
     let min_rows = c.min_rows.max(c.folds);
     if off {
         "calibration: off (--no-calibrate)".into()
@@ -126,7 +134,7 @@ fn calibration_note(off: bool, rows: usize, c: &ContextCalibration, beta: f64) -
         )
     } else {
         format!(
-            "calibration: probabilities raised to the power {beta:.3} ({}), fitted by {}-fold cross-validation on the training rows",
+            "calibration: {what} raised to the power {beta:.3} ({}), fitted by {}-fold cross-validation on the training rows",
             if beta > 1.0 { "sharper" } else if beta < 1.0 { "flatter" } else { "unchanged" },
             c.folds
         )
@@ -327,6 +335,10 @@ pub fn run(args: &Args) -> Result<()> {
     }
     // The regression context, kept for the plot.
     let mut regression_context = None;
+    let calibration = ContextCalibration {
+        seed: args.seed,
+        ..ContextCalibration::default()
+    };
     let mut output = match &data.classes {
         None => {
             let context = regression_context.insert(
@@ -335,7 +347,35 @@ pub fn run(args: &Args) -> Result<()> {
                     .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
                     .with_context(|| format!("{}", args.train.display()))?,
             );
-            regression_output(args, &quantiles, context, &data)?
+            if !args.no_calibrate {
+                let beta = predictor
+                    .density_temperature(&data.train_x, &data.train_y, d, calibration)
+                    .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
+                    .with_context(|| format!("{}", args.train.display()))?;
+                context.set_temperature(beta);
+            }
+            let beta = context.temperature();
+            let mut output = regression_output(args, &quantiles, context, &data)?;
+            output.summary.insert(
+                0,
+                calibration_note(
+                    args.no_calibrate,
+                    data.n_train(),
+                    &calibration,
+                    beta,
+                    "densities",
+                ),
+            );
+            output.json.insert(
+                "calibration".into(),
+                serde_json::json!({
+                    "on": !args.no_calibrate,
+                    "folds": calibration.folds,
+                    "min_rows": calibration.min_rows,
+                    "power": beta,
+                }),
+            );
+            output
         }
         Some(classes) => {
             let labels: Vec<usize> = data.train_y.iter().map(|&c| c as usize).collect();
@@ -345,10 +385,6 @@ pub fn run(args: &Args) -> Result<()> {
                 labels: &labels,
                 x_query: &data.test_x,
                 features: d,
-            };
-            let calibration = ContextCalibration {
-                seed: args.seed,
-                ..ContextCalibration::default()
             };
             let tempered = if args.no_calibrate {
                 predictor
@@ -386,6 +422,7 @@ pub fn run(args: &Args) -> Result<()> {
                     data.n_train(),
                     &calibration,
                     tempered.beta,
+                    "probabilities",
                 ),
             );
             output.json.insert(
@@ -1453,7 +1490,7 @@ Iris-setosa,0.3,1.4,3.6,5.2
         );
         let doc = json(&args(&small, &test, Some("cal-small.json")));
         assert_eq!(doc["calibration"]["power"], 1.0);
-        let note = calibration_note(false, 20, &ContextCalibration::default(), 1.0);
+        let note = calibration_note(false, 20, &ContextCalibration::default(), 1.0, "densities");
         assert!(note.contains("20 training rows"), "{note}");
     }
 
