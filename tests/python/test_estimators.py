@@ -343,7 +343,12 @@ def test_params_unchanged_and_refit(rng):
     X = rng.random((15, 1))
     y = X[:, 0] * 2
     reg = PFNRegressor(model="gp-1d", n_threads=1)
-    assert reg.get_params() == {"model": "gp-1d", "precision": "f32", "n_threads": 1}
+    assert reg.get_params() == {
+        "model": "gp-1d",
+        "precision": "f32",
+        "n_threads": 1,
+        "calibrate": True,
+    }
     reg.fit(X, y)
     first = reg.model_
     reg.fit(X, y + 1)
