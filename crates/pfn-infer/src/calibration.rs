@@ -241,13 +241,44 @@ pub fn temper(probs: &mut [f64], k: usize, beta: f64) {
     }
 }
 
-/// A task's held-out folds: per fold, the other folds' rows as context and its own rows as
-/// queries, with the held-out labels in the order of the queries.
-struct FoldData {
+/// One held-out fold of a context: the other folds' rows as context, its own rows as queries, with
+/// their targets (class labels or regression targets) in row order.
+struct Fold<T> {
     x: Vec<f64>,
-    labels: Vec<usize>,
+    targets: Vec<T>,
     x_query: Vec<f64>,
-    query_labels: Vec<usize>,
+    query_targets: Vec<T>,
+}
+
+/// Every fold of a context (`x` row-major with `d` columns, one target per row), given each row's
+/// fold ([`stratified_folds`]).
+fn split_folds<T: Copy>(
+    x: &[f64],
+    d: usize,
+    targets: &[T],
+    fold_of: &[usize],
+    folds: usize,
+) -> Vec<Fold<T>> {
+    (0..folds)
+        .map(|f| {
+            let mut fold = Fold {
+                x: Vec::new(),
+                targets: Vec::new(),
+                x_query: Vec::new(),
+                query_targets: Vec::new(),
+            };
+            for ((row, &target), &of) in x.chunks_exact(d.max(1)).zip(targets).zip(fold_of) {
+                if of == f {
+                    fold.x_query.extend_from_slice(row);
+                    fold.query_targets.push(target);
+                } else {
+                    fold.x.extend_from_slice(row);
+                    fold.targets.push(target);
+                }
+            }
+            fold
+        })
+        .collect()
 }
 
 /// Whether a context is calibrated: enough rows and at least two classes.
@@ -285,28 +316,14 @@ impl Predictor {
         {
             return Ok(1.0);
         }
-        let d = features.max(1);
         let fold_of = stratified_folds(&vec![0; y.len()], calibration.folds, calibration.seed);
-        let mut folds = Vec::with_capacity(calibration.folds);
-        for f in 0..calibration.folds {
-            let (mut xc, mut yc, mut xq, mut yq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (i, (row, &target)) in x.chunks_exact(d).zip(y).enumerate() {
-                if fold_of[i] == f {
-                    xq.extend_from_slice(row);
-                    yq.push(target);
-                } else {
-                    xc.extend_from_slice(row);
-                    yc.push(target);
-                }
-            }
-            folds.push((xc, yc, xq, yq));
-        }
+        let folds = split_folds(x, features, y, &fold_of, calibration.folds);
         let tasks: Vec<Task<'_>> = folds
             .iter()
-            .map(|(xc, yc, xq, _)| Task {
-                x: xc,
-                y: yc,
-                x_query: xq,
+            .map(|f| Task {
+                x: &f.x,
+                y: &f.targets,
+                x_query: &f.x_query,
                 features,
             })
             .collect();
@@ -315,8 +332,8 @@ impl Predictor {
             e => e,
         })?;
         let mut held_out = Vec::with_capacity(y.len());
-        for (answer, (_, _, _, yq)) in answers.iter().zip(&folds) {
-            for (p, &target) in answer.iter().zip(yq) {
+        for (answer, fold) in answers.iter().zip(&folds) {
+            for (p, &target) in answer.iter().zip(&fold.query_targets) {
                 if let PosteriorPredictive::Regression(r) = p {
                     let z = r.target_scaler().transform(target);
                     held_out.push((r.normalised().clone(), z));
@@ -345,39 +362,21 @@ impl Predictor {
             });
         }
         // Every task's folds (empty for a task that is not calibrated).
-        let mut folds: Vec<Vec<FoldData>> = Vec::with_capacity(tasks.len());
+        let mut folds: Vec<Vec<Fold<usize>>> = Vec::with_capacity(tasks.len());
         for t in tasks {
-            let mut task_folds = Vec::new();
-            if calibrates(t, &calibration) {
-                let d = t.features.max(1);
+            folds.push(if calibrates(t, &calibration) {
                 let fold_of = stratified_folds(t.labels, calibration.folds, calibration.seed);
-                for f in 0..calibration.folds {
-                    let mut fold = FoldData {
-                        x: Vec::new(),
-                        labels: Vec::new(),
-                        x_query: Vec::new(),
-                        query_labels: Vec::new(),
-                    };
-                    for (i, (&label, row)) in t.labels.iter().zip(t.x.chunks_exact(d)).enumerate() {
-                        if fold_of[i] == f {
-                            fold.x_query.extend_from_slice(row);
-                            fold.query_labels.push(label);
-                        } else {
-                            fold.x.extend_from_slice(row);
-                            fold.labels.push(label);
-                        }
-                    }
-                    task_folds.push(fold);
-                }
-            }
-            folds.push(task_folds);
+                split_folds(t.x, t.features, t.labels, &fold_of, calibration.folds)
+            } else {
+                Vec::new()
+            });
         }
         // The queries of every task first, then every task's folds, in one call.
         let mut all: Vec<ClassTask<'_>> = tasks.to_vec();
         for (t, task_folds) in tasks.iter().zip(&folds) {
             all.extend(task_folds.iter().map(|f| ClassTask {
                 x: &f.x,
-                labels: &f.labels,
+                labels: &f.targets,
                 x_query: &f.x_query,
                 features: t.features,
             }));
@@ -411,7 +410,7 @@ impl Predictor {
             let mut held_out_labels = Vec::new();
             for f in task_folds {
                 held_out.extend(fold_answers.next().unwrap_or_default());
-                held_out_labels.extend_from_slice(&f.query_labels);
+                held_out_labels.extend_from_slice(&f.query_targets);
             }
             let beta = if task_folds.is_empty() {
                 1.0

@@ -224,6 +224,31 @@ struct Output {
     target_text: String,
 }
 
+impl Output {
+    /// Records how the predictions (class `probabilities`, or bucket `densities` of a regression
+    /// model) were calibrated: the first summary line and the JSON field `calibration`.
+    fn record_calibration(
+        &mut self,
+        off: bool,
+        rows: usize,
+        calibration: &ContextCalibration,
+        beta: f64,
+        what: &str,
+    ) {
+        self.summary
+            .insert(0, calibration_note(off, rows, calibration, beta, what));
+        self.json.insert(
+            "calibration".into(),
+            serde_json::json!({
+                "on": !off,
+                "folds": calibration.folds,
+                "min_rows": calibration.min_rows,
+                "power": beta,
+            }),
+        );
+    }
+}
+
 /// Default members of a classification model's ensemble (`--ensemble`): in `pfn reproduce
 /// tabular` 8 members raised the mean ROC AUC over 1 member on both protocols
 /// (`docs/results/tabular`).
@@ -356,24 +381,12 @@ pub fn run(args: &Args) -> Result<()> {
             }
             let beta = context.temperature();
             let mut output = regression_output(args, &quantiles, context, &data)?;
-            output.summary.insert(
-                0,
-                calibration_note(
-                    args.no_calibrate,
-                    data.n_train(),
-                    &calibration,
-                    beta,
-                    "densities",
-                ),
-            );
-            output.json.insert(
-                "calibration".into(),
-                serde_json::json!({
-                    "on": !args.no_calibrate,
-                    "folds": calibration.folds,
-                    "min_rows": calibration.min_rows,
-                    "power": beta,
-                }),
+            output.record_calibration(
+                args.no_calibrate,
+                data.n_train(),
+                &calibration,
+                beta,
+                "densities",
             );
             output
         }
@@ -415,24 +428,12 @@ pub fn run(args: &Args) -> Result<()> {
             .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
             .with_context(|| format!("{}", args.train.display()))?;
             let mut output = classification_output(classes, tempered.probabilities, &data)?;
-            output.summary.insert(
-                0,
-                calibration_note(
-                    args.no_calibrate,
-                    data.n_train(),
-                    &calibration,
-                    tempered.beta,
-                    "probabilities",
-                ),
-            );
-            output.json.insert(
-                "calibration".into(),
-                serde_json::json!({
-                    "on": !args.no_calibrate,
-                    "folds": calibration.folds,
-                    "min_rows": calibration.min_rows,
-                    "power": tempered.beta,
-                }),
+            output.record_calibration(
+                args.no_calibrate,
+                data.n_train(),
+                &calibration,
+                tempered.beta,
+                "probabilities",
             );
             output
         }
