@@ -520,8 +520,8 @@ fn run_pfn(
                     features: cols.len(),
                 };
                 m.predictor
-                    .calibrated_class_probabilities_many(&[task], p.classes, ensemble, c)
-                    .map(|mut t| t.pop().map(|t| t.probabilities).unwrap_or_default())
+                    .calibrated_class_probabilities(task, p.classes, ensemble, c)
+                    .map(|t| t.probabilities)
             }
         };
         probabilities.extend(answer.map_err(|e| e.to_string())?);

@@ -343,6 +343,27 @@ impl Predictor {
         Ok(fit_density_temperature(&held_out))
     }
 
+    /// [`Predictor::calibrated_class_probabilities_many`] for one dataset (its error is the task's
+    /// own, not wrapped in [`PredictError::Task`]).
+    pub fn calibrated_class_probabilities(
+        &self,
+        task: ClassTask<'_>,
+        num_classes: usize,
+        ensemble: ClassEnsemble,
+        calibration: ContextCalibration,
+    ) -> Result<Tempered, PredictError> {
+        let mut out = self
+            .calibrated_class_probabilities_many(&[task], num_classes, ensemble, calibration)
+            .map_err(|e| match e {
+                PredictError::Task { source, .. } => *source,
+                e => e,
+            })?;
+        Ok(out.pop().unwrap_or(Tempered {
+            probabilities: Vec::new(),
+            beta: 1.0,
+        }))
+    }
+
     /// [`Predictor::ensemble_class_probabilities_many`] with every task's probabilities tempered
     /// by an inverse temperature fitted on its own context by cross-validation (module docs). The
     /// held-out folds are answered by the same ensemble, in the same batched passes as the

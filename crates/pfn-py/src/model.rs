@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pfn_artifact::OutputHead;
-use pfn_infer::{ClassEnsemble, ClassTask, ContextCalibration, Precision, PredictError, Predictor};
+use pfn_infer::{ClassEnsemble, ClassTask, ContextCalibration, Precision, Predictor};
 use pyo3::prelude::*;
 
 use crate::error;
@@ -340,20 +340,11 @@ impl Model {
             .detach(|| {
                 if calibrate {
                     predictor
-                        .calibrated_class_probabilities_many(
-                            &[task],
-                            n_classes,
-                            ensemble,
-                            calibration,
-                        )
-                        .map(|mut t| t.pop().map(|t| t.probabilities).unwrap_or_default())
+                        .calibrated_class_probabilities(task, n_classes, ensemble, calibration)
+                        .map(|t| t.probabilities)
                 } else {
                     predictor.ensemble_class_probabilities(&x, &y, d, &xq, n_classes, ensemble)
                 }
-            })
-            .map_err(|e| match e {
-                PredictError::Task { source, .. } => *source,
-                e => e,
             })
             .map_err(error)?;
         self.record(start);

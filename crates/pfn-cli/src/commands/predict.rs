@@ -401,30 +401,21 @@ pub fn run(args: &Args) -> Result<()> {
             };
             let tempered = if args.no_calibrate {
                 predictor
-                    .ensemble_class_probabilities_many(&[task], classes.len(), ensemble)
-                    .map(|mut p| Tempered {
-                        probabilities: p.pop().unwrap_or_default(),
+                    .ensemble_class_probabilities(
+                        task.x,
+                        task.labels,
+                        d,
+                        task.x_query,
+                        classes.len(),
+                        ensemble,
+                    )
+                    .map(|probabilities| Tempered {
+                        probabilities,
                         beta: 1.0,
                     })
             } else {
-                predictor
-                    .calibrated_class_probabilities_many(
-                        &[task],
-                        classes.len(),
-                        ensemble,
-                        calibration,
-                    )
-                    .map(|mut t| {
-                        t.pop().unwrap_or(Tempered {
-                            probabilities: Vec::new(),
-                            beta: 1.0,
-                        })
-                    })
+                predictor.calibrated_class_probabilities(task, classes.len(), ensemble, calibration)
             }
-            .map_err(|e| match e {
-                PredictError::Task { source, .. } => *source,
-                e => e,
-            })
             .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
             .with_context(|| format!("{}", args.train.display()))?;
             let mut output = classification_output(classes, tempered.probabilities, &data)?;
