@@ -716,8 +716,16 @@ impl<'p> Context<'p> {
     /// ([`RegressionPredictive::tempered`](crate::RegressionPredictive::tempered)), e.g. the
     /// inverse temperature [`Predictor::density_temperature`] fitted on the same context. 1 (the
     /// default) leaves predictions as the model gives them; class probabilities are not affected.
-    pub fn set_temperature(&mut self, beta: f64) {
+    /// Errors for a `beta` that is not a positive finite number.
+    pub fn set_temperature(&mut self, beta: f64) -> Result<(), PredictError> {
+        if !(beta.is_finite() && beta > 0.0) {
+            return Err(PredictError::Option {
+                name: "temperature",
+                problem: format!("{beta} is not a positive finite power"),
+            });
+        }
         self.beta = beta;
+        Ok(())
     }
 
     /// The inverse temperature of this context's regression predictions (1: none).

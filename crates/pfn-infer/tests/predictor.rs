@@ -383,7 +383,9 @@ fn regression_calibration_fits_a_power_on_context_folds_and_tempers_the_context(
     // The context applies it: every prediction is the raw one tempered.
     let mut context = p.context_with_features(&x, &y, 1).unwrap();
     let raw = context.predict(&q).unwrap();
-    context.set_temperature(beta);
+    context.set_temperature(beta).unwrap();
+    assert!(context.set_temperature(0.0).is_err() && context.set_temperature(f64::NAN).is_err());
+    assert_eq!(context.temperature(), beta);
     let tempered = context.predict(&q).unwrap();
     for (a, b) in raw.iter().zip(&tempered) {
         let (a, b) = (a.as_regression().unwrap(), b.as_regression().unwrap());

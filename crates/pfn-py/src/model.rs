@@ -260,12 +260,8 @@ impl Model {
             .detach(|| {
                 let mut context = predictor.context_with_features(&x, &y, d)?;
                 if calibrate {
-                    context.set_temperature(predictor.density_temperature(
-                        &x,
-                        &y,
-                        d,
-                        calibration,
-                    )?);
+                    let beta = predictor.density_temperature(&x, &y, d, calibration)?;
+                    context.set_temperature(beta)?;
                 }
                 context.predict(&xq)
             })

@@ -377,7 +377,7 @@ pub fn run(args: &Args) -> Result<()> {
                     .density_temperature(&data.train_x, &data.train_y, d, calibration)
                     .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
                     .with_context(|| format!("{}", args.train.display()))?;
-                context.set_temperature(beta);
+                context.set_temperature(beta)?;
             }
             let beta = context.temperature();
             let mut output = regression_output(args, &quantiles, context, &data)?;
