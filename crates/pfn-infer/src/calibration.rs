@@ -69,6 +69,26 @@ pub struct ContextCalibration {
     pub seed: u64,
 }
 
+impl ContextCalibration {
+    /// Errors for fewer than two folds.
+    fn check(&self) -> Result<(), PredictError> {
+        if self.folds < 2 {
+            return Err(PredictError::Option {
+                name: "calibration folds",
+                problem: "must be at least 2".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether a context with these targets (class labels or regression targets) is calibrated:
+    /// at least `min_rows` rows (and one per fold), and not all equal.
+    fn applies_to<T: PartialEq>(&self, targets: &[T]) -> bool {
+        let first = targets.first();
+        targets.len() >= self.min_rows.max(self.folds) && targets.iter().any(|t| Some(t) != first)
+    }
+}
+
 impl Default for ContextCalibration {
     /// [`DEFAULT_FOLDS`] folds, contexts of at least [`DEFAULT_MIN_ROWS`] rows, seed 0.
     fn default() -> Self {
@@ -281,13 +301,6 @@ fn split_folds<T: Copy>(
         .collect()
 }
 
-/// Whether a context is calibrated: enough rows and at least two classes.
-fn calibrates(task: &ClassTask<'_>, calibration: &ContextCalibration) -> bool {
-    let first = task.labels.first();
-    task.labels.len() >= calibration.min_rows.max(calibration.folds)
-        && task.labels.iter().any(|l| Some(l) != first)
-}
-
 impl Predictor {
     /// The inverse temperature of a regression model's predictions, fitted on the context
     /// `(x, y)` (`features` per row) by cross-validation: the rows are shuffled (seeded) and dealt
@@ -304,16 +317,8 @@ impl Predictor {
         features: usize,
         calibration: ContextCalibration,
     ) -> Result<f64, PredictError> {
-        if calibration.folds < 2 {
-            return Err(PredictError::Option {
-                name: "calibration folds",
-                problem: "must be at least 2".into(),
-            });
-        }
-        let first = y.first().copied();
-        if y.len() < calibration.min_rows.max(calibration.folds)
-            || y.iter().all(|&v| Some(v) == first)
-        {
+        calibration.check()?;
+        if !calibration.applies_to(y) {
             return Ok(1.0);
         }
         let fold_of = stratified_folds(&vec![0; y.len()], calibration.folds, calibration.seed);
@@ -327,10 +332,9 @@ impl Predictor {
                 features,
             })
             .collect();
-        let answers = self.predict_many(&tasks).map_err(|e| match e {
-            PredictError::Task { source, .. } => *source,
-            e => e,
-        })?;
+        let answers = self
+            .predict_many(&tasks)
+            .map_err(PredictError::without_task)?;
         let mut held_out = Vec::with_capacity(y.len());
         for (answer, fold) in answers.iter().zip(&folds) {
             for (p, &target) in answer.iter().zip(&fold.query_targets) {
@@ -354,10 +358,7 @@ impl Predictor {
     ) -> Result<Tempered, PredictError> {
         let mut out = self
             .calibrated_class_probabilities_many(&[task], num_classes, ensemble, calibration)
-            .map_err(|e| match e {
-                PredictError::Task { source, .. } => *source,
-                e => e,
-            })?;
+            .map_err(PredictError::without_task)?;
         Ok(out.pop().unwrap_or(Tempered {
             probabilities: Vec::new(),
             beta: 1.0,
@@ -376,16 +377,11 @@ impl Predictor {
         ensemble: ClassEnsemble,
         calibration: ContextCalibration,
     ) -> Result<Vec<Tempered>, PredictError> {
-        if calibration.folds < 2 {
-            return Err(PredictError::Option {
-                name: "calibration folds",
-                problem: "must be at least 2".into(),
-            });
-        }
+        calibration.check()?;
         // Every task's folds (empty for a task that is not calibrated).
         let mut folds: Vec<Vec<Fold<usize>>> = Vec::with_capacity(tasks.len());
         for t in tasks {
-            folds.push(if calibrates(t, &calibration) {
+            folds.push(if calibration.applies_to(t.labels) {
                 let fold_of = stratified_folds(t.labels, calibration.folds, calibration.seed);
                 split_folds(t.x, t.features, t.labels, &fold_of, calibration.folds)
             } else {

@@ -161,10 +161,7 @@ impl Predictor {
         };
         let mut out = self
             .ensemble_class_probabilities_many(&[task], num_classes, ensemble)
-            .map_err(|e| match e {
-                PredictError::Task { source, .. } => *source,
-                e => e,
-            })?;
+            .map_err(PredictError::without_task)?;
         Ok(out.pop().unwrap_or_default())
     }
 

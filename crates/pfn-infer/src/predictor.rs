@@ -160,6 +160,17 @@ pub enum PredictError {
     },
 }
 
+impl PredictError {
+    /// The error of a one-task batched call as the task's own: a [`PredictError::Task`] unwrapped
+    /// to its source, any other error unchanged.
+    pub fn without_task(self) -> Self {
+        match self {
+            PredictError::Task { source, .. } => *source,
+            e => e,
+        }
+    }
+}
+
 /// A trained model ready to answer queries.
 pub struct Predictor {
     model: PfnModel,
