@@ -25,7 +25,8 @@
 //! z-scored with the context rows' statistics (`pfn_artifact::FeatureScaler::fit_standardise`,
 //! the rule the PFN applies itself). A dataset with more features than the model takes gives the
 //! PFN a seeded random subset of as many features as it takes (the same subset for every window and
-//! split). A baseline that fails (e.g. XGBoost without its Python side) is reported as failed in
+//! split), except where the context is calibrated with view selection: there the PFN gets every
+//! feature and answers through principal components (`pfn_infer::principal_components`). A baseline that fails (e.g. XGBoost without its Python side) is reported as failed in
 //! the tables and left out of the ranks; it does not stop the run.
 
 use std::fmt::Write as _;
@@ -130,6 +131,10 @@ pub struct MethodRow {
     pub cells: Vec<Option<Cell>>,
     /// Per dataset: why the method has no scores there, if it failed.
     pub errors: Vec<Option<String>>,
+    /// Per dataset, PFNs only: the input view of each window or split (`as given`, `16 principal
+    /// components`, ...) and how many chose it, where a calibrated context chose its view.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<Option<String>>,
 }
 
 /// Wins, ties and losses of the (first) PFN against a method, by ROC AUC per dataset.
@@ -323,6 +328,27 @@ struct Prepared {
 struct Answer {
     probabilities: Vec<f64>,
     seconds: f64,
+    /// The PFN's input view per window or split, where it was chosen (empty otherwise).
+    views: Vec<pfn_infer::InputView>,
+}
+
+/// `as given ×3, 16 principal components ×2`: the distinct views in order of first use, with
+/// counts; `None` for no views.
+fn summarise_views(views: &[pfn_infer::InputView]) -> Option<String> {
+    let mut counts: Vec<(pfn_infer::InputView, usize)> = Vec::new();
+    for v in views {
+        match counts.iter_mut().find(|(w, _)| w == v) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((*v, 1)),
+        }
+    }
+    (!counts.is_empty()).then(|| {
+        counts
+            .iter()
+            .map(|(v, c)| format!("{} ×{c}", v.describe()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 /// Replaces NaN cells of context and queries by the context rows' column means (0 where a column
@@ -500,7 +526,18 @@ fn run_pfn(
 ) -> Result<Answer, String> {
     let start = Instant::now();
     let mut probabilities = Vec::new();
+    let mut views = Vec::new();
     for s in &p.splits {
+        // A calibrated context that selects its view sees every feature: a table wider than the
+        // model is then answered through its principal components, not a random subset.
+        let every_feature = calibration.is_some_and(|c| c.select_view && c.applies_to(&s.y_ctx));
+        let all: Vec<usize>;
+        let cols = if every_feature && cols.len() < p.d {
+            all = (0..p.d).collect();
+            &all
+        } else {
+            cols
+        };
         let x_ctx = select_columns(&s.x_ctx, p.d, cols);
         let x_q = select_columns(&s.x_q, p.d, cols);
         let answer = match calibration {
@@ -521,7 +558,12 @@ fn run_pfn(
                 };
                 m.predictor
                     .calibrated_class_probabilities(task, p.classes, ensemble, c)
-                    .map(|t| t.probabilities)
+                    .map(|t| {
+                        if every_feature {
+                            views.push(t.view);
+                        }
+                        t.probabilities
+                    })
             }
         };
         probabilities.extend(answer.map_err(|e| e.to_string())?);
@@ -529,6 +571,7 @@ fn run_pfn(
     Ok(Answer {
         probabilities,
         seconds: start.elapsed().as_secs_f64(),
+        views,
     })
 }
 
@@ -578,6 +621,7 @@ fn run_baseline(c: &dyn Classifier, p: &Prepared, seed: u64) -> Result<Answer, S
     Ok(Answer {
         probabilities,
         seconds,
+        views: Vec::new(),
     })
 }
 
@@ -808,12 +852,14 @@ fn run_protocol(
             kind: MethodKind::Pfn,
             cells: vec![None; infos.len()],
             errors: vec![None; infos.len()],
+            views: vec![None; infos.len()],
         })
         .chain(methods.baselines.iter().map(|b| MethodRow {
             method: b.name().to_string(),
             kind: MethodKind::Baseline,
             cells: vec![None; infos.len()],
             errors: vec![None; infos.len()],
+            views: Vec::new(),
         }))
         .collect();
     let mut reliability: Vec<(BinSums, BinSums)> = rows
@@ -854,6 +900,9 @@ fn run_protocol(
                 run_baseline(b.as_ref(), p, s)
             };
             match answer.and_then(|a| {
+                if let Some(v) = row.views.get_mut(d) {
+                    *v = summarise_views(&a.views);
+                }
                 let cell = score(&a, &labels, p.classes)?;
                 reliability[i].0.add(&a.probabilities, &labels, p.classes);
                 reliability[i].1.add(&a.probabilities, &labels, p.classes);
@@ -1321,9 +1370,43 @@ fn protocol_markdown(s: &mut String, p: &ProtocolResult, pfn_note: bool) {
     }
     let _ = writeln!(s, "\n### Wall time per dataset\n");
     s.push_str(&per_dataset_table(p, |c| Some(c.seconds), false, fmt_secs));
+    views_section(s, p);
     let _ = writeln!(s);
     for plot in &p.plots {
         let _ = writeln!(s, "![{plot}]({plot})\n");
+    }
+}
+
+/// The PFNs' input views per dataset, where a calibrated context chose one (nothing otherwise).
+fn views_section(s: &mut String, p: &ProtocolResult) {
+    let pfns: Vec<&MethodRow> = p
+        .methods
+        .iter()
+        .filter(|m| m.views.iter().any(Option::is_some))
+        .collect();
+    if pfns.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n### PFN input view per dataset\n\nChosen per split by the calibration folds (`pfn_infer::principal_components`): how many splits answered with each view.\n"
+    );
+    let _ = write!(s, "| dataset |");
+    for m in &pfns {
+        let _ = write!(s, " {} |", m.method);
+    }
+    let _ = write!(s, "\n|---|");
+    for _ in &pfns {
+        let _ = write!(s, "---|");
+    }
+    let _ = writeln!(s);
+    for (d, info) in p.datasets.iter().enumerate() {
+        let _ = write!(s, "| {} |", info.name);
+        for m in &pfns {
+            let v = m.views.get(d).cloned().flatten();
+            let _ = write!(s, " {} |", v.unwrap_or_else(|| "–".into()));
+        }
+        let _ = writeln!(s);
     }
 }
 
@@ -1443,10 +1526,10 @@ pub fn markdown(r: &TabularResult) -> String {
     }
     let _ = writeln!(s, "\n### How the methods see the data\n");
     let _ = writeln!(s, "- Every method gets the same windows and splits. Missing values (NaN; only breast-w has any) are replaced in context and queries by the context rows' column means (`pfn_infer::impute_with_context_means`). Categorical columns (cmc, credit-g) are their integer codes, used as numbers by every method (CatBoost-style categorical handling is not part of this benchmark).");
-    let _ = writeln!(s, "- The PFN z-scores each feature with its context rows' mean and standard deviation and zero-pads to its input width, as in training; a dataset with more features than the model takes (mfeat-fourier: 76, analcatdata_authorship: 70, against 60) gives the PFN a seeded random subset of that many features, the same for every window and split, while the baselines see every feature.");
+    let _ = writeln!(s, "- The PFN z-scores each feature with its context rows' mean and standard deviation and zero-pads to its input width, as in training; a dataset with more features than the model takes (mfeat-fourier: 76, analcatdata_authorship: 70, against 60) gives the PFN a seeded random subset of that many features, the same for every window and split, while the baselines see every feature; where the PFN's context is calibrated (below), it too sees every feature, through principal components.");
     let _ = writeln!(s, "- PFN ensemble: {} member{} per window or split (`--ensemble`, `pfn_infer::ensemble`): member 0 sees the data as given, every other member a seeded random order of the feature columns and a random renaming of the classes, odd members normal scores of the features; the PFN's probabilities are the members' normalised geometric mean. Its times include every member.", r.ensemble, if r.ensemble == 1 { "" } else { "s" });
     if r.calibrated {
-        let _ = writeln!(s, "- PFN calibration (`pfn_infer::calibration`; `--no-calibrate` turns it off): on every window or split with at least {} context rows, the ensemble answers each of {} class-stratified folds of the context from the other folds; the inverse temperature β in [{}, {}] that minimises the log loss of those held-out answers (labels smoothed by the rule of succession: 1 − 1/(n + 2) on the true class) tempers the queries' probabilities (p^β, renormalised). Only context rows are used. Its times include the folds.", pfn_infer::calibration::DEFAULT_MIN_ROWS, pfn_infer::calibration::DEFAULT_FOLDS, pfn_infer::calibration::BETA_RANGE.0, pfn_infer::calibration::BETA_RANGE.1);
+        let _ = writeln!(s, "- PFN calibration (`pfn_infer::calibration`; `--no-calibrate` turns it off): on every window or split with at least {} context rows, the ensemble answers each of {} class-stratified folds of the context from the other folds; the inverse temperature β in [{}, {}] that minimises the log loss of those held-out answers (labels smoothed by the rule of succession: 1 − 1/(n + 2) on the true class) tempers the queries' probabilities (p^β, renormalised). The same folds choose the input view (`pfn_infer::principal_components`): the features as given, or the scores on the leading {:?} principal components of the context's standardised features (each fold's components fitted on its own context rows; only counts below the feature count, capped at the model's width, and not as given when the table is wider than the model), whichever has the lowest tempered held-out log loss. Only context rows are used. Its times include the folds.", pfn_infer::calibration::DEFAULT_MIN_ROWS, pfn_infer::calibration::DEFAULT_FOLDS, pfn_infer::calibration::BETA_RANGE.0, pfn_infer::calibration::BETA_RANGE.1, pfn_infer::principal_components::CANDIDATE_COMPONENTS);
     } else {
         let _ = writeln!(s, "- PFN calibration: off (`--no-calibrate`); the probabilities are the ensemble's as they are.");
     }

@@ -47,6 +47,7 @@ use crate::batch::Task;
 use crate::ensemble::{ClassEnsemble, ClassTask};
 use crate::predictive::PosteriorPredictive;
 use crate::predictor::{PredictError, Predictor};
+use crate::principal_components::InputView;
 
 /// The inverse temperatures `β` a fit may choose: a factor of 16 either way.
 pub const BETA_RANGE: (f64, f64) = (0.0625, 16.0);
@@ -67,6 +68,10 @@ pub struct ContextCalibration {
     pub min_rows: usize,
     /// Seed of the fold assignment.
     pub seed: u64,
+    /// Classes only: also choose each context's input view ([`InputView::candidates`]: the
+    /// columns as given, or a few leading principal components) by the same held-out folds.
+    /// Regression ignores it.
+    pub select_view: bool,
 }
 
 impl ContextCalibration {
@@ -83,19 +88,21 @@ impl ContextCalibration {
 
     /// Whether a context with these targets (class labels or regression targets) is calibrated:
     /// at least `min_rows` rows (and one per fold), and not all equal.
-    fn applies_to<T: PartialEq>(&self, targets: &[T]) -> bool {
+    pub fn applies_to<T: PartialEq>(&self, targets: &[T]) -> bool {
         let first = targets.first();
         targets.len() >= self.min_rows.max(self.folds) && targets.iter().any(|t| Some(t) != first)
     }
 }
 
 impl Default for ContextCalibration {
-    /// [`DEFAULT_FOLDS`] folds, contexts of at least [`DEFAULT_MIN_ROWS`] rows, seed 0.
+    /// [`DEFAULT_FOLDS`] folds, contexts of at least [`DEFAULT_MIN_ROWS`] rows, seed 0, views
+    /// selected.
     fn default() -> Self {
         Self {
             folds: DEFAULT_FOLDS,
             min_rows: DEFAULT_MIN_ROWS,
             seed: 0,
+            select_view: true,
         }
     }
 }
@@ -107,6 +114,9 @@ pub struct Tempered {
     pub probabilities: Vec<f64>,
     /// The fitted inverse temperature `β` (1 where the context was not calibrated).
     pub beta: f64,
+    /// The input view that answered the queries ([`InputView::AsGiven`] where the context was
+    /// not calibrated or views were not selected).
+    pub view: InputView,
 }
 
 /// The fold (in `0..folds`) of every context row: the rows of each class are shuffled by a
@@ -362,14 +372,17 @@ impl Predictor {
         Ok(out.pop().unwrap_or(Tempered {
             probabilities: Vec::new(),
             beta: 1.0,
+            view: InputView::AsGiven,
         }))
     }
 
     /// [`Predictor::ensemble_class_probabilities_many`] with every task's probabilities tempered
-    /// by an inverse temperature fitted on its own context by cross-validation (module docs). The
-    /// held-out folds are answered by the same ensemble, in the same batched passes as the
-    /// queries. Errors as [`Predictor::ensemble_class_probabilities_many`], and for fewer than
-    /// two folds.
+    /// by an inverse temperature fitted on its own context by cross-validation (module docs).
+    /// With `calibration.select_view`, the same held-out folds also choose each task's input view
+    /// among [`InputView::candidates`]: the view whose tempered held-out answers have the lowest
+    /// log loss answers the queries. The folds of every task and view are answered in shared
+    /// batched passes, then the queries of every task in its chosen view. Errors as
+    /// [`Predictor::ensemble_class_probabilities_many`], and for fewer than two folds.
     pub fn calibrated_class_probabilities_many(
         &self,
         tasks: &[ClassTask<'_>],
@@ -378,75 +391,195 @@ impl Predictor {
         calibration: ContextCalibration,
     ) -> Result<Vec<Tempered>, PredictError> {
         calibration.check()?;
-        // Every task's folds (empty for a task that is not calibrated).
+        let task_err = |task: usize, e: PredictError| PredictError::Task {
+            task,
+            source: Box::new(e),
+        };
+        // Every task's folds (none for a task that is not calibrated) and candidate views.
         let mut folds: Vec<Vec<Fold<usize>>> = Vec::with_capacity(tasks.len());
+        let mut views: Vec<Vec<InputView>> = Vec::with_capacity(tasks.len());
         for t in tasks {
-            folds.push(if calibration.applies_to(t.labels) {
+            let applies = calibration.applies_to(t.labels);
+            folds.push(if applies {
                 let fold_of = stratified_folds(t.labels, calibration.folds, calibration.seed);
                 split_folds(t.x, t.features, t.labels, &fold_of, calibration.folds)
             } else {
                 Vec::new()
             });
-        }
-        // The queries of every task first, then every task's folds, in one call.
-        let mut all: Vec<ClassTask<'_>> = tasks.to_vec();
-        for (t, task_folds) in tasks.iter().zip(&folds) {
-            all.extend(task_folds.iter().map(|f| ClassTask {
-                x: &f.x,
-                labels: &f.targets,
-                x_query: &f.x_query,
-                features: t.features,
-            }));
-        }
-        let mut answers = self
-            .ensemble_class_probabilities_many(&all, num_classes, ensemble)
-            .map_err(|e| match e {
-                // A fold's error is its task's.
-                PredictError::Task { task, source } if task >= tasks.len() => {
-                    let mut owner = 0;
-                    let mut end = tasks.len();
-                    for (i, f) in folds.iter().enumerate() {
-                        end += f.len();
-                        if task < end {
-                            owner = i;
-                            break;
-                        }
-                    }
-                    PredictError::Task {
-                        task: owner,
-                        source,
-                    }
-                }
-                e => e,
-            })?;
-        let fold_answers = answers.split_off(tasks.len());
-        let mut fold_answers = fold_answers.into_iter();
-        let mut out = Vec::with_capacity(tasks.len());
-        for (mut probabilities, task_folds) in answers.into_iter().zip(&folds) {
-            let mut held_out = Vec::new();
-            let mut held_out_labels = Vec::new();
-            for f in task_folds {
-                held_out.extend(fold_answers.next().unwrap_or_default());
-                held_out_labels.extend_from_slice(&f.query_targets);
-            }
-            let beta = if task_folds.is_empty() {
-                1.0
+            views.push(if applies && calibration.select_view {
+                InputView::candidates(t.features, self.num_features())
             } else {
-                fit_inverse_temperature(&held_out, &held_out_labels, num_classes)
-            };
-            temper(&mut probabilities, num_classes, beta);
-            out.push(Tempered {
-                probabilities,
-                beta,
+                vec![InputView::AsGiven]
             });
         }
-        Ok(out)
+        // Every fold of every task in every candidate view (the view fitted on the fold's own
+        // context rows), with the task it belongs to.
+        let mut fold_data = Vec::new();
+        let mut owner = Vec::new();
+        for (i, (t, (task_folds, task_views))) in
+            tasks.iter().zip(folds.iter().zip(&views)).enumerate()
+        {
+            for view in task_views {
+                for f in task_folds {
+                    let (x, x_query, features) = view
+                        .apply(&f.x, &f.x_query, t.features)
+                        .map_err(|e| task_err(i, e))?;
+                    fold_data.push((x, x_query, features, &f.targets));
+                    owner.push(i);
+                }
+            }
+        }
+        let fold_tasks: Vec<ClassTask<'_>> = fold_data
+            .iter()
+            .map(|(x, x_query, features, labels)| ClassTask {
+                x,
+                labels,
+                x_query,
+                features: *features,
+            })
+            .collect();
+        let fold_answers = self
+            .ensemble_class_probabilities_many(&fold_tasks, num_classes, ensemble)
+            .map_err(|e| match e {
+                // A fold's error is its task's.
+                PredictError::Task { task, source } => PredictError::Task {
+                    task: owner[task],
+                    source,
+                },
+                e => e,
+            })?;
+        // Each task's view and its β.
+        let mut fold_answers = fold_answers.into_iter();
+        let mut chosen = Vec::with_capacity(tasks.len());
+        for (task_folds, task_views) in folds.iter().zip(&views) {
+            if task_folds.is_empty() {
+                chosen.push((InputView::AsGiven, 1.0));
+                continue;
+            }
+            let labels: Vec<usize> = task_folds
+                .iter()
+                .flat_map(|f| f.query_targets.iter().copied())
+                .collect();
+            let held_out: Vec<(InputView, Vec<f64>)> = task_views
+                .iter()
+                .map(|&view| {
+                    let probs = (0..task_folds.len())
+                        .flat_map(|_| fold_answers.next().unwrap_or_default())
+                        .collect();
+                    (view, probs)
+                })
+                .collect();
+            chosen.push(choose_view(held_out, &labels, num_classes));
+        }
+        // The queries of every task in its chosen view (fitted on the whole context).
+        let mut query_data = Vec::with_capacity(tasks.len());
+        for (i, (t, &(view, _))) in tasks.iter().zip(&chosen).enumerate() {
+            query_data.push(
+                view.apply(t.x, t.x_query, t.features)
+                    .map_err(|e| task_err(i, e))?,
+            );
+        }
+        let query_tasks: Vec<ClassTask<'_>> = tasks
+            .iter()
+            .zip(&query_data)
+            .map(|(t, (x, x_query, features))| ClassTask {
+                x,
+                labels: t.labels,
+                x_query,
+                features: *features,
+            })
+            .collect();
+        let answers =
+            self.ensemble_class_probabilities_many(&query_tasks, num_classes, ensemble)?;
+        Ok(answers
+            .into_iter()
+            .zip(chosen)
+            .map(|(mut probabilities, (view, beta))| {
+                temper(&mut probabilities, num_classes, beta);
+                Tempered {
+                    probabilities,
+                    beta,
+                    view,
+                }
+            })
+            .collect())
     }
+}
+
+/// The view whose held-out answers, each tempered by its own fitted inverse temperature, have the
+/// lowest log loss against `labels` (the first on a tie), with that temperature. `held_out` pairs
+/// each candidate view with its held-out probabilities (row-major, `k` per row, rows in the order
+/// of `labels`); no candidate gives [`InputView::AsGiven`] and `β = 1`.
+pub fn choose_view(
+    held_out: Vec<(InputView, Vec<f64>)>,
+    labels: &[usize],
+    k: usize,
+) -> (InputView, f64) {
+    let mut best = (InputView::AsGiven, 1.0, f64::INFINITY);
+    for (view, mut probs) in held_out {
+        let beta = fit_inverse_temperature(&probs, labels, k);
+        temper(&mut probs, k, beta);
+        let loss = mean_log_loss(&probs, labels, k);
+        if loss < best.2 {
+            best = (view, beta, loss);
+        }
+    }
+    (best.0, best.1)
+}
+
+/// Mean negative log-probability of `labels` under `probs` (row-major, `k` per row), each
+/// probability floored at `1e-15`; 0 for no rows.
+fn mean_log_loss(probs: &[f64], labels: &[usize], k: usize) -> f64 {
+    if labels.is_empty() || k == 0 {
+        return 0.0;
+    }
+    let total: f64 = probs
+        .chunks_exact(k)
+        .zip(labels)
+        .map(|(row, &l)| -row[l].max(1e-15).ln())
+        .sum();
+    total / labels.len() as f64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_view_with_the_lowest_tempered_held_out_loss_is_chosen() {
+        use InputView::{AsGiven, PrincipalComponents as Pc};
+        let labels = [0, 1, 1, 0, 1];
+        // Probability `right` on the true class, except `wrong` on row 2: a view that misses one
+        // row narrowly (a), one right everywhere (b), one that misses a row confidently (c).
+        let rows = |right: f64, wrong: f64| -> Vec<f64> {
+            labels
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &l)| {
+                    let p = if i == 2 { wrong } else { right };
+                    if l == 0 {
+                        [p, 1.0 - p]
+                    } else {
+                        [1.0 - p, p]
+                    }
+                })
+                .collect()
+        };
+        let (a, b, c) = (rows(0.7, 0.45), rows(0.9, 0.9), rows(0.99, 0.01));
+        let (view, beta) = choose_view(
+            vec![(AsGiven, a.clone()), (Pc(8), b.clone()), (Pc(16), c)],
+            &labels,
+            2,
+        );
+        assert_eq!(view, Pc(8));
+        assert_eq!(beta, fit_inverse_temperature(&b, &labels, 2));
+        // A tie keeps the first; no candidate is the data as given.
+        assert_eq!(
+            choose_view(vec![(AsGiven, a.clone()), (Pc(8), a)], &labels, 2).0,
+            AsGiven
+        );
+        assert_eq!(choose_view(Vec::new(), &labels, 2), (AsGiven, 1.0));
+    }
 
     #[test]
     fn folds_are_stratified_balanced_and_reproducible() {

@@ -12,7 +12,9 @@
 //!   and column;
 //! * [`ensemble`]: class probabilities averaged over feature orders and class renamings;
 //! * [`calibration`]: class probabilities tempered by a temperature fitted on the context by
-//!   cross-validation;
+//!   cross-validation, which also chooses the input view;
+//! * [`principal_components`]: the leading principal components of a context's columns, an input
+//!   view for wide tables with correlated columns;
 //! * [`labels`]: class labels (integers or words) of a classification table and their order;
 //! * [`missing`]: missing feature values imputed with the context's column means;
 //! * [`model_search`]: where a model name is looked up (`$PFN_MODELS`, `./models`, beside the
@@ -31,6 +33,7 @@ pub mod model_catalogue;
 pub mod model_search;
 pub mod predictive;
 pub mod predictor;
+pub mod principal_components;
 pub mod table;
 
 pub use batch::{Task, DEFAULT_DATASET_BATCH, MAX_PASS_TOKENS};
@@ -45,6 +48,7 @@ pub use pfn_artifact::{FeatureScaler, NormaliseError, TargetScaler};
 pub use pfn_model::Precision;
 pub use predictive::{ClassPredictive, PosteriorPredictive, RegressionPredictive};
 pub use predictor::{Context, PredictError, Predictor, DEFAULT_QUERY_BATCH};
+pub use principal_components::{InputView, PrincipalComponents};
 pub use table::{
     load_predict_data, load_predict_data_with, match_text_tables, match_train_test, parse_csv,
     parse_csv_text, read_csv, read_csv_text, PredictData, ReadOptions, Table, TableError,

@@ -192,6 +192,7 @@ fn calibration_tempers_by_a_temperature_fitted_on_the_context_folds() {
         folds: 5,
         min_rows: 50,
         seed: 3,
+        select_view: true,
     };
     let out = p
         .calibrated_class_probabilities_many(&tasks, 2, e, c)
@@ -242,4 +243,75 @@ fn calibration_tempers_by_a_temperature_fitted_on_the_context_folds() {
     assert!(p
         .calibrated_class_probabilities_many(&tasks, 2, e, one)
         .is_err());
+}
+
+#[test]
+fn a_table_wider_than_the_model_is_answered_through_principal_components_fitted_per_fold() {
+    use pfn_infer::{InputView, PrincipalComponents};
+    let p = Predictor::load(classifier()).unwrap();
+    assert_eq!(p.num_features(), 4);
+    let e = ClassEnsemble::new(2, 5);
+    // 60 rows of 6 features (more than the model's 4); the class is the sign of their sum.
+    let (x, _, q) = task_data(21, 60, 9, 6, 2);
+    let y: Vec<usize> = x
+        .chunks_exact(6)
+        .map(|r| usize::from(r.iter().sum::<f64>() > 0.0))
+        .collect();
+    let task = ClassTask {
+        x: &x,
+        labels: &y,
+        x_query: &q,
+        features: 6,
+    };
+    let c = ContextCalibration {
+        folds: 5,
+        min_rows: 50,
+        seed: 2,
+        select_view: true,
+    };
+    let out = p.calibrated_class_probabilities(task, 2, e, c).unwrap();
+    // The only candidate: as many components as the model takes.
+    assert_eq!(out.view, InputView::PrincipalComponents(4));
+    // By hand: each fold projected on its own context rows' components.
+    let folds = stratified_folds(&y, 5, 2);
+    let (mut held_out, mut labels) = (Vec::new(), Vec::new());
+    for f in 0..5 {
+        let (mut xc, mut yc, mut xq) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, row) in x.chunks_exact(6).enumerate() {
+            if folds[i] == f {
+                xq.extend_from_slice(row);
+                labels.push(y[i]);
+            } else {
+                xc.extend_from_slice(row);
+                yc.push(y[i]);
+            }
+        }
+        let pc = PrincipalComponents::fit(&xc, 6, 4);
+        held_out.extend(
+            p.ensemble_class_probabilities(&pc.project(&xc), &yc, 4, &pc.project(&xq), 2, e)
+                .unwrap(),
+        );
+    }
+    let beta = fit_inverse_temperature(&held_out, &labels, 2);
+    assert!(
+        (out.beta - beta).abs() < 1e-3 * beta,
+        "{} vs {beta}",
+        out.beta
+    );
+    let pc = PrincipalComponents::fit(&x, 6, 4);
+    let mut expected = p
+        .ensemble_class_probabilities(&pc.project(&x), &y, 4, &pc.project(&q), 2, e)
+        .unwrap();
+    temper(&mut expected, 2, out.beta);
+    for (a, b) in out.probabilities.iter().zip(&expected) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    // Without view selection, or with too few rows to calibrate, the table is too wide.
+    let off = ContextCalibration {
+        select_view: false,
+        ..c
+    };
+    assert!(p.calibrated_class_probabilities(task, 2, e, off).is_err());
+    let few = ContextCalibration { min_rows: 61, ..c };
+    assert!(p.calibrated_class_probabilities(task, 2, e, few).is_err());
 }

@@ -351,6 +351,7 @@ fn regression_calibration_fits_a_power_on_context_folds_and_tempers_the_context(
         folds: 5,
         min_rows: 50,
         seed: 4,
+        select_view: true,
     };
     let beta = p.density_temperature(&x, &y, 1, c).unwrap();
     assert!(beta != 1.0, "{beta}");

@@ -8,8 +8,8 @@ use anyhow::{bail, Context as _, Result};
 use pfn_artifact::OutputHead;
 use pfn_infer::{
     impute_with_context_means, load_predict_data_with, ClassEnsemble, ClassLabels, ClassTask,
-    ContextCalibration, NormaliseError, PosteriorPredictive, PredictError, Predictor, ReadOptions,
-    TableError, TargetKind, Tempered,
+    ContextCalibration, InputView, NormaliseError, PosteriorPredictive, PredictError, Predictor,
+    ReadOptions, TableError, TargetKind, Tempered,
 };
 use pfn_plot::classes::{class_probability_bars, reliability_diagram, ConfidenceBin};
 
@@ -141,6 +141,17 @@ fn calibration_note(
     }
 }
 
+/// What the summary line says of the input view the calibration folds chose.
+fn view_note(view: InputView) -> String {
+    match view {
+        InputView::AsGiven => "the feature columns as given".into(),
+        InputView::PrincipalComponents(_) => format!(
+            "{} of the training rows' standardised feature columns, chosen by the same folds",
+            view.describe()
+        ),
+    }
+}
+
 /// Parses `0.05,0.5,0.95`: every value a number strictly between 0 and 1.
 pub fn parse_quantiles(text: &str) -> Result<Vec<f64>> {
     let mut out = Vec::new();
@@ -233,19 +244,28 @@ impl Output {
         rows: usize,
         calibration: &ContextCalibration,
         beta: f64,
+        view: Option<InputView>,
         what: &str,
     ) {
-        self.summary
-            .insert(0, calibration_note(off, rows, calibration, beta, what));
-        self.json.insert(
-            "calibration".into(),
-            serde_json::json!({
-                "on": !off,
-                "folds": calibration.folds,
-                "min_rows": calibration.min_rows,
-                "power": beta,
-            }),
-        );
+        let mut note = calibration_note(off, rows, calibration, beta, what);
+        if let Some(view) = view.filter(|_| !off) {
+            note.push_str(&format!("; input: {}", view_note(view)));
+        }
+        self.summary.insert(0, note);
+        let mut json = serde_json::json!({
+            "on": !off,
+            "folds": calibration.folds,
+            "min_rows": calibration.min_rows,
+            "power": beta,
+        });
+        if let Some(view) = view {
+            json["view"] = serde_json::json!(view.describe());
+            json["components"] = match view {
+                InputView::AsGiven => serde_json::Value::Null,
+                InputView::PrincipalComponents(k) => serde_json::json!(k),
+            };
+        }
+        self.json.insert("calibration".into(), json);
     }
 }
 
@@ -310,7 +330,17 @@ pub fn run(args: &Args) -> Result<()> {
     })?;
     let (lo, hi) = predictor.feature_range();
     let d = data.n_features();
-    if d < lo || d > hi {
+    let calibration = ContextCalibration {
+        seed: args.seed,
+        ..ContextCalibration::default()
+    };
+    // A classification table wider than the model is answered through principal components when
+    // its context is calibrated (the folds choose how many; `pfn_infer::principal_components`).
+    let projects_wide = data.classes.is_some()
+        && !args.no_calibrate
+        && calibration.select_view
+        && calibration.applies_to(&data.train_y);
+    if d < lo || (d > hi && !projects_wide) {
         bail!(
             "{}: {} ({}) besides the target '{}', but the model {} takes {}{}",
             args.train.display(),
@@ -323,10 +353,15 @@ pub fn run(args: &Args) -> Result<()> {
             data.target_name,
             model_path.display(),
             range_text((lo, hi)),
-            if d > hi {
-                " (more features than the model supports)"
+            if d < lo {
+                " (fewer features than the model needs)".to_string()
+            } else if data.classes.is_some() {
+                format!(
+                    " (more features than the model supports; with calibration on and at least {} training rows of two or more classes, a wider table is answered through its principal components)",
+                    calibration.min_rows.max(calibration.folds)
+                )
             } else {
-                " (fewer features than the model needs)"
+                " (more features than the model supports)".to_string()
             }
         );
     }
@@ -358,12 +393,13 @@ pub fn run(args: &Args) -> Result<()> {
             );
         }
     }
+    if d > hi {
+        notes.push(format!(
+            "{d} feature columns, more than the {hi} the model takes: it sees principal components of them"
+        ));
+    }
     // The regression context, kept for the plot.
     let mut regression_context = None;
-    let calibration = ContextCalibration {
-        seed: args.seed,
-        ..ContextCalibration::default()
-    };
     let mut output = match &data.classes {
         None => {
             let context = regression_context.insert(
@@ -386,6 +422,7 @@ pub fn run(args: &Args) -> Result<()> {
                 data.n_train(),
                 &calibration,
                 beta,
+                None,
                 "densities",
             );
             output
@@ -412,6 +449,7 @@ pub fn run(args: &Args) -> Result<()> {
                     .map(|probabilities| Tempered {
                         probabilities,
                         beta: 1.0,
+                        view: InputView::AsGiven,
                     })
             } else {
                 predictor.calibrated_class_probabilities(task, classes.len(), ensemble, calibration)
@@ -424,6 +462,7 @@ pub fn run(args: &Args) -> Result<()> {
                 data.n_train(),
                 &calibration,
                 tempered.beta,
+                Some(tempered.view),
                 "probabilities",
             );
             output
