@@ -134,8 +134,12 @@ class _PFNBase(BaseEstimator):
         except (OSError, RuntimeError) as exc:  # not expected by the contract; keep ValueError
             raise ValueError(f"cannot load model {spec!r}: {exc}") from exc
 
-    def _fit_model(self, n_samples: int, n_features: int) -> Any:
-        """Load (or reuse) the model for the current parameters and check it fits the data."""
+    def _fit_model(self, n_samples: int, n_features: int, wider_ok: bool = False) -> Any:
+        """Load (or reuse) the model for the current parameters and check it fits the data.
+
+        ``wider_ok``: more features than the model takes are accepted (a calibrated classifier
+        answers them through principal components of the training rows).
+        """
         key = (_model_spec(self.model), self.precision, self.n_threads)
         model = self.__dict__.get("model_")
         if model is None or self.__dict__.get("_model_key") != key:
@@ -147,7 +151,7 @@ class _PFNBase(BaseEstimator):
                 f"{type(self).__name__} needs a {self._task} model; use {other} for it"
             )
         lo, hi = int(model.min_features), int(model.max_features)
-        if not lo <= n_features <= hi:
+        if n_features < lo or (n_features > hi and not wider_ok):
             raise ValueError(
                 f"X has {n_features} feature{'s' if n_features != 1 else ''}, but model "
                 f"{model.name!r} takes {_feature_range_text(lo, hi)} "
@@ -383,7 +387,11 @@ class PFNClassifier(ClassifierMixin, _PFNBase):
         With 50 or more training rows, raise the probabilities to the power beta and
         renormalise, with beta (1/16 to 16) chosen to minimise the log loss of 5-fold
         cross-validated answers on the training rows (each fold answered from the other
-        folds; labels smoothed by the rule of succession). Only the
+        folds; labels smoothed by the rule of succession). The same folds choose the input
+        view: the features as given, or the scores on 8 or 16 leading principal components of
+        the training rows' standardised features, whichever has the lowest tempered held-out log
+        loss (wide tables with correlated columns gain most); a table with more features than
+        the model takes is then accepted and answered through principal components. Only the
         training rows are used. ``False`` returns the ensemble's probabilities as they are.
 
     Attributes
@@ -433,7 +441,8 @@ class PFNClassifier(ClassifierMixin, _PFNBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training features: finite numbers; ``n_features`` within the model's range.
+            Training features: finite numbers; ``n_features`` within the model's range (or more,
+            with ``calibrate`` and at least 50 rows of two or more classes).
         y : array-like of shape (n_samples,)
             Class labels (numbers or strings), at most as many distinct ones as the model has
             classes.
@@ -455,7 +464,14 @@ class PFNClassifier(ClassifierMixin, _PFNBase):
         check_classification_targets(y)
         X = np.ascontiguousarray(X, dtype=np.float64)
         classes, codes = np.unique(y, return_inverse=True)
-        model = self._fit_model(X.shape[0], X.shape[1])
+        # Calibrated contexts choose their input view, and a table wider than the model is
+        # answered through principal components of the training rows.
+        wider_ok = (
+            bool(self.calibrate)
+            and X.shape[0] >= int(_pfn.CALIBRATION_MIN_ROWS)
+            and classes.size >= 2
+        )
+        model = self._fit_model(X.shape[0], X.shape[1], wider_ok=wider_ok)
         if classes.size > int(model.n_classes):
             shown = ", ".join(map(str, classes[:12])) + (", ..." if classes.size > 12 else "")
             raise ValueError(

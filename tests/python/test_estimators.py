@@ -279,6 +279,23 @@ def test_wrong_feature_count(rng):
         PFNRegressor(model="gp-1d").fit(X[:, :2], y)
 
 
+def test_wide_tables_need_a_calibrated_classifier(rng):
+    # 70 features, more than tabular's 60: a calibrated context of 60 rows is answered through
+    # principal components of its rows; without calibration, or with too few rows, it is an error.
+    latent = rng.standard_normal((100, 3))
+    X = latent @ rng.standard_normal((3, 70)) + 0.1 * rng.standard_normal((100, 70))
+    y = (latent[:, 0] > 0).astype(int)
+    clf = PFNClassifier(n_ensemble=2, n_threads=1).fit(X[:60], y[:60])
+    proba = clf.predict_proba(X[60:])
+    assert proba.shape == (40, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-9)
+    assert (clf.predict(X[60:]) == y[60:]).mean() > 0.8
+    with pytest.raises(ValueError, match=r"X has 70 features.*more features than the model supports"):
+        PFNClassifier(calibrate=False).fit(X[:60], y[:60])
+    with pytest.raises(ValueError, match=r"X has 70 features"):
+        PFNClassifier().fit(X[:40], y[:40])
+
+
 def test_nan_in_X(rng):
     X = rng.random((20, 2))
     y = X.sum(axis=1)

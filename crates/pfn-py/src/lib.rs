@@ -114,6 +114,11 @@ fn models(py: Python<'_>) -> PyResult<Vec<Bound<'_, pyo3::types::PyDict>>> {
 #[pymodule]
 fn _pfn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PfnError", m.py().get_type::<PfnError>())?;
+    // Smallest context that calibration (and a classifier's choice of input view) applies to.
+    m.add(
+        "CALIBRATION_MIN_ROWS",
+        pfn_infer::calibration::DEFAULT_MIN_ROWS,
+    )?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(model_dirs, m)?)?;
     m.add_function(wrap_pyfunction!(models, m)?)?;

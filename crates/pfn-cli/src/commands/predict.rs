@@ -1526,6 +1526,67 @@ Iris-setosa,0.3,1.4,3.6,5.2
     }
 
     #[test]
+    fn a_classification_table_wider_than_the_model_is_answered_through_principal_components() {
+        // Six feature columns for a model that takes four: 60 training rows are calibrated, and
+        // the folds can only choose principal components; 20 rows are refused with a hint.
+        let mut text = String::from("a,b,c,d,e,f,label\n");
+        for i in 0..60 {
+            let t = (i * 7 % 13) as f64 - 6.0;
+            let u = (i * 5 % 11) as f64 - 5.0;
+            let row = [t, u, t + 0.1 * u, 2.0 * t, u - t, 0.5 * u];
+            let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+            text += &format!(
+                "{},{}\n",
+                cells.join(","),
+                if t > 0.0 { "hi" } else { "lo" }
+            );
+        }
+        let train = write("wide-train.csv", &text);
+        let test = write(
+            "wide-test.csv",
+            "a,b,c,d,e,f\n3,1,3.1,6,-2,0.5\n-4,2,-3.8,-8,6,1\n",
+        );
+        let doc = json(&args(&train, &test, Some("wide.json")));
+        assert_eq!(doc["calibration"]["view"], "4 principal components");
+        assert_eq!(doc["calibration"]["components"], 4);
+        for row in doc["predictions"].as_array().unwrap() {
+            let p = row["p_hi"].as_f64().unwrap() + row["p_lo"].as_f64().unwrap();
+            assert!((p - 1.0).abs() < 1e-9, "{row}");
+        }
+        // A narrow table keeps its columns (no candidate besides them for this model).
+        let narrow = write(
+            "narrow-train.csv",
+            &text
+                .lines()
+                .map(|l| {
+                    let c: Vec<&str> = l.split(',').collect();
+                    format!("{},{},{}", c[0], c[1], c[6])
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        let narrow_test = write("narrow-test.csv", "a,b\n3,1\n");
+        let doc = json(&args(&narrow, &narrow_test, Some("narrow.json")));
+        assert_eq!(doc["calibration"]["view"], "as given");
+        assert!(doc["calibration"]["components"].is_null());
+        // Too few rows to calibrate, or calibration off: an error that says why.
+        let small = write(
+            "wide-small.csv",
+            &text.lines().take(21).collect::<Vec<_>>().join("\n"),
+        );
+        let e = run(&args(&small, &test, Some("wide-small.json")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("6 feature columns") && e.contains("principal components"),
+            "{e}"
+        );
+        let mut off = args(&train, &test, Some("wide-off.json"));
+        off.no_calibrate = true;
+        assert!(run(&off).unwrap_err().to_string().contains("more features"));
+    }
+
+    #[test]
     fn binary_scores_match_hand_computed_values() {
         let train = write(
             "bin-train.csv",
