@@ -170,6 +170,9 @@ pub struct ExperimentOptions {
     /// Temper the PFN's class probabilities by a temperature fitted on each context by
     /// cross-validation (`tabular`; on by default; see `pfn_infer::calibration`).
     pub calibrate: bool,
+    /// Let calibrated contexts choose the PFN's input view, the features as given or principal
+    /// components (`tabular`; on by default; see `pfn_infer::principal_components`).
+    pub select_view: bool,
     /// Input features of the held-out datasets (`gp-hyper`; `None`: one, the paper's Fig. 4b,
     /// see [`crate::gp_hyper::DEFAULT_FEATURES`]). Every model must accept that many.
     pub features: Option<usize>,
@@ -199,6 +202,7 @@ impl ExperimentOptions {
             data_dir: None,
             ensemble: None,
             calibrate: true,
+            select_view: true,
             features: None,
             precision: Precision::F32,
             progress: false,
@@ -333,6 +337,12 @@ impl ExperimentOptions {
                 "applies to the tabular experiment only",
             ));
         }
+        if !self.select_view && self.experiment != Experiment::Tabular {
+            return Err(ExperimentError::option(
+                "--as-given",
+                "applies to the tabular experiment only",
+            ));
+        }
         if let Some(f) = self.features {
             if self.experiment != Experiment::GpHyper {
                 return Err(ExperimentError::option(
@@ -442,6 +452,8 @@ impl ExperimentOptions {
             parts.push(self.tabular_ensemble().to_string());
             if !self.calibrate {
                 parts.push("--no-calibrate".into());
+            } else if !self.select_view {
+                parts.push("--as-given".into());
             }
         }
         if let Some(f) = self.features {

@@ -275,6 +275,8 @@ pub struct TabularResult {
     /// Whether the PFN's probabilities were tempered on each context (on unless
     /// `--no-calibrate`).
     pub calibrated: bool,
+    /// Whether calibrated contexts chose the PFN's input view (on unless `--as-given`).
+    pub views_selected: bool,
     /// Arithmetic of the PFNs' matrix products (`f32` or `bf16`).
     pub precision: String,
     /// The datasets.
@@ -827,6 +829,7 @@ struct Methods<'a> {
     models: &'a [LoadedModel],
     ensemble: usize,
     calibrate: bool,
+    select_view: bool,
     baselines: &'a [Box<dyn Classifier>],
     subsets: &'a [Vec<Vec<usize>>],
 }
@@ -885,6 +888,7 @@ fn run_protocol(
                 );
                 let calibration = methods.calibrate.then_some(ContextCalibration {
                     seed: ensemble.seed,
+                    select_view: methods.select_view,
                     ..ContextCalibration::default()
                 });
                 run_pfn(
@@ -985,6 +989,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<TabularResult, E
         models,
         ensemble: options.tabular_ensemble(),
         calibrate: options.calibrate,
+        select_view: options.select_view,
         baselines: &baselines,
         subsets: &subsets,
     };
@@ -1069,6 +1074,7 @@ pub fn run(options: &ExperimentOptions, run: RunInfo) -> Result<TabularResult, E
         models: selection.models.iter().map(|m| m.info()).collect(),
         ensemble: options.tabular_ensemble(),
         calibrated: options.calibrate,
+        views_selected: options.calibrate && options.select_view,
         precision: options.precision.to_string(),
         datasets,
         paper,
@@ -1526,10 +1532,10 @@ pub fn markdown(r: &TabularResult) -> String {
     }
     let _ = writeln!(s, "\n### How the methods see the data\n");
     let _ = writeln!(s, "- Every method gets the same windows and splits. Missing values (NaN; only breast-w has any) are replaced in context and queries by the context rows' column means (`pfn_infer::impute_with_context_means`). Categorical columns (cmc, credit-g) are their integer codes, used as numbers by every method (CatBoost-style categorical handling is not part of this benchmark).");
-    let _ = writeln!(s, "- The PFN z-scores each feature with its context rows' mean and standard deviation and zero-pads to its input width, as in training; a dataset with more features than the model takes (mfeat-fourier: 76, analcatdata_authorship: 70, against 60) gives the PFN a seeded random subset of that many features, the same for every window and split, while the baselines see every feature; where the PFN's context is calibrated (below), it too sees every feature, through principal components.");
+    let _ = writeln!(s, "- The PFN z-scores each feature with its context rows' mean and standard deviation and zero-pads to its input width, as in training; a dataset with more features than the model takes (mfeat-fourier: 76, analcatdata_authorship: 70, against 60) gives the PFN a seeded random subset of that many features, the same for every window and split, while the baselines see every feature{}.", if r.views_selected { "; where the PFN's context is calibrated and chooses its view (below), it too sees every feature, through principal components" } else { "" });
     let _ = writeln!(s, "- PFN ensemble: {} member{} per window or split (`--ensemble`, `pfn_infer::ensemble`): member 0 sees the data as given, every other member a seeded random order of the feature columns and a random renaming of the classes, odd members normal scores of the features; the PFN's probabilities are the members' normalised geometric mean. Its times include every member.", r.ensemble, if r.ensemble == 1 { "" } else { "s" });
     if r.calibrated {
-        let _ = writeln!(s, "- PFN calibration (`pfn_infer::calibration`; `--no-calibrate` turns it off): on every window or split with at least {} context rows, the ensemble answers each of {} class-stratified folds of the context from the other folds; the inverse temperature β in [{}, {}] that minimises the log loss of those held-out answers (labels smoothed by the rule of succession: 1 − 1/(n + 2) on the true class) tempers the queries' probabilities (p^β, renormalised). The same folds choose the input view (`pfn_infer::principal_components`): the features as given, or the scores on the leading {:?} principal components of the context's standardised features (each fold's components fitted on its own context rows; only counts below the feature count, capped at the model's width, and not as given when the table is wider than the model), whichever has the lowest tempered held-out log loss. Only context rows are used. Its times include the folds.", pfn_infer::calibration::DEFAULT_MIN_ROWS, pfn_infer::calibration::DEFAULT_FOLDS, pfn_infer::calibration::BETA_RANGE.0, pfn_infer::calibration::BETA_RANGE.1, pfn_infer::principal_components::CANDIDATE_COMPONENTS);
+        let _ = writeln!(s, "- PFN calibration (`pfn_infer::calibration`; `--no-calibrate` turns it off): on every window or split with at least {} context rows, the ensemble answers each of {} class-stratified folds of the context from the other folds; the inverse temperature β in [{}, {}] that minimises the log loss of those held-out answers (labels smoothed by the rule of succession: 1 − 1/(n + 2) on the true class) tempers the queries' probabilities (p^β, renormalised). {} Only context rows are used. Its times include the folds.", pfn_infer::calibration::DEFAULT_MIN_ROWS, pfn_infer::calibration::DEFAULT_FOLDS, pfn_infer::calibration::BETA_RANGE.0, pfn_infer::calibration::BETA_RANGE.1, if r.views_selected { format!("The same folds choose the input view (`pfn_infer::principal_components`; `--as-given` turns it off): the features as given, or the scores on the leading {:?} principal components of the context's standardised features (each fold's components fitted on its own context rows; only counts below the feature count, capped at the model's width, and not as given when the table is wider than the model), whichever has the lowest tempered held-out log loss.", pfn_infer::principal_components::CANDIDATE_COMPONENTS) } else { "The input view is the features as given (`--as-given`).".to_string() });
     } else {
         let _ = writeln!(s, "- PFN calibration: off (`--no-calibrate`); the probabilities are the ensemble's as they are.");
     }

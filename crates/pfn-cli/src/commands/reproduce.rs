@@ -88,6 +88,10 @@ pub struct Args {
     /// on each context of 50 rows or more by 5-fold cross-validation over its rows).
     #[arg(long)]
     pub no_calibrate: bool,
+    /// tabular: the PFN always sees the features as given (by default a calibrated context also
+    /// chooses between them and 8 or 16 leading principal components by the same folds).
+    #[arg(long)]
+    pub as_given: bool,
     /// gp-hyper: input features of the held-out datasets (default 1, as in the paper's Fig. 4b);
     /// every model must accept that many.
     #[arg(long)]
@@ -122,6 +126,7 @@ pub fn options(args: &Args, invocation: Option<String>) -> Result<ExperimentOpti
     o.data_dir = args.data_dir.clone();
     o.ensemble = args.ensemble;
     o.calibrate = !args.no_calibrate;
+    o.select_view = !args.as_given;
     o.features = args.features;
     o.precision = args.precision;
     o.progress = !args.no_progress;
@@ -195,6 +200,8 @@ mod tests {
         assert!(o.calibrate && !o.canonical_command().contains("calibrate"));
         let o = parse(&["tabular", "--out", "r", "--no-calibrate"]).unwrap();
         assert!(!o.calibrate && o.canonical_command().contains("--no-calibrate"));
+        let o = parse(&["tabular", "--out", "r", "--as-given"]).unwrap();
+        assert!(o.calibrate && !o.select_view && o.canonical_command().contains("--as-given"));
         let o = parse(&["strokes", "--out", "r", "--quick", "--seed", "2"]).unwrap();
         assert_eq!(o.experiment, Experiment::Strokes);
         assert_eq!((o.num_datasets(), o.seed), (40, 2));
@@ -216,6 +223,7 @@ mod tests {
         assert!(err(&["gp-fits", "--out", "r"]).contains("gp-fits"));
         assert!(err(&["bnn"]).contains("--out"));
         assert!(err(&["bnn", "--out", "r", "--no-calibrate"]).contains("tabular experiment only"));
+        assert!(err(&["bnn", "--out", "r", "--as-given"]).contains("tabular experiment only"));
         assert!(err(&["bnn", "--out", "r", "--datasets", "0"]).contains("--datasets"));
         assert!(err(&["bnn", "--out", "r", "--datasets", "x"]).contains("--datasets"));
         assert!(err(&["gp-hyper", "--out", "r", "--sizes", "1,a"]).contains("'a'"));
