@@ -246,9 +246,12 @@ class PFNRegressor(RegressorMixin, _PFNBase):
         With 50 or more training rows, temper every predictive by a power fitted on the
         training rows: 5-fold cross-validation (seeded as ``pfn predict``'s default ``--seed
         0``), each fold answered from the other folds, and the power of the bucket densities
-        (1/16 to 16) that maximises the held-out targets' likelihood. Only the training rows
-        are used, as ``pfn predict`` does unless ``--no-calibrate``. ``False`` returns the
-        model's predictive as it is.
+        (1/16 to 16) that maximises the held-out targets' likelihood. The same folds choose the
+        input view: the features as given, or the scores on leading principal components of
+        the training rows' standardised features (at most as many as the model takes); so a
+        table with more features than the model takes is accepted and answered through its
+        components. Only the training rows are used, as ``pfn predict`` does unless
+        ``--no-calibrate``. ``False`` returns the model's predictive as it is.
 
     Attributes
     ----------
@@ -287,7 +290,8 @@ class PFNRegressor(RegressorMixin, _PFNBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training features: finite numbers; ``n_features`` within the model's range.
+            Training features: finite numbers; ``n_features`` within the model's range (or more,
+            with ``calibrate`` and at least 50 rows whose targets are not all equal).
         y : array-like of shape (n_samples,)
             Training targets: finite numbers.
 
@@ -308,7 +312,14 @@ class PFNRegressor(RegressorMixin, _PFNBase):
         )
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.float64)
-        self._fit_model(X.shape[0], X.shape[1])
+        # Calibrated contexts choose their input view, and a table wider than the model is
+        # answered through principal components of the training rows.
+        wider_ok = (
+            bool(self.calibrate)
+            and X.shape[0] >= int(_pfn.CALIBRATION_MIN_ROWS)
+            and bool(np.any(y != y[0]))
+        )
+        self._fit_model(X.shape[0], X.shape[1], wider_ok=wider_ok)
         self.X_train_ = X
         self.y_train_ = y
         return self

@@ -274,7 +274,7 @@ def test_wrong_feature_count(rng):
     with pytest.raises(ValueError, match="3 features"):
         reg.predict(X[:, :2])
     with pytest.raises(ValueError, match=r"6 features.*gp-hyper.*1 to 5 features"):
-        PFNRegressor().fit(rng.random((20, 6)), y)
+        PFNRegressor().fit(rng.random((20, 6)), y)  # too few rows to calibrate
     with pytest.raises(ValueError, match=r"X has 2 features.*'gp-1d' takes 1 feature"):
         PFNRegressor(model="gp-1d").fit(X[:, :2], y)
 
@@ -294,6 +294,23 @@ def test_wide_tables_need_a_calibrated_classifier(rng):
         PFNClassifier(calibrate=False).fit(X[:60], y[:60])
     with pytest.raises(ValueError, match=r"X has 70 features"):
         PFNClassifier().fit(X[:40], y[:40])
+
+
+def test_wide_regression_tables_need_calibration(rng):
+    # 8 features, more than gp-hyper's 5: 60 calibrated training rows are answered through
+    # principal components; without calibration, or with too few rows, it is an error.
+    latent = rng.standard_normal((100, 2))
+    X = latent @ rng.standard_normal((2, 8)) + 0.05 * rng.standard_normal((100, 8))
+    y = np.sin(latent[:, 0]) + 0.1 * rng.standard_normal(100)
+    reg = PFNRegressor(n_threads=1).fit(X[:60], y[:60])
+    mean = reg.predict(X[60:])
+    assert mean.shape == (40,) and np.all(np.isfinite(mean))
+    # Better than predicting the training mean.
+    assert np.mean((mean - y[60:]) ** 2) < 0.5 * np.var(y[60:])
+    with pytest.raises(ValueError, match=r"X has 8 features.*more features than the model supports"):
+        PFNRegressor(calibrate=False).fit(X[:60], y[:60])
+    with pytest.raises(ValueError, match=r"X has 8 features"):
+        PFNRegressor().fit(X[:40], y[:40])
 
 
 def test_nan_in_X(rng):

@@ -177,7 +177,17 @@ pub fn fit_inverse_temperature(probs: &[f64], labels: &[usize], k: usize) -> f64
 /// `held_out` holds each prediction, in the model's normalised units, with the held-out target in
 /// the same units. No rows: `β = 1`.
 pub fn fit_density_temperature(held_out: &[(BarPrediction, f64)]) -> f64 {
-    let rows: Vec<HeldOut> = held_out
+    let rows = density_rows(held_out);
+    if rows.is_empty() {
+        return 1.0;
+    }
+    fit_power(&rows)
+}
+
+/// The held-out rows of [`fit_power`] for bar predictions and their targets (non-finite targets
+/// left out).
+fn density_rows(held_out: &[(BarPrediction, f64)]) -> Vec<HeldOut> {
+    held_out
         .iter()
         .filter(|(_, z)| z.is_finite())
         .map(|(bar, z)| {
@@ -195,11 +205,7 @@ pub fn fit_density_temperature(held_out: &[(BarPrediction, f64)]) -> f64 {
                 log_width,
             }
         })
-        .collect();
-    if rows.is_empty() {
-        return 1.0;
-    }
-    fit_power(&rows)
+        .collect()
 }
 
 /// One held-out answer for [`fit_power`]: tempering by `β` gives outcome `c` the weight
@@ -210,29 +216,34 @@ struct HeldOut {
     target: f64,
 }
 
+impl HeldOut {
+    /// The largest log weight `β a_c + log_width_c` over the outcomes, and every outcome's
+    /// `exp(log weight − largest)`.
+    fn weights(&self, beta: f64) -> (f64, Vec<f64>) {
+        let log_w: Vec<f64> = self
+            .a
+            .iter()
+            .enumerate()
+            .map(|(c, &a)| beta * a + self.log_width.get(c).copied().unwrap_or(0.0))
+            .collect();
+        let top = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (top, log_w.iter().map(|l| (l - top).exp()).collect())
+    }
+}
+
 /// The `β` in [`BETA_RANGE`] that minimises `L(β) = Σ_i [ ln Σ_c exp(β a_ic + log_width_ic) − β
 /// target_i ]`, convex in `β`: bisection in `ln β` on `L′(β) = Σ_i [ E_{q_β}[a_i] − target_i ]`,
 /// increasing in `β`.
 fn fit_power(rows: &[HeldOut]) -> f64 {
     let slope = |beta: f64| -> f64 {
-        let mut total = 0.0;
-        for row in rows {
-            let weight = |c: usize, a: f64| beta * a + row.log_width.get(c).copied().unwrap_or(0.0);
-            let top = row
-                .a
-                .iter()
-                .enumerate()
-                .map(|(c, &a)| weight(c, a))
-                .fold(f64::NEG_INFINITY, f64::max);
-            let (mut z, mut first) = (0.0, 0.0);
-            for (c, &a) in row.a.iter().enumerate() {
-                let w = (weight(c, a) - top).exp();
-                z += w;
-                first += w * a;
-            }
-            total += first / z - row.target;
-        }
-        total
+        rows.iter()
+            .map(|row| {
+                let (_, w) = row.weights(beta);
+                let z: f64 = w.iter().sum();
+                let first: f64 = w.iter().zip(&row.a).map(|(w, a)| w * a).sum();
+                first / z - row.target
+            })
+            .sum::<f64>()
     };
     let (mut lo, mut hi) = (BETA_RANGE.0.ln(), BETA_RANGE.1.ln());
     if slope(lo.exp()) >= 0.0 {
@@ -250,6 +261,23 @@ fn fit_power(rows: &[HeldOut]) -> f64 {
         }
     }
     (0.5 * (lo + hi)).exp()
+}
+
+/// `L(β) / n` of [`fit_power`]: the mean negative log-likelihood of the held-out outcomes under
+/// the answers tempered by `β` (for bar predictions, in the normalised target units); 0 for no
+/// rows.
+fn power_loss(rows: &[HeldOut], beta: f64) -> f64 {
+    if rows.is_empty() {
+        return 0.0;
+    }
+    let total: f64 = rows
+        .iter()
+        .map(|row| {
+            let (top, w) = row.weights(beta);
+            top + w.iter().sum::<f64>().ln() - beta * row.target
+        })
+        .sum();
+    total / rows.len() as f64
 }
 
 /// Raises every row of `probs` (`k` classes per row) to the power `beta` and renormalises it.
@@ -313,13 +341,8 @@ fn split_folds<T: Copy>(
 
 impl Predictor {
     /// The inverse temperature of a regression model's predictions, fitted on the context
-    /// `(x, y)` (`features` per row) by cross-validation: the rows are shuffled (seeded) and dealt
-    /// into `calibration.folds` folds, each fold is answered from the other folds' rows (in shared
-    /// batched passes), and `β` maximises the held-out targets' likelihood under the tempered
-    /// predictions ([`fit_density_temperature`]). Apply it with
-    /// [`RegressionPredictive::tempered`](crate::RegressionPredictive::tempered). A context under
-    /// `calibration.min_rows` rows, or whose targets are all equal, gives 1. Errors as
-    /// [`Predictor::predict_many`], and for fewer than two folds.
+    /// `(x, y)` (`features` per row) by cross-validation, for the features as given:
+    /// [`Predictor::regression_calibration`] without view selection.
     pub fn density_temperature(
         &self,
         x: &[f64],
@@ -327,34 +350,87 @@ impl Predictor {
         features: usize,
         calibration: ContextCalibration,
     ) -> Result<f64, PredictError> {
+        let as_given = ContextCalibration {
+            select_view: false,
+            ..calibration
+        };
+        Ok(self.regression_calibration(x, y, features, as_given)?.1)
+    }
+
+    /// A regression model's input view and the inverse temperature of its predictions, fitted on
+    /// the context `(x, y)` (`features` per row) by cross-validation: the rows are shuffled
+    /// (seeded) and dealt into `calibration.folds` folds, each fold is answered from the other
+    /// folds' rows (in shared batched passes), and `β` maximises the held-out targets' likelihood
+    /// under the tempered predictions ([`fit_density_temperature`]). With
+    /// `calibration.select_view`, every view of [`InputView::candidates`] is tried (each fold's
+    /// components fitted on its own context rows) and the one with the highest tempered held-out
+    /// likelihood is returned; a table wider than the model then gets principal components. Apply
+    /// `β` with [`Context::set_temperature`](crate::Context::set_temperature) on a context built
+    /// from the view's data ([`InputView::apply`]). A context under `calibration.min_rows` rows,
+    /// or whose targets are all equal, gives the features as given and 1. Errors as
+    /// [`Predictor::predict_many`], and for fewer than two folds.
+    pub fn regression_calibration(
+        &self,
+        x: &[f64],
+        y: &[f64],
+        features: usize,
+        calibration: ContextCalibration,
+    ) -> Result<(InputView, f64), PredictError> {
         calibration.check()?;
         if !calibration.applies_to(y) {
-            return Ok(1.0);
+            return Ok((InputView::AsGiven, 1.0));
         }
+        let views = if calibration.select_view {
+            InputView::candidates(features, self.num_features())
+        } else {
+            vec![InputView::AsGiven]
+        };
         let fold_of = stratified_folds(&vec![0; y.len()], calibration.folds, calibration.seed);
         let folds = split_folds(x, features, y, &fold_of, calibration.folds);
-        let tasks: Vec<Task<'_>> = folds
+        let mut data = Vec::with_capacity(views.len() * folds.len());
+        for view in &views {
+            for f in &folds {
+                data.push(view.apply(&f.x, &f.x_query, features)?);
+            }
+        }
+        let tasks: Vec<Task<'_>> = data
             .iter()
-            .map(|f| Task {
-                x: &f.x,
+            .zip(folds.iter().cycle())
+            .map(|((x, x_query, features), f)| Task {
+                x,
                 y: &f.targets,
-                x_query: &f.x_query,
-                features,
+                x_query,
+                features: *features,
             })
             .collect();
         let answers = self
             .predict_many(&tasks)
             .map_err(PredictError::without_task)?;
-        let mut held_out = Vec::with_capacity(y.len());
-        for (answer, fold) in answers.iter().zip(&folds) {
-            for (p, &target) in answer.iter().zip(&fold.query_targets) {
-                if let PosteriorPredictive::Regression(r) = p {
-                    let z = r.target_scaler().transform(target);
-                    held_out.push((r.normalised().clone(), z));
+        let mut best = (InputView::AsGiven, 1.0, f64::INFINITY);
+        for (view, view_answers) in views.iter().zip(answers.chunks(folds.len().max(1))) {
+            let mut held_out = Vec::with_capacity(y.len());
+            for (answer, fold) in view_answers.iter().zip(&folds) {
+                for (p, &target) in answer.iter().zip(&fold.query_targets) {
+                    if let PosteriorPredictive::Regression(r) = p {
+                        // Every view of a fold shares its target scaling (the targets are not
+                        // transformed), so the views' losses are comparable.
+                        let z = r.target_scaler().transform(target);
+                        held_out.push((r.normalised().clone(), z));
+                    }
                 }
             }
+            let rows = density_rows(&held_out);
+            let beta = if rows.is_empty() {
+                1.0
+            } else {
+                fit_power(&rows)
+            };
+            let loss = power_loss(&rows, beta);
+            if loss < best.2 {
+                best = (*view, beta, loss);
+            }
         }
-        Ok(fit_density_temperature(&held_out))
+        Ok((best.0, best.1))
     }
 
     /// [`Predictor::calibrated_class_probabilities_many`] for one dataset (its error is the task's

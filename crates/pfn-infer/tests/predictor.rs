@@ -405,3 +405,81 @@ fn regression_calibration_fits_a_power_on_context_folds_and_tempers_the_context(
     let one = ContextCalibration { folds: 1, ..c };
     assert!(p.density_temperature(&x, &y, 1, one).is_err());
 }
+
+#[test]
+fn a_regression_table_wider_than_the_model_is_answered_through_principal_components() {
+    use pfn_infer::calibration::{fit_density_temperature, stratified_folds};
+    use pfn_infer::{ContextCalibration, InputView, PrincipalComponents};
+    let p = predictor();
+    assert_eq!(p.num_features(), 1);
+    // Three columns that all carry the same input t (scaled and shifted), for a 1-feature model.
+    let (t, y, _) = data(60, 2);
+    let y: Vec<f64> = y
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + 0.3 * ((i * 37 % 11) as f64 / 10.0 - 0.5))
+        .collect();
+    let x: Vec<f64> = t
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &v)| [v, 2.0 * v + 1.0 + 1e-3 * (i % 3) as f64, -v])
+        .collect();
+    let c = ContextCalibration {
+        folds: 5,
+        min_rows: 50,
+        seed: 4,
+        select_view: true,
+    };
+    let (view, beta) = p.regression_calibration(&x, &y, 3, c).unwrap();
+    assert_eq!(view, InputView::PrincipalComponents(1));
+    // By hand: each fold projected on its own context rows' first component.
+    let folds = stratified_folds(&vec![0; 60], 5, 4);
+    let mut held_out = Vec::new();
+    for f in 0..5 {
+        let (mut xc, mut yc, mut xq, mut yq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for i in 0..60 {
+            if folds[i] == f {
+                xq.extend_from_slice(&x[3 * i..3 * i + 3]);
+                yq.push(y[i]);
+            } else {
+                xc.extend_from_slice(&x[3 * i..3 * i + 3]);
+                yc.push(y[i]);
+            }
+        }
+        let pc = PrincipalComponents::fit(&xc, 3, 1);
+        let preds = p
+            .context_with_features(&pc.project(&xc), &yc, 1)
+            .unwrap()
+            .predict(&pc.project(&xq))
+            .unwrap();
+        for (pred, target) in preds.iter().zip(&yq) {
+            let r = pred.as_regression().unwrap();
+            held_out.push((r.normalised().clone(), r.target_scaler().transform(*target)));
+        }
+    }
+    let by_hand = fit_density_temperature(&held_out);
+    assert!(
+        (beta - by_hand).abs() < 1e-3 * by_hand,
+        "{beta} vs {by_hand}"
+    );
+    // The component is the shared input up to sign and scale.
+    let (cx, _, width) = view.apply(&x, &x[..30], 3).unwrap();
+    assert_eq!(width, 1);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (mc, mt) = (mean(&cx), mean(&t));
+    let cov: f64 = cx.iter().zip(&t).map(|(a, b)| (a - mc) * (b - mt)).sum();
+    let var_c: f64 = cx.iter().map(|a| (a - mc) * (a - mc)).sum();
+    let var_t: f64 = t.iter().map(|b| (b - mt) * (b - mt)).sum();
+    let corr = cov / (var_c * var_t).sqrt();
+    assert!(corr.abs() > 0.999, "{corr}");
+    // As given the table is too wide: without view selection, or with too few rows, an error.
+    let as_given = ContextCalibration {
+        select_view: false,
+        ..c
+    };
+    assert!(p.regression_calibration(&x, &y, 3, as_given).is_err());
+    assert_eq!(
+        p.regression_calibration(&x[..60], &y[..20], 3, c).unwrap(),
+        (InputView::AsGiven, 1.0)
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pfn_artifact::OutputHead;
-use pfn_infer::{ClassEnsemble, ClassTask, ContextCalibration, Precision, Predictor};
+use pfn_infer::{ClassEnsemble, ClassTask, ContextCalibration, InputView, Precision, Predictor};
 use pyo3::prelude::*;
 
 use crate::error;
@@ -227,8 +227,8 @@ impl Model {
     }
 
     /// Regression: the predictive distributions of the query rows given the context; with
-    /// `calibrate`, tempered by a temperature fitted on the context by cross-validation
-    /// (`pfn_infer::calibration`, folds seeded by `seed`).
+    /// `calibrate`, tempered by a temperature fitted on the context by cross-validation, which
+    /// also chooses the input view (`pfn_infer::calibration`, folds seeded by `seed`).
     #[pyo3(signature = (x_context, y_context, x_query, calibrate = false, seed = 0))]
     fn predict(
         &self,
@@ -258,11 +258,16 @@ impl Model {
         };
         let items = py
             .detach(|| {
-                let mut context = predictor.context_with_features(&x, &y, d)?;
-                if calibrate {
-                    let beta = predictor.density_temperature(&x, &y, d, calibration)?;
-                    context.set_temperature(beta)?;
-                }
+                // Calibrated: the folds fit the temperature and choose the input view (principal
+                // components for a table wider than the model).
+                let (view, beta) = if calibrate {
+                    predictor.regression_calibration(&x, &y, d, calibration)?
+                } else {
+                    (InputView::AsGiven, 1.0)
+                };
+                let (x, xq, width) = view.apply(&x, &xq, d)?;
+                let mut context = predictor.context_with_features(&x, &y, width)?;
+                context.set_temperature(beta)?;
                 context.predict(&xq)
             })
             .map_err(error)?;

@@ -114,10 +114,11 @@ pub struct Args {
     /// classification model, to the bucket densities of a regression model.
     #[arg(long)]
     pub no_calibrate: bool,
-    /// Classification: the model always sees the feature columns as given. By default a
-    /// calibrated context also chooses, by the same folds, between them and the scores on 8 or
-    /// 16 leading principal components of the training rows' standardised columns
-    /// (`pfn_infer::principal_components`), which lets a table wider than the model be answered.
+    /// The model always sees the feature columns as given. By default a calibrated context also
+    /// chooses, by the same folds, between them and the scores on 8 or 16 leading principal
+    /// components of the training rows' standardised columns (at most as many as the model
+    /// takes; `pfn_infer::principal_components`), which lets a table wider than the model be
+    /// answered.
     #[arg(long)]
     pub as_given: bool,
 }
@@ -341,12 +342,10 @@ pub fn run(args: &Args) -> Result<()> {
         select_view: !args.as_given,
         ..ContextCalibration::default()
     };
-    // A classification table wider than the model is answered through principal components when
-    // its context is calibrated (the folds choose how many; `pfn_infer::principal_components`).
-    let projects_wide = data.classes.is_some()
-        && !args.no_calibrate
-        && calibration.select_view
-        && calibration.applies_to(&data.train_y);
+    // A table wider than the model is answered through principal components when its context is
+    // calibrated (the folds choose how many; `pfn_infer::principal_components`).
+    let projects_wide =
+        !args.no_calibrate && calibration.select_view && calibration.applies_to(&data.train_y);
     if d < lo || (d > hi && !projects_wide) {
         bail!(
             "{}: {} ({}) besides the target '{}', but the model {} takes {}{}",
@@ -362,13 +361,11 @@ pub fn run(args: &Args) -> Result<()> {
             range_text((lo, hi)),
             if d < lo {
                 " (fewer features than the model needs)".to_string()
-            } else if data.classes.is_some() {
+            } else {
                 format!(
-                    " (more features than the model supports; with calibration on and at least {} training rows of two or more classes, a wider table is answered through its principal components)",
+                    " (more features than the model supports; with calibration on and at least {} training rows whose targets are not all equal, a wider table is answered through its principal components)",
                     calibration.min_rows.max(calibration.folds)
                 )
-            } else {
-                " (more features than the model supports)".to_string()
             }
         );
     }
@@ -407,29 +404,40 @@ pub fn run(args: &Args) -> Result<()> {
     }
     // The regression context, kept for the plot.
     let mut regression_context = None;
+    // The regression model's inputs for the test rows (the test file's columns, or their
+    // principal components when the calibration folds chose those).
+    let mut model_test_x: std::borrow::Cow<'_, [f64]> = std::borrow::Cow::Borrowed(&data.test_x);
+    // Whether the summary names the input view: where there was a choice, or it is not the
+    // columns as given.
+    let views_matter = |view: InputView| {
+        view != InputView::AsGiven || InputView::candidates(d, hi) != [InputView::AsGiven]
+    };
     let mut output = match &data.classes {
         None => {
+            let (view, beta) = if args.no_calibrate {
+                (InputView::AsGiven, 1.0)
+            } else {
+                predictor
+                    .regression_calibration(&data.train_x, &data.train_y, d, calibration)
+                    .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
+                    .with_context(|| format!("{}", args.train.display()))?
+            };
+            let (model_x, test_x, width) = view.apply(&data.train_x, &data.test_x, d)?;
+            model_test_x = test_x;
             let context = regression_context.insert(
                 predictor
-                    .context_with_features(&data.train_x, &data.train_y, d)
+                    .context_with_features(&model_x, &data.train_y, width)
                     .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
                     .with_context(|| format!("{}", args.train.display()))?,
             );
-            if !args.no_calibrate {
-                let beta = predictor
-                    .density_temperature(&data.train_x, &data.train_y, d, calibration)
-                    .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
-                    .with_context(|| format!("{}", args.train.display()))?;
-                context.set_temperature(beta)?;
-            }
-            let beta = context.temperature();
-            let mut output = regression_output(args, &quantiles, context, &data)?;
+            context.set_temperature(beta)?;
+            let mut output = regression_output(args, &quantiles, context, &data, &model_test_x)?;
             output.record_calibration(
                 args.no_calibrate,
                 data.n_train(),
                 &calibration,
                 beta,
-                None,
+                Some(view).filter(|&v| views_matter(v)),
                 "densities",
             );
             output
@@ -469,7 +477,7 @@ pub fn run(args: &Args) -> Result<()> {
                 data.n_train(),
                 &calibration,
                 tempered.beta,
-                Some(tempered.view),
+                Some(tempered.view).filter(|&v| views_matter(v)),
                 "probabilities",
             );
             output
@@ -505,7 +513,7 @@ pub fn run(args: &Args) -> Result<()> {
             (None, Some(context)) if d == 1 => plot_predictive(path, context, &data)?,
             (None, Some(context)) => {
                 let preds = context
-                    .predict(&data.test_x)
+                    .predict(&model_test_x)
                     .with_context(|| format!("{}", args.test.display()))?;
                 plot_by_rank(path, &preds, &data)?
             }
@@ -568,10 +576,11 @@ fn regression_output(
     quantiles: &[f64],
     context: &mut pfn_infer::Context<'_>,
     data: &pfn_infer::PredictData,
+    model_test_x: &[f64],
 ) -> Result<Output> {
     let d = data.n_features();
     let preds = context
-        .predict(&data.test_x)
+        .predict(model_test_x)
         .with_context(|| format!("{}", args.test.display()))?;
     let mut columns: Vec<String> = ["mean", "median", "std"].map(String::from).to_vec();
     columns.extend(quantiles.iter().map(|&p| quantile_name(p)));
@@ -1575,8 +1584,8 @@ Iris-setosa,0.3,1.4,3.6,5.2
         );
         let narrow_test = write("narrow-test.csv", "a,b\n3,1\n");
         let doc = json(&args(&narrow, &narrow_test, Some("narrow.json")));
-        assert_eq!(doc["calibration"]["view"], "as given");
-        assert!(doc["calibration"]["components"].is_null());
+        // No choice for this narrow table: the view is not reported.
+        assert!(doc["calibration"].get("view").is_none());
         // Too few rows to calibrate, or calibration off: an error that says why.
         let small = write(
             "wide-small.csv",
