@@ -396,11 +396,11 @@ impl Predictor {
         let tasks: Vec<Task<'_>> = data
             .iter()
             .zip(folds.iter().cycle())
-            .map(|((x, x_query, features), f)| Task {
-                x,
+            .map(|(v, f)| Task {
+                x: &v.x,
                 y: &f.targets,
-                x_query,
-                features: *features,
+                x_query: &v.x_query,
+                features: v.features,
             })
             .collect();
         let answers = self
@@ -497,21 +497,21 @@ impl Predictor {
         {
             for view in task_views {
                 for f in task_folds {
-                    let (x, x_query, features) = view
+                    let v = view
                         .apply(&f.x, &f.x_query, t.features)
                         .map_err(|e| task_err(i, e))?;
-                    fold_data.push((x, x_query, features, &f.targets));
+                    fold_data.push((v, &f.targets));
                     owner.push(i);
                 }
             }
         }
         let fold_tasks: Vec<ClassTask<'_>> = fold_data
             .iter()
-            .map(|(x, x_query, features, labels)| ClassTask {
-                x,
+            .map(|(v, labels)| ClassTask {
+                x: &v.x,
                 labels,
-                x_query,
-                features: *features,
+                x_query: &v.x_query,
+                features: v.features,
             })
             .collect();
         let fold_answers = self
@@ -558,11 +558,11 @@ impl Predictor {
         let query_tasks: Vec<ClassTask<'_>> = tasks
             .iter()
             .zip(&query_data)
-            .map(|(t, (x, x_query, features))| ClassTask {
-                x,
+            .map(|(t, v)| ClassTask {
+                x: &v.x,
                 labels: t.labels,
-                x_query,
-                features: *features,
+                x_query: &v.x_query,
+                features: v.features,
             })
             .collect();
         let answers =

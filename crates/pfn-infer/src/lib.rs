@@ -48,7 +48,7 @@ pub use pfn_artifact::{FeatureScaler, NormaliseError, TargetScaler};
 pub use pfn_model::Precision;
 pub use predictive::{ClassPredictive, PosteriorPredictive, RegressionPredictive};
 pub use predictor::{Context, PredictError, Predictor, DEFAULT_QUERY_BATCH};
-pub use principal_components::{InputView, PrincipalComponents};
+pub use principal_components::{InputView, PrincipalComponents, ViewData};
 pub use table::{
     load_predict_data, load_predict_data_with, match_text_tables, match_train_test, parse_csv,
     parse_csv_text, read_csv, read_csv_text, PredictData, ReadOptions, Table, TableError,

@@ -70,29 +70,44 @@ impl InputView {
         }
     }
 
-    /// The context `x` and queries `x_query` (row-major, `d` columns) in this view, and their
-    /// column count. [`InputView::AsGiven`] borrows them unchanged; principal components are
-    /// fitted on the context rows only. Errors for a non-finite value when a projection is needed.
+    /// The context `x` and queries `x_query` (row-major, `d` columns) in this view.
+    /// [`InputView::AsGiven`] borrows them unchanged; principal components are fitted on the
+    /// context rows only. Errors for a non-finite value when a projection is needed.
     pub fn apply<'a>(
         &self,
         x: &'a [f64],
         x_query: &'a [f64],
         d: usize,
-    ) -> Result<(Cow<'a, [f64]>, Cow<'a, [f64]>, usize), PredictError> {
+    ) -> Result<ViewData<'a>, PredictError> {
         match *self {
-            InputView::AsGiven => Ok((Cow::Borrowed(x), Cow::Borrowed(x_query), d)),
+            InputView::AsGiven => Ok(ViewData {
+                x: Cow::Borrowed(x),
+                x_query: Cow::Borrowed(x_query),
+                features: d,
+            }),
             InputView::PrincipalComponents(k) => {
                 check_finite("context x", x)?;
                 check_finite("query x", x_query)?;
                 let pc = PrincipalComponents::fit(x, d, k);
-                Ok((
-                    Cow::Owned(pc.project(x)),
-                    Cow::Owned(pc.project(x_query)),
-                    pc.output_width(),
-                ))
+                Ok(ViewData {
+                    x: Cow::Owned(pc.project(x)),
+                    x_query: Cow::Owned(pc.project(x_query)),
+                    features: pc.output_width(),
+                })
             }
         }
     }
+}
+
+/// A dataset's inputs in one [`InputView`] ([`InputView::apply`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewData<'a> {
+    /// Context inputs, row-major `n × features`.
+    pub x: Cow<'a, [f64]>,
+    /// Query inputs, row-major `m × features`.
+    pub x_query: Cow<'a, [f64]>,
+    /// Columns per row.
+    pub features: usize,
 }
 
 /// The leading principal axes of a context's standardised columns (module docs).
@@ -112,7 +127,7 @@ impl PrincipalComponents {
     /// Fewer are kept when the context has fewer non-degenerate directions; none when every
     /// column is constant or there are no rows.
     pub fn fit(x: &[f64], d: usize, k: usize) -> Self {
-        let n = if d == 0 { 0 } else { x.len() / d };
+        let n = x.len().checked_div(d).unwrap_or(0);
         let mut mean = vec![0.0; d];
         let mut inverse_std = vec![0.0; d];
         if n > 0 {
@@ -438,14 +453,14 @@ mod tests {
         // Wider than a narrow model: only its own width's worth of components.
         assert_eq!(InputView::candidates(6, 4), vec![Pc(4)]);
         assert_eq!(InputView::candidates(12, 10), vec![Pc(8), Pc(10)]);
-        let (c, qq, width) = InputView::PrincipalComponents(8).apply(&x, &q, d).unwrap();
+        let v = InputView::PrincipalComponents(8).apply(&x, &q, d).unwrap();
         let pc = PrincipalComponents::fit(&x, d, 8);
-        assert_eq!(width, pc.output_width());
-        assert_eq!(c.as_ref(), pc.project(&x).as_slice());
-        assert_eq!(qq.as_ref(), pc.project(&q).as_slice());
-        let (c, _, width) = InputView::AsGiven.apply(&x, &q, d).unwrap();
-        assert!(matches!(c, Cow::Borrowed(_)));
-        assert_eq!(width, d);
+        assert_eq!(v.features, pc.output_width());
+        assert_eq!(v.x.as_ref(), pc.project(&x).as_slice());
+        assert_eq!(v.x_query.as_ref(), pc.project(&q).as_slice());
+        let v = InputView::AsGiven.apply(&x, &q, d).unwrap();
+        assert!(matches!(v.x, Cow::Borrowed(_)));
+        assert_eq!(v.features, d);
         let mut bad = x.clone();
         bad[3] = f64::NAN;
         assert!(InputView::PrincipalComponents(8)

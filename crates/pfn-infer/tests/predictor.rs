@@ -463,8 +463,9 @@ fn a_regression_table_wider_than_the_model_is_answered_through_principal_compone
         "{beta} vs {by_hand}"
     );
     // The component is the shared input up to sign and scale.
-    let (cx, _, width) = view.apply(&x, &x[..30], 3).unwrap();
-    assert_eq!(width, 1);
+    let v = view.apply(&x, &x[..30], 3).unwrap();
+    assert_eq!(v.features, 1);
+    let cx = v.x;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (mc, mt) = (mean(&cx), mean(&t));
     let cov: f64 = cx.iter().zip(&t).map(|(a, b)| (a - mc) * (b - mt)).sum();

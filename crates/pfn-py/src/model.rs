@@ -265,10 +265,10 @@ impl Model {
                 } else {
                     (InputView::AsGiven, 1.0)
                 };
-                let (x, xq, width) = view.apply(&x, &xq, d)?;
-                let mut context = predictor.context_with_features(&x, &y, width)?;
+                let v = view.apply(&x, &xq, d)?;
+                let mut context = predictor.context_with_features(&v.x, &y, v.features)?;
                 context.set_temperature(beta)?;
-                context.predict(&xq)
+                context.predict(&v.x_query)
             })
             .map_err(error)?;
         self.record(start);

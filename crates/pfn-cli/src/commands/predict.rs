@@ -422,11 +422,11 @@ pub fn run(args: &Args) -> Result<()> {
                     .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
                     .with_context(|| format!("{}", args.train.display()))?
             };
-            let (model_x, test_x, width) = view.apply(&data.train_x, &data.test_x, d)?;
-            model_test_x = test_x;
+            let v = view.apply(&data.train_x, &data.test_x, d)?;
+            model_test_x = v.x_query;
             let context = regression_context.insert(
                 predictor
-                    .context_with_features(&model_x, &data.train_y, width)
+                    .context_with_features(&v.x, &data.train_y, v.features)
                     .map_err(|e| name_the_column(e, &data.feature_names, &data.target_name))
                     .with_context(|| format!("{}", args.train.display()))?,
             );
