@@ -35,6 +35,28 @@ fn data() -> (Vec<f64>, Vec<usize>, Vec<f64>) {
     (x, y, q)
 }
 
+/// Fold `f` of a context (`d` columns): the other folds' rows and labels as context, its own rows
+/// and labels as queries.
+fn split_fold(
+    x: &[f64],
+    d: usize,
+    y: &[usize],
+    folds: &[usize],
+    f: usize,
+) -> (Vec<f64>, Vec<usize>, Vec<f64>, Vec<usize>) {
+    let (mut xc, mut yc, mut xq, mut yq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, row) in x.chunks_exact(d).enumerate() {
+        if folds[i] == f {
+            xq.extend_from_slice(row);
+            yq.push(y[i]);
+        } else {
+            xc.extend_from_slice(row);
+            yc.push(y[i]);
+        }
+    }
+    (xc, yc, xq, yq)
+}
+
 #[test]
 fn one_member_is_the_plain_prediction() {
     let p = Predictor::load(classifier()).unwrap();
@@ -212,16 +234,8 @@ fn calibration_tempers_by_a_temperature_fitted_on_the_context_folds() {
     let folds = stratified_folds(&y, 5, 3);
     let (mut held_out, mut labels) = (Vec::new(), Vec::new());
     for f in 0..5 {
-        let (mut xc, mut yc, mut xq) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, row) in x.chunks_exact(3).enumerate() {
-            if folds[i] == f {
-                xq.extend_from_slice(row);
-                labels.push(y[i]);
-            } else {
-                xc.extend_from_slice(row);
-                yc.push(y[i]);
-            }
-        }
+        let (xc, yc, xq, yq) = split_fold(&x, 3, &y, &folds, f);
+        labels.extend(yq);
         held_out.extend(
             p.ensemble_class_probabilities(&xc, &yc, 3, &xq, 2, e)
                 .unwrap(),
@@ -276,16 +290,8 @@ fn a_table_wider_than_the_model_is_answered_through_principal_components_fitted_
     let folds = stratified_folds(&y, 5, 2);
     let (mut held_out, mut labels) = (Vec::new(), Vec::new());
     for f in 0..5 {
-        let (mut xc, mut yc, mut xq) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, row) in x.chunks_exact(6).enumerate() {
-            if folds[i] == f {
-                xq.extend_from_slice(row);
-                labels.push(y[i]);
-            } else {
-                xc.extend_from_slice(row);
-                yc.push(y[i]);
-            }
-        }
+        let (xc, yc, xq, yq) = split_fold(&x, 6, &y, &folds, f);
+        labels.extend(yq);
         let pc = PrincipalComponents::fit(&xc, 6, 4);
         held_out.extend(
             p.ensemble_class_probabilities(&pc.project(&xc), &yc, 4, &pc.project(&xq), 2, e)

@@ -335,6 +335,44 @@ fn fewer_features_are_padded_and_scaled_as_in_training() {
     ));
 }
 
+/// Every fold of `(x, y)` (`d` columns per row, `folds[i]` the fold of row `i`) answered from the
+/// other folds through a cached context, after `view` maps the fold's context and query rows to
+/// the model's inputs and their width: the held-out predictions with their targets, both in the
+/// model's normalised units.
+fn held_out_by_hand(
+    p: &Predictor,
+    x: &[f64],
+    d: usize,
+    y: &[f64],
+    folds: &[usize],
+    view: impl Fn(&[f64], &[f64]) -> (Vec<f64>, Vec<f64>, usize),
+) -> Vec<(pfn_distribution::BarPrediction, f64)> {
+    let mut held_out = Vec::new();
+    for f in 0..=folds.iter().copied().max().unwrap_or(0) {
+        let (mut xc, mut yc, mut xq, mut yq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, row) in x.chunks_exact(d).enumerate() {
+            if folds[i] == f {
+                xq.extend_from_slice(row);
+                yq.push(y[i]);
+            } else {
+                xc.extend_from_slice(row);
+                yc.push(y[i]);
+            }
+        }
+        let (xc, xq, width) = view(&xc, &xq);
+        let preds = p
+            .context_with_features(&xc, &yc, width)
+            .unwrap()
+            .predict(&xq)
+            .unwrap();
+        for (pred, target) in preds.iter().zip(&yq) {
+            let r = pred.as_regression().unwrap();
+            held_out.push((r.normalised().clone(), r.target_scaler().transform(*target)));
+        }
+    }
+    held_out
+}
+
 #[test]
 fn regression_calibration_fits_a_power_on_context_folds_and_tempers_the_context() {
     use pfn_infer::calibration::{fit_density_temperature, stratified_folds};
@@ -357,25 +395,9 @@ fn regression_calibration_fits_a_power_on_context_folds_and_tempers_the_context(
     assert!(beta != 1.0, "{beta}");
     // By hand: each fold answered through its own cached context.
     let folds = stratified_folds(&vec![0; 60], 5, 4);
-    let mut held_out = Vec::new();
-    for f in 0..5 {
-        let pick = |keep: bool| -> (Vec<f64>, Vec<f64>) {
-            (0..60)
-                .filter(|&i| (folds[i] == f) != keep)
-                .map(|i| (x[i], y[i]))
-                .unzip()
-        };
-        let ((xc, yc), (xq, yq)) = (pick(true), pick(false));
-        let preds = p
-            .context_with_features(&xc, &yc, 1)
-            .unwrap()
-            .predict(&xq)
-            .unwrap();
-        for (pred, t) in preds.iter().zip(&yq) {
-            let r = pred.as_regression().unwrap();
-            held_out.push((r.normalised().clone(), r.target_scaler().transform(*t)));
-        }
-    }
+    let held_out = held_out_by_hand(&p, &x, 1, &y, &folds, |xc, xq| {
+        (xc.to_vec(), xq.to_vec(), 1)
+    });
     let by_hand = fit_density_temperature(&held_out);
     assert!(
         (beta - by_hand).abs() < 1e-3 * by_hand,
@@ -434,29 +456,10 @@ fn a_regression_table_wider_than_the_model_is_answered_through_principal_compone
     assert_eq!(view, InputView::PrincipalComponents(1));
     // By hand: each fold projected on its own context rows' first component.
     let folds = stratified_folds(&vec![0; 60], 5, 4);
-    let mut held_out = Vec::new();
-    for f in 0..5 {
-        let (mut xc, mut yc, mut xq, mut yq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for i in 0..60 {
-            if folds[i] == f {
-                xq.extend_from_slice(&x[3 * i..3 * i + 3]);
-                yq.push(y[i]);
-            } else {
-                xc.extend_from_slice(&x[3 * i..3 * i + 3]);
-                yc.push(y[i]);
-            }
-        }
-        let pc = PrincipalComponents::fit(&xc, 3, 1);
-        let preds = p
-            .context_with_features(&pc.project(&xc), &yc, 1)
-            .unwrap()
-            .predict(&pc.project(&xq))
-            .unwrap();
-        for (pred, target) in preds.iter().zip(&yq) {
-            let r = pred.as_regression().unwrap();
-            held_out.push((r.normalised().clone(), r.target_scaler().transform(*target)));
-        }
-    }
+    let held_out = held_out_by_hand(&p, &x, 3, &y, &folds, |xc, xq| {
+        let pc = PrincipalComponents::fit(xc, 3, 1);
+        (pc.project(xc), pc.project(xq), 1)
+    });
     let by_hand = fit_density_temperature(&held_out);
     assert!(
         (beta - by_hand).abs() < 1e-3 * by_hand,
