@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+mod common;
+
+use common::split_fold;
 use pfn_infer::calibration::{fit_inverse_temperature, stratified_folds, temper};
 use pfn_infer::{ClassEnsemble, ClassTask, ContextCalibration, Predictor};
 use rand::{Rng, SeedableRng};
@@ -33,28 +36,6 @@ fn data() -> (Vec<f64>, Vec<usize>, Vec<f64>) {
     let y: Vec<usize> = (0..12).map(|i| i % 3).collect();
     let q: Vec<f64> = (0..15).map(|i| ((i * 5) % 9) as f64 - 4.0).collect();
     (x, y, q)
-}
-
-/// Fold `f` of a context (`d` columns): the other folds' rows and labels as context, its own rows
-/// and labels as queries.
-fn split_fold(
-    x: &[f64],
-    d: usize,
-    y: &[usize],
-    folds: &[usize],
-    f: usize,
-) -> (Vec<f64>, Vec<usize>, Vec<f64>, Vec<usize>) {
-    let (mut xc, mut yc, mut xq, mut yq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (i, row) in x.chunks_exact(d).enumerate() {
-        if folds[i] == f {
-            xq.extend_from_slice(row);
-            yq.push(y[i]);
-        } else {
-            xc.extend_from_slice(row);
-            yc.push(y[i]);
-        }
-    }
-    (xc, yc, xq, yq)
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The inference API against the model it wraps: artifact round trip, context reuse and query
 //! batching, normalisation, and errors.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -335,6 +337,14 @@ fn fewer_features_are_padded_and_scaled_as_in_training() {
     ));
 }
 
+/// `y` with a deterministic noise of amplitude 0.15 added.
+fn with_noise(y: &[f64]) -> Vec<f64> {
+    y.iter()
+        .enumerate()
+        .map(|(i, v)| v + 0.3 * ((i * 37 % 11) as f64 / 10.0 - 0.5))
+        .collect()
+}
+
 /// Every fold of `(x, y)` (`d` columns per row, `folds[i]` the fold of row `i`) answered from the
 /// other folds through a cached context, after `view` maps the fold's context and query rows to
 /// the model's inputs and their width: the held-out predictions with their targets, both in the
@@ -349,16 +359,7 @@ fn held_out_by_hand(
 ) -> Vec<(pfn_distribution::BarPrediction, f64)> {
     let mut held_out = Vec::new();
     for f in 0..=folds.iter().copied().max().unwrap_or(0) {
-        let (mut xc, mut yc, mut xq, mut yq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (i, row) in x.chunks_exact(d).enumerate() {
-            if folds[i] == f {
-                xq.extend_from_slice(row);
-                yq.push(y[i]);
-            } else {
-                xc.extend_from_slice(row);
-                yc.push(y[i]);
-            }
-        }
+        let (xc, yc, xq, yq) = common::split_fold(x, d, y, folds, f);
         let (xc, xq, width) = view(&xc, &xq);
         let preds = p
             .context_with_features(&xc, &yc, width)
@@ -380,11 +381,7 @@ fn regression_calibration_fits_a_power_on_context_folds_and_tempers_the_context(
     let p = predictor();
     // 60 noisy context points of a smooth function.
     let (x, y, q) = data(60, 7);
-    let y: Vec<f64> = y
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v + 0.3 * ((i * 37 % 11) as f64 / 10.0 - 0.5))
-        .collect();
+    let y = with_noise(&y);
     let c = ContextCalibration {
         folds: 5,
         min_rows: 50,
@@ -436,11 +433,7 @@ fn a_regression_table_wider_than_the_model_is_answered_through_principal_compone
     assert_eq!(p.num_features(), 1);
     // Three columns that all carry the same input t (scaled and shifted), for a 1-feature model.
     let (t, y, _) = data(60, 2);
-    let y: Vec<f64> = y
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v + 0.3 * ((i * 37 % 11) as f64 / 10.0 - 0.5))
-        .collect();
+    let y = with_noise(&y);
     let x: Vec<f64> = t
         .iter()
         .enumerate()
