@@ -30,6 +30,14 @@
 //! model's 90 % intervals were a little too wide: this brings them back towards 90 % and lowers
 //! the held-out NLL (`docs/results/gp-hyper/calibration.md`).
 //!
+//! **Input views.** The same folds can also choose how the model sees the columns
+//! ([`ContextCalibration::select_view`], on by default): as given, or as their scores on a few
+//! leading principal components of the context ([`crate::principal_components`]; each fold's
+//! components are fitted on that fold's own context rows). Every candidate view's held-out answers
+//! get their own fitted `β`, and the view whose tempered answers have the lowest held-out loss
+//! answers the queries, tempered by its `β`. A table wider than the model has only component
+//! views, so a calibrated context of any width can be answered.
+//!
 //! Only the context is used, as the tuned baselines use cross-validation on it: nothing is learnt
 //! from the queries. The held-out answers come from contexts of `(folds − 1)/folds` of the rows, a
 //! little less informed than the final answer; with the default 5 folds that is 80 %. The fold
@@ -68,9 +76,11 @@ pub struct ContextCalibration {
     pub min_rows: usize,
     /// Seed of the fold assignment.
     pub seed: u64,
-    /// Classes only: also choose each context's input view ([`InputView::candidates`]: the
-    /// columns as given, or a few leading principal components) by the same held-out folds.
-    /// Regression ignores it.
+    /// Also choose each context's input view ([`InputView::candidates`]: the columns as given,
+    /// or a few leading principal components) by the same held-out folds, in
+    /// [`Predictor::calibrated_class_probabilities_many`] and
+    /// [`Predictor::regression_calibration`] ([`Predictor::density_temperature`] keeps the
+    /// columns as given).
     pub select_view: bool,
 }
 
@@ -406,7 +416,7 @@ impl Predictor {
         let answers = self
             .predict_many(&tasks)
             .map_err(PredictError::without_task)?;
-        let mut best = (InputView::AsGiven, 1.0, f64::INFINITY);
+        let mut scored = Vec::with_capacity(views.len());
         for (view, view_answers) in views.iter().zip(answers.chunks(folds.len().max(1))) {
             let mut held_out = Vec::with_capacity(y.len());
             for (answer, fold) in view_answers.iter().zip(&folds) {
@@ -425,12 +435,9 @@ impl Predictor {
             } else {
                 fit_power(&rows)
             };
-            let loss = power_loss(&rows, beta);
-            if loss < best.2 {
-                best = (*view, beta, loss);
-            }
+            scored.push((*view, beta, power_loss(&rows, beta)));
         }
-        Ok((best.0, best.1))
+        Ok(lowest_loss(scored))
     }
 
     /// [`Predictor::calibrated_class_probabilities_many`] for one dataset (its error is the task's
@@ -591,13 +598,21 @@ pub fn choose_view(
     labels: &[usize],
     k: usize,
 ) -> (InputView, f64) {
-    let mut best = (InputView::AsGiven, 1.0, f64::INFINITY);
-    for (view, mut probs) in held_out {
+    lowest_loss(held_out.into_iter().map(|(view, mut probs)| {
         let beta = fit_inverse_temperature(&probs, labels, k);
         temper(&mut probs, k, beta);
-        let loss = mean_log_loss(&probs, labels, k);
-        if loss < best.2 {
-            best = (view, beta, loss);
+        (view, beta, mean_log_loss(&probs, labels, k))
+    }))
+}
+
+/// The view and `β` of the `(view, β, held-out loss)` candidate with the lowest loss, the first on
+/// a tie; no candidate gives [`InputView::AsGiven`] and `β = 1`. The one rule by which classes and
+/// regression choose a view.
+fn lowest_loss(candidates: impl IntoIterator<Item = (InputView, f64, f64)>) -> (InputView, f64) {
+    let mut best = (InputView::AsGiven, 1.0, f64::INFINITY);
+    for candidate in candidates {
+        if candidate.2 < best.2 {
+            best = candidate;
         }
     }
     (best.0, best.1)
