@@ -26,8 +26,9 @@
 //! the rule the PFN applies itself). A dataset with more features than the model takes gives the
 //! PFN a seeded random subset of as many features as it takes (the same subset for every window and
 //! split), except where the context is calibrated with view selection: there the PFN gets every
-//! feature and answers through principal components (`pfn_infer::principal_components`). A baseline that fails (e.g. XGBoost without its Python side) is reported as failed in
-//! the tables and left out of the ranks; it does not stop the run.
+//! feature and answers through principal components (`pfn_infer::principal_components`). A
+//! baseline that fails (e.g. XGBoost without its Python side) is reported as failed in the tables
+//! and left out of the ranks; it does not stop the run.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -1547,7 +1548,7 @@ pub fn markdown(r: &TabularResult) -> String {
         "dataset",
         "collection",
         "rows",
-        "features (PFN sees)",
+        "features (PFN's subset where no view is chosen)",
         "classes",
         "rows per class",
         "missing cells",
